@@ -1,0 +1,83 @@
+import type { Command } from 'commander'
+import { cpus, totalmem, freemem, availableParallelism } from 'node:os'
+import { statfs, mkdir } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { loadContext, type CommandContext } from '../context.js'
+
+export type CheckStatus = 'ok' | 'warn' | 'fail'
+export interface CheckResult { name: string, status: CheckStatus, detail: string, data?: Record<string, unknown> }
+export type Check = (ctx: CommandContext) => Promise<CheckResult>
+
+const GiB = 1024 ** 3
+
+const nodeVersion: Check = async () => {
+  const major = Number(process.versions.node.split('.')[0])
+  return { name: 'node', status: major >= 20 ? 'ok' : 'fail', detail: `Node ${process.versions.node}${major >= 20 ? '' : ' (20 or newer is needed)'}`, data: { version: process.versions.node } }
+}
+
+const cpu: Check = async () => {
+  const cores = availableParallelism()
+  return { name: 'cpu', status: cores >= 2 ? 'ok' : 'warn', detail: `${cores} cores available (${cpus()[0]?.model ?? 'unknown'})`, data: { cores } }
+}
+
+const memory: Check = async () => {
+  const total = totalmem()
+  const free = freemem()
+  return { name: 'ram', status: total >= 4 * GiB ? 'ok' : 'warn', detail: `${(free / GiB).toFixed(1)} GiB free of ${(total / GiB).toFixed(1)} GiB`, data: { totalBytes: total, freeBytes: free } }
+}
+
+const disk: Check = async (ctx) => {
+  await mkdir(ctx.paths.root, { recursive: true })
+  const s = await statfs(ctx.paths.root)
+  const free = s.bavail * s.bsize
+  const status: CheckStatus = free >= 10 * GiB ? 'ok' : free >= GiB ? 'warn' : 'fail'
+  return { name: 'disk', status, detail: `${(free / GiB).toFixed(1)} GiB free in ${ctx.paths.root}`, data: { freeBytes: free } }
+}
+
+async function portFree (host: string, port: number): Promise<boolean> {
+  return await new Promise(resolve => {
+    const srv = createServer()
+    srv.once('error', () => { resolve(false) })
+    srv.listen(port, host, () => { srv.close(() => { resolve(true) }) })
+  })
+}
+
+/** The TCP ports this node's config asks for: p2p listen ports and the gateway. */
+const ports: Check = async (ctx) => {
+  const wanted: Array<{ what: string, host: string, port: number }> = []
+  for (const ma of ctx.config.p2p.listen) {
+    const m = /^\/ip[46]\/([^/]+)\/tcp\/(\d+)/.exec(ma)
+    if (m !== null && Number(m[2]) !== 0) wanted.push({ what: 'p2p', host: m[1]!, port: Number(m[2]) })
+  }
+  wanted.push({ what: 'gateway', host: ctx.config.gateway.host, port: ctx.config.gateway.port })
+  const busy: string[] = []
+  for (const w of wanted) if (!await portFree(w.host, w.port)) busy.push(`${w.what} ${w.host}:${w.port}`)
+  return {
+    name: 'ports',
+    status: busy.length === 0 ? 'ok' : 'warn',
+    detail: busy.length === 0 ? `free: ${wanted.map(w => `${w.what} ${w.port}`).join(', ')}` : `in use: ${busy.join(', ')}`,
+    data: { checked: wanted, busy }
+  }
+}
+
+/** Checks run in this order; other areas append theirs (GPU, reachability). */
+export const checks: Check[] = [nodeVersion, cpu, memory, disk, ports]
+
+export function registerDoctor (program: Command): void {
+  program.command('doctor')
+    .description('check this machine: Node, CPU, RAM, disk, ports (and GPU, reachability)')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const ctx = await loadContext(cmd)
+      const results: CheckResult[] = []
+      for (const check of checks) {
+        try {
+          results.push(await check(ctx))
+        } catch (e) {
+          results.push({ name: check.name, status: 'fail', detail: (e as Error).message })
+        }
+      }
+      const ok = !results.some(r => r.status === 'fail')
+      ctx.print({ ok, checks: results }, r => (r.checks as CheckResult[]).map(c => `${c.status.padEnd(4)}  ${c.name.padEnd(8)} ${c.detail}`).join('\n'))
+      if (!ok) process.exitCode = 1
+    })
+}

@@ -1,0 +1,189 @@
+import { z } from 'zod'
+import { readFile } from 'node:fs/promises'
+import { parse as parseToml, TomlError } from 'smol-toml'
+import { HeuristError, usageError } from './errors.js'
+import { LOG_LEVELS } from './logger.js'
+
+/**
+ * The node's configuration. Precedence: flags > `HEURIST_*` env > `config.toml` > defaults.
+ * Every key is declared once below, with its schema, default and a one-line description;
+ * the schema, the defaults, the env names and the commented `config.toml` all come from it.
+ * To add a key: add a `field(...)` to the right section.
+ */
+interface Field<T extends z.ZodType = z.ZodType> {
+  schema: T
+  default: z.infer<T>
+  doc: string
+}
+
+function field<T extends z.ZodType> (schema: T, def: z.infer<T>, doc: string): Field<T> {
+  return { schema, default: def, doc }
+}
+
+const port = z.number().int().min(0).max(65535)
+const multiaddr = z.string().startsWith('/', 'a multiaddr starting with /')
+
+export const configSpec = {
+  log: {
+    level: field(z.enum(LOG_LEVELS), 'info', 'minimum level logged: fatal, error, warn, info, debug, trace or silent'),
+    format: field(z.enum(['auto', 'json', 'pretty']), 'auto', 'json for headless servers, pretty for people; auto = pretty on a TTY, json otherwise')
+  },
+  p2p: {
+    listen: field(z.array(multiaddr).max(16), ['/ip4/0.0.0.0/tcp/4021'], 'multiaddrs to listen on'),
+    bootstrap: field(z.array(multiaddr).max(64), [], 'multiaddrs (with /p2p/<peerId>) of peers to join the mesh through'),
+    devnet: field(z.boolean(), false, 'loopback-only relaxations for a local devnet or tests (never on a public node)')
+  },
+  inference: {
+    threads: field(z.number().int().min(0).max(1024), 0, 'CPU threads for inference; 0 = the cores actually available'),
+    gpu: field(z.enum(['auto', 'cpu', 'cuda', 'vulkan', 'metal']), 'auto', 'compute backend; auto picks the best one whose prebuilt binary is present'),
+    models: field(z.array(z.string().min(1).max(256)).max(32), [], 'models to load at start (names, sha256 ids or paths); empty = the built-in tiny models'),
+    maxQueue: field(z.number().int().min(0).max(10_000), 16, 'jobs waiting per model before new ones are answered "busy"')
+  },
+  chain: {
+    rpc: field(z.string().max(2048), '', 'EVM JSON-RPC URL; empty = the devnet in the home folder (devnet.json)'),
+    deployment: field(z.string().max(4096), '', 'deployment file with chain id and contract addresses; empty = devnet.json')
+  },
+  gateway: {
+    host: field(z.string().min(1).max(255), '127.0.0.1', 'address the gateway listens on'),
+    port: field(port, 8080, 'HTTP port of the OpenAI-compatible gateway')
+  },
+  metrics: {
+    port: field(port, 0, 'Prometheus metrics port; 0 = off')
+  }
+} as const
+
+type Spec = typeof configSpec
+export type HeuristConfig = { -readonly [S in keyof Spec]: { -readonly [K in keyof Spec[S]]: Spec[S][K] extends Field<infer T> ? z.infer<T> : never } }
+export type ConfigSource = 'default' | 'file' | 'env' | 'flag'
+
+export interface ResolvedConfig {
+  config: HeuristConfig
+  /** Where each dotted key's value came from. */
+  sources: Record<string, ConfigSource>
+}
+
+/** Overrides from command-line flags, keyed by dotted path (`log.level`). */
+export type ConfigOverrides = Record<string, unknown>
+
+interface Leaf { section: string, key: string, path: string, field: Field }
+
+function leaves (): Leaf[] {
+  const out: Leaf[] = []
+  for (const [section, fields] of Object.entries(configSpec)) {
+    for (const [key, f] of Object.entries(fields)) out.push({ section, key, path: `${section}.${key}`, field: f as Field })
+  }
+  return out
+}
+
+/** `inference.maxQueue` → `HEURIST_INFERENCE_MAX_QUEUE`. */
+export function envName (path: string): string {
+  return 'HEURIST_' + path.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/\./g, '_').toUpperCase()
+}
+
+export function defaultConfig (): HeuristConfig {
+  const out: Record<string, Record<string, unknown>> = {}
+  for (const l of leaves()) (out[l.section] ??= {})[l.key] = structuredClone(l.field.default)
+  return out as HeuristConfig
+}
+
+function badKey (path: string, source: ConfigSource, origin: string, expected: string, got: unknown): HeuristError {
+  const where = source === 'env' ? `env ${envName(path)}` : source === 'flag' ? 'flag' : source === 'file' ? origin : 'default'
+  return usageError('CONFIG_BAD_VALUE', `config key ${path} (from ${where}): ${expected}; got ${JSON.stringify(got)}`, { key: path, source })
+}
+
+/** Env values are strings: turn them into the type of the key's default. */
+function parseEnvValue (leaf: Leaf, raw: string): unknown {
+  const d = leaf.field.default
+  if (typeof d === 'number') return raw.trim() === '' ? NaN : Number(raw)
+  if (typeof d === 'boolean') {
+    if (/^(1|true|yes|on)$/i.test(raw)) return true
+    if (/^(0|false|no|off)$/i.test(raw)) return false
+    return raw
+  }
+  if (Array.isArray(d)) return raw.split(',').map(s => s.trim()).filter(s => s !== '')
+  return raw
+}
+
+export async function readConfigFile (path: string): Promise<Record<string, unknown> | null> {
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null
+    throw new HeuristError('CONFIG_UNREADABLE', `cannot read ${path}: ${(e as Error).message}`)
+  }
+  if (text.length > 1_000_000) throw usageError('CONFIG_TOO_LARGE', `${path} is over 1 MB`)
+  try {
+    return parseToml(text) as Record<string, unknown>
+  } catch (e) {
+    const msg = e instanceof TomlError ? e.message.split('\n')[0] : String(e)
+    throw usageError('CONFIG_BAD_TOML', `${path} is not valid TOML: ${msg}`)
+  }
+}
+
+/**
+ * Merges defaults, the file's values, env and flags, and validates every key. An unknown
+ * key or a bad value throws a usage error (exit 2) that names the key and what was expected.
+ */
+export function resolveConfig (input: { file?: Record<string, unknown> | null, filePath?: string, env?: NodeJS.ProcessEnv, flags?: ConfigOverrides }): ResolvedConfig {
+  const all = leaves()
+  const byPath = new Map(all.map(l => [l.path, l]))
+  const origin = input.filePath ?? 'config.toml'
+  const raw = new Map<string, { value: unknown, source: ConfigSource }>()
+  for (const l of all) raw.set(l.path, { value: structuredClone(l.field.default), source: 'default' })
+
+  const file = input.file ?? {}
+  for (const [section, body] of Object.entries(file)) {
+    if (!(section in configSpec)) throw usageError('CONFIG_UNKNOWN_KEY', `unknown config key ${section} in ${origin}; known sections: ${Object.keys(configSpec).join(', ')}`, { key: section })
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) throw badKey(section, 'file', origin, 'expected a [section] table', body)
+    for (const [key, value] of Object.entries(body as Record<string, unknown>)) {
+      const path = `${section}.${key}`
+      if (!byPath.has(path)) throw usageError('CONFIG_UNKNOWN_KEY', `unknown config key ${path} in ${origin}`, { key: path })
+      raw.set(path, { value, source: 'file' })
+    }
+  }
+  const env = input.env ?? {}
+  for (const l of all) {
+    const v = env[envName(l.path)]
+    if (v !== undefined) raw.set(l.path, { value: parseEnvValue(l, v), source: 'env' })
+  }
+  for (const [path, value] of Object.entries(input.flags ?? {})) {
+    if (value === undefined) continue
+    if (!byPath.has(path)) throw usageError('CONFIG_UNKNOWN_KEY', `unknown config key ${path}`, { key: path })
+    raw.set(path, { value, source: 'flag' })
+  }
+
+  const config: Record<string, Record<string, unknown>> = {}
+  const sources: Record<string, ConfigSource> = {}
+  for (const l of all) {
+    const { value, source } = raw.get(l.path)!
+    const parsed = l.field.schema.safeParse(value)
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]
+      throw badKey(l.path, source, origin, issue?.message ?? 'invalid value', value)
+    }
+    ;(config[l.section] ??= {})[l.key] = parsed.data
+    sources[l.path] = source
+  }
+  return { config: config as HeuristConfig, sources }
+}
+
+/** The commented `config.toml` that `heurist init` writes: every key, commented out at its default. */
+export function defaultConfigToml (): string {
+  const lines = [
+    '# heurist node configuration.',
+    '# Precedence: command-line flags > HEURIST_* environment variables > this file > defaults.',
+    '# Every key is shown commented out at its default; uncomment to change it.',
+    '# Each key also has an environment variable, e.g. log.level is HEURIST_LOG_LEVEL.',
+    ''
+  ]
+  for (const [section, fields] of Object.entries(configSpec)) {
+    lines.push(`[${section}]`)
+    for (const [key, f] of Object.entries(fields)) {
+      lines.push(`# ${(f as Field).doc}`)
+      lines.push(`# ${key} = ${JSON.stringify((f as Field).default)}`)
+    }
+    lines.push('')
+  }
+  return lines.join('\n')
+}
