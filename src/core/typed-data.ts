@@ -1,0 +1,114 @@
+/**
+ * EIP-712 typed data shared by the miner (signs receipts), the gateway (signs vouchers),
+ * validators (sign verdicts and reward roots) and the contracts that check them. One copy of
+ * each type: the Solidity TYPEHASH strings must spell exactly these fields in this order.
+ * Domain: { name: 'Heurist', version: '1', chainId, verifyingContract } where the verifying
+ * contract is the one that checks the signature (Slashing for receipts and verdicts, Payments
+ * for vouchers, Emission for reward roots).
+ */
+import type { TypedDataField } from 'ethers'
+
+export const EIP712_NAME = 'Heurist'
+export const EIP712_VERSION = '1'
+
+export interface Eip712Domain {
+  name: string
+  version: string
+  chainId: bigint | number
+  verifyingContract: string
+}
+
+export function heuristDomain (chainId: bigint | number, verifyingContract: string): Eip712Domain {
+  return { name: EIP712_NAME, version: EIP712_VERSION, chainId, verifyingContract }
+}
+
+/** Pools: 0 = LLM ("Llama points"), 1 = image ("Waifu points"). */
+export const POOL = { llm: 0, image: 1 } as const
+
+/** A miner's signed statement that it ran one job. Hashes are sha256 or keccak256, 32 bytes. */
+export const ReceiptTypes: Record<string, TypedDataField[]> = {
+  Receipt: [
+    { name: 'jobId', type: 'bytes32' },
+    { name: 'requester', type: 'address' },
+    { name: 'miner', type: 'address' },
+    { name: 'modelId', type: 'bytes32' },
+    { name: 'pool', type: 'uint8' },
+    { name: 'inputHash', type: 'bytes32' },
+    { name: 'outputHash', type: 'bytes32' },
+    { name: 'paramsHash', type: 'bytes32' },
+    { name: 'computeUnits', type: 'uint256' },
+    { name: 'startedAt', type: 'uint64' },
+    { name: 'endedAt', type: 'uint64' }
+  ]
+}
+
+export interface Receipt {
+  jobId: string
+  requester: string
+  miner: string
+  modelId: string
+  pool: number
+  inputHash: string
+  outputHash: string
+  paramsHash: string
+  computeUnits: bigint
+  startedAt: bigint
+  endedAt: bigint
+}
+
+/**
+ * A cumulative payment promise payer → miner for one pod: each job raises `cumulativeAmount`;
+ * the miner redeems the latest one whenever it likes (one transaction for any number of jobs).
+ * Payments keeps the amount already redeemed per (payer, miner, podId) and pays the difference.
+ */
+export const VoucherTypes: Record<string, TypedDataField[]> = {
+  Voucher: [
+    { name: 'payer', type: 'address' },
+    { name: 'miner', type: 'address' },
+    { name: 'podId', type: 'bytes32' },
+    { name: 'pool', type: 'uint8' },
+    { name: 'frontend', type: 'address' },
+    { name: 'cumulativeAmount', type: 'uint256' }
+  ]
+}
+
+export interface Voucher {
+  payer: string
+  miner: string
+  podId: string
+  pool: number
+  frontend: string
+  cumulativeAmount: bigint
+}
+
+/** A validator's verdict on one receipt; `receiptHash` is the receipt's EIP-712 digest. */
+export const VerdictTypes: Record<string, TypedDataField[]> = {
+  Verdict: [
+    { name: 'receiptHash', type: 'bytes32' },
+    { name: 'validator', type: 'address' },
+    { name: 'pass', type: 'bool' },
+    { name: 'reason', type: 'uint8' }
+  ]
+}
+
+export interface Verdict {
+  receiptHash: string
+  validator: string
+  pass: boolean
+  reason: number
+}
+
+/** An epoch's reward Merkle root, co-signed by validators before it is posted. */
+export const RewardRootTypes: Record<string, TypedDataField[]> = {
+  RewardRoot: [
+    { name: 'epoch', type: 'uint256' },
+    { name: 'root', type: 'bytes32' },
+    { name: 'total', type: 'uint256' }
+  ]
+}
+
+export interface RewardRoot {
+  epoch: bigint
+  root: string
+  total: bigint
+}
