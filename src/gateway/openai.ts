@@ -1,0 +1,138 @@
+import { z } from 'zod'
+import { randomInt } from 'node:crypto'
+import type { ChatMessage, SamplingParams } from '../inference/types.js'
+
+/**
+ * The OpenAI wire format: request schemas (every field bounded), and the error body every
+ * failure is answered with: `{ error: { message, type, param, code } }`.
+ */
+
+export interface OpenAiErrorBody {
+  error: { message: string, type: string, param: string | null, code: string | null }
+}
+
+/** An error the HTTP layer answers with `status` and an OpenAI-shaped body. */
+export class ApiError extends Error {
+  override readonly name = 'ApiError'
+  constructor (readonly status: number, message: string, readonly type: string, readonly code: string | null = null, readonly param: string | null = null) {
+    super(message)
+  }
+
+  body (): OpenAiErrorBody {
+    return { error: { message: this.message, type: this.type, param: this.param, code: this.code } }
+  }
+}
+
+export const badRequest = (message: string, param: string | null = null, code: string | null = 'invalid_value'): ApiError =>
+  new ApiError(400, message, 'invalid_request_error', code, param)
+
+/** Limits of what one request may ask for. */
+export interface RequestLimits {
+  /** Largest max_tokens accepted. Default 4096. */
+  maxTokens: number
+  /** Largest image side in pixels. Default 1024. */
+  maxImageSide: number
+  /** Most denoising steps. Default 100. */
+  maxImageSteps: number
+}
+export const defaultRequestLimits: RequestLimits = { maxTokens: 4096, maxImageSide: 1024, maxImageSteps: 100 }
+
+const MAX_TEXT = 200_000
+
+const contentPart = z.object({ type: z.literal('text'), text: z.string().max(MAX_TEXT) })
+const message = z.object({
+  role: z.enum(['system', 'developer', 'user', 'assistant']),
+  content: z.union([z.string().max(MAX_TEXT), z.array(contentPart).max(64)]).nullable(),
+  name: z.string().max(64).optional()
+})
+const stop = z.union([z.string().min(1).max(64), z.array(z.string().min(1).max(64)).max(4)]).nullable().optional()
+
+const sampling = {
+  model: z.string().min(1).max(256),
+  max_tokens: z.number().int().min(1).nullable().optional(),
+  temperature: z.number().min(0).max(2).nullable().optional(),
+  top_p: z.number().gt(0).max(1).nullable().optional(),
+  top_k: z.number().int().min(0).max(1000).nullable().optional(),
+  seed: z.number().int().min(0).max(2 ** 32 - 1).nullable().optional(),
+  stop,
+  n: z.literal(1).nullable().optional(),
+  stream: z.boolean().nullable().optional(),
+  stream_options: z.object({ include_usage: z.boolean().optional() }).nullable().optional(),
+  user: z.string().max(256).optional()
+}
+
+export const chatRequestSchema = z.object({
+  ...sampling,
+  messages: z.array(message).min(1).max(256),
+  max_completion_tokens: z.number().int().min(1).nullable().optional()
+})
+export type ChatRequest = z.infer<typeof chatRequestSchema>
+
+export const completionRequestSchema = z.object({
+  ...sampling,
+  prompt: z.union([z.string().max(MAX_TEXT), z.array(z.string().max(MAX_TEXT)).length(1)]),
+  echo: z.literal(false).nullable().optional()
+})
+export type CompletionRequest = z.infer<typeof completionRequestSchema>
+
+export const imageRequestSchema = z.object({
+  model: z.string().min(1).max(256),
+  prompt: z.string().min(1).max(4000),
+  n: z.literal(1).nullable().optional(),
+  size: z.string().regex(/^\d{2,5}x\d{2,5}$/, 'size must be WIDTHxHEIGHT').nullable().optional(),
+  response_format: z.literal('b64_json').nullable().optional(),
+  user: z.string().max(256).optional(),
+  // Heurist extensions (SD parameters); OpenAI clients pass them through `extra_body`-style fields.
+  negative_prompt: z.string().max(4000).optional(),
+  steps: z.number().int().min(1).optional(),
+  guidance_scale: z.number().min(0).max(30).optional(),
+  seed: z.number().int().min(0).max(2 ** 32 - 1).optional(),
+  scheduler: z.enum(['euler', 'ddim']).optional()
+})
+export type ImageGenRequest = z.infer<typeof imageRequestSchema>
+
+/** Parses a body with a schema; the first issue becomes a 400 naming the parameter. */
+export function parseBody<T> (schema: z.ZodType<T>, body: unknown): T {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw badRequest('the request body must be a JSON object', null, 'invalid_body')
+  const r = schema.safeParse(body)
+  if (r.success) return r.data
+  const issue = r.error.issues[0]
+  const param = issue?.path.map(String).join('.') ?? null
+  const what = issue?.code === 'invalid_type' && (body as Record<string, unknown>)[String(issue.path[0])] === undefined
+    ? `Missing required parameter: '${param ?? ''}'.`
+    : `Invalid value for '${param ?? ''}': ${issue?.message ?? 'invalid'}`
+  throw badRequest(what, param === '' ? null : param)
+}
+
+export function contentText (c: z.infer<typeof message>['content']): string {
+  if (c === null) return ''
+  return typeof c === 'string' ? c : c.map(p => p.text).join('')
+}
+
+export function chatMessages (req: ChatRequest): ChatMessage[] {
+  return req.messages.map(m => ({ role: m.role === 'developer' ? 'system' : m.role, content: contentText(m.content) }))
+}
+
+/** OpenAI sampling fields → the engine's, with OpenAI's defaults and our bounds. */
+export function samplingFrom (req: ChatRequest | CompletionRequest, limits: RequestLimits, defaultMaxTokens: number): SamplingParams {
+  const maxTokens = ('max_completion_tokens' in req ? req.max_completion_tokens : undefined) ?? req.max_tokens ?? defaultMaxTokens
+  if (maxTokens > limits.maxTokens) throw badRequest(`max_tokens is too large: ${maxTokens}; this gateway allows at most ${limits.maxTokens}`, 'max_tokens')
+  const stopList = req.stop == null ? [] : typeof req.stop === 'string' ? [req.stop] : req.stop
+  return {
+    seed: req.seed ?? randomInt(0, 2 ** 32 - 1),
+    temperature: req.temperature ?? 1,
+    topP: req.top_p ?? 1,
+    topK: req.top_k ?? 0,
+    maxTokens,
+    stop: stopList
+  }
+}
+
+export function parseSize (size: string | null | undefined, limits: RequestLimits): { width: number, height: number } {
+  if (size == null) return { width: 512, height: 512 }
+  const [w, h] = size.split('x').map(Number) as [number, number]
+  for (const [v, name] of [[w, 'width'], [h, 'height']] as const) {
+    if (v < 64 || v > limits.maxImageSide || v % 8 !== 0) throw badRequest(`Invalid size '${size}': ${name} must be a multiple of 8 from 64 to ${limits.maxImageSide}`, 'size')
+  }
+  return { width: w, height: h }
+}

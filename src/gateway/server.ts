@@ -1,0 +1,380 @@
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import { randomBytes } from 'node:crypto'
+import type { ServerResponse } from 'node:http'
+import type { Logger } from '../core/logger.js'
+import { HeuristError } from '../core/errors.js'
+import type { LlmRequest, LlmResult, ImageRequest, ImageResult, ModelKind } from '../inference/types.js'
+import type { Accounts } from './accounts.js'
+import type { VoucherBook, SignedVoucher } from './vouchers.js'
+import type { Transcripts } from './transcripts.js'
+import type { AdvertisedModel, Backend, Candidate, CompletedJob, JobOutcome } from './types.js'
+import { CircuitBreakers, type BreakerOptions } from './breaker.js'
+import { rankCandidates } from './routing.js'
+import { dispatch, ClientGone, CommittedFailure } from './dispatch.js'
+import { GatewayMetrics } from './metrics.js'
+import {
+  ApiError, badRequest, chatRequestSchema, completionRequestSchema, imageRequestSchema, parseBody, chatMessages,
+  samplingFrom, parseSize, defaultRequestLimits, type RequestLimits, type ChatRequest, type CompletionRequest
+} from './openai.js'
+
+export interface GatewayOptions {
+  /** Address to listen on. Default 127.0.0.1: exposing a gateway is a deliberate choice. */
+  host: string
+  /** TCP port; 0 picks a free one. Default 8080. */
+  port: number
+  /** Largest request body in bytes. Default 1 MiB: a long chat fits, a flood does not. */
+  bodyLimit: number
+  /** Whole-request deadline in ms, retries included. Default 120 s. */
+  requestTimeoutMs: number
+  /** A miner that produces nothing for this long is abandoned for the next. Default 30 s. */
+  firstTokenTimeoutMs: number
+  /** max_tokens when the client gives none. Default 256. */
+  defaultMaxTokens: number
+  limits: RequestLimits
+  /** PeerIds this frontend refers (routing rank 2). Default none. */
+  referred: string[]
+  breaker: Partial<BreakerOptions>
+  /** RNG for routing ties. Default Math.random. */
+  rng: () => number
+}
+
+export const defaultGatewayOptions: GatewayOptions = {
+  host: '127.0.0.1',
+  port: 8080,
+  bodyLimit: 1024 * 1024,
+  requestTimeoutMs: 120_000,
+  firstTokenTimeoutMs: 30_000,
+  defaultMaxTokens: 256,
+  limits: defaultRequestLimits,
+  referred: [],
+  breaker: {},
+  rng: Math.random
+}
+
+export interface GatewayComponents {
+  backend: Backend
+  accounts: Accounts
+  logger: Logger
+  /** Null: jobs are not paid with vouchers (no chain configured). */
+  vouchers: VoucherBook | null
+  /** Null: transcripts are not kept. */
+  transcripts: Transcripts | null
+  /** Called after each paid job with its new voucher: hand it to the miner. */
+  onVoucher?: (miner: Candidate, voucher: SignedVoucher) => void | Promise<void>
+  /** Called after each finished job: countersign and gossip its receipt. */
+  onJob?: (job: CompletedJob) => void | Promise<void>
+}
+
+export interface Gateway {
+  readonly url: string
+  readonly port: number
+  readonly metrics: GatewayMetrics
+  readonly breakers: CircuitBreakers
+  /** Jobs waiting or running per model id (what the gateway publishes as demand). */
+  pending: () => Record<string, number>
+  start: () => Promise<void>
+  stop: () => Promise<void>
+}
+
+const POOL: Record<ModelKind, number> = { llm: 0, image: 1 }
+
+function newId (prefix: string): string {
+  return prefix + randomBytes(12).toString('hex')
+}
+
+function podIdOf (modelId: string): string {
+  const hex = modelId.startsWith('0x') ? modelId.slice(2) : modelId
+  return /^[0-9a-fA-F]{64}$/.test(hex) ? '0x' + hex.toLowerCase() : '0x' + '0'.repeat(64)
+}
+
+/** SSE writer over the raw response; headers go out with the first event (so a failure before it can still be a plain HTTP error). */
+class SseWriter {
+  started = false
+  constructor (private readonly res: ServerResponse, private readonly requestId: string) {}
+  send (data: unknown): void {
+    if (!this.started) {
+      this.started = true
+      this.res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-request-id': this.requestId })
+    }
+    this.res.write(`data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`)
+  }
+
+  end (): void {
+    this.send('[DONE]')
+    this.res.end()
+  }
+}
+
+export function createGateway (components: GatewayComponents, init: Partial<GatewayOptions> = {}): Gateway {
+  const o: GatewayOptions = { ...defaultGatewayOptions, ...init, limits: { ...defaultRequestLimits, ...init.limits } }
+  const { backend, accounts, logger } = components
+  const metrics = new GatewayMetrics()
+  const breakers = new CircuitBreakers(o.breaker)
+  const referred = new Set(o.referred)
+  const pending = new Map<string, number>()
+  let app: FastifyInstance | null = null
+  let port = o.port
+
+  function findModel (name: string): AdvertisedModel {
+    const models = backend.models()
+    const m = models.find(x => x.name === name) ?? models.find(x => x.id === name || '0x' + x.id === name)
+    if (m === undefined) throw new ApiError(404, `The model '${name}' does not exist or no miner serves it now.`, 'invalid_request_error', 'model_not_found', 'model')
+    return m
+  }
+
+  async function authenticate (req: FastifyRequest): Promise<{ keyHash: string, accountId: string }> {
+    const h = req.headers.authorization
+    const key = typeof h === 'string' && /^Bearer /i.test(h) ? h.slice(7).trim() : ''
+    if (key === '') throw new ApiError(401, "You didn't provide an API key. Pass it in the Authorization header: 'Bearer YOUR_KEY'.", 'invalid_request_error', 'missing_api_key')
+    const account = await accounts.lookup(key)
+    if (account === undefined) throw new ApiError(401, 'Incorrect API key provided.', 'invalid_request_error', 'invalid_api_key')
+    return { keyHash: account.keyHash, accountId: account.id }
+  }
+
+  /** Worst-case cost: the dearest candidate times the most units the job can use. */
+  async function reserve (keyHash: string, candidates: Candidate[], units: bigint): Promise<(cost: bigint) => Promise<void>> {
+    let price = 0n
+    for (const c of candidates) if (c.pricePerUnit > price) price = c.pricePerUnit
+    const settle = await accounts.reserve(keyHash, price * units)
+    if (settle === null) throw new ApiError(402, 'You have no credits left for this request; top up the account behind this API key.', 'insufficient_quota', 'insufficient_quota')
+    return settle
+  }
+
+  function track (modelId: string, delta: number): void {
+    const n = (pending.get(modelId) ?? 0) + delta
+    if (n <= 0) pending.delete(modelId)
+    else pending.set(modelId, n)
+    metrics.inFlight.set({ model: modelId }, Math.max(0, n))
+  }
+
+  /** Client disconnect → abort signal. */
+  function clientSignal (reply: FastifyReply): AbortController {
+    const ac = new AbortController()
+    reply.raw.on('close', () => { if (!reply.raw.writableFinished) ac.abort() })
+    return ac
+  }
+
+  /** Pays and records a finished job; failures here are logged, the client already has its answer. */
+  async function finish (job: CompletedJob, settle: (cost: bigint) => Promise<void>): Promise<void> {
+    await settle(job.cost)
+    try {
+      if (components.vouchers !== null && job.cost > 0n) {
+        const v = await components.vouchers.raise(job.miner.address, podIdOf(job.modelId), POOL[job.kind], job.cost)
+        metrics.spent.inc(Number(job.cost))
+        await components.onVoucher?.(job.miner, v)
+      }
+      await components.transcripts?.put({ jobId: job.jobId, modelId: job.modelId, kind: job.kind, miner: job.miner.peerId, input: job.input, output: job.output, endedAt: job.endedAt })
+      await components.onJob?.(job)
+    } catch (e) {
+      logger.error({ err: (e as Error).message, jobId: job.jobId }, 'recording a finished job failed')
+    }
+  }
+
+  async function runLlm (req: FastifyRequest, reply: FastifyReply, kind: 'chat' | 'completion'): Promise<void> {
+    const auth = await authenticate(req)
+    const body: ChatRequest | CompletionRequest = kind === 'chat' ? parseBody(chatRequestSchema, req.body) : parseBody(completionRequestSchema, req.body)
+    const model = findModel(body.model)
+    if (model.kind !== 'llm') throw badRequest(`The model '${body.model}' is an image model; use /v1/images/generations.`, 'model', 'model_not_supported')
+    const sampling = samplingFrom(body, o.limits, o.defaultMaxTokens)
+    const input = kind === 'chat' ? chatMessages(body as ChatRequest) : (() => { const p = (body as CompletionRequest).prompt; return typeof p === 'string' ? p : p[0]! })()
+    const llmRequest: LlmRequest = { modelId: model.id, input, sampling }
+    const candidates = backend.candidates(model.id)
+    const promptChars = typeof input === 'string' ? input.length : input.reduce((n, m) => n + m.content.length + 8, 0)
+    const settle = await reserve(auth.keyHash, candidates, BigInt(promptChars + sampling.maxTokens))
+    const id = newId(kind === 'chat' ? 'chatcmpl-' : 'cmpl-')
+    const created = Math.floor(Date.now() / 1000)
+    const object = kind === 'chat' ? 'chat.completion' : 'text_completion'
+    const stream = body.stream === true
+    const startedAt = Date.now()
+    const client = clientSignal(reply)
+    const sse = stream ? new SseWriter(reply.raw, id) : null
+    if (sse !== null) reply.hijack()
+    const chunk = (delta: string | null, finish: string | null, extra: Record<string, unknown> = {}): unknown => kind === 'chat'
+      ? { id, object: 'chat.completion.chunk', created, model: body.model, system_fingerprint: null, choices: [{ index: 0, delta: delta === null ? {} : { content: delta }, logprobs: null, finish_reason: finish }], ...extra }
+      : { id, object: 'text_completion', created, model: body.model, system_fingerprint: null, choices: [{ index: 0, text: delta ?? '', logprobs: null, finish_reason: finish }], ...extra }
+    let firstTokenAt = 0
+    track(model.id, 1)
+    let outcome: { value: JobOutcome<LlmResult>, candidate: Candidate }
+    try {
+      try {
+        outcome = await dispatch(rankCandidates(candidates, { referred, rng: o.rng }), async (c, ctx) => {
+          return await backend.runLlm(c, llmRequest, {
+            signal: ctx.signal,
+            onToken: (text) => {
+              ctx.progress()
+              if (sse === null || ctx.signal.aborted || text === '') return
+              if (firstTokenAt === 0) {
+                firstTokenAt = Date.now()
+                metrics.ttft.observe((firstTokenAt - startedAt) / 1000)
+                if (kind === 'chat') sse.send({ ...(chunk(null, null) as object), choices: [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }] })
+              }
+              sse.send(chunk(text, null))
+            }
+          })
+        }, { deadline: startedAt + o.requestTimeoutMs, firstTokenTimeoutMs: o.firstTokenTimeoutMs, signal: client.signal, breakers, metrics, logger, committed: () => sse?.started === true })
+      } catch (e) {
+        await settle(0n)
+        if (e instanceof ClientGone) { logger.info({ id }, 'client disconnected; job cancelled'); if (sse !== null && !reply.raw.destroyed) reply.raw.destroy(); return }
+        if (sse?.started === true) {
+          const err = e instanceof ApiError ? e : new ApiError(502, (e as Error).message, 'server_error', e instanceof CommittedFailure ? 'miner_failed_mid_stream' : 'miner_failed')
+          sse.send(err.body())
+          reply.raw.end()
+          metrics.requests.inc({ endpoint: req.routeOptions.url ?? '', status: 'stream_error' })
+          return
+        }
+        if (sse !== null) { sendRawError(reply, e); return }
+        throw e
+      }
+    } finally {
+      track(model.id, -1)
+    }
+    const { result } = outcome.value
+    const usage = { prompt_tokens: result.usage.promptTokens, completion_tokens: result.usage.outputTokens, total_tokens: result.usage.promptTokens + result.usage.outputTokens }
+    metrics.tokens.inc({ direction: 'prompt' }, usage.prompt_tokens)
+    metrics.tokens.inc({ direction: 'completion' }, usage.completion_tokens)
+    const finishReason = result.finishReason === 'length' ? 'length' : 'stop'
+    const cost = outcome.candidate.pricePerUnit * outcome.value.computeUnits
+    const endedAt = Date.now()
+    const job: CompletedJob = { jobId: id, accountId: auth.accountId, modelId: model.id, kind: 'llm', miner: outcome.candidate, input: llmRequest, output: { text: result.text, tokens: result.tokens, finishReason }, computeUnits: outcome.value.computeUnits, cost, receipt: outcome.value.receipt, startedAt, endedAt }
+    if (sse !== null) {
+      if (!sse.started && result.text !== '') sse.send(chunk(result.text, null)) // a backend that does not stream
+      sse.send(chunk(null, finishReason))
+      sse.send({ ...(chunk(null, null) as object), choices: [], usage })
+      sse.end()
+    } else {
+      metrics.ttft.observe((endedAt - startedAt) / 1000)
+      void reply.header('x-heurist-miner', outcome.candidate.peerId).header('x-request-id', id)
+      const choice = kind === 'chat'
+        ? { index: 0, message: { role: 'assistant', content: result.text, refusal: null }, logprobs: null, finish_reason: finishReason }
+        : { index: 0, text: result.text, logprobs: null, finish_reason: finishReason }
+      await reply.send({ id, object, created, model: body.model, system_fingerprint: null, choices: [choice], usage })
+    }
+    await finish(job, settle)
+  }
+
+  function sendRawError (reply: FastifyReply, e: unknown): void {
+    const err = toApiError(e, logger)
+    if (!reply.raw.headersSent) reply.raw.writeHead(err.status, { 'content-type': 'application/json; charset=utf-8' })
+    reply.raw.end(JSON.stringify(err.body()))
+  }
+
+  async function runImage (req: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const auth = await authenticate(req)
+    const body = parseBody(imageRequestSchema, req.body)
+    const model = findModel(body.model)
+    if (model.kind !== 'image') throw badRequest(`The model '${body.model}' is a language model; use /v1/chat/completions.`, 'model', 'model_not_supported')
+    const { width, height } = parseSize(body.size, o.limits)
+    const steps = body.steps ?? 20
+    if (steps > o.limits.maxImageSteps) throw badRequest(`steps is too large: ${steps}; this gateway allows at most ${o.limits.maxImageSteps}`, 'steps')
+    const imageRequest: ImageRequest = {
+      modelId: model.id,
+      prompt: body.prompt,
+      negativePrompt: body.negative_prompt ?? '',
+      width,
+      height,
+      steps,
+      guidanceScale: body.guidance_scale ?? 7.5,
+      seed: body.seed ?? Math.floor(Math.random() * 2 ** 32),
+      scheduler: body.scheduler ?? 'euler'
+    }
+    const candidates = backend.candidates(model.id)
+    // Units of an image: steps × 64×64 latent tiles, an upper bound of what the receipt bills.
+    const settle = await reserve(auth.keyHash, candidates, BigInt(steps * Math.ceil(width / 64) * Math.ceil(height / 64)))
+    const id = newId('img-')
+    const startedAt = Date.now()
+    const client = clientSignal(reply)
+    track(model.id, 1)
+    let outcome: { value: JobOutcome<ImageResult>, candidate: Candidate }
+    try {
+      outcome = await dispatch(rankCandidates(candidates, { referred, rng: o.rng }), async (c, ctx) =>
+        await backend.runImage(c, imageRequest, { signal: ctx.signal, onToken: () => { ctx.progress() } }),
+      { deadline: startedAt + o.requestTimeoutMs, firstTokenTimeoutMs: Math.max(o.firstTokenTimeoutMs, o.requestTimeoutMs / 2), signal: client.signal, breakers, metrics, logger, committed: () => false })
+    } catch (e) {
+      await settle(0n)
+      if (e instanceof ClientGone) { logger.info({ id }, 'client disconnected; job cancelled'); return }
+      throw e
+    } finally {
+      track(model.id, -1)
+    }
+    const { result } = outcome.value
+    metrics.images.inc()
+    const cost = outcome.candidate.pricePerUnit * outcome.value.computeUnits
+    void reply.header('x-heurist-miner', outcome.candidate.peerId).header('x-request-id', id)
+    await reply.send({ created: Math.floor(startedAt / 1000), data: [{ b64_json: Buffer.from(result.png).toString('base64'), revised_prompt: null }] })
+    await finish({ jobId: id, accountId: auth.accountId, modelId: model.id, kind: 'image', miner: outcome.candidate, input: imageRequest, output: { pixelSha256: result.pixelSha256, width: result.width, height: result.height }, computeUnits: outcome.value.computeUnits, cost, receipt: outcome.value.receipt, startedAt, endedAt: Date.now() }, settle)
+  }
+
+  function build (): FastifyInstance {
+    const f = Fastify({ bodyLimit: o.bodyLimit, logger: false, return503OnClosing: true, forceCloseConnections: true })
+    f.addHook('onResponse', async (req, reply) => {
+      const endpoint = req.routeOptions.url ?? 'unknown'
+      metrics.requests.inc({ endpoint, status: String(reply.statusCode) })
+      metrics.latency.observe({ endpoint }, reply.elapsedTime / 1000)
+    })
+    f.setErrorHandler(async (e, _req, reply) => {
+      const err = toApiError(e, logger)
+      await reply.status(err.status).send(err.body())
+    })
+    f.setNotFoundHandler(async (req, reply) => {
+      await reply.status(404).send(new ApiError(404, `Unknown request URL: ${req.method} ${req.url.slice(0, 200)}`, 'invalid_request_error', 'unknown_url').body())
+    })
+    f.get('/health', async () => {
+      const models = backend.models()
+      return { status: 'ok', models: models.length, miners: models.reduce((n, m) => n + m.miners, 0) }
+    })
+    f.get('/metrics', async (_req, reply) => {
+      await reply.header('content-type', metrics.registry.contentType).send(await metrics.text())
+    })
+    f.get('/v1/models', async (req) => {
+      await authenticate(req)
+      return {
+        object: 'list',
+        data: backend.models().map(m => ({ id: m.name, object: 'model', created: 0, owned_by: 'heurist', heurist: { modelId: m.id, kind: m.kind, miners: m.miners } }))
+      }
+    })
+    f.post('/v1/chat/completions', async (req, reply) => { await runLlm(req, reply, 'chat') })
+    f.post('/v1/completions', async (req, reply) => { await runLlm(req, reply, 'completion') })
+    f.post('/v1/images/generations', async (req, reply) => { await runImage(req, reply) })
+    return f
+  }
+
+  return {
+    get url () { return `http://${o.host.includes(':') ? `[${o.host}]` : o.host}:${port}` },
+    get port () { return port },
+    metrics,
+    breakers,
+    pending: () => Object.fromEntries(pending),
+    async start () {
+      if (app !== null) return
+      app = build()
+      try {
+        await app.listen({ host: o.host, port: o.port })
+      } catch (e) {
+        app = null
+        const code = (e as NodeJS.ErrnoException).code
+        throw new HeuristError(code === 'EADDRINUSE' ? 'GATEWAY_PORT_IN_USE' : 'GATEWAY_LISTEN_FAILED', `cannot listen on ${o.host}:${o.port}: ${(e as Error).message}`, { usage: code === 'EADDRINUSE' })
+      }
+      const addr = app.server.address()
+      if (addr !== null && typeof addr === 'object') port = addr.port
+      logger.info({ url: this.url }, 'gateway listening')
+    },
+    async stop () {
+      const a = app
+      app = null
+      if (a !== null) await a.close()
+    }
+  }
+}
+
+/** Any error → the OpenAI-shaped error the client sees; internals are logged, not leaked. */
+export function toApiError (e: unknown, logger: Logger): ApiError {
+  if (e instanceof ApiError) return e
+  const fe = e as { statusCode?: number, code?: string, message?: string }
+  if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new ApiError(413, 'The request body is too large.', 'invalid_request_error', 'request_too_large')
+  if (fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return new ApiError(415, 'The request body must be JSON (Content-Type: application/json).', 'invalid_request_error', 'unsupported_media_type')
+  if (fe.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') return badRequest('The request body is empty; send a JSON object.', null, 'invalid_json')
+  if (e instanceof SyntaxError || fe.code === 'FST_ERR_CTP_INVALID_JSON_BODY') return badRequest(`We could not parse the JSON body of your request: ${fe.message ?? ''}`, null, 'invalid_json')
+  if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) return new ApiError(fe.statusCode, fe.message ?? 'bad request', 'invalid_request_error', fe.code ?? null)
+  logger.error({ err: fe.message, code: fe.code }, 'gateway request failed')
+  return new ApiError(500, 'The gateway had an internal error while serving this request.', 'server_error', 'internal_error')
+}

@@ -1,0 +1,72 @@
+import type { ModelKind, LlmRequest, LlmResult, ImageRequest, ImageResult } from '../inference/types.js'
+
+/**
+ * What the gateway needs from the network: which models the mesh advertises, which miners
+ * can serve one, and a way to run a job on one of them. The mesh backend implements this on
+ * libp2p; a local backend implements it on an in-process engine (tests, benchmarks).
+ */
+
+/** A model as the gateway lists it: `id` is the sha256 of the weights, `name` what clients send. */
+export interface AdvertisedModel {
+  id: string
+  name: string
+  kind: ModelKind
+  /** How many live miners advertise it now (loaded or able to load it). */
+  miners: number
+}
+
+/** One miner that can serve a model, read off its live capacity advert. */
+export interface Candidate {
+  /** libp2p PeerId string (the breaker and metrics key). */
+  peerId: string
+  /** The miner's EVM address (voucher recipient). */
+  address: string
+  /** The model is loaded now (no cold start). */
+  modelLoaded: boolean
+  /** Measured speed: tokens/s for LLMs, images/s for image models. */
+  speed: number
+  /** Token votes behind this miner (stHEU wei). */
+  votes: bigint
+  /** Share of the past this miner was up, 0..1. */
+  uptime: number
+  /** Price in HEU wei per compute unit. */
+  pricePerUnit: bigint
+}
+
+export interface RunOptions {
+  signal: AbortSignal
+  /** LLM: each piece of text as the miner produces it. */
+  onToken?: (text: string) => void
+}
+
+/** What a miner returned for one job, with what it is paid for. */
+export interface JobOutcome<R> {
+  result: R
+  /** Units the job is billed for (the receipt's computeUnits when there is one). */
+  computeUnits: bigint
+  /** The miner's signed receipt, as the transport delivered it; opaque to the HTTP layer. */
+  receipt?: unknown
+}
+
+export interface Backend {
+  models: () => AdvertisedModel[]
+  candidates: (modelId: string) => Candidate[]
+  runLlm: (candidate: Candidate, request: LlmRequest, options: RunOptions) => Promise<JobOutcome<LlmResult>>
+  runImage: (candidate: Candidate, request: ImageRequest, options: RunOptions) => Promise<JobOutcome<ImageResult>>
+}
+
+/** A finished, paid job: what the gateway records (transcript) and publishes (receipt). */
+export interface CompletedJob {
+  jobId: string
+  accountId: string
+  modelId: string
+  kind: ModelKind
+  miner: Candidate
+  input: unknown
+  output: unknown
+  computeUnits: bigint
+  cost: bigint
+  receipt?: unknown
+  startedAt: number
+  endedAt: number
+}
