@@ -1,0 +1,90 @@
+import { availableParallelism, totalmem } from 'node:os'
+import type { Logger } from '../core/logger.js'
+import type { ModelInfo } from '../inference/types.js'
+import { PROTOCOL_VERSION, type Advert, type Hardware } from './messages.js'
+import type { HeuristNode } from './node.js'
+
+/**
+ * Capacity adverts: every `intervalMs` the miner publishes what it can do on
+ * `heurist/1/capacity`. Each advert lives `ttlMs` (three intervals, so one lost advert does
+ * not drop a miner from routing).
+ */
+export interface AdvertiserOptions {
+  /** Default 5000 ms. */
+  intervalMs: number
+  /** Default 3 × intervalMs. */
+  ttlMs?: number
+  /** What the advert says; called for each advert so queue depth and speed are current. */
+  describe: () => AdvertContent
+}
+
+export interface AdvertContent {
+  hardware: Hardware
+  models: ModelInfo[]
+  queueDepth: number
+  maxJobs: number
+  tokensPerSecond: number
+  imagesPerSecond: number
+  /** Wei per job. */
+  price: bigint
+  version: string
+  paid: boolean
+}
+
+/** Hardware from the OS, for when no GPU probe is available (CPU-only machines, tests). */
+export function basicHardware (): Hardware {
+  return { gpus: [], cpuCores: availableParallelism(), ramBytes: totalmem() }
+}
+
+export function buildAdvert (node: HeuristNode, c: AdvertContent, seq: number, ttlMs: number): Advert {
+  return {
+    v: PROTOCOL_VERSION,
+    type: 'capacity',
+    operator: node.address,
+    seq,
+    ts: Date.now(),
+    ttlMs,
+    hardware: c.hardware,
+    models: c.models.slice(0, 32).map(m => ({ id: m.id, name: m.name.slice(0, 128), kind: m.kind, contextSize: m.contextSize })),
+    queueDepth: c.queueDepth,
+    maxJobs: c.maxJobs,
+    tokensPerSecond: Math.min(1e7, Math.max(0, c.tokensPerSecond)),
+    imagesPerSecond: Math.min(1e5, Math.max(0, c.imagesPerSecond)),
+    price: c.price.toString(),
+    version: c.version.slice(0, 32),
+    // loopback addresses first is fine: dialers try them all
+    addrs: node.multiaddrs().slice(0, 16),
+    paid: c.paid
+  }
+}
+
+export class Advertiser {
+  private timer: NodeJS.Timeout | null = null
+  private seq = 0
+  readonly intervalMs: number
+  readonly ttlMs: number
+
+  constructor (private readonly node: HeuristNode, private readonly options: AdvertiserOptions, private readonly logger: Logger) {
+    this.intervalMs = options.intervalMs
+    this.ttlMs = options.ttlMs ?? options.intervalMs * 3
+  }
+
+  start (): void {
+    if (this.timer !== null) return
+    const tick = (): void => { this.advertise().catch(err => { this.logger.warn({ err }, 'cannot publish capacity advert') }) }
+    tick()
+    this.timer = setInterval(tick, this.intervalMs)
+  }
+
+  /** Publishes one advert now. */
+  async advertise (): Promise<void> {
+    // seq from the clock, so a restarted miner's adverts are newer than its old ones
+    this.seq = Math.max(this.seq + 1, Date.now())
+    await this.node.publishAdvert(buildAdvert(this.node, this.options.describe(), this.seq, this.ttlMs))
+  }
+
+  stop (): void {
+    if (this.timer !== null) clearInterval(this.timer)
+    this.timer = null
+  }
+}

@@ -1,0 +1,21 @@
+// Public surface of the mesh: other areas import only from here.
+export { HeuristNode, createHeuristNode, defaultHeuristNodeOptions, type HeuristNodeOptions, type HeuristNodeInit } from './node.js'
+export { PeerTable, defaultPeerTableOptions, type MinerEntry, type PeerHistory, type PeerTableOptions } from './peer-table.js'
+export { Advertiser, basicHardware, buildAdvert, type AdvertiserOptions, type AdvertContent } from './adverts.js'
+export {
+  JobServer, runJob, checkReceipt, defaultJobServerOptions, inputHashOf, outputHashOf, paramsHashOf,
+  type JobExecutor, type JobOutput, type JobRequest, type JobServerOptions, type JobServerStats, type ExecuteOptions, type RunJobOptions, type RunJobResult
+} from './job.js'
+export {
+  GossipStats, GossipValidationError, createAdvertValidator, createReceiptValidator, gossipValidatorFn, topicScoreParams,
+  type GossipAction, type AdvertValidatorOptions, type ReceiptValidatorOptions
+} from './gossip.js'
+export {
+  JOB_PROTOCOL, MAX_BYTES, PROTOCOL_VERSION, TOPICS, decodeMessage, encodeMessage,
+  advertSchema, receiptMessageSchema, requestFrameSchema, responseFrameSchema, signedReceiptSchema,
+  type Advert, type Hardware, type ReceiptMessage, type ReceiptWire, type RequestFrame, type ResponseFrame, type SignedReceipt
+} from './messages.js'
+export {
+  canonicalJson, hashJson, receiptDomain, receiptFromWire, receiptHash, receiptSigner, receiptToWire, sha256Hex, signReceipt,
+  unpaidReceiptDomain, verifyReceipt, type ReceiptDomainOptions
+} from './receipts.js'

@@ -1,0 +1,430 @@
+import { randomBytes } from 'node:crypto'
+import type { Connection, PeerId, Stream } from '@libp2p/interface'
+import type { Wallet } from 'ethers'
+import { HeuristError, isHeuristError } from '../core/errors.js'
+import { addressFromPeerId } from '../core/identity.js'
+import type { Logger } from '../core/logger.js'
+import { POOL } from '../core/typed-data.js'
+import type { ImageResult, LlmResult, ModelInfo } from '../inference/types.js'
+import { FrameStream } from './frames.js'
+import {
+  JOB_PROTOCOL, MAX_BYTES, PROTOCOL_VERSION, requestFrameSchema, responseFrameSchema,
+  type ImageRequestFrame, type LlmRequestFrame, type RequestFrame, type ResponseFrame, type SignedReceipt
+} from './messages.js'
+import { hashJson, receiptSigner, sha256Hex, signReceipt, type ReceiptDomainOptions } from './receipts.js'
+
+/**
+ * The job protocol `/heurist/job/1.0.0`: length-prefixed JSON frames,
+ * request → accepted | rejected(code, reason) → token or progress frames → result → receipt.
+ * The client keeps its writing end open while the job runs; closing or resetting it cancels
+ * the job. The miner signs an EIP-712 receipt over the job's hashes.
+ */
+
+export type JobRequest = Omit<LlmRequestFrame, 'v' | 'type' | 'jobId' | 'timeoutMs'> | Omit<ImageRequestFrame, 'v' | 'type' | 'jobId' | 'timeoutMs'>
+
+export type JobOutput = { kind: 'llm', result: LlmResult } | { kind: 'image', result: ImageResult }
+
+export interface ExecuteOptions {
+  signal: AbortSignal
+  onToken?: (text: string, tokenId: number) => void
+  onProgress?: (step: number, steps: number) => void
+}
+
+/** What the job server runs jobs on: the inference engines behind a small interface. */
+export interface JobExecutor {
+  /** Models this miner serves right now. */
+  models: () => ModelInfo[]
+  execute: (job: RequestFrame, options: ExecuteOptions) => Promise<JobOutput>
+}
+
+// ---- hashes shared by miner and client ----
+
+export function inputHashOf (job: JobRequest | RequestFrame): string {
+  return job.kind === 'llm' ? hashJson({ kind: 'llm', input: job.input }) : hashJson({ kind: 'image', prompt: job.image.prompt, negativePrompt: job.image.negativePrompt })
+}
+
+export function paramsHashOf (job: JobRequest | RequestFrame): string {
+  if (job.kind === 'llm') return hashJson(job.sampling)
+  const { prompt: _p, negativePrompt: _n, ...params } = job.image
+  return hashJson(params)
+}
+
+export function outputHashOf (out: JobOutput): string {
+  return out.kind === 'llm' ? sha256Hex(out.result.text) : '0x' + out.result.pixelSha256
+}
+
+// ---- server ----
+
+export interface JobServerOptions {
+  /** Jobs running at once. Default 1 (one model context on a small machine). */
+  maxConcurrentJobs: number
+  /** Accepted jobs waiting for a slot; more are rejected P2P_BUSY. Default 16. */
+  maxQueue: number
+  /** Concurrent job streams per connection (per peer). Default 4. */
+  maxStreamsPerPeer: number
+  /** Time a client has to send its request after opening the stream. Default 10 s. */
+  requestTimeoutMs: number
+  /** EIP-712 domain of receipts. Default chain id 0, zero address (unpaid). */
+  receiptDomain: ReceiptDomainOptions
+}
+
+export const defaultJobServerOptions: JobServerOptions = {
+  maxConcurrentJobs: 1,
+  maxQueue: 16,
+  maxStreamsPerPeer: 4,
+  requestTimeoutMs: 10_000,
+  receiptDomain: { chainId: 0, verifyingContract: '0x0000000000000000000000000000000000000000' }
+}
+
+export interface JobServerStats {
+  served: number
+  failed: number
+  rejected: number
+  running: number
+  queued: number
+  /** Moving average of the last jobs' output tokens per second (0 before the first). */
+  tokensPerSecond: number
+  imagesPerSecond: number
+}
+
+interface Registrar {
+  handle: (protocol: string, handler: (stream: Stream, connection: Connection) => void | Promise<void>, options?: { maxInboundStreams?: number, maxOutboundStreams?: number }) => Promise<void>
+  unhandle: (protocol: string) => Promise<void>
+}
+
+/** Bounded FIFO semaphore. */
+class Slots {
+  private running = 0
+  private readonly waiting: Array<() => void> = []
+  constructor (private readonly max: number, private readonly maxQueue: number) {}
+  get active (): number { return this.running }
+  get queued (): number { return this.waiting.length }
+  get full (): boolean { return this.running >= this.max && this.waiting.length >= this.maxQueue }
+
+  async acquire (signal: AbortSignal): Promise<void> {
+    if (this.running < this.max) { this.running++; return }
+    await new Promise<void>((resolve, reject) => {
+      const go = (): void => { signal.removeEventListener('abort', onAbort); this.running++; resolve() }
+      const onAbort = (): void => {
+        const i = this.waiting.indexOf(go)
+        if (i >= 0) this.waiting.splice(i, 1)
+        reject(new HeuristError('P2P_JOB_CANCELLED', 'cancelled while queued'))
+      }
+      this.waiting.push(go)
+      signal.addEventListener('abort', onAbort, { once: true })
+    })
+  }
+
+  release (): void {
+    this.running--
+    this.waiting.shift()?.()
+  }
+}
+
+export class JobServer {
+  private readonly o: JobServerOptions
+  private readonly slots: Slots
+  private readonly running = new Map<string, { done: Promise<void>, abort: AbortController }>()
+  private draining = false
+  private started = false
+  readonly stats: JobServerStats = { served: 0, failed: 0, rejected: 0, running: 0, queued: 0, tokensPerSecond: 0, imagesPerSecond: 0 }
+
+  constructor (private readonly registrar: Registrar, private readonly wallet: Wallet, private readonly executor: JobExecutor, private readonly logger: Logger, init: Partial<JobServerOptions> = {}) {
+    this.o = { ...defaultJobServerOptions, ...init }
+    this.slots = new Slots(this.o.maxConcurrentJobs, this.o.maxQueue)
+  }
+
+  get options (): Readonly<JobServerOptions> { return this.o }
+  get queueDepth (): number { return this.slots.active + this.slots.queued }
+
+  async start (): Promise<void> {
+    if (this.started) return
+    this.started = true
+    await this.registrar.handle(JOB_PROTOCOL, (stream, connection) => { this.serve(stream, connection.remotePeer).catch(err => { this.logger.warn({ err }, 'job stream failed') }) }, {
+      maxInboundStreams: this.o.maxStreamsPerPeer,
+      maxOutboundStreams: 1
+    })
+  }
+
+  /**
+   * Stops taking jobs (new requests get P2P_DRAINING), waits for running ones up to `graceMs`,
+   * then cancels what is left. Idempotent.
+   */
+  async drain (graceMs: number): Promise<void> {
+    this.draining = true
+    const all = [...this.running.values()]
+    if (all.length > 0) {
+      this.logger.info({ running: all.length, graceMs }, 'waiting for running jobs')
+      let timer: NodeJS.Timeout | undefined
+      const late = new Promise<'late'>(resolve => { timer = setTimeout(() => { resolve('late') }, graceMs) })
+      const r = await Promise.race([Promise.allSettled(all.map(a => a.done)).then(() => 'done' as const), late])
+      clearTimeout(timer)
+      if (r === 'late') {
+        this.logger.warn({ left: this.running.size }, 'grace period over: cancelling running jobs')
+        for (const a of this.running.values()) a.abort.abort(new HeuristError('P2P_DRAINING', 'miner shutting down'))
+        await Promise.allSettled([...this.running.values()].map(a => a.done))
+      }
+    }
+  }
+
+  async stop (): Promise<void> {
+    if (!this.started) return
+    this.started = false
+    await this.drain(0)
+    await this.registrar.unhandle(JOB_PROTOCOL).catch(() => {})
+  }
+
+  private reject (frames: FrameStream, jobId: string, code: string, reason: string): void {
+    this.stats.rejected++
+    frames.write({ v: PROTOCOL_VERSION, type: 'rejected', jobId, code, reason })
+  }
+
+  private async serve (stream: Stream, peer: PeerId): Promise<void> {
+    const frames = new FrameStream(stream, MAX_BYTES.request)
+    const requester = addressFromPeerId(peer)
+    const finish = async (): Promise<void> => {
+      await frames.flush().catch(() => {})
+      await stream.close().catch(() => { stream.abort(new Error('close failed')) })
+    }
+    if (requester === null) { this.reject(frames, '', 'P2P_BAD_KEY', 'requester key is not secp256k1'); await finish(); return }
+
+    let timer: NodeJS.Timeout | undefined
+    let request: RequestFrame | null
+    try {
+      const timeout = new Promise<never>((_resolve, rej) => { timer = setTimeout(() => { rej(new HeuristError('P2P_TIMEOUT', 'no request in time')) }, this.o.requestTimeoutMs) })
+      request = await Promise.race([frames.next(requestFrameSchema, MAX_BYTES.request, 'job request'), timeout])
+    } catch (e) {
+      clearTimeout(timer)
+      const code = isHeuristError(e) ? e.code : 'P2P_MALFORMED'
+      if (code === 'P2P_STREAM_CLOSED') return
+      this.logger.debug({ peer: peer.toString(), code }, 'bad job request')
+      this.reject(frames, '', code, (e as Error).message)
+      await finish()
+      return
+    }
+    clearTimeout(timer)
+    if (request === null) { await finish(); return }
+
+    const jobId = request.jobId
+    if (this.draining) { this.reject(frames, jobId, 'P2P_DRAINING', 'miner is shutting down'); await finish(); return }
+    const model = this.executor.models().find(m => m.id === request.modelId)
+    if (model === undefined) { this.reject(frames, jobId, 'P2P_UNKNOWN_MODEL', `model ${request.modelId} is not loaded here`); await finish(); return }
+    if (model.kind !== request.kind) { this.reject(frames, jobId, 'P2P_UNSUPPORTED_KIND', `model ${request.modelId} is ${model.kind}, not ${request.kind}`); await finish(); return }
+    if (this.running.has(jobId)) { this.reject(frames, jobId, 'P2P_DUPLICATE', 'job id already running'); await finish(); return }
+    if (this.slots.full) { this.reject(frames, jobId, 'P2P_BUSY', 'queue full'); await finish(); return }
+
+    const abort = new AbortController()
+    let resolveDone!: () => void
+    const done = new Promise<void>(resolve => { resolveDone = resolve })
+    this.running.set(jobId, { done, abort })
+    this.stats.queued = this.slots.queued
+    const deadline = setTimeout(() => { abort.abort(new HeuristError('P2P_TIMEOUT', `job over its ${request.timeoutMs} ms deadline`)) }, request.timeoutMs)
+    // Anything more from the client, its end of stream, or a reset cancels the job.
+    const onClose = (): void => { abort.abort(new HeuristError('P2P_JOB_CANCELLED', 'client closed the stream')) }
+    stream.addEventListener('close', onClose)
+    frames.nextBytes().then(() => { onClose() }, () => { onClose() })
+
+    try {
+      frames.write({ v: PROTOCOL_VERSION, type: 'accepted', jobId, queued: this.slots.queued })
+      await this.slots.acquire(abort.signal)
+      let out: JobOutput
+      const startedAt = Date.now()
+      try {
+        this.stats.running = this.slots.active
+        out = await this.executor.execute(request, {
+          signal: abort.signal,
+          onToken: (text, id) => { frames.write({ v: PROTOCOL_VERSION, type: 'token', text, id }) },
+          onProgress: (step, steps) => { frames.write({ v: PROTOCOL_VERSION, type: 'progress', step, steps }) }
+        })
+      } finally {
+        this.slots.release()
+        this.stats.running = this.slots.active
+      }
+      const endedAt = Date.now()
+      if (abort.signal.aborted) throw abort.signal.reason
+      if (out.kind === 'llm') {
+        const r = out.result
+        frames.write({ v: PROTOCOL_VERSION, type: 'result', kind: 'llm', text: r.text, tokens: r.tokens, finishReason: r.finishReason, usage: r.usage })
+        if (r.usage.tokensPerSecond > 0) this.stats.tokensPerSecond = this.stats.tokensPerSecond === 0 ? r.usage.tokensPerSecond : 0.8 * this.stats.tokensPerSecond + 0.2 * r.usage.tokensPerSecond
+      } else {
+        const r = out.result
+        frames.write({ v: PROTOCOL_VERSION, type: 'image-result', kind: 'image', pngBase64: Buffer.from(r.png).toString('base64'), pixelSha256: r.pixelSha256, width: r.width, height: r.height, ms: r.ms })
+        if (r.ms > 0) this.stats.imagesPerSecond = 1000 / r.ms
+      }
+      // compute units: milliseconds of work weighted by the model's memory in GiB (at least 1)
+      const weight = BigInt(Math.max(1, Math.ceil(model.memoryBytes / 2 ** 30)))
+      const signed = await signReceipt(this.wallet, {
+        jobId,
+        requester,
+        miner: this.wallet.address,
+        modelId: '0x' + request.modelId,
+        pool: POOL[request.kind],
+        inputHash: inputHashOf(request),
+        outputHash: outputHashOf(out),
+        paramsHash: paramsHashOf(request),
+        computeUnits: BigInt(Math.max(1, endedAt - startedAt)) * weight,
+        startedAt: BigInt(Math.floor(startedAt / 1000)),
+        endedAt: BigInt(Math.floor(endedAt / 1000))
+      }, this.o.receiptDomain)
+      frames.write({ v: PROTOCOL_VERSION, type: 'receipt', signed })
+      await frames.flush()
+      this.stats.served++
+      await stream.close().catch(() => {})
+    } catch (e) {
+      this.stats.failed++
+      const code = isHeuristError(e) ? e.code : 'P2P_JOB_FAILED'
+      this.logger.info({ jobId, code, peer: peer.toString() }, 'job ended without a result')
+      if (code !== 'P2P_JOB_CANCELLED') {
+        frames.write({ v: PROTOCOL_VERSION, type: 'error', code, message: String((e as Error).message ?? e).slice(0, 1024) })
+        await finish()
+      } else {
+        stream.abort(new Error('cancelled'))
+      }
+    } finally {
+      clearTimeout(deadline)
+      stream.removeEventListener('close', onClose)
+      this.running.delete(jobId)
+      this.stats.queued = this.slots.queued
+      resolveDone()
+    }
+  }
+}
+
+// ---- client ----
+
+export interface RunJobOptions {
+  signal?: AbortSignal
+  onToken?: (text: string, tokenId: number) => void
+  onProgress?: (step: number, steps: number) => void
+  /** Whole job, dial included. Default 120 s. */
+  timeoutMs?: number
+  /** Domain the receipt must be signed under. Default chain id 0 (unpaid). */
+  receiptDomain?: ReceiptDomainOptions
+  /** Job id (0x + 64 hex); default random. */
+  jobId?: string
+}
+
+export interface RunJobResult {
+  jobId: string
+  miner: string
+  peerId: string
+  output: JobOutput
+  receipt: SignedReceipt
+  /** Signed by the miner we talked to, and every field matches the job we asked for. */
+  receiptValid: boolean
+  /** Why the receipt is invalid, when it is. */
+  receiptProblem?: string
+  ttftMs: number
+}
+
+interface Dialer {
+  dialProtocol: (peer: PeerId, protocols: string, options?: { signal?: AbortSignal }) => Promise<Stream>
+  peerId: PeerId
+}
+
+/** Checks a receipt against the job we asked for; returns the problem or null. */
+export function checkReceipt (signed: SignedReceipt, expect: { jobId: string, requester: string, miner: string, job: JobRequest, output: JobOutput, domain?: ReceiptDomainOptions }): string | null {
+  const r = signed.receipt
+  const signer = receiptSigner(signed, expect.domain)
+  if (signer === null) return 'signature does not parse'
+  if (signer.toLowerCase() !== expect.miner.toLowerCase()) return `signed by ${signer}, not the serving miner ${expect.miner}`
+  if (r.miner.toLowerCase() !== expect.miner.toLowerCase()) return 'miner field is not the serving miner'
+  if (r.jobId !== expect.jobId) return 'job id differs'
+  if (r.requester.toLowerCase() !== expect.requester.toLowerCase()) return 'requester differs'
+  if (r.modelId !== '0x' + expect.job.modelId) return 'model id differs'
+  if (r.pool !== POOL[expect.job.kind]) return 'pool differs'
+  if (r.inputHash !== inputHashOf(expect.job)) return 'input hash differs'
+  if (r.paramsHash !== paramsHashOf(expect.job)) return 'params hash differs'
+  if (r.outputHash !== outputHashOf(expect.output)) return 'output hash differs'
+  if (BigInt(r.endedAt) < BigInt(r.startedAt)) return 'ends before it starts'
+  return null
+}
+
+/**
+ * Runs one job on `peer` over `/heurist/job/1.0.0`. Streams tokens (or progress) to the
+ * callbacks and returns the result with the miner's receipt, checked. A rejection throws
+ * P2P_JOB_REJECTED (details.code = the miner's reason code); aborting `signal` cancels the job
+ * on the miner.
+ */
+export async function runJob (node: Dialer, peer: PeerId, job: JobRequest, options: RunJobOptions = {}): Promise<RunJobResult> {
+  const miner = addressFromPeerId(peer)
+  if (miner === null) throw new HeuristError('P2P_BAD_KEY', 'miner PeerId is not a secp256k1 key')
+  const requester = addressFromPeerId(node.peerId)
+  if (requester === null) throw new HeuristError('P2P_BAD_KEY', 'our PeerId is not a secp256k1 key')
+  const timeoutMs = options.timeoutMs ?? 120_000
+  const jobId = options.jobId ?? '0x' + randomBytes(32).toString('hex')
+  const signal = options.signal === undefined ? AbortSignal.timeout(timeoutMs) : AbortSignal.any([options.signal, AbortSignal.timeout(timeoutMs)])
+  const t0 = performance.now()
+  let stream: Stream
+  try {
+    stream = await node.dialProtocol(peer, JOB_PROTOCOL, { signal })
+  } catch (e) {
+    throw new HeuristError('P2P_DIAL_FAILED', `cannot open a job stream to ${peer.toString()}: ${(e as Error).message}`, { cause: e })
+  }
+  const onAbort = (): void => { stream.abort(new Error('job cancelled by the client')) }
+  signal.addEventListener('abort', onAbort, { once: true })
+  const frames = new FrameStream(stream, MAX_BYTES.frame)
+  const request = { v: PROTOCOL_VERSION, type: 'request', jobId, timeoutMs: Math.min(timeoutMs, 60 * 60_000), ...job } as RequestFrame
+  try {
+    frames.write(request)
+    await frames.flush()
+    let ttftMs = -1
+    let output: JobOutput | undefined
+    let tokens = ''
+    for (;;) {
+      let f: ResponseFrame | null
+      try {
+        f = await frames.next(responseFrameSchema, MAX_BYTES.frame, 'job frame')
+      } catch (e) {
+        if (signal.aborted) throw new HeuristError('P2P_JOB_CANCELLED', options.signal?.aborted === true ? 'job cancelled' : `job over its ${timeoutMs} ms deadline`)
+        throw e
+      }
+      if (f === null) throw new HeuristError('P2P_PROTOCOL', 'miner closed the stream before sending a receipt')
+      switch (f.type) {
+        case 'accepted': break
+        case 'rejected': throw new HeuristError('P2P_JOB_REJECTED', `miner rejected the job: ${f.code}: ${f.reason}`, { details: { code: f.code } })
+        case 'error': throw new HeuristError('P2P_JOB_FAILED', `miner failed the job: ${f.code}: ${f.message}`, { details: { code: f.code } })
+        case 'token':
+          if (ttftMs < 0) ttftMs = performance.now() - t0
+          tokens += f.text
+          options.onToken?.(f.text, f.id)
+          break
+        case 'progress':
+          if (ttftMs < 0) ttftMs = performance.now() - t0
+          options.onProgress?.(f.step, f.steps)
+          break
+        case 'result':
+          if (job.kind !== 'llm') throw new HeuristError('P2P_PROTOCOL', 'text result for an image job')
+          output = { kind: 'llm', result: { text: f.text, tokens: f.tokens, finishReason: f.finishReason, usage: f.usage } }
+          break
+        case 'image-result': {
+          if (job.kind !== 'image') throw new HeuristError('P2P_PROTOCOL', 'image result for a text job')
+          const png = Buffer.from(f.pngBase64, 'base64')
+          output = { kind: 'image', result: { png, pixelSha256: f.pixelSha256, width: f.width, height: f.height, ms: f.ms, threads: 0, optimizationLevel: '' } }
+          break
+        }
+        case 'receipt': {
+          if (output === undefined) throw new HeuristError('P2P_PROTOCOL', 'receipt before the result')
+          void tokens
+          const problem = checkReceipt(f.signed, { jobId, requester, miner, job, output, domain: options.receiptDomain })
+          await stream.close().catch(() => {})
+          return {
+            jobId,
+            miner,
+            peerId: peer.toString(),
+            output,
+            receipt: f.signed,
+            receiptValid: problem === null,
+            ...(problem === null ? {} : { receiptProblem: problem }),
+            ttftMs: ttftMs < 0 ? performance.now() - t0 : ttftMs
+          }
+        }
+      }
+    }
+  } catch (e) {
+    stream.abort(e instanceof Error ? e : new Error(String(e)))
+    throw e
+  } finally {
+    signal.removeEventListener('abort', onAbort)
+  }
+}

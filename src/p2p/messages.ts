@@ -1,0 +1,218 @@
+import { z } from 'zod'
+import { HeuristError } from '../core/errors.js'
+
+/**
+ * Wire messages of the mesh: gossip payloads (capacity adverts, receipts) and the frames of
+ * the `/heurist/job/1.0.0` stream. Each has a version, a zod schema and a size bound, and is
+ * decoded by a total function: any bytes give either a typed value or a HeuristError with a
+ * `P2P_*` code, never a crash. Encoding is UTF-8 JSON (bigints as decimal strings).
+ */
+
+export const PROTOCOL_VERSION = 1
+export const JOB_PROTOCOL = '/heurist/job/1.0.0'
+export const TOPICS = {
+  capacity: 'heurist/1/capacity',
+  receipts: 'heurist/1/receipts',
+  verdicts: 'heurist/1/verdicts',
+  demand: 'heurist/1/demand'
+} as const
+
+/** Size bounds, in bytes, of each message kind (checked before parsing). */
+export const MAX_BYTES = {
+  /** An advert lists at most 32 models and 16 addresses: 16 KiB is ample. */
+  advert: 16 * 1024,
+  receipt: 4 * 1024,
+  /** A request carries the prompt (chat history): 256 KiB. */
+  request: 256 * 1024,
+  /** Any other frame; a result may carry a PNG (base64). */
+  frame: 8 * 1024 * 1024
+} as const
+
+const hex32 = z.string().regex(/^0x[0-9a-f]{64}$/, '0x + 64 lowercase hex digits')
+const modelId = z.string().regex(/^[0-9a-f]{64}$/, 'a sha256 model id (64 lowercase hex digits)')
+const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'an EVM address')
+const uintString = z.string().regex(/^(0|[1-9][0-9]{0,77})$/, 'a decimal unsigned integer')
+const nonNeg = z.number().finite().min(0)
+const int = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)
+
+export const modelAdvertSchema = z.object({
+  id: modelId,
+  name: z.string().max(128),
+  kind: z.enum(['llm', 'image']),
+  contextSize: int
+}).strict()
+
+export const hardwareSchema = z.object({
+  gpus: z.array(z.object({ name: z.string().max(128), vramTotal: int, vramFree: int }).strict()).max(16),
+  cpuCores: int,
+  ramBytes: int
+}).strict()
+export type Hardware = z.infer<typeof hardwareSchema>
+
+export const advertSchema = z.object({
+  v: z.literal(PROTOCOL_VERSION),
+  type: z.literal('capacity'),
+  operator: address,
+  /** Monotonic per operator (ms clock): a replayed or older advert is ignored. */
+  seq: int,
+  /** Publisher's clock, unix ms. */
+  ts: int,
+  ttlMs: z.number().int().min(1000).max(10 * 60_000),
+  hardware: hardwareSchema,
+  models: z.array(modelAdvertSchema).max(32),
+  queueDepth: int,
+  maxJobs: z.number().int().min(0).max(10_000),
+  /** Measured speed; 0 = not measured yet. */
+  tokensPerSecond: nonNeg.max(1e7),
+  imagesPerSecond: nonNeg.max(1e5),
+  /** Price per job in wei. */
+  price: uintString,
+  version: z.string().max(32),
+  /** Where the miner can be dialled (the job protocol needs a connection). */
+  addrs: z.array(z.string().startsWith('/').max(256)).max(16),
+  /** False when the miner runs without a chain (serves unpaid). */
+  paid: z.boolean()
+}).strict()
+export type Advert = z.infer<typeof advertSchema>
+
+/** A receipt as it travels: the EIP-712 fields as strings plus the operator's signature. */
+export const receiptWireSchema = z.object({
+  jobId: hex32,
+  requester: address,
+  miner: address,
+  modelId: hex32,
+  pool: z.number().int().min(0).max(255),
+  inputHash: hex32,
+  outputHash: hex32,
+  paramsHash: hex32,
+  computeUnits: uintString,
+  startedAt: uintString,
+  endedAt: uintString
+}).strict()
+export type ReceiptWire = z.infer<typeof receiptWireSchema>
+
+export const signedReceiptSchema = z.object({
+  receipt: receiptWireSchema,
+  signature: z.string().regex(/^0x[0-9a-fA-F]{130}$/, 'a 65-byte signature')
+}).strict()
+export type SignedReceipt = z.infer<typeof signedReceiptSchema>
+
+export const receiptMessageSchema = z.object({
+  v: z.literal(PROTOCOL_VERSION),
+  type: z.literal('receipt'),
+  signed: signedReceiptSchema,
+  /** The chain id and contract of the EIP-712 domain the receipt is signed under. */
+  chainId: int,
+  verifyingContract: address
+}).strict()
+export type ReceiptMessage = z.infer<typeof receiptMessageSchema>
+
+// ---- job stream frames ----
+
+const chatMessage = z.object({ role: z.enum(['system', 'user', 'assistant']), content: z.string().max(MAX_BYTES.request) }).strict()
+export const samplingSchema = z.object({
+  seed: z.number().int().min(0).max(2 ** 32 - 1),
+  temperature: z.number().finite().min(0).max(10),
+  topP: z.number().finite().min(0).max(1),
+  topK: z.number().int().min(0).max(100_000),
+  maxTokens: z.number().int().min(1).max(32_768),
+  stop: z.array(z.string().max(64)).max(8)
+}).strict()
+
+export const imageParamsSchema = z.object({
+  prompt: z.string().max(4096),
+  negativePrompt: z.string().max(4096),
+  width: z.number().int().min(8).max(2048),
+  height: z.number().int().min(8).max(2048),
+  steps: z.number().int().min(1).max(200),
+  guidanceScale: z.number().finite().min(0).max(50),
+  seed: z.number().int().min(0).max(2 ** 32 - 1),
+  scheduler: z.enum(['euler', 'ddim'])
+}).strict()
+
+const requestBase = {
+  v: z.literal(PROTOCOL_VERSION),
+  type: z.literal('request'),
+  jobId: hex32,
+  modelId,
+  /** How long the miner may take, from receiving the request. */
+  timeoutMs: z.number().int().min(100).max(60 * 60_000)
+}
+export const llmRequestFrame = z.object({
+  ...requestBase,
+  kind: z.literal('llm'),
+  input: z.union([z.string().max(MAX_BYTES.request), z.array(chatMessage).min(1).max(256)]),
+  sampling: samplingSchema
+}).strict()
+export const imageRequestFrame = z.object({
+  ...requestBase,
+  kind: z.literal('image'),
+  image: imageParamsSchema
+}).strict()
+export const requestFrameSchema = z.discriminatedUnion('kind', [llmRequestFrame, imageRequestFrame])
+export type RequestFrame = z.infer<typeof requestFrameSchema>
+export type LlmRequestFrame = z.infer<typeof llmRequestFrame>
+export type ImageRequestFrame = z.infer<typeof imageRequestFrame>
+
+const usageSchema = z.object({ promptTokens: int, outputTokens: int, ttftMs: nonNeg, tokensPerSecond: nonNeg, totalMs: nonNeg }).strict()
+
+export const responseFrameSchema = z.discriminatedUnion('type', [
+  z.object({ v: z.literal(PROTOCOL_VERSION), type: z.literal('accepted'), jobId: hex32, queued: int }).strict(),
+  z.object({ v: z.literal(PROTOCOL_VERSION), type: z.literal('rejected'), jobId: hex32.or(z.literal('')), code: z.string().max(64), reason: z.string().max(1024) }).strict(),
+  z.object({ v: z.literal(PROTOCOL_VERSION), type: z.literal('token'), text: z.string().max(64 * 1024), id: z.number().int() }).strict(),
+  z.object({ v: z.literal(PROTOCOL_VERSION), type: z.literal('progress'), step: int, steps: int }).strict(),
+  z.object({
+    v: z.literal(PROTOCOL_VERSION),
+    type: z.literal('result'),
+    kind: z.literal('llm'),
+    text: z.string().max(MAX_BYTES.frame),
+    tokens: z.array(z.number().int()).max(65_536),
+    finishReason: z.enum(['stop', 'length', 'abort']),
+    usage: usageSchema
+  }).strict(),
+  z.object({
+    v: z.literal(PROTOCOL_VERSION),
+    type: z.literal('image-result'),
+    kind: z.literal('image'),
+    pngBase64: z.string().max(MAX_BYTES.frame),
+    pixelSha256: z.string().regex(/^[0-9a-f]{64}$/),
+    width: int,
+    height: int,
+    ms: nonNeg
+  }).strict(),
+  z.object({ v: z.literal(PROTOCOL_VERSION), type: z.literal('receipt'), signed: signedReceiptSchema }).strict(),
+  z.object({ v: z.literal(PROTOCOL_VERSION), type: z.literal('error'), code: z.string().max(64), message: z.string().max(1024) }).strict()
+])
+export type ResponseFrame = z.infer<typeof responseFrameSchema>
+
+// ---- codec ----
+
+const utf8 = new TextDecoder('utf-8', { fatal: true })
+const enc = new TextEncoder()
+
+export function encodeMessage (value: unknown): Uint8Array {
+  return enc.encode(JSON.stringify(value, (_k, v: unknown) => typeof v === 'bigint' ? v.toString() : v))
+}
+
+/**
+ * Total decoder: size bound, UTF-8, JSON, version, schema. Throws HeuristError with
+ * P2P_MESSAGE_TOO_LARGE, P2P_MALFORMED, P2P_BAD_VERSION or P2P_SCHEMA.
+ */
+export function decodeMessage<T> (bytes: Uint8Array, schema: z.ZodType<T>, maxBytes: number, what: string): T {
+  if (bytes.byteLength > maxBytes) throw new HeuristError('P2P_MESSAGE_TOO_LARGE', `${what}: ${bytes.byteLength} bytes, limit ${maxBytes}`)
+  let raw: unknown
+  try {
+    raw = JSON.parse(utf8.decode(bytes))
+  } catch {
+    throw new HeuristError('P2P_MALFORMED', `${what}: not UTF-8 JSON`)
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new HeuristError('P2P_MALFORMED', `${what}: not a JSON object`)
+  const v = (raw as { v?: unknown }).v
+  if (v !== PROTOCOL_VERSION) throw new HeuristError('P2P_BAD_VERSION', `${what}: version ${JSON.stringify(v) ?? 'missing'}, this node speaks ${PROTOCOL_VERSION}`)
+  const parsed = schema.safeParse(raw)
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]
+    throw new HeuristError('P2P_SCHEMA', `${what}: ${issue === undefined ? 'invalid' : `${issue.path.join('.')}: ${issue.message}`}`)
+  }
+  return parsed.data
+}

@@ -1,0 +1,231 @@
+import { createLibp2p, type Libp2p } from 'libp2p'
+import { tcp } from '@libp2p/tcp'
+import { noise } from '@libp2p/noise'
+import { yamux } from '@libp2p/yamux'
+import { identify } from '@libp2p/identify'
+import { ping } from '@libp2p/ping'
+import { bootstrap } from '@libp2p/bootstrap'
+import { gossipsub, type GossipSub, type Message } from '@libp2p/gossipsub'
+import { multiaddr } from '@multiformats/multiaddr'
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { PeerId } from '@libp2p/interface'
+import { HeuristError } from '../core/errors.js'
+import type { Identity } from '../core/identity.js'
+import type { Logger } from '../core/logger.js'
+import type { Store } from '../core/store.js'
+import {
+  GossipStats, createAdvertValidator, createReceiptValidator, gossipValidatorFn, topicScoreParams,
+  type AdvertValidatorOptions, type ReceiptValidatorOptions
+} from './gossip.js'
+import { TOPICS, encodeMessage, type Advert, type ReceiptMessage } from './messages.js'
+import { PeerTable, type PeerTableOptions } from './peer-table.js'
+import { JobServer, runJob, type JobExecutor, type JobRequest, type JobServerOptions, type RunJobOptions, type RunJobResult } from './job.js'
+
+/**
+ * A Heurist mesh node: libp2p (TCP, Noise, Yamux, identify, ping, bootstrap) with gossipsub
+ * (strict signing, peer scoring, peer exchange), the validated topics, the peer table fed by
+ * capacity adverts, and the job protocol (client always; server once `serveJobs` is called).
+ * The PeerId is derived from the operator's secp256k1 key, so each peer's EVM address is
+ * read off its PeerId.
+ */
+export interface HeuristNodeOptions {
+  identity: Identity
+  /** Multiaddrs to listen on. Default `/ip4/127.0.0.1/tcp/0`. */
+  listen: string[]
+  /** Peers (multiaddrs with /p2p/) to join through. Default none. */
+  bootstrap: string[]
+  /**
+   * Loopback relaxations for a local devnet or tests: 127.0.0.1 is whitelisted from gossipsub's
+   * IP-colocation penalty and from the inbound connection rate limit. Never on a public node.
+   */
+  devnet: boolean
+  logger: Logger
+  /** Keeps the peers' uptime history; null = in memory only. */
+  store: Store | null
+  /** Gossipsub heartbeat. Default 1000 ms (the gossipsub spec's value). */
+  heartbeatMs: number
+  advertValidator?: Partial<AdvertValidatorOptions>
+  receiptValidator?: Partial<ReceiptValidatorOptions>
+  peerTable?: Partial<PeerTableOptions>
+  /** Connections kept at most. Default 100. */
+  maxConnections: number
+}
+
+export const defaultHeuristNodeOptions = {
+  listen: ['/ip4/127.0.0.1/tcp/0'],
+  bootstrap: [] as string[],
+  devnet: false,
+  store: null,
+  heartbeatMs: 1000,
+  maxConnections: 100
+}
+
+export type HeuristNodeInit = Partial<HeuristNodeOptions> & Pick<HeuristNodeOptions, 'identity' | 'logger'>
+
+type Services = { pubsub: GossipSub, identify: unknown, ping: unknown }
+
+export class HeuristNode {
+  readonly o: HeuristNodeOptions
+  readonly stats = new GossipStats()
+  readonly peerTable: PeerTable
+  private node: Libp2p<Services> | null = null
+  private jobServer: JobServer | null = null
+  private readonly receiptListeners = new Set<(m: ReceiptMessage, from: string) => void>()
+
+  constructor (init: HeuristNodeInit) {
+    this.o = { ...defaultHeuristNodeOptions, ...init }
+    this.peerTable = new PeerTable(this.o.store, this.o.logger, this.o.peerTable)
+  }
+
+  get identity (): Identity { return this.o.identity }
+  get address (): string { return this.o.identity.address }
+  get peerId (): PeerId { return this.o.identity.peerId }
+
+  get libp2p (): Libp2p<Services> {
+    if (this.node === null) throw new HeuristError('P2P_NOT_STARTED', 'the node is not started')
+    return this.node
+  }
+
+  get pubsub (): GossipSub { return this.libp2p.services.pubsub }
+
+  async start (): Promise<void> {
+    if (this.node !== null) return
+    const o = this.o
+    const bootstrapPeers = new Set<string>()
+    for (const ma of o.bootstrap) {
+      let id: string | null = null
+      try { id = multiaddr(ma).getComponents().find(c => c.name === 'p2p')?.value ?? null } catch { id = null }
+      if (id === null) throw new HeuristError('P2P_BAD_BOOTSTRAP', `bootstrap address ${ma} has no /p2p/<peerId>`, { usage: true })
+      bootstrapPeers.add(id)
+    }
+    const loopback = ['127.0.0.1', '::1']
+    this.node = await createLibp2p<Services>({
+      privateKey: o.identity.libp2pKey,
+      addresses: { listen: o.listen },
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      peerDiscovery: o.bootstrap.length > 0 ? [bootstrap({ list: o.bootstrap, timeout: 0 })] : [],
+      connectionManager: {
+        maxConnections: o.maxConnections,
+        ...(o.devnet ? { allow: ['/ip4/127.0.0.1', '/ip6/::1'] } : {})
+      },
+      services: {
+        identify: identify(),
+        ping: ping(),
+        pubsub: gossipsub({
+          globalSignaturePolicy: 'StrictSign',
+          allowPublishToZeroTopicPeers: true,
+          ignoreDuplicatePublishError: true,
+          // Peer exchange is how nodes find each other beyond the bootstrap star: a pruning
+          // peer hands over others' signed records. We accept PX only from peers scoring at
+          // least acceptPXThreshold, which the app-specific score gives to our bootstrap peers.
+          doPX: true,
+          heartbeatInterval: o.heartbeatMs,
+          allowedTopics: Object.values(TOPICS),
+          maxInboundDataLength: 1024 * 1024,
+          scoreParams: {
+            topics: topicScoreParams() as never,
+            appSpecificScore: (p: string) => bootstrapPeers.has(p) ? 1 : 0,
+            appSpecificWeight: 10,
+            ...(o.devnet ? { IPColocationFactorWhitelist: new Set(loopback) } : {})
+          },
+          scoreThresholds: { gossipThreshold: -10, publishThreshold: -50, graylistThreshold: -80, acceptPXThreshold: 10, opportunisticGraftThreshold: 20 }
+        }) as never
+      }
+    })
+    const ps = this.pubsub
+    ps.topicValidators.set(TOPICS.capacity, gossipValidatorFn(TOPICS.capacity, createAdvertValidator(o.advertValidator), (advert: Advert, msg: Message) => {
+      if (msg.type === 'signed') this.peerTable.update(msg.from.toString(), advert)
+    }, o.logger, this.stats))
+    ps.topicValidators.set(TOPICS.receipts, gossipValidatorFn(TOPICS.receipts, createReceiptValidator(o.receiptValidator), (m: ReceiptMessage, msg: Message) => {
+      const from = msg.type === 'signed' ? msg.from.toString() : ''
+      for (const l of this.receiptListeners) l(m, from)
+    }, o.logger, this.stats))
+    ps.subscribe(TOPICS.capacity)
+    ps.subscribe(TOPICS.receipts)
+    o.logger.info({ peerId: this.peerId.toString(), address: this.address, addrs: this.multiaddrs(), devnet: o.devnet }, 'p2p node started')
+  }
+
+  /** Serves `/heurist/job/1.0.0` with `executor`. */
+  async serveJobs (executor: JobExecutor, options: Partial<JobServerOptions> = {}): Promise<JobServer> {
+    if (this.jobServer !== null) return this.jobServer
+    this.jobServer = new JobServer(this.libp2p, this.identity.wallet, executor, this.o.logger, options)
+    await this.jobServer.start()
+    return this.jobServer
+  }
+
+  get jobs (): JobServer | null { return this.jobServer }
+
+  /** Runs a job on a miner (see `runJob`). Dials the addresses from its advert if needed. */
+  async runJob (peer: PeerId | string, job: JobRequest, options: RunJobOptions = {}): Promise<RunJobResult> {
+    const id = typeof peer === 'string' ? peerIdFromString(peer) : peer
+    await this.learnAddrs(id)
+    return await runJob(this.libp2p, id, job, options)
+  }
+
+  /** Adds a miner's advertised addresses to the peer store so it can be dialled. */
+  private async learnAddrs (id: PeerId): Promise<void> {
+    const entry = this.peerTable.miners().find(e => e.peerId === id.toString())
+    if (entry === undefined || entry.advert.addrs.length === 0) return
+    const addrs = []
+    for (const a of entry.advert.addrs) { try { addrs.push(multiaddr(a)) } catch { /* skip a bad address */ } }
+    await this.libp2p.peerStore.merge(id, { multiaddrs: addrs }).catch(() => {})
+  }
+
+  /** Publishes a capacity advert (must be ours: validators reject anyone else's). */
+  async publishAdvert (advert: Advert): Promise<void> {
+    await this.publish(TOPICS.capacity, encodeMessage(advert))
+  }
+
+  async publishReceipt (m: ReceiptMessage): Promise<void> {
+    await this.publish(TOPICS.receipts, encodeMessage(m))
+  }
+
+  /** Raw publish (tests use it to play a misbehaving peer). */
+  async publish (topic: string, data: Uint8Array): Promise<void> {
+    await this.pubsub.publish(topic, data)
+  }
+
+  onReceipt (fn: (m: ReceiptMessage, from: string) => void): () => void {
+    this.receiptListeners.add(fn)
+    return () => { this.receiptListeners.delete(fn) }
+  }
+
+  multiaddrs (): string[] {
+    return this.node === null ? [] : this.node.getMultiaddrs().map(m => m.toString())
+  }
+
+  connectedPeers (): string[] {
+    return this.libp2p.getPeers().map(p => p.toString())
+  }
+
+  /** Gossipsub's score of a peer (graylisted below −80). */
+  score (peer: string): number {
+    return (this.pubsub as unknown as { getScore: (p: string) => number }).getScore(peer)
+  }
+
+  async dial (ma: string): Promise<void> {
+    await this.libp2p.dial(multiaddr(ma))
+  }
+
+  /** Stops the job server (draining for `graceMs`), then libp2p; flushes peer history. */
+  async stop (graceMs = 0): Promise<void> {
+    if (this.jobServer !== null) {
+      await this.jobServer.drain(graceMs)
+      await this.jobServer.stop()
+      this.jobServer = null
+    }
+    if (this.node !== null) {
+      await this.node.stop()
+      this.node = null
+    }
+    await this.peerTable.flush()
+  }
+}
+
+export async function createHeuristNode (init: HeuristNodeInit): Promise<HeuristNode> {
+  const node = new HeuristNode(init)
+  await node.start()
+  return node
+}
