@@ -7,4 +7,5 @@ export { Transcripts, defaultTranscriptOptions, type Transcript, type Transcript
 export { GatewayMetrics } from './metrics.js'
 export { ApiError, defaultRequestLimits, type RequestLimits, type OpenAiErrorBody } from './openai.js'
 export { dispatch, ClientGone, CommittedFailure, type DispatchOptions, type AttemptContext } from './dispatch.js'
+export { createLocalBackend, imageComputeUnits, type LocalBackendOptions, type LocalLlmEngine, type LocalImageEngine } from './local.js'
 export { createGateway, defaultGatewayOptions, toApiError, type Gateway, type GatewayOptions, type GatewayComponents } from './server.js'

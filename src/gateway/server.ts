@@ -12,6 +12,7 @@ import { CircuitBreakers, type BreakerOptions } from './breaker.js'
 import { rankCandidates } from './routing.js'
 import { dispatch, ClientGone, CommittedFailure } from './dispatch.js'
 import { GatewayMetrics } from './metrics.js'
+import { imageComputeUnits } from './local.js'
 import {
   ApiError, badRequest, chatRequestSchema, completionRequestSchema, imageRequestSchema, parseBody, chatMessages,
   samplingFrom, parseSize, defaultRequestLimits, type RequestLimits, type ChatRequest, type CompletionRequest
@@ -278,8 +279,7 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
       scheduler: body.scheduler ?? 'euler'
     }
     const candidates = backend.candidates(model.id)
-    // Units of an image: steps × 64×64 latent tiles, an upper bound of what the receipt bills.
-    const settle = await reserve(auth.keyHash, candidates, BigInt(steps * Math.ceil(width / 64) * Math.ceil(height / 64)))
+    const settle = await reserve(auth.keyHash, candidates, imageComputeUnits(imageRequest))
     const id = newId('img-')
     const startedAt = Date.now()
     const client = clientSignal(reply)
