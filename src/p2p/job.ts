@@ -185,6 +185,8 @@ export class JobServer {
     const finish = async (): Promise<void> => {
       await frames.flush().catch(() => {})
       await stream.close().catch(() => { stream.abort(new Error('close failed')) })
+      // a client that never closes its end must not hold one of its few stream slots
+      if (stream.status === 'open' || stream.status === 'closing') setTimeout(() => { if (stream.status !== 'closed') stream.abort(new Error('client did not close')) }, 2000).unref()
     }
     if (requester === null) { this.reject(frames, '', 'P2P_BAD_KEY', 'requester key is not secp256k1'); await finish(); return }
 
