@@ -9,3 +9,4 @@ export { ApiError, defaultRequestLimits, type RequestLimits, type OpenAiErrorBod
 export { dispatch, ClientGone, CommittedFailure, type DispatchOptions, type AttemptContext } from './dispatch.js'
 export { createLocalBackend, imageComputeUnits, type LocalBackendOptions, type LocalLlmEngine, type LocalImageEngine } from './local.js'
 export { createGateway, defaultGatewayOptions, toApiError, type Gateway, type GatewayOptions, type GatewayComponents } from './server.js'
+export { createMeshBackend, defaultMeshBackendOptions, type MeshBackend, type MeshBackendOptions } from './mesh.js'

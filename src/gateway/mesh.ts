@@ -1,0 +1,108 @@
+import type { HeuristNode, MinerEntry, ReceiptDomainOptions, RunJobResult } from '../p2p/index.js'
+import { HeuristError } from '../core/errors.js'
+import type { Logger } from '../core/logger.js'
+import type { ImageResult, LlmResult } from '../inference/types.js'
+import type { AdvertisedModel, Backend, Candidate, JobOutcome, RunOptions } from './types.js'
+
+/**
+ * The gateway's backend on the libp2p mesh: models and candidates come from the live
+ * capacity adverts in the node's peer table; jobs run over `/heurist/job/1.0.0`. A result
+ * whose receipt is not valid (wrong signer, hashes that do not match what we asked for)
+ * counts as a failed attempt: it is not paid and the next miner is tried.
+ */
+export interface MeshBackendOptions {
+  /** EIP-712 domain receipts must be signed under (Slashing on a chain; chain id 0 unpaid). */
+  receiptDomain?: ReceiptDomainOptions
+  /** Window over which uptime is measured for routing. Default 24 h. */
+  uptimeWindowMs: number
+  /** How often the uptime cache is refreshed from the store. Default 10 s. */
+  uptimeRefreshMs: number
+  /** Token votes behind a miner (stHEU wei); default none (no chain). */
+  votes?: (address: string) => bigint
+  /** Per-job limit handed to the miner, in ms. Default 120 s. */
+  jobTimeoutMs: number
+}
+
+export const defaultMeshBackendOptions: MeshBackendOptions = { uptimeWindowMs: 24 * 3600_000, uptimeRefreshMs: 10_000, jobTimeoutMs: 120_000 }
+
+export interface MeshBackend extends Backend {
+  /** Starts and stops the uptime cache refresh. */
+  start: () => void
+  stop: () => void
+}
+
+export function createMeshBackend (node: HeuristNode, logger: Logger, init: Partial<MeshBackendOptions> = {}): MeshBackend {
+  const o: MeshBackendOptions = { ...defaultMeshBackendOptions, ...init }
+  const uptime = new Map<string, number>()
+  let timer: NodeJS.Timeout | null = null
+
+  async function refreshUptime (): Promise<void> {
+    for (const e of node.peerTable.miners()) uptime.set(e.address.toLowerCase(), await node.peerTable.uptime(e.address, o.uptimeWindowMs))
+  }
+
+  function toCandidate (e: MinerEntry, modelId: string): Candidate {
+    const m = e.advert.models.find(x => x.id === modelId)
+    const speed = m?.kind === 'image' ? e.advert.imagesPerSecond : e.advert.tokensPerSecond
+    return {
+      peerId: e.peerId,
+      address: e.address,
+      modelLoaded: m !== undefined,
+      speed,
+      votes: o.votes?.(e.address) ?? 0n,
+      uptime: uptime.get(e.address.toLowerCase()) ?? 0,
+      pricePerUnit: BigInt(e.advert.price)
+    }
+  }
+
+  async function run (c: Candidate, job: Parameters<HeuristNode['runJob']>[1], options: RunOptions): Promise<RunJobResult> {
+    const r = await node.runJob(c.peerId, job, {
+      signal: options.signal,
+      timeoutMs: o.jobTimeoutMs,
+      ...(o.receiptDomain === undefined ? {} : { receiptDomain: o.receiptDomain }),
+      onToken: (text) => { options.onToken?.(text) },
+      onProgress: () => { options.onToken?.('') }
+    })
+    if (!r.receiptValid) {
+      logger.warn({ miner: c.peerId, problem: r.receiptProblem }, 'miner returned an invalid receipt; not paid')
+      throw new HeuristError('GATEWAY_BAD_RECEIPT', `invalid receipt from ${c.peerId}: ${r.receiptProblem ?? ''}`)
+    }
+    return r
+  }
+
+  return {
+    models () {
+      const byId = new Map<string, AdvertisedModel>()
+      for (const e of node.peerTable.miners()) {
+        for (const m of e.advert.models) {
+          const cur = byId.get(m.id)
+          if (cur === undefined) byId.set(m.id, { id: m.id, name: m.name === '' ? m.id : m.name, kind: m.kind, miners: 1 })
+          else cur.miners++
+        }
+      }
+      return [...byId.values()]
+    },
+    candidates: (modelId) => node.peerTable.miners(modelId).map(e => toCandidate(e, modelId)),
+    async runLlm (c, request, options): Promise<JobOutcome<LlmResult>> {
+      const r = await run(c, { kind: 'llm', modelId: request.modelId, input: request.input, sampling: request.sampling }, options)
+      if (r.output.kind !== 'llm') throw new HeuristError('GATEWAY_BAD_RESULT', 'image result for a text job')
+      return { result: r.output.result, computeUnits: BigInt(r.receipt.receipt.computeUnits), receipt: r }
+    },
+    async runImage (c, request, options): Promise<JobOutcome<ImageResult>> {
+      const { modelId, ...image } = request
+      const r = await run(c, { kind: 'image', modelId, image }, options)
+      if (r.output.kind !== 'image') throw new HeuristError('GATEWAY_BAD_RESULT', 'text result for an image job')
+      return { result: r.output.result, computeUnits: BigInt(r.receipt.receipt.computeUnits), receipt: r }
+    },
+    start () {
+      if (timer !== null) return
+      const tick = (): void => { refreshUptime().catch(err => { logger.debug({ err }, 'uptime refresh failed') }) }
+      tick()
+      timer = setInterval(tick, o.uptimeRefreshMs)
+      timer.unref()
+    },
+    stop () {
+      if (timer !== null) clearInterval(timer)
+      timer = null
+    }
+  }
+}

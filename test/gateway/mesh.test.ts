@@ -1,0 +1,86 @@
+import { describe, it, expect, afterEach } from 'vitest'
+import OpenAI from 'openai'
+import { Advertiser, basicHardware, type HeuristNode } from '../../src/p2p/index.js'
+import { Store } from '../../src/core/store.js'
+import { silentLogger } from '../../src/core/logger.js'
+import { Accounts, Transcripts, VoucherBook, createGateway, createMeshBackend, type Gateway, type CompletedJob } from '../../src/gateway/index.js'
+import { tempDir } from '../helpers.js'
+import { testNode, until, stopAll } from '../p2p/util.js'
+import { ScriptedExecutor, SCRIPT_MODEL } from '../p2p/scripted-executor.js'
+
+/**
+ * Gateway + two miners over real TCP on 127.0.0.1: routing from live adverts, a miner
+ * killed in the middle of a job, vouchers raised per miner from the receipts' compute units.
+ */
+describe('gateway over the mesh', () => {
+  let nodes: HeuristNode[] = []
+  let advertisers: Advertiser[] = []
+  let gw: Gateway | null = null
+  let store: Store | null = null
+  let cleanup: (() => Promise<void>) | null = null
+
+  afterEach(async () => {
+    await gw?.stop()
+    advertisers.forEach(a => { a.stop() })
+    await stopAll(nodes)
+    await store?.close()
+    await cleanup?.()
+    nodes = []; advertisers = []; gw = null; store = null; cleanup = null
+  })
+
+  async function startMiner (bootstrap: string[], exec: ScriptedExecutor, tokensPerSecond: number): Promise<HeuristNode> {
+    const n = await testNode({ bootstrap })
+    nodes.push(n)
+    await n.serveJobs(exec)
+    const a = new Advertiser(n, { intervalMs: 500, describe: () => ({ hardware: basicHardware(), models: [SCRIPT_MODEL], queueDepth: 0, maxJobs: 1, tokensPerSecond, imagesPerSecond: 0, price: 3n, version: 'test', paid: false }) }, silentLogger())
+    advertisers.push(a)
+    a.start()
+    return n
+  }
+
+  it('a miner killed mid-request → the request still succeeds through the other miner, which alone is paid', async () => {
+    const t = await tempDir('heurist-gw-mesh-')
+    cleanup = t.cleanup
+    store = await Store.open(t.dir)
+    const gwNode = await testNode()
+    nodes.push(gwNode)
+    const boot = [gwNode.multiaddrs()[0]!]
+    const slowExec = new ScriptedExecutor(['a', 'b', 'c', 'd', 'e', 'f'], 300)
+    const goodExec = new ScriptedExecutor(['one', ' two', ' three'], 10)
+    const victim = await startMiner(boot, slowExec, 1000) // fastest advert: routed to first
+    const good = await startMiner(boot, goodExec, 10)
+    expect(await until(() => gwNode.peerTable.miners(SCRIPT_MODEL.id).length === 2, 20_000, 100)).toBe(true)
+
+    const backend = createMeshBackend(gwNode, silentLogger())
+    backend.start()
+    const accounts = new Accounts(store)
+    const { apiKey } = await accounts.create(10n ** 18n)
+    const vouchers = new VoucherBook(store, gwNode.address, gwNode.address, null)
+    const jobs: CompletedJob[] = []
+    gw = createGateway({ backend, accounts, logger: silentLogger(), vouchers, transcripts: new Transcripts(store), onJob: (j) => { jobs.push(j) } }, { port: 0, firstTokenTimeoutMs: 5000, requestTimeoutMs: 20_000 })
+    await gw.start()
+    const client = new OpenAI({ apiKey, baseURL: `${gw.url}/v1`, maxRetries: 0, timeout: 30_000 })
+
+    expect((await client.models.list()).data.map(m => m.id)).toEqual(['scripted'])
+
+    const pending = client.chat.completions.create({ model: 'scripted', messages: [{ role: 'user', content: 'hi' }], max_tokens: 6 }).withResponse()
+    // the victim has the job and is part-way through it: kill its libp2p node (no goodbye frames)
+    expect(await until(() => slowExec.seen.length === 1, 10_000, 20)).toBe(true)
+    await new Promise(resolve => setTimeout(resolve, 400))
+    await victim.libp2p.stop()
+    const r = await pending
+    expect(r.data.choices[0]!.message.content).toBe('one two three')
+    expect(r.response.headers.get('x-heurist-miner')).toBe(good.peerId.toString())
+    expect(goodExec.seen).toHaveLength(1)
+
+    expect(await until(() => jobs.length === 1, 5000, 20)).toBe(true)
+    const job = jobs[0]!
+    expect(job.miner.address).toBe(good.address)
+    expect(job.computeUnits).toBeGreaterThan(0n)
+    expect(job.cost).toBe(3n * job.computeUnits)
+    const paid = await vouchers.all()
+    expect(paid.map(v => v.miner)).toEqual([good.address])
+    expect(paid[0]!.cumulativeAmount).toBe(job.cost)
+    backend.stop()
+  })
+})
