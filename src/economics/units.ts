@@ -1,4 +1,4 @@
-import { EconomicsError, requireNonNegative } from './errors.js'
+import { EconomicsError } from './errors.js'
 
 /** 1e18: one HEU in wei, and the unit of every `...Wad` fixed-point rate (1.0 = WAD). */
 export const WAD = 10n ** 18n
@@ -84,9 +84,7 @@ export function wadToNumber (wad: bigint): number {
   return Number(formatUnits(wad, 18))
 }
 
-/** Percent string ("2.25") → WAD share (0.0225e18), exact up to 16 decimals of percent. */
+/** Percent string ("2.25") → WAD share (0.0225e18): a percent with 16 decimals is exactly a WAD share. */
 export function parsePercentWad (name: string, raw: string): bigint {
-  const v = parseUnits(name, raw, 20)
-  requireNonNegative(name, v)
-  return v / 100n
+  return parseUnits(name, raw, 16)
 }

@@ -3,11 +3,13 @@ import { registerInit } from './init.js'
 import { registerConfig } from './config.js'
 import { registerDoctor } from './doctor.js'
 import { registerWhoami } from './whoami.js'
+import { registerEconomics } from './economics.js'
 
 /** Every command, in the order `heurist --help` lists them. One file per command. */
 export const commands: Array<(program: Command) => void> = [
   registerInit,
   registerWhoami,
   registerConfig,
-  registerDoctor
+  registerDoctor,
+  registerEconomics
 ]
