@@ -1,0 +1,385 @@
+import { basename } from 'node:path'
+import { resolveChatWrapper, type ChatHistoryItem, type ControlledEvaluateInputItem, type Llama, type LlamaContext, type LlamaModel, type Token } from 'node-llama-cpp'
+import type { Logger } from '../core/logger.js'
+import { HeuristError, usageError } from '../core/errors.js'
+import { readGguf } from './gguf.js'
+import { sha256OfFile } from './cache.js'
+import { getLlamaRuntime, resolveThreads, type GpuSetting } from './runtime.js'
+import type { ChatMessage, GenerateOptions, LlmRequest, LlmResult, ModelInfo, SamplingParams } from './types.js'
+
+export interface LlamaEngineOptions {
+  /** Backend (config `inference.gpu`). Default `auto`. */
+  gpu: GpuSetting
+  /** CPU threads; 0 = the cores actually available (never node-llama-cpp's max(cores, 4)). Default 0. */
+  threads: number
+  /** Jobs that run at once per model (context sequences). Default 2: enough to overlap two clients without doubling the KV cache for nothing. */
+  parallel: number
+  /** Jobs that wait per model once all sequences are busy; one more is answered `INFERENCE_BUSY` (config `inference.maxQueue`). Default 16. */
+  maxQueue: number
+  /** Context size per sequence in tokens; 0 = the model's training context, capped at 4096 to bound memory. Default 0. */
+  contextSize: number
+  logger?: Logger
+}
+
+export const defaultLlamaEngineOptions: LlamaEngineOptions = { gpu: 'auto', threads: 0, parallel: 2, maxQueue: 16, contextSize: 0 }
+
+/** Bounded FIFO of jobs per model: `capacity` run at once, `maxQueue` wait, the rest are busy. */
+class JobSlots {
+  private running = 0
+  private readonly waiting: Array<{ grant: () => void, fail: (e: unknown) => void }> = []
+  constructor (readonly capacity: number, readonly maxQueue: number, readonly modelId: string) {}
+
+  get depth (): number { return this.running + this.waiting.length }
+
+  async acquire (signal?: AbortSignal): Promise<() => void> {
+    const release = (): void => {
+      const next = this.waiting.shift()
+      if (next !== undefined) next.grant()
+      else this.running--
+    }
+    if (this.running < this.capacity) { this.running++; return release }
+    if (this.waiting.length >= this.maxQueue) {
+      throw new HeuristError('INFERENCE_BUSY', `model ${this.modelId.slice(0, 12)} is busy: ${this.running} jobs running and ${this.waiting.length} waiting (inference.maxQueue = ${this.maxQueue})`, { details: { running: this.running, waiting: this.waiting.length } })
+    }
+    return await new Promise((resolve, reject) => {
+      const entry = {
+        grant: () => { signal?.removeEventListener('abort', onAbort); resolve(release) },
+        fail: reject
+      }
+      const onAbort = (): void => {
+        const i = this.waiting.indexOf(entry)
+        if (i >= 0) this.waiting.splice(i, 1)
+        reject(abortError())
+      }
+      signal?.addEventListener('abort', onAbort, { once: true })
+      this.waiting.push(entry)
+    })
+  }
+
+  failAll (e: unknown): void {
+    for (const w of this.waiting.splice(0)) w.fail(e)
+  }
+}
+
+function abortError (): HeuristError {
+  return new HeuristError('INFERENCE_ABORTED', 'the job was cancelled before it started')
+}
+
+interface Loaded {
+  info: ModelInfo
+  path: string
+  model: LlamaModel
+  context: LlamaContext
+  slots: JobSlots
+}
+
+/** What a loaded model needs from its file: id and a display name. */
+export interface LoadOptions {
+  /** sha256 of the weights; computed from the file when absent. */
+  id?: string
+  name?: string
+}
+
+/**
+ * The LLM engine on node-llama-cpp. Native handles (model, context, sequences) stay inside;
+ * callers see `ModelInfo`, `LlmRequest`, `LlmResult`. One context per model with `parallel`
+ * sequences; each job takes a sequence for its duration and starts from a clear history, so
+ * the same seed and params give the same text whatever ran before.
+ */
+export class LlamaEngine {
+  private readonly options: LlamaEngineOptions
+  private llama: Llama | undefined
+  private readonly models = new Map<string, Loaded>()
+  private readonly loading = new Map<string, Promise<ModelInfo>>()
+  private disposed = false
+
+  constructor (options: Partial<LlamaEngineOptions> = {}) {
+    this.options = { ...defaultLlamaEngineOptions, ...options }
+  }
+
+  get threads (): number { return resolveThreads(this.options.threads) }
+
+  private async runtime (): Promise<Llama> {
+    this.assertLive()
+    this.llama ??= await getLlamaRuntime({ gpu: this.options.gpu, threads: this.options.threads, logger: this.options.logger })
+    return this.llama
+  }
+
+  private assertLive (): void {
+    if (this.disposed) throw new HeuristError('INFERENCE_DISPOSED', 'the LLM engine was stopped')
+  }
+
+  /** Loads a GGUF file (checked first: magic, bounds, truncation), once per id. */
+  async load (path: string, options: LoadOptions = {}): Promise<ModelInfo> {
+    this.assertLive()
+    const gguf = await readGguf(path)
+    const id = options.id ?? await sha256OfFile(path)
+    const existing = this.models.get(id)
+    if (existing !== undefined) return existing.info
+    let p = this.loading.get(id)
+    if (p === undefined) {
+      p = this.doLoad(path, id, options.name ?? String(gguf.metadata['general.name'] ?? basename(path)), gguf.fileSize)
+      this.loading.set(id, p)
+      p.finally(() => this.loading.delete(id)).catch(() => {})
+    }
+    return await p
+  }
+
+  private async doLoad (path: string, id: string, name: string, fileSize: number): Promise<ModelInfo> {
+    const llama = await this.runtime()
+    let model: LlamaModel
+    try {
+      model = await llama.loadModel({ modelPath: path })
+    } catch (e) {
+      throw new HeuristError('INFERENCE_LOAD_FAILED', `llama.cpp cannot load ${path}: ${(e as Error).message.split('\n')[0]}`, { cause: e })
+    }
+    const train = model.trainContextSize > 0 ? model.trainContextSize : 4096
+    const contextSize = this.options.contextSize > 0 ? this.options.contextSize : Math.min(train, 4096)
+    let context: LlamaContext
+    try {
+      context = await model.createContext({ contextSize, sequences: this.options.parallel, threads: this.threads })
+    } catch (e) {
+      await model.dispose()
+      throw new HeuristError('INFERENCE_LOAD_FAILED', `cannot create a context of ${contextSize} tokens for ${name}: ${(e as Error).message.split('\n')[0]}`, { cause: e })
+    }
+    const info: ModelInfo = { id, name, kind: 'llm', contextSize: context.contextSize, memoryBytes: fileSize + context.stateSize }
+    if (this.disposed) { await context.dispose(); await model.dispose(); this.assertLive() }
+    this.models.set(id, { info, path, model, context, slots: new JobSlots(this.options.parallel, this.options.maxQueue, id) })
+    this.options.logger?.info({ model: name, id, contextSize: info.contextSize, threads: this.threads }, 'model loaded')
+    return info
+  }
+
+  async unload (modelId: string): Promise<void> {
+    const m = this.models.get(modelId)
+    if (m === undefined) return
+    this.models.delete(modelId)
+    m.slots.failAll(new HeuristError('INFERENCE_UNLOADED', `model ${m.info.name} was unloaded`))
+    await m.context.dispose()
+    await m.model.dispose()
+  }
+
+  loaded (): ModelInfo[] { return [...this.models.values()].map(m => m.info) }
+
+  /** Running + waiting jobs of a model (for capacity adverts). */
+  queueDepth (modelId: string): number { return this.models.get(modelId)?.slots.depth ?? 0 }
+
+  private get (modelId: string): Loaded {
+    this.assertLive()
+    const m = this.models.get(modelId)
+    if (m === undefined) throw new HeuristError('INFERENCE_MODEL_NOT_LOADED', `model ${modelId} is not loaded`, { details: { modelId } })
+    return m
+  }
+
+  tokenize (modelId: string, text: string, specialTokens = false): number[] {
+    return this.get(modelId).model.tokenize(text, specialTokens)
+  }
+
+  detokenize (modelId: string, tokens: readonly number[], specialTokens = false): string {
+    return this.get(modelId).model.detokenize(tokens as Token[], specialTokens)
+  }
+
+  /**
+   * The tokens the engine evaluates for an input: BOS + text for a completion; the model's
+   * own chat template (ending with the assistant's prefix) for messages.
+   */
+  promptTokens (modelId: string, input: string | ChatMessage[]): { tokens: number[], stopTokens: number[][] } {
+    const { model } = this.get(modelId)
+    if (typeof input === 'string') {
+      const bos = model.tokens.bos
+      const prefix = bos !== null && model.tokens.shouldPrependBosToken ? [bos] : []
+      return { tokens: [...prefix, ...model.tokenize(input, false)], stopTokens: [] }
+    }
+    const wrapper = resolveChatWrapper(model)
+    const chatHistory: ChatHistoryItem[] = input.map(m => m.role === 'assistant'
+      ? { type: 'model' as const, response: [m.content] }
+      : { type: m.role, text: m.content })
+    chatHistory.push({ type: 'model', response: [] })
+    const state = wrapper.generateContextState({ chatHistory })
+    const stopTokens = state.stopGenerationTriggers.map(t => t.tokenize(model.tokenizer)).filter(t => t.length > 0)
+    return { tokens: state.contextText.tokenize(model.tokenizer), stopTokens }
+  }
+
+  /**
+   * Generates text. Streaming through `onToken`; cancellation through `signal` (the result
+   * then has finishReason `abort` and the tokens made so far). Prompt policy: a prompt that
+   * does not fit the context is rejected (`INFERENCE_PROMPT_TOO_LONG`, never truncated);
+   * `maxTokens` is clamped to the room the context has left (finishReason `length`).
+   * A full queue throws `INFERENCE_BUSY`.
+   */
+  async generate (request: LlmRequest, options: GenerateOptions = {}): Promise<LlmResult> {
+    const t0 = performance.now()
+    const m = this.get(request.modelId)
+    const s = checkSampling(request.sampling)
+    const { tokens: prompt, stopTokens } = this.promptTokens(request.modelId, request.input)
+    const room = m.info.contextSize - prompt.length
+    if (room < 1) {
+      throw usageError('INFERENCE_PROMPT_TOO_LONG', `the prompt is ${prompt.length} tokens and the context of ${m.info.name} holds ${m.info.contextSize} (policy: reject, never truncate; shorten the prompt)`, { promptTokens: prompt.length, contextSize: m.info.contextSize })
+    }
+    const maxTokens = Math.min(s.maxTokens, room)
+    const signal = options.signal
+    const empty = (reason: LlmResult['finishReason']): LlmResult => ({ text: '', tokens: [], finishReason: reason, usage: { promptTokens: prompt.length, outputTokens: 0, ttftMs: 0, tokensPerSecond: 0, totalMs: performance.now() - t0 } })
+    if (signal?.aborted === true) return empty('abort')
+    let release: () => void
+    try {
+      release = await m.slots.acquire(signal)
+    } catch (e) {
+      if (e instanceof HeuristError && e.code === 'INFERENCE_ABORTED') return empty('abort')
+      throw e
+    }
+    const sequence = m.context.getSequence()
+    try {
+      const out = new TextAssembler(m.model, s.stop, options.onToken)
+      let finishReason: LlmResult['finishReason'] = 'length'
+      let tFirst = 0
+      let tLast = 0
+      if (maxTokens > 0) {
+        const iterator = sequence.evaluate(prompt as Token[], { temperature: s.temperature, topK: s.topK, topP: s.topP, seed: s.seed })
+        for await (const token of iterator) {
+          if (isAborted(signal)) { finishReason = 'abort'; break }
+          if (m.model.isEogToken(token)) { finishReason = 'stop'; break }
+          tLast = performance.now()
+          if (tFirst === 0) tFirst = tLast
+          if (out.push(token)) { finishReason = 'stop'; break }
+          if (stopTokens.some(st => endsWith(out.tokens, st))) { finishReason = 'stop'; break }
+          if (out.tokens.length >= maxTokens) { finishReason = 'length'; break }
+        }
+      }
+      out.finish()
+      const n = out.tokens.length
+      const tEnd = performance.now()
+      const decodeMs = tLast - tFirst
+      return {
+        text: out.text,
+        tokens: out.tokens,
+        finishReason,
+        usage: {
+          promptTokens: prompt.length,
+          outputTokens: n,
+          ttftMs: n > 0 ? tFirst - t0 : 0,
+          // decode speed: tokens after the first over the time they took
+          tokensPerSecond: n > 1 && decodeMs > 0 ? (n - 1) / (decodeMs / 1000) : n > 0 ? n / ((tEnd - t0) / 1000) : 0,
+          totalMs: tEnd - t0
+        }
+      }
+    } finally {
+      sequence.dispose()
+      release()
+    }
+  }
+
+  /**
+   * Teacher forcing for validators: the probability of each of `outputTokens` under the
+   * model after `input` (as `generate` would have formatted it) and the previous output
+   * tokens, with the sampling params applied (temperature, top-k, top-p). A token outside
+   * the sampling support gets 0.
+   */
+  async tokenProbabilities (modelId: string, input: string | ChatMessage[], outputTokens: readonly number[], sampling: SamplingParams, options: { signal?: AbortSignal } = {}): Promise<number[]> {
+    const m = this.get(modelId)
+    const s = checkSampling(sampling)
+    if (outputTokens.length === 0) return []
+    const { tokens: prompt } = this.promptTokens(modelId, input)
+    if (prompt.length + outputTokens.length > m.info.contextSize) {
+      throw usageError('INFERENCE_PROMPT_TOO_LONG', `prompt (${prompt.length}) + output (${outputTokens.length}) tokens exceed the context of ${m.info.contextSize}`)
+    }
+    const release = await m.slots.acquire(options.signal)
+    const sequence = m.context.getSequence()
+    try {
+      const gen = { probabilities: true, options: { temperature: s.temperature, topK: s.topK, topP: s.topP, seed: s.seed } }
+      const all = [...prompt, ...outputTokens.slice(0, -1)]
+      const first = prompt.length - 1
+      const items: ControlledEvaluateInputItem[] = all.map((t, i) => i >= first ? [t as Token, { generateNext: gen }] : t as Token)
+      const res = await sequence.controlledEvaluate(items)
+      return outputTokens.map((t, i) => res[first + i]?.next.probabilities?.get(t as Token) ?? 0)
+    } finally {
+      sequence.dispose()
+      release()
+    }
+  }
+
+  /** Unloads every model. Idempotent; later calls throw `INFERENCE_DISPOSED`. */
+  async stop (): Promise<void> {
+    if (this.disposed) return
+    this.disposed = true
+    for (const id of [...this.models.keys()]) await this.unload(id)
+  }
+}
+
+export function createLlamaEngine (options: Partial<LlamaEngineOptions> = {}): LlamaEngine {
+  return new LlamaEngine(options)
+}
+
+function isAborted (signal: AbortSignal | undefined): boolean {
+  return signal?.aborted === true
+}
+
+function endsWith (a: readonly number[], b: readonly number[]): boolean {
+  if (b.length === 0 || b.length > a.length) return false
+  for (let i = 0; i < b.length; i++) if (a[a.length - b.length + i] !== b[i]) return false
+  return true
+}
+
+/** Sampling params from outside are checked here too, so a bad value never reaches native code. */
+export function checkSampling (s: SamplingParams): SamplingParams {
+  const bad = (what: string): never => { throw usageError('INFERENCE_BAD_SAMPLING', `sampling: ${what}`) }
+  if (!Number.isSafeInteger(s.seed) || s.seed < 0 || s.seed > 0xFFFFFFFF) bad(`seed must be an integer from 0 to 2^32-1, got ${s.seed}`)
+  if (!Number.isFinite(s.temperature) || s.temperature < 0 || s.temperature > 10) bad(`temperature must be from 0 to 10, got ${s.temperature}`)
+  if (!Number.isFinite(s.topP) || s.topP <= 0 || s.topP > 1) bad(`top_p must be in (0, 1], got ${s.topP}`)
+  if (!Number.isSafeInteger(s.topK) || s.topK < 0 || s.topK > 100_000) bad(`top_k must be an integer from 0 to 100000, got ${s.topK}`)
+  if (!Number.isSafeInteger(s.maxTokens) || s.maxTokens < 0 || s.maxTokens > 1_000_000) bad(`max_tokens must be an integer from 0 to 1000000, got ${s.maxTokens}`)
+  if (!Array.isArray(s.stop) || s.stop.length > 16 || s.stop.some(x => typeof x !== 'string' || x.length === 0 || x.length > 256)) bad('stop must be at most 16 non-empty strings of at most 256 characters')
+  return s
+}
+
+/**
+ * Turns sampled tokens into text as it streams: waits while a multi-byte character is split
+ * across tokens, and holds back the tail that could still become a stop string, so a stop
+ * string never reaches the client.
+ */
+class TextAssembler {
+  readonly tokens: number[] = []
+  text = ''
+  private emitted = 0
+  private pending: number[] = []
+  private readonly holdBack: number
+
+  constructor (private readonly model: LlamaModel, private readonly stop: string[], private readonly onToken?: (text: string, tokenId: number) => void) {
+    this.holdBack = stop.reduce((a, s) => Math.max(a, s.length - 1), 0)
+  }
+
+  /** Adds a token; true when a stop string completed (the text is cut before it). */
+  push (token: number): boolean {
+    this.tokens.push(token)
+    this.pending.push(token)
+    const before = this.tokens.slice(Math.max(0, this.tokens.length - this.pending.length - 8), this.tokens.length - this.pending.length)
+    const piece = this.model.detokenize(this.pending as Token[], false, before as Token[])
+    if (piece.endsWith('\uFFFD') && this.pending.length < 4) return false
+    this.pending = []
+    const from = Math.max(0, this.text.length - this.holdBack)
+    this.text += piece
+    for (const s of this.stop) {
+      const i = this.text.indexOf(s, from)
+      if (i >= 0) {
+        this.text = this.text.slice(0, i)
+        this.flush(token, this.text.length)
+        return true
+      }
+    }
+    this.flush(token, this.text.length - this.holdBack)
+    return false
+  }
+
+  private flush (token: number, upTo: number): void {
+    if (upTo <= this.emitted) return
+    const chunk = this.text.slice(this.emitted, upTo)
+    this.emitted = upTo
+    this.onToken?.(chunk, token)
+  }
+
+  finish (): void {
+    if (this.pending.length > 0) {
+      this.text += this.model.detokenize(this.pending as Token[], false)
+      this.pending = []
+    }
+    this.flush(this.tokens.at(-1) ?? -1, this.text.length)
+  }
+}

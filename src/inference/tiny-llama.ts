@@ -1,0 +1,150 @@
+import { encodeGguf, GgufType, type GgufTensorSpec, type GgufValue } from './gguf.js'
+
+/**
+ * Built-in tiny llama-architecture models, generated from a seed (no model can be downloaded
+ * here, in CI or in tests). The vocabulary is the 256 bytes (`<0x0A>`, token type 6) plus a
+ * few control tokens and `▁` (SentencePiece's space), so any text tokenizes. Weights are
+ * seeded uniform noise, with two deliberate structures:
+ * - residual dimension 0 carries a constant 1 through every layer (the attention and FFN
+ *   output rows for it are zero), so after the final norm it is always positive;
+ * - the output rows of control tokens, the space byte (spaces come out as `▁`), control bytes
+ *   and bytes >= 0x80 weigh dimension 0 with -8, so the model practically never emits them.
+ * The model therefore writes printable ASCII and never stops by itself: generation always
+ * runs to max_tokens, and a detokenize → tokenize round trip gives back the same tokens
+ * (what a validator teacher-forcing the output needs).
+ */
+
+export interface TinyLlamaSpec {
+  name: string
+  seed: number
+  embd: number
+  layers: number
+  heads: number
+  headsKv: number
+  ff: number
+  contextLength: number
+}
+
+export const tinyLlamaSpecs: TinyLlamaSpec[] = [
+  { name: 'tiny-llama', seed: 1, embd: 64, layers: 2, heads: 4, headsKv: 4, ff: 128, contextLength: 1024 },
+  { name: 'tiny-llama-b', seed: 2, embd: 96, layers: 3, heads: 4, headsKv: 2, ff: 192, contextLength: 1024 }
+]
+
+/** ChatML, the template llama.cpp and node-llama-cpp both recognise. */
+export const CHATML_TEMPLATE = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+
+const SPECIALS = ['<unk>', '<s>', '</s>', '<|im_start|>', '<|im_end|>']
+const BYTE_BASE = SPECIALS.length
+const SPACE_PIECE = '\u2581'
+
+/** Token type ids of llama.cpp's SentencePiece vocabulary. */
+const TT_NORMAL = 1
+const TT_UNKNOWN = 2
+const TT_CONTROL = 3
+const TT_BYTE = 6
+
+export function tinyVocabulary (): { tokens: string[], types: number[] } {
+  const tokens = [...SPECIALS]
+  const types = [TT_UNKNOWN, TT_CONTROL, TT_CONTROL, TT_CONTROL, TT_CONTROL]
+  for (let b = 0; b < 256; b++) {
+    tokens.push(`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`)
+    types.push(TT_BYTE)
+  }
+  tokens.push(SPACE_PIECE)
+  types.push(TT_NORMAL)
+  return { tokens, types }
+}
+
+/** mulberry32: small, fast, and the same on every platform. */
+function rng (seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6D2B79F5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+function allowedOutput (tokenId: number): boolean {
+  if (tokenId < BYTE_BASE) return false
+  const b = tokenId - BYTE_BASE
+  if (b === 256) return true // ▁
+  return b === 0x0A || (b > 0x20 && b < 0x7F)
+}
+
+/** Builds the GGUF bytes of one tiny model: deterministic for a spec. */
+export function buildTinyLlama (spec: TinyLlamaSpec): Buffer {
+  const { tokens, types } = tinyVocabulary()
+  const nVocab = tokens.length
+  const { embd, ff, layers, heads, headsKv } = spec
+  const headDim = embd / heads
+  const embdKv = headDim * headsKv
+  const rand = rng(spec.seed)
+  const uniform = (n: number, scale: number): Float32Array => {
+    const a = new Float32Array(n)
+    for (let i = 0; i < n; i++) a[i] = (rand() * 2 - 1) * scale
+    return a
+  }
+  const ones = (n: number): Float32Array => new Float32Array(n).fill(1)
+  // rows of a ggml matrix [in, out] are `out` runs of `in` floats
+  const zeroRow = (m: Float32Array, inDim: number, row: number): void => { m.fill(0, row * inDim, (row + 1) * inDim) }
+
+  const tensors: GgufTensorSpec[] = []
+  const tokEmbd = uniform(embd * nVocab, 0.5)
+  for (let t = 0; t < nVocab; t++) tokEmbd[t * embd] = 1
+  tensors.push({ name: 'token_embd.weight', dims: [embd, nVocab], data: tokEmbd })
+  const proj = 1.5 / Math.sqrt(embd)
+  for (let l = 0; l < layers; l++) {
+    const p = `blk.${l}.`
+    tensors.push({ name: p + 'attn_norm.weight', dims: [embd], data: ones(embd) })
+    tensors.push({ name: p + 'attn_q.weight', dims: [embd, embd], data: uniform(embd * embd, proj) })
+    tensors.push({ name: p + 'attn_k.weight', dims: [embd, embdKv], data: uniform(embd * embdKv, proj) })
+    tensors.push({ name: p + 'attn_v.weight', dims: [embd, embdKv], data: uniform(embd * embdKv, proj) })
+    const wo = uniform(embd * embd, proj / 2)
+    zeroRow(wo, embd, 0)
+    tensors.push({ name: p + 'attn_output.weight', dims: [embd, embd], data: wo })
+    tensors.push({ name: p + 'ffn_norm.weight', dims: [embd], data: ones(embd) })
+    tensors.push({ name: p + 'ffn_gate.weight', dims: [embd, ff], data: uniform(embd * ff, proj) })
+    tensors.push({ name: p + 'ffn_up.weight', dims: [embd, ff], data: uniform(embd * ff, proj) })
+    const down = uniform(ff * embd, 1.5 / Math.sqrt(ff) / 2)
+    zeroRow(down, ff, 0)
+    tensors.push({ name: p + 'ffn_down.weight', dims: [ff, embd], data: down })
+  }
+  tensors.push({ name: 'output_norm.weight', dims: [embd], data: ones(embd) })
+  const out = uniform(embd * nVocab, 0.6)
+  for (let t = 0; t < nVocab; t++) out[t * embd] = allowedOutput(t) ? 0 : -8
+  tensors.push({ name: 'output.weight', dims: [embd, nVocab], data: out })
+
+  const u32 = (value: number): GgufValue => ({ type: GgufType.UINT32, value })
+  const metadata: Array<[string, GgufValue]> = [
+    ['general.architecture', { type: GgufType.STRING, value: 'llama' }],
+    ['general.name', { type: GgufType.STRING, value: spec.name }],
+    ['general.description', { type: GgufType.STRING, value: `heurist built-in tiny model, seed ${spec.seed}; random weights, for tests and local devnets` }],
+    ['general.file_type', u32(0)],
+    ['general.alignment', u32(32)],
+    ['llama.context_length', u32(spec.contextLength)],
+    ['llama.embedding_length', u32(embd)],
+    ['llama.block_count', u32(layers)],
+    ['llama.feed_forward_length', u32(ff)],
+    ['llama.rope.dimension_count', u32(headDim)],
+    ['llama.attention.head_count', u32(heads)],
+    ['llama.attention.head_count_kv', u32(headsKv)],
+    ['llama.attention.layer_norm_rms_epsilon', { type: GgufType.FLOAT32, value: 1e-5 }],
+    ['llama.rope.freq_base', { type: GgufType.FLOAT32, value: 10000 }],
+    ['llama.vocab_size', u32(nVocab)],
+    ['tokenizer.ggml.model', { type: GgufType.STRING, value: 'llama' }],
+    ['tokenizer.ggml.tokens', { type: GgufType.ARRAY, itemType: GgufType.STRING, value: tokens }],
+    ['tokenizer.ggml.scores', { type: GgufType.ARRAY, itemType: GgufType.FLOAT32, value: tokens.map(() => 0) }],
+    ['tokenizer.ggml.token_type', { type: GgufType.ARRAY, itemType: GgufType.INT32, value: types }],
+    ['tokenizer.ggml.unknown_token_id', u32(0)],
+    ['tokenizer.ggml.bos_token_id', u32(1)],
+    ['tokenizer.ggml.eos_token_id', u32(2)],
+    ['tokenizer.ggml.add_bos_token', { type: GgufType.BOOL, value: true }],
+    ['tokenizer.ggml.add_eos_token', { type: GgufType.BOOL, value: false }],
+    ['tokenizer.ggml.add_space_prefix', { type: GgufType.BOOL, value: false }],
+    ['tokenizer.chat_template', { type: GgufType.STRING, value: CHATML_TEMPLATE }]
+  ]
+  return encodeGguf(metadata, tensors)
+}
