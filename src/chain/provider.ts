@@ -1,0 +1,44 @@
+/**
+ * ethers providers for the chain commands. On an automining chain ethers' default 250 ms
+ * cache returns stale block numbers, so caching is off (`cacheTimeout: -1`); the network is
+ * pinned (`staticNetwork`) after one bounded eth_chainId probe, so an unreachable endpoint
+ * fails at once with one line instead of ethers retrying forever.
+ */
+import { JsonRpcProvider, Network } from 'ethers'
+import { HeuristError } from '../core/errors.js'
+
+export interface ProbeOptions {
+  /** How long the first eth_chainId may take. Default 5 s. */
+  timeoutMs: number
+}
+
+export const defaultProbeOptions: ProbeOptions = { timeoutMs: 5_000 }
+
+/** Asks `rpcUrl` for its chain id; CHAIN_RPC_UNREACHABLE when it does not answer. */
+export async function probeChainId (rpcUrl: string, options: ProbeOptions = defaultProbeOptions): Promise<number> {
+  let url: URL
+  try { url = new URL(rpcUrl) } catch { throw new HeuristError('CHAIN_BAD_RPC', `not a URL: ${JSON.stringify(rpcUrl)}`, { usage: true }) }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new HeuristError('CHAIN_BAD_RPC', `the RPC URL must be http(s), got ${url.protocol}`, { usage: true })
+  let text: string
+  try {
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_chainId', params: [] }),
+      signal: AbortSignal.timeout(options.timeoutMs)
+    })
+    text = (await res.text()).slice(0, 4096)
+  } catch (e) {
+    const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).name
+    throw new HeuristError('CHAIN_RPC_UNREACHABLE', `cannot reach the RPC endpoint ${rpcUrl} (${cause})`, { cause: e })
+  }
+  let id: unknown
+  try { id = (JSON.parse(text) as { result?: unknown }).result } catch {}
+  if (typeof id !== 'string' || !/^0x[0-9a-fA-F]{1,16}$/.test(id)) throw new HeuristError('CHAIN_RPC_UNREACHABLE', `${rpcUrl} did not answer eth_chainId like an EVM node`)
+  return Number(BigInt(id))
+}
+
+/** A provider pinned to `chainId`, with the response cache off. */
+export function makeProvider (rpcUrl: string, chainId: number): JsonRpcProvider {
+  return new JsonRpcProvider(rpcUrl, Network.from(chainId), { staticNetwork: true, cacheTimeout: -1, batchMaxCount: 1 })
+}
