@@ -10,3 +10,5 @@ export { dispatch, ClientGone, CommittedFailure, type DispatchOptions, type Atte
 export { createLocalBackend, imageComputeUnits, type LocalBackendOptions, type LocalLlmEngine, type LocalImageEngine } from './local.js'
 export { createGateway, defaultGatewayOptions, toApiError, type Gateway, type GatewayOptions, type GatewayComponents } from './server.js'
 export { createMeshBackend, defaultMeshBackendOptions, type MeshBackend, type MeshBackendOptions } from './mesh.js'
+export { demandSchema, buildDemand, decodeDemand, MAX_DEMAND_BYTES, type DemandMessage } from './demand.js'
+export { startGatewayService, type GatewayService, type GatewayServiceOptions } from './service.js'

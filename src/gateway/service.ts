@@ -1,0 +1,97 @@
+import type { Identity } from '../core/identity.js'
+import type { Logger } from '../core/logger.js'
+import type { Store } from '../core/store.js'
+import { createHeuristNode, TOPICS, encodeMessage, type HeuristNode, type ReceiptDomainOptions, type RunJobResult } from '../p2p/index.js'
+import { Accounts } from './accounts.js'
+import { VoucherBook, type VoucherSigner, type SignedVoucher } from './vouchers.js'
+import { Transcripts } from './transcripts.js'
+import { createMeshBackend, type MeshBackend } from './mesh.js'
+import { createGateway, type Gateway, type GatewayOptions } from './server.js'
+import { buildDemand } from './demand.js'
+import type { Candidate, CompletedJob } from './types.js'
+
+/**
+ * A whole gateway node: the mesh node, the mesh backend, the HTTP server, the ledger
+ * (accounts, vouchers, transcripts), receipt gossip and demand adverts. Started in that
+ * order, stopped in reverse. The CLI's `gateway` and `up` both build this.
+ */
+export interface GatewayServiceOptions {
+  identity: Identity
+  store: Store
+  logger: Logger
+  listen: string[]
+  bootstrap: string[]
+  devnet: boolean
+  http: Partial<GatewayOptions>
+  /** Chain: vouchers are signed for this Payments domain and receipts checked under this one. Null = unpaid. */
+  chain: { voucherSigner: VoucherSigner, receiptDomain: ReceiptDomainOptions } | null
+  /** Hand a new voucher to its miner (the chain area's delivery); default: kept in the store only. */
+  deliverVoucher?: (miner: Candidate, voucher: SignedVoucher) => void | Promise<void>
+  /** How often demand is published. Default 2 s: quick enough for a miner to scale up in a few seconds. */
+  demandIntervalMs: number
+}
+
+export interface GatewayService {
+  node: HeuristNode
+  backend: MeshBackend
+  gateway: Gateway
+  accounts: Accounts
+  vouchers: VoucherBook
+  transcripts: Transcripts
+  stop: () => Promise<void>
+}
+
+export async function startGatewayService (o: Omit<GatewayServiceOptions, 'demandIntervalMs'> & { demandIntervalMs?: number }): Promise<GatewayService> {
+  const node = await createHeuristNode({ identity: o.identity, logger: o.logger, store: o.store, listen: o.listen, bootstrap: o.bootstrap, devnet: o.devnet })
+  const backend = createMeshBackend(node, o.logger, o.chain === null ? {} : { receiptDomain: o.chain.receiptDomain })
+  backend.start()
+  const accounts = new Accounts(o.store)
+  const vouchers = new VoucherBook(o.store, o.identity.address, o.identity.address, o.chain?.voucherSigner ?? null)
+  const transcripts = new Transcripts(o.store)
+  const domain = o.chain?.receiptDomain ?? { chainId: 0, verifyingContract: '0x0000000000000000000000000000000000000000' }
+  const gateway = createGateway({
+    backend,
+    accounts,
+    logger: o.logger,
+    vouchers,
+    transcripts,
+    ...(o.deliverVoucher === undefined ? {} : { onVoucher: o.deliverVoucher }),
+    // The receipt is gossiped in a message signed by the gateway's key (StrictSign): the
+    // gateway's countersignature that it asked for and was served this job.
+    onJob: async (job: CompletedJob) => {
+      const r = job.receipt as RunJobResult | undefined
+      if (r?.receiptValid !== true) return
+      await node.publishReceipt({ v: 1, type: 'receipt', signed: r.receipt, chainId: Number(domain.chainId), verifyingContract: domain.verifyingContract })
+    }
+  }, o.http)
+  try {
+    await gateway.start()
+  } catch (e) {
+    backend.stop()
+    await node.stop()
+    throw e
+  }
+  let hadDemand = false
+  const demandTimer = setInterval(() => {
+    // publish while there is demand, and once more when it drops to zero
+    const d = buildDemand(node.address, gateway.pending())
+    if (d.models.length > 0 || hadDemand) node.publish(TOPICS.demand, encodeMessage(d)).catch(err => { o.logger.debug({ err }, 'cannot publish demand') })
+    hadDemand = d.models.length > 0
+    transcripts.prune().catch(err => { o.logger.warn({ err }, 'cannot prune transcripts') })
+  }, o.demandIntervalMs ?? 2000)
+  demandTimer.unref()
+  return {
+    node,
+    backend,
+    gateway,
+    accounts,
+    vouchers,
+    transcripts,
+    async stop () {
+      clearInterval(demandTimer)
+      await gateway.stop()
+      backend.stop()
+      await node.stop()
+    }
+  }
+}
