@@ -3,6 +3,7 @@ import { cpus, totalmem, freemem, availableParallelism } from 'node:os'
 import { statfs, mkdir } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { loadContext, type CommandContext } from '../context.js'
+import { probeHardware } from '../../inference/index.js'
 
 export type CheckStatus = 'ok' | 'warn' | 'fail'
 export interface CheckResult { name: string, status: CheckStatus, detail: string, data?: Record<string, unknown> }
@@ -60,8 +61,22 @@ const ports: Check = async (ctx) => {
   }
 }
 
+/** The inference backend node-llama-cpp finds (prebuilt binaries only): GPU type and names, VRAM, threads. */
+const gpu: Check = async (ctx) => {
+  try {
+    const hw = await probeHardware({ gpu: ctx.config.inference.gpu, threads: ctx.config.inference.threads })
+    const onGpu = hw.gpu !== 'cpu'
+    const detail = onGpu
+      ? `${hw.gpu}: ${hw.gpuNames.join(', ') || 'unnamed device'}, ${(hw.vramFreeBytes / GiB).toFixed(1)} GiB VRAM free of ${(hw.vramTotalBytes / GiB).toFixed(1)} GiB; ${hw.threads} CPU threads`
+      : `no GPU backend (inference.gpu = ${ctx.config.inference.gpu}): CPU inference on ${hw.threads} threads, ${(hw.ramFreeBytes / GiB).toFixed(1)} GiB RAM free`
+    return { name: 'gpu', status: onGpu ? 'ok' : 'warn', detail, data: { ...hw } }
+  } catch (e) {
+    return { name: 'gpu', status: 'fail', detail: (e as Error).message }
+  }
+}
+
 /** Checks run in this order; other areas append theirs (GPU, reachability). */
-export const checks: Check[] = [nodeVersion, cpu, memory, disk, ports]
+export const checks: Check[] = [nodeVersion, cpu, memory, disk, ports, gpu]
 
 export function registerDoctor (program: Command): void {
   program.command('doctor')

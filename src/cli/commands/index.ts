@@ -3,7 +3,12 @@ import { registerInit } from './init.js'
 import { registerConfig } from './config.js'
 import { registerDoctor } from './doctor.js'
 import { registerWhoami } from './whoami.js'
+import { registerModels } from './models.js'
+import { registerInfer } from './infer.js'
 import { registerEconomics } from './economics.js'
+import { registerGateway } from './gateway.js'
+import { registerMine } from './mine.js'
+import { registerPeers } from './peers.js'
 
 /** Every command, in the order `heurist --help` lists them. One file per command. */
 export const commands: Array<(program: Command) => void> = [
@@ -11,5 +16,9 @@ export const commands: Array<(program: Command) => void> = [
   registerWhoami,
   registerConfig,
   registerDoctor,
-  registerEconomics
+  registerModels,
+  registerInfer,
+  registerEconomics,
+  registerMine,
+  registerPeers
 ]
