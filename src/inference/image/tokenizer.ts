@@ -35,6 +35,14 @@ export function bytesToUnicode (): string[] {
 
 const BYTE_CHARS = bytesToUnicode()
 
+/** The byte characters in the order CLIP's vocabulary lists them (printable bytes first). */
+export function byteCharsInVocabOrder (): string[] {
+  const printable: string[] = []
+  const rest: string[] = []
+  BYTE_CHARS.forEach((c, b) => { ((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255) ? printable : rest).push(c) })
+  return [...printable, ...rest]
+}
+
 /** Splits a prompt into CLIP's pre-tokens, each already in byte-unicode characters. */
 export function preTokenize (text: string): string[] {
   const clean = text.replace(/\s+/g, ' ').trim().toLowerCase()
@@ -176,7 +184,8 @@ export function trainTinyBpe (corpus: string, merges: number): { vocab: Record<s
       return { syms: next, n }
     })
   }
-  const list = [...BYTE_CHARS, ...BYTE_CHARS.map(c => `${c}</w>`), ...chosen.map(([a, b]) => a + b), '<|startoftext|>', '<|endoftext|>']
+  const base = byteCharsInVocabOrder()
+  const list = [...base, ...base.map(c => `${c}</w>`), ...chosen.map(([a, b]) => a + b), '<|startoftext|>', '<|endoftext|>']
   const vocab: Record<string, number> = {}
   list.forEach((t, i) => { if (!(t in vocab)) vocab[t] = i })
   return { vocab, merges: chosen }
