@@ -9,6 +9,17 @@ import { registerEconomics } from './economics.js'
 import { registerGateway } from './gateway.js'
 import { registerMine } from './mine.js'
 import { registerPeers } from './peers.js'
+import { registerDevnet } from './devnet.js'
+import { registerDeploy } from './deploy.js'
+import { registerStatus } from './status.js'
+import { registerStake } from './stake.js'
+import { registerUnstake } from './unstake.js'
+import { registerWithdraw } from './withdraw.js'
+import { registerVote } from './vote.js'
+import { registerUnvote } from './unvote.js'
+import { registerRegister } from './register.js'
+import { registerDeposit } from './deposit.js'
+import { registerClaim } from './claim.js'
 
 /** Every command, in the order `heurist --help` lists them. One file per command. */
 export const commands: Array<(program: Command) => void> = [
@@ -19,6 +30,18 @@ export const commands: Array<(program: Command) => void> = [
   registerModels,
   registerInfer,
   registerEconomics,
+  registerGateway,
   registerMine,
-  registerPeers
+  registerPeers,
+  registerDevnet,
+  registerDeploy,
+  registerStatus,
+  registerStake,
+  registerUnstake,
+  registerWithdraw,
+  registerVote,
+  registerUnvote,
+  registerRegister,
+  registerDeposit,
+  registerClaim
 ]

@@ -1,0 +1,61 @@
+import type { Command } from 'commander'
+import { readFile, rm } from 'node:fs/promises'
+import { getAddress } from 'ethers'
+import { ensureHome } from '../../core/home.js'
+import { startDevnet, writeDeployment, type DeployParams } from '../../chain/index.js'
+import { loadContext } from '../context.js'
+import { parseIntFlag } from '../flags.js'
+import { untilSignal } from '../lifecycle.js'
+import { usageError } from '../../core/errors.js'
+
+async function keystoreAddress (path: string): Promise<string | undefined> {
+  try {
+    const ks = JSON.parse(await readFile(path, 'utf8')) as { address?: unknown }
+    if (typeof ks.address === 'string' && /^(0x)?[0-9a-fA-F]{40}$/.test(ks.address)) return getAddress(ks.address.startsWith('0x') ? ks.address : `0x${ks.address}`)
+  } catch {}
+  return undefined
+}
+
+export function registerDevnet (program: Command): void {
+  program.command('devnet')
+    .description('run a local chain (in-process EDR) with the contracts deployed; writes devnet.json in the home folder and funds the operator')
+    .option('--port <port>', 'JSON-RPC port on 127.0.0.1', '8545')
+    .option('--epoch-seconds <n>', 'epoch length in seconds (default a week)')
+    .option('--lockup-seconds <n>', 'stHEU unstake lockup in seconds (default 365 days)')
+    .option('--schedule <name>', 'emission schedule: whitepaper or season2', 'whitepaper')
+    .action(async (opts: { port: string, epochSeconds?: string, lockupSeconds?: string, schedule: string }, cmd: Command) => {
+      const ctx = await loadContext(cmd)
+      const port = parseIntFlag('--port', opts.port, 0, 65535)
+      if (opts.schedule !== 'whitepaper' && opts.schedule !== 'season2') throw usageError('CLI_BAD_FLAG', `--schedule: whitepaper or season2, got ${JSON.stringify(opts.schedule)}`)
+      const deploy: Partial<DeployParams> = { schedule: opts.schedule }
+      if (opts.epochSeconds !== undefined) deploy.epochSeconds = BigInt(parseIntFlag('--epoch-seconds', opts.epochSeconds, 1, 10 * 31_536_000))
+      if (opts.lockupSeconds !== undefined) deploy.lockupSeconds = BigInt(parseIntFlag('--lockup-seconds', opts.lockupSeconds, 0, 10 * 31_536_000))
+      await ensureHome(ctx.paths)
+      const operator = await keystoreAddress(ctx.paths.keystore)
+      const devnet = await startDevnet({
+        port,
+        deploy,
+        fund: operator === undefined ? [] : [operator],
+        onProgress: step => ctx.logger.info(step)
+      })
+      await writeDeployment(ctx.paths.devnet, devnet.deployment)
+      ctx.print({
+        rpcUrl: devnet.rpcUrl,
+        chainId: devnet.chainId,
+        deploymentFile: ctx.paths.devnet,
+        operator: operator ?? null,
+        contracts: devnet.deployment.contracts,
+        accounts: devnet.accounts.map(a => a.address)
+      }, r => [
+        `devnet running at ${String(r.rpcUrl)} (chain ${String(r.chainId)})`,
+        `deployment written to ${String(r.deploymentFile)}`,
+        operator === undefined ? 'no operator key in the home folder (run `heurist init` to get one funded)' : `funded the operator ${operator} with HEU and ETH`,
+        ...Object.entries(devnet.deployment.contracts).map(([k, v]) => `  ${k.padEnd(14)} ${v}`),
+        'press Ctrl-C to stop'
+      ].join('\n'))
+      await untilSignal(ctx.logger, async () => {
+        await devnet.stop()
+        await rm(ctx.paths.devnet, { force: true })
+      })
+    })
+}

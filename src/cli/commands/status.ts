@@ -1,0 +1,62 @@
+import type { Command } from 'commander'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { getAddress } from 'ethers'
+import { formatHeu } from '../../economics/index.js'
+import { readRewardFiles, type ChainClient } from '../../chain/index.js'
+import { balancesHuman, openChain, parseAddress, withChainFlags, type ChainFlags } from '../chain.js'
+import type { CommandContext } from '../context.js'
+
+/** The operator's address from the keystore's plain `address` field: no password needed. */
+async function operatorAddress (ctx: CommandContext): Promise<string> {
+  try {
+    const ks = JSON.parse(await readFile(ctx.paths.keystore, 'utf8')) as { address?: unknown }
+    if (typeof ks.address === 'string' && /^(0x)?[0-9a-fA-F]{40}$/.test(ks.address)) return getAddress(ks.address.startsWith('0x') ? ks.address : `0x${ks.address}`)
+  } catch {}
+  return (await ctx.identity()).address
+}
+
+/** Unclaimed rewards for `account` in the home folder's reward files whose root is on chain. */
+export async function claimableRewards (ctx: CommandContext, chain: ChainClient, account: string): Promise<Array<{ epoch: bigint, amount: bigint, proof: string[] }>> {
+  const out: Array<{ epoch: bigint, amount: bigint, proof: string[] }> = []
+  for (const f of await readRewardFiles(join(ctx.paths.root, 'rewards'))) {
+    const claim = f.claims.find(c => c.account.toLowerCase() === account.toLowerCase())
+    if (claim === undefined) continue
+    const epoch = BigInt(f.epoch)
+    const root = await chain.read<string>(chain.contracts.emission, 'roots', [epoch])
+    if (root.toLowerCase() !== f.root.toLowerCase()) continue
+    if (await chain.read<boolean>(chain.contracts.emission, 'claimed', [epoch, account])) continue
+    out.push({ epoch, amount: BigInt(claim.amount), proof: claim.proof })
+  }
+  return out
+}
+
+export function registerStatus (program: Command): void {
+  withChainFlags(program.command('status')
+    .description('balances on chain: HEU, stHEU, collateral, votes, vesting and claimable rewards')
+    .option('--address <address>', 'show another address (default: the operator key)'))
+    .action(async (opts: ChainFlags & { address?: string }, cmd: Command) => {
+      const { ctx, chain } = await openChain(cmd, opts, false)
+      try {
+        const address = opts.address === undefined ? await operatorAddress(ctx) : parseAddress('--address', opts.address)
+        const [b, epoch, claims] = await Promise.all([chain.balances(address), chain.currentEpoch(), claimableRewards(ctx, chain, address)])
+        const claimable = claims.reduce((s, c) => s + c.amount, 0n)
+        ctx.print({
+          address,
+          chainId: chain.deployment.chainId,
+          epoch,
+          heu: b.heu,
+          stheu: b.stheu,
+          stheuValue: b.stheuValue,
+          collateral: b.collateral,
+          votes: b.votes,
+          deposit: b.deposit,
+          eth: b.eth,
+          vesting: b.vesting,
+          claimable
+        }, () => `address      ${address}\nchain        ${chain.deployment.chainId}, epoch ${epoch}\n${balancesHuman(b)}\nclaimable    ${formatHeu(claimable)} HEU`)
+      } finally {
+        chain.close()
+      }
+    })
+}
