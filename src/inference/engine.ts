@@ -1,5 +1,5 @@
 import { basename } from 'node:path'
-import { resolveChatWrapper, type ChatHistoryItem, type ControlledEvaluateInputItem, type Llama, type LlamaContext, type LlamaModel, type Token } from 'node-llama-cpp'
+import { resolveChatWrapper, type ChatHistoryItem, type ChatWrapper, type ControlledEvaluateInputItem, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaModel, type Token } from 'node-llama-cpp'
 import type { Logger } from '../core/logger.js'
 import { HeuristError, usageError } from '../core/errors.js'
 import { readGguf } from './gguf.js'
@@ -71,6 +71,9 @@ interface Loaded {
   model: LlamaModel
   context: LlamaContext
   slots: JobSlots
+  /** Free sequences; the slots guarantee one is here for every running job. */
+  free: LlamaContextSequence[]
+  chatWrapper?: ChatWrapper
 }
 
 /** What a loaded model needs from its file: id and a display name. */
@@ -144,7 +147,8 @@ export class LlamaEngine {
     }
     const info: ModelInfo = { id, name, kind: 'llm', contextSize: context.contextSize, memoryBytes: fileSize + context.stateSize }
     if (this.disposed) { await context.dispose(); await model.dispose(); this.assertLive() }
-    this.models.set(id, { info, path, model, context, slots: new JobSlots(this.options.parallel, this.options.maxQueue, id) })
+    const free = Array.from({ length: this.options.parallel }, () => context.getSequence())
+    this.models.set(id, { info, path, model, context, free, slots: new JobSlots(this.options.parallel, this.options.maxQueue, id) })
     this.options.logger?.info({ model: name, id, contextSize: info.contextSize, threads: this.threads }, 'model loaded')
     return info
   }
@@ -183,13 +187,14 @@ export class LlamaEngine {
    * own chat template (ending with the assistant's prefix) for messages.
    */
   promptTokens (modelId: string, input: string | ChatMessage[]): { tokens: number[], stopTokens: number[][] } {
-    const { model } = this.get(modelId)
+    const m = this.get(modelId)
+    const model = m.model
     if (typeof input === 'string') {
       const bos = model.tokens.bos
       const prefix = bos !== null && model.tokens.shouldPrependBosToken ? [bos] : []
       return { tokens: [...prefix, ...model.tokenize(input, false)], stopTokens: [] }
     }
-    const wrapper = resolveChatWrapper(model)
+    const wrapper = m.chatWrapper ??= resolveChatWrapper(model)
     const chatHistory: ChatHistoryItem[] = input.map(m => m.role === 'assistant'
       ? { type: 'model' as const, response: [m.content] }
       : { type: m.role, text: m.content })
@@ -226,7 +231,7 @@ export class LlamaEngine {
       if (e instanceof HeuristError && e.code === 'INFERENCE_ABORTED') return empty('abort')
       throw e
     }
-    const sequence = m.context.getSequence()
+    const sequence = await takeSequence(m).catch((e: unknown) => { release(); throw e })
     try {
       const out = new TextAssembler(m.model, s.stop, options.onToken)
       let finishReason: LlmResult['finishReason'] = 'length'
@@ -262,7 +267,7 @@ export class LlamaEngine {
         }
       }
     } finally {
-      sequence.dispose()
+      m.free.push(sequence)
       release()
     }
   }
@@ -271,7 +276,7 @@ export class LlamaEngine {
    * Teacher forcing for validators: the probability of each of `outputTokens` under the
    * model after `input` (as `generate` would have formatted it) and the previous output
    * tokens, with the sampling params applied (temperature, top-k, top-p). A token outside
-   * the sampling support gets 0.
+   * the sampling support gets 0; with temperature 0 (greedy) the argmax gets 1, others 0.
    */
   async tokenProbabilities (modelId: string, input: string | ChatMessage[], outputTokens: readonly number[], sampling: SamplingParams, options: { signal?: AbortSignal } = {}): Promise<number[]> {
     const m = this.get(modelId)
@@ -282,16 +287,22 @@ export class LlamaEngine {
       throw usageError('INFERENCE_PROMPT_TOO_LONG', `prompt (${prompt.length}) + output (${outputTokens.length}) tokens exceed the context of ${m.info.contextSize}`)
     }
     const release = await m.slots.acquire(options.signal)
-    const sequence = m.context.getSequence()
+    const sequence = await takeSequence(m).catch((e: unknown) => { release(); throw e })
     try {
       const gen = { probabilities: true, options: { temperature: s.temperature, topK: s.topK, topP: s.topP, seed: s.seed } }
       const all = [...prompt, ...outputTokens.slice(0, -1)]
       const first = prompt.length - 1
       const items: ControlledEvaluateInputItem[] = all.map((t, i) => i >= first ? [t as Token, { generateNext: gen }] : t as Token)
       const res = await sequence.controlledEvaluate(items)
-      return outputTokens.map((t, i) => res[first + i]?.next.probabilities?.get(t as Token) ?? 0)
+      return outputTokens.map((t, i) => {
+        const probs = res[first + i]?.next.probabilities
+        if (probs === undefined) return 0
+        // greedy: the support is the argmax alone (the map is sorted, most likely first)
+        if (s.temperature === 0) return probs.keys().next().value === t ? 1 : 0
+        return probs.get(t as Token) ?? 0
+      })
     } finally {
-      sequence.dispose()
+      m.free.push(sequence)
       release()
     }
   }
@@ -306,6 +317,19 @@ export class LlamaEngine {
 
 export function createLlamaEngine (options: Partial<LlamaEngineOptions> = {}): LlamaEngine {
   return new LlamaEngine(options)
+}
+
+/** A free sequence with a clear history, so a job never sees what ran before it. */
+async function takeSequence (m: Loaded): Promise<LlamaContextSequence> {
+  const seq = m.free.pop()
+  if (seq === undefined) throw new HeuristError('INFERENCE_INTERNAL', 'no free sequence although a slot was granted')
+  try {
+    await seq.clearHistory()
+  } catch (e) {
+    m.free.push(seq)
+    throw e
+  }
+  return seq
 }
 
 function isAborted (signal: AbortSignal | undefined): boolean {
