@@ -1,0 +1,106 @@
+import type { Command } from 'commander'
+import { access } from 'node:fs/promises'
+import { parseUnits, formatUnits } from 'ethers'
+import { loadContext, type CommandContext } from '../context.js'
+import { untilSignal } from '../lifecycle.js'
+import { collectList, parseIntFlag } from '../flags.js'
+import { usageError } from '../../core/errors.js'
+import { Store } from '../../core/store.js'
+import { heuristDomain } from '../../core/typed-data.js'
+import type { Identity } from '../../core/identity.js'
+import { readDeployment, connectChain, type Deployment, type ChainClient } from '../../chain/index.js'
+import { Accounts, startGatewayService } from '../../gateway/index.js'
+
+/** HEU as typed by a person ("12.5") → wei; a usage error names the flag otherwise. */
+export function parseHeu (flag: string, raw: string): bigint {
+  if (!/^\d{1,12}(\.\d{1,18})?$/.test(raw.trim())) throw usageError('CLI_BAD_FLAG', `${flag}: expected an amount of HEU such as 10 or 0.5, got ${JSON.stringify(raw)}`)
+  return parseUnits(raw.trim(), 18)
+}
+
+/** The deployment this node uses: config chain.deployment, else the home folder's devnet.json; null when neither exists. */
+export async function findDeployment (ctx: CommandContext): Promise<Deployment | null> {
+  const path = ctx.config.chain.deployment !== '' ? ctx.config.chain.deployment : ctx.paths.devnet
+  try { await access(path) } catch {
+    if (ctx.config.chain.deployment !== '') throw usageError('CHAIN_NO_DEPLOYMENT', `config key chain.deployment: no file at ${path}`)
+    return null
+  }
+  return await readDeployment(path)
+}
+
+async function connect (ctx: CommandContext, deployment: Deployment, id: Identity): Promise<ChainClient> {
+  return await connectChain({ deployment, signer: id.wallet, ...(ctx.config.chain.rpc !== '' ? { rpc: ctx.config.chain.rpc } : {}) })
+}
+
+export function registerGateway (program: Command): void {
+  const gw = program.command('gateway')
+    .description('serve the OpenAI-compatible API (/v1/chat/completions, /v1/completions, /v1/images/generations, /v1/models), routed over the mesh and paid with vouchers')
+    .option('--port <port>', 'HTTP port (config gateway.port)')
+    .option('--host <host>', 'address to listen on (config gateway.host)')
+    .option('--bootstrap <multiaddr>', 'peer to join the mesh through (repeatable or comma-separated)', collectList)
+    .option('--listen <multiaddr>', 'p2p listen address (repeatable)', collectList)
+    .action(async (opts: { port?: string, host?: string, bootstrap?: string[], listen?: string[] }, cmd: Command) => {
+      const ctx = await loadContext(cmd, {
+        'gateway.port': opts.port === undefined ? undefined : parseIntFlag('--port', opts.port, 0, 65535),
+        'gateway.host': opts.host,
+        'p2p.bootstrap': opts.bootstrap,
+        'p2p.listen': opts.listen
+      })
+      const identity = await ctx.identity()
+      const deployment = await findDeployment(ctx)
+      const store = await Store.open(ctx.paths.store)
+      try {
+        const chain = deployment === null
+          ? null
+          : {
+              voucherSigner: { wallet: identity.wallet, domain: heuristDomain(deployment.chainId, deployment.contracts.Payments) },
+              receiptDomain: { chainId: deployment.chainId, verifyingContract: deployment.contracts.Slashing }
+            }
+        if (chain === null) ctx.logger.warn('no chain deployment found: jobs are served unpaid (no vouchers are signed)')
+        const svc = await startGatewayService({
+          identity,
+          store,
+          logger: ctx.logger,
+          listen: ctx.config.p2p.listen,
+          bootstrap: ctx.config.p2p.bootstrap,
+          devnet: ctx.config.p2p.devnet,
+          http: { host: ctx.config.gateway.host, port: ctx.config.gateway.port },
+          chain
+        })
+        ctx.print({ baseUrl: `${svc.gateway.url}/v1`, peerId: identity.peerId.toString(), address: identity.address, p2p: svc.node.multiaddrs(), paid: chain !== null }, r =>
+          `gateway ready: ${String(r.baseUrl)}\n  p2p  ${(r.p2p as string[]).join(' ')}\nCtrl-C to stop.`)
+        await untilSignal(ctx.logger, async () => { await svc.stop() })
+      } finally {
+        await store.close()
+      }
+    })
+
+  const keys = gw.command('keys').description('API keys and credits of developers using this gateway')
+  keys.command('create')
+    .description('create an API key with credits; on a chain the credits are deposited into Payments from the operator key')
+    .requiredOption('--credits <HEU>', 'credits in HEU (deposited into Payments when a chain is configured)')
+    .option('--label <text>', 'a note to recognise the key by', '')
+    .action(async (opts: { credits: string, label: string }, cmd: Command) => {
+      const ctx = await loadContext(cmd)
+      const credits = parseHeu('--credits', opts.credits)
+      if (opts.label.length > 128) throw usageError('CLI_BAD_FLAG', '--label: at most 128 characters')
+      const deployment = await findDeployment(ctx)
+      let depositTx: string | null = null
+      if (deployment !== null && credits > 0n) {
+        const chain = await connect(ctx, deployment, await ctx.identity())
+        try {
+          const txs = await chain.deposit(credits)
+          depositTx = txs.at(-1)?.hash ?? null
+        } finally {
+          chain.close()
+        }
+      }
+      const store = await Store.open(ctx.paths.store)
+      try {
+        const { apiKey, account } = await new Accounts(store).create(credits, opts.label)
+        ctx.print({ apiKey, accountId: account.id, credits: credits.toString(), backedBy: depositTx === null ? null : { payments: deployment!.contracts.Payments, tx: depositTx } }, r =>
+          `${String(r.apiKey)}\n  account ${String(r.accountId)}, ${formatUnits(credits, 18)} HEU${depositTx === null ? ' (not backed: no chain configured)' : `, deposited in Payments (tx ${depositTx})`}\n  the key is shown only now; keep it.`)
+      } finally {
+        await store.close()
+      }
+    })
+}
