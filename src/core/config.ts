@@ -39,6 +39,12 @@ export const configSpec = {
     models: field(z.array(z.string().min(1).max(256)).max(32), [], 'models to load at start (names, sha256 ids or paths); empty = the built-in tiny models'),
     maxQueue: field(z.number().int().min(0).max(10_000), 16, 'jobs waiting per model before new ones are answered "busy"')
   },
+  mine: {
+    maxJobs: field(z.number().int().min(1).max(256), 2, 'jobs a miner runs at once (more wait in the queue)'),
+    price: field(z.string().regex(/^(0|[1-9][0-9]{0,77})$/, 'a price in wei (decimal integer)'), '0', 'price per job advertised, in wei'),
+    advertIntervalMs: field(z.number().int().min(500).max(600_000), 5000, 'how often the capacity advert is published, in ms (adverts live three intervals)'),
+    drainGraceMs: field(z.number().int().min(0).max(600_000), 30_000, 'on SIGINT/SIGTERM, how long running jobs may take to finish before they are cancelled')
+  },
   chain: {
     rpc: field(z.string().max(2048), '', 'EVM JSON-RPC URL; empty = the devnet in the home folder (devnet.json)'),
     deployment: field(z.string().max(4096), '', 'deployment file with chain id and contract addresses; empty = devnet.json')

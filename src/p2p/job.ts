@@ -271,6 +271,7 @@ export class JobServer {
       frames.write({ v: PROTOCOL_VERSION, type: 'receipt', signed })
       await frames.flush()
       this.stats.served++
+      this.logger.info({ jobId, kind: request.kind, model: request.modelId.slice(0, 12), ms: endedAt - startedAt, ...(out.kind === 'llm' ? { tokens: out.result.usage.outputTokens } : {}) }, 'job served')
       await stream.close().catch(() => {})
     } catch (e) {
       this.stats.failed++

@@ -5,6 +5,7 @@ import { parseIntFlag, parseNumberFlag } from '../flags.js'
 import { usageError } from '../../core/errors.js'
 import { createLlamaEngine, defaultSamplingParams, ensureTinyModels, ModelCache, tinyModelBuilders, type ChatMessage, type SamplingParams } from '../../inference/index.js'
 import { inferImage } from './infer-image.js'
+import { inferNetwork } from './infer-network.js'
 
 /** The options of `heurist infer`, as commander parses them (strings until checked). */
 export interface InferFlags {
@@ -105,8 +106,17 @@ export function registerInfer (program: Command): void {
     .option('--negative <text>', 'image: negative prompt')
     .option('--guidance <x>', 'image: classifier-free guidance scale')
     .option('--scheduler <name>', 'image: euler or ddim')
-    .action(async (prompt: string, opts: InferFlags, cmd: Command) => {
-      const ctx = await loadContext(cmd)
+    .option('--network', 'run the job on a miner of the mesh and verify its signed receipt')
+    .option('--bootstrap <multiaddr>', 'with --network: peer to join through (repeatable; default p2p.bootstrap)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--miner <id>', 'with --network: use this miner (address or PeerId)')
+    .option('--wait-ms <ms>', 'with --network: how long to wait for a miner\'s advert (default 10000)')
+    .action(async (prompt: string, opts: InferFlags & { network?: boolean, bootstrap?: string[], miner?: string, waitMs?: string }, cmd: Command) => {
+      const ctx = await loadContext(cmd, { 'p2p.bootstrap': opts.bootstrap })
+      if (opts.network === true) {
+        if (opts.image === true) throw usageError('INFER_NETWORK_IMAGE', 'image jobs over the network are not wired into infer yet; use the gateway')
+        await inferNetwork(ctx, prompt, opts)
+        return
+      }
       if (opts.image === true) {
         await inferImage(ctx, prompt, opts as Record<string, unknown>)
         return

@@ -1,0 +1,110 @@
+import type { Command } from 'commander'
+import { loadContext } from '../context.js'
+import { collectList, parseIntFlag } from '../flags.js'
+import { untilSignal } from '../lifecycle.js'
+import { joinMesh, loadMinerModels, receiptDomainFor } from '../mesh.js'
+import { Store } from '../../core/store.js'
+import { VERSION } from '../version.js'
+import { Advertiser, basicHardware, unpaidReceiptDomain, type Hardware } from '../../p2p/index.js'
+import { probeHardware } from '../../inference/index.js'
+
+interface MineOptions {
+  models?: string[]
+  listen?: string[]
+  bootstrap?: string[]
+  maxJobs?: string
+  price?: string
+  devnet?: boolean
+}
+
+/** GPU, VRAM, cores and RAM as the LLM runtime sees them; the OS view when it cannot start. */
+async function hardware (gpu: 'auto' | 'cpu' | 'cuda' | 'vulkan' | 'metal', threads: number): Promise<Hardware> {
+  try {
+    const h = await probeHardware({ gpu, threads })
+    const per = h.gpuNames.length === 0 ? 0 : Math.floor(h.vramTotalBytes / h.gpuNames.length)
+    const free = h.gpuNames.length === 0 ? 0 : Math.floor(h.vramFreeBytes / h.gpuNames.length)
+    return { gpus: h.gpuNames.slice(0, 16).map(name => ({ name: name.slice(0, 128), vramTotal: per, vramFree: free })), cpuCores: h.cpuCores, ramBytes: h.ramTotalBytes }
+  } catch {
+    return basicHardware()
+  }
+}
+
+export function registerMine (program: Command): void {
+  program.command('mine')
+    .description('load models, join the mesh, advertise capacity and serve jobs (SIGINT/SIGTERM drains)')
+    .option('--models <list>', 'models to serve: names, sha256 ids or paths, comma-separated (default: inference.models, else the built-in tiny models)', collectList)
+    .option('--listen <multiaddr>', 'address to listen on (repeatable; default p2p.listen)', collectList)
+    .option('--bootstrap <multiaddr>', 'peer to join through, with /p2p/<peerId> (repeatable; default p2p.bootstrap)', collectList)
+    .option('--max-jobs <n>', 'jobs run at once (default mine.maxJobs)')
+    .option('--price <wei>', 'price per job in wei (default mine.price)')
+    .option('--devnet', 'loopback-only relaxations for a local devnet (p2p.devnet)')
+    .action(async (opts: MineOptions, cmd: Command) => {
+      const ctx = await loadContext(cmd, {
+        'inference.models': opts.models,
+        'p2p.listen': opts.listen,
+        'p2p.bootstrap': opts.bootstrap,
+        'p2p.devnet': opts.devnet === true ? true : undefined,
+        'mine.maxJobs': opts.maxJobs === undefined ? undefined : parseIntFlag('--max-jobs', opts.maxJobs, 1, 256),
+        'mine.price': opts.price
+      })
+      const { logger, config } = ctx
+      const identity = await ctx.identity()
+      const domain = await receiptDomainFor(ctx)
+      if (domain === null) logger.warn('no chain configured (no deployment, no devnet.json): serving jobs unpaid')
+      const store = await Store.open(ctx.paths.store)
+      let loaded: Awaited<ReturnType<typeof loadMinerModels>> | undefined
+      let node: Awaited<ReturnType<typeof joinMesh>> | undefined
+      try {
+        loaded = await loadMinerModels(ctx, config.inference.models, logger)
+        const hw = await hardware(config.inference.gpu, config.inference.threads)
+        node = await joinMesh(ctx, { store })
+        const server = await node.serveJobs(loaded.executor, {
+          maxConcurrentJobs: config.mine.maxJobs,
+          maxQueue: config.inference.maxQueue,
+          receiptDomain: domain ?? unpaidReceiptDomain
+        })
+        const models = loaded.models
+        const n = node
+        const advertiser = new Advertiser(node, {
+          intervalMs: config.mine.advertIntervalMs,
+          describe: () => ({
+            hardware: hw,
+            models,
+            queueDepth: server.queueDepth,
+            maxJobs: config.mine.maxJobs,
+            tokensPerSecond: server.stats.tokensPerSecond,
+            imagesPerSecond: server.stats.imagesPerSecond,
+            price: BigInt(config.mine.price),
+            version: VERSION,
+            paid: domain !== null
+          })
+        }, logger)
+        advertiser.start()
+        logger.info({ address: identity.address, peerId: identity.peerId.toString(), addrs: node.multiaddrs(), models: models.map(m => ({ name: m.name, id: m.id, kind: m.kind })), paid: domain !== null }, 'miner ready')
+
+        const tty = process.stderr.isTTY === true && ctx.config.log.format !== 'json'
+        const status = (): string => `peers ${n.connectedPeers().length} · miners heard ${n.peerTable.miners().length} · jobs served ${server.stats.served} (running ${server.stats.running}) · ${server.stats.tokensPerSecond.toFixed(1)} tok/s`
+        const ticker = setInterval(() => {
+          if (tty) process.stderr.write(`\r\x1b[2K${status()}`)
+        }, 1000)
+        const heartbeat = setInterval(() => {
+          if (!tty) logger.info({ peers: n.connectedPeers().length, miners: n.peerTable.miners().length, served: server.stats.served, running: server.stats.running, tokensPerSecond: server.stats.tokensPerSecond }, 'miner status')
+        }, 30_000)
+
+        await untilSignal(logger, async () => {
+          clearInterval(ticker)
+          clearInterval(heartbeat)
+          if (tty) process.stderr.write('\n')
+          advertiser.stop()
+          logger.info({ running: server.stats.running, graceMs: config.mine.drainGraceMs }, 'draining: no new jobs, finishing running ones')
+          await n.stop(config.mine.drainGraceMs)
+          logger.info({ served: server.stats.served }, 'miner stopped')
+        })
+        ctx.print({ served: server.stats.served, failed: server.stats.failed, rejected: server.stats.rejected }, r => `served ${r.served} jobs`)
+      } finally {
+        await node?.stop(0).catch(() => {})
+        await loaded?.stop().catch(() => {})
+        await store.close()
+      }
+    })
+}

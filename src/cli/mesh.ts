@@ -1,0 +1,126 @@
+import { readFile } from 'node:fs/promises'
+import { z } from 'zod'
+import { Wallet } from 'ethers'
+import { HeuristError, usageError } from '../core/errors.js'
+import { identityFromPrivateKey, type Identity } from '../core/identity.js'
+import type { Logger } from '../core/logger.js'
+import type { Store } from '../core/store.js'
+import { createHeuristNode, type HeuristNode, type JobExecutor, type ReceiptDomainOptions } from '../p2p/index.js'
+import {
+  ModelCache, createImageEngine, createLlamaEngine, ensureTinyModels, tinyModelBuilders,
+  type ImageEngine, type ImageModel, type LlamaEngine, type ModelInfo
+} from '../inference/index.js'
+import type { CommandContext } from './context.js'
+
+/**
+ * What the mesh commands (`mine`, `peers`, `infer --network`) share: joining the mesh with the
+ * config's listen/bootstrap/devnet settings, the receipt domain from the chain deployment,
+ * and the miner's models behind the job protocol's executor interface.
+ */
+
+/** Joins the mesh as configured. `ephemeral` uses a throwaway key (no password needed). */
+export async function joinMesh (ctx: CommandContext, options: { ephemeral?: boolean, store?: Store | null, listen?: string[] } = {}): Promise<HeuristNode> {
+  const identity: Identity = options.ephemeral === true ? identityFromPrivateKey(Wallet.createRandom().privateKey) : await ctx.identity()
+  try {
+    return await createHeuristNode({
+      identity,
+      listen: options.listen ?? ctx.config.p2p.listen,
+      bootstrap: ctx.config.p2p.bootstrap,
+      devnet: ctx.config.p2p.devnet,
+      logger: ctx.logger,
+      store: options.store ?? null
+    })
+  } catch (e) {
+    if (e instanceof HeuristError) throw e
+    const msg = (e as Error).message
+    if (/EADDRINUSE|address already in use/i.test(msg)) throw usageError('P2P_LISTEN_IN_USE', `cannot listen on ${(options.listen ?? ctx.config.p2p.listen).join(', ')}: address in use (config p2p.listen / --listen)`)
+    throw new HeuristError('P2P_START_FAILED', `cannot start the p2p node: ${msg}`, { cause: e })
+  }
+}
+
+const deploymentFile = z.object({ chainId: z.number().int().positive(), contracts: z.object({ Slashing: z.string().regex(/^0x[0-9a-fA-F]{40}$/) }).passthrough() }).passthrough()
+
+/**
+ * The EIP-712 domain receipts are signed under: the chain deployment's chain id and Slashing
+ * contract (`chain.deployment`, else devnet.json in the home folder), or null when no chain
+ * is configured (the miner then serves unpaid).
+ */
+export async function receiptDomainFor (ctx: CommandContext): Promise<ReceiptDomainOptions | null> {
+  const path = ctx.config.chain.deployment !== '' ? ctx.config.chain.deployment : ctx.paths.devnet
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' && ctx.config.chain.deployment === '') return null
+    throw usageError('CHAIN_NO_DEPLOYMENT', `cannot read the deployment ${path} (config chain.deployment): ${(e as Error).message}`)
+  }
+  if (text.length > 1_000_000) throw usageError('CHAIN_BAD_DEPLOYMENT', `${path} is over 1 MB`)
+  let parsed
+  try { parsed = deploymentFile.safeParse(JSON.parse(text)) } catch { parsed = null }
+  if (parsed === null || !parsed.success) throw usageError('CHAIN_BAD_DEPLOYMENT', `${path} is not a deployment file (chainId, contracts.Slashing)`)
+  return { chainId: parsed.data.chainId, verifyingContract: parsed.data.contracts.Slashing }
+}
+
+export interface MinerModels {
+  executor: JobExecutor
+  models: ModelInfo[]
+  stop: () => Promise<void>
+}
+
+/**
+ * Loads the models a miner serves (`refs`: names, sha256 ids or paths; empty = the built-in
+ * tiny models) into the LLM and image engines, and wraps them as the job executor.
+ */
+export async function loadMinerModels (ctx: CommandContext, refs: string[], logger: Logger): Promise<MinerModels> {
+  const cache = await ModelCache.open(ctx.paths.models)
+  // a built-in tiny model named on the command line is generated on first use
+  const tinyNames = refs.filter(r => tinyModelBuilders.some(b => b.name === r))
+  if (tinyNames.length > 0) await ensureTinyModels(ctx.paths.models, { names: tinyNames })
+  const entries = refs.length === 0
+    ? await ensureTinyModels(ctx.paths.models)
+    : await Promise.all(refs.map(async r => await cache.resolve(r)))
+  let llm: LlamaEngine | null = null
+  let imageEngine: ImageEngine | null = null
+  const images = new Map<string, ImageModel>()
+  const models: ModelInfo[] = []
+  try {
+    for (const e of entries) {
+      if (e.kind === 'llm') {
+        llm ??= createLlamaEngine({ gpu: ctx.config.inference.gpu, threads: ctx.config.inference.threads, parallel: ctx.config.mine.maxJobs, maxQueue: ctx.config.inference.maxQueue, logger })
+        models.push(await llm.load(e.path, { id: e.id, name: e.name }))
+      } else {
+        imageEngine ??= createImageEngine({})
+        const m = await imageEngine.load(e.path, { id: e.id, name: e.name })
+        images.set(m.info.id, m)
+        models.push(m.info)
+      }
+      logger.info({ model: e.name, id: e.id, kind: e.kind }, 'model loaded')
+    }
+  } catch (err) {
+    await llm?.stop()
+    await imageEngine?.dispose()
+    throw err
+  }
+  const executor: JobExecutor = {
+    models: () => models,
+    async execute (job, o) {
+      if (job.kind === 'llm') {
+        if (llm === null) throw new HeuristError('P2P_UNSUPPORTED_KIND', 'no LLM loaded')
+        const result = await llm.generate({ modelId: job.modelId, input: job.input, sampling: job.sampling }, { signal: o.signal, onToken: o.onToken })
+        return { kind: 'llm', result }
+      }
+      const model = images.get(job.modelId)
+      if (model === undefined) throw new HeuristError('P2P_UNSUPPORTED_KIND', 'no image model loaded')
+      const g = await model.generate({ modelId: job.modelId, ...job.image }, { signal: o.signal, onProgress: o.onProgress })
+      return { kind: 'image', result: { png: g.png, pixelSha256: g.pixelSha256, width: g.width, height: g.height, ms: g.ms, threads: g.threads, optimizationLevel: g.optimizationLevel } }
+    }
+  }
+  return {
+    executor,
+    models,
+    async stop () {
+      await llm?.stop()
+      await imageEngine?.dispose()
+    }
+  }
+}
