@@ -1,5 +1,7 @@
 import { readFile, stat } from 'node:fs/promises'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
+import { existsSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import ort from 'onnxruntime-node'
 import sharp from 'sharp'
 import type { Logger } from '../../core/logger.js'
@@ -159,6 +161,21 @@ async function requireFiles (dir: string): Promise<void> {
   }
 }
 
+/**
+ * Whether onnxruntime-node's CUDA provider libraries are installed. They are not part of the
+ * npm package (its install script downloads them, which this project switches off), and asking
+ * for CUDA without them makes the native layer print an error, so `auto` checks first.
+ */
+export function cudaProviderAvailable (): boolean {
+  try {
+    const pkg = createRequire(import.meta.url).resolve('onnxruntime-node/package.json')
+    const bin = join(dirname(pkg), 'bin', 'napi-v6', process.platform, process.arch)
+    return process.platform === 'linux' && existsSync(join(bin, 'libonnxruntime_providers_cuda.so')) && existsSync(join(bin, 'libonnxruntime_providers_shared.so'))
+  } catch {
+    return false
+  }
+}
+
 export function createImageEngine (options: Partial<ImageEngineOptions> = {}): ImageEngine {
   const opts: ImageEngineOptions = { ...defaultImageEngineOptions, ...options }
   if (!Number.isInteger(opts.threads) || opts.threads < 1 || opts.threads > 1024) throw usageError('IMAGE_BAD_THREADS', `image engine threads must be an integer from 1 to 1024, got ${String(opts.threads)}`)
@@ -181,7 +198,7 @@ export function createImageEngine (options: Partial<ImageEngineOptions> = {}): I
   }
 
   async function loadSessions (dir: string): Promise<{ provider: 'cpu' | 'cuda', te: ort.InferenceSession, unet: ort.InferenceSession, vae: ort.InferenceSession }> {
-    const providers: Array<'cpu' | 'cuda'> = opts.executionProvider === 'cpu' ? ['cpu'] : opts.executionProvider === 'cuda' ? ['cuda'] : ['cuda', 'cpu']
+    const providers: Array<'cpu' | 'cuda'> = opts.executionProvider === 'cpu' ? ['cpu'] : opts.executionProvider === 'cuda' ? ['cuda'] : cudaProviderAvailable() ? ['cuda', 'cpu'] : ['cpu']
     let last: unknown
     for (const provider of providers) {
       try {
