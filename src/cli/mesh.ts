@@ -101,7 +101,20 @@ export async function loadMinerModels (ctx: CommandContext, refs: string[], logg
     await imageEngine?.dispose()
     throw err
   }
-  const executor: JobExecutor = {
+  const executor = engineExecutor(llm, images, models)
+  return {
+    executor,
+    models,
+    async stop () {
+      await llm?.stop()
+      await imageEngine?.dispose()
+    }
+  }
+}
+
+/** The inference engines as the job protocol's executor: LLM jobs on llama.cpp, image jobs on the ONNX pipeline. */
+export function engineExecutor (llm: LlamaEngine | null, images: Map<string, ImageModel>, models: ModelInfo[]): JobExecutor {
+  return {
     models: () => models,
     async execute (job, o) {
       if (job.kind === 'llm') {
@@ -113,14 +126,6 @@ export async function loadMinerModels (ctx: CommandContext, refs: string[], logg
       if (model === undefined) throw new HeuristError('P2P_UNSUPPORTED_KIND', 'no image model loaded')
       const g = await model.generate({ modelId: job.modelId, ...job.image }, { signal: o.signal, onProgress: o.onProgress })
       return { kind: 'image', result: { png: g.png, pixelSha256: g.pixelSha256, width: g.width, height: g.height, ms: g.ms, threads: g.threads, optimizationLevel: g.optimizationLevel } }
-    }
-  }
-  return {
-    executor,
-    models,
-    async stop () {
-      await llm?.stop()
-      await imageEngine?.dispose()
     }
   }
 }

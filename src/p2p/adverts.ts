@@ -1,7 +1,7 @@
 import { availableParallelism, totalmem } from 'node:os'
 import type { Logger } from '../core/logger.js'
 import type { ModelInfo } from '../inference/types.js'
-import { PROTOCOL_VERSION, type Advert, type Hardware } from './messages.js'
+import { PROTOCOL_VERSION, TOPICS, type Advert, type Hardware } from './messages.js'
 import type { HeuristNode } from './node.js'
 
 /**
@@ -69,22 +69,35 @@ export class Advertiser {
     this.ttlMs = options.ttlMs ?? options.intervalMs * 3
   }
 
+  private last = 0
+  private readonly onSubscription = (evt: CustomEvent<{ subscriptions: Array<{ topic: string, subscribe: boolean }> }>): void => {
+    // a peer that just joined hears us at once instead of after up to one interval;
+    // never faster than one advert a second (validators reject floods)
+    if (evt.detail.subscriptions.some(s => s.subscribe && s.topic === TOPICS.capacity) && Date.now() - this.last > 1000) this.tick()
+  }
+
+  private readonly tick = (): void => { this.advertise().catch(err => { this.logger.warn({ err }, 'cannot publish capacity advert') }) }
+
   start (): void {
     if (this.timer !== null) return
-    const tick = (): void => { this.advertise().catch(err => { this.logger.warn({ err }, 'cannot publish capacity advert') }) }
-    tick()
-    this.timer = setInterval(tick, this.intervalMs)
+    this.tick()
+    this.timer = setInterval(this.tick, this.intervalMs)
+    this.node.pubsub.addEventListener('subscription-change', this.onSubscription as never)
   }
 
   /** Publishes one advert now. */
   async advertise (): Promise<void> {
+    this.last = Date.now()
     // seq from the clock, so a restarted miner's adverts are newer than its old ones
     this.seq = Math.max(this.seq + 1, Date.now())
     await this.node.publishAdvert(buildAdvert(this.node, this.options.describe(), this.seq, this.ttlMs))
   }
 
   stop (): void {
-    if (this.timer !== null) clearInterval(this.timer)
+    if (this.timer !== null) {
+      clearInterval(this.timer)
+      try { this.node.pubsub.removeEventListener('subscription-change', this.onSubscription as never) } catch { /* node already stopped */ }
+    }
     this.timer = null
   }
 }
