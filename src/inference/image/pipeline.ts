@@ -150,14 +150,20 @@ function readFloats (t: ort.Tensor | undefined, what: string, dims: number[]): F
   throw badModel(`${what} output is ${t.type}, expected float`)
 }
 
+/** Tokenizer files are read whole, so they are bounded (SD 1.5's are 1.1 MB and 0.5 MB). */
+const MAX_TOKENIZER_FILE_BYTES = 16 * 1024 * 1024
+
 async function requireFiles (dir: string): Promise<void> {
   for (const f of REQUIRED_FILES) {
+    let size: number
     try {
       const s = await stat(join(dir, f))
       if (!s.isFile()) throw new Error('not a file')
+      size = s.size
     } catch {
       throw new HeuristError('IMAGE_MODEL_MISSING_FILE', `model folder ${dir} is missing ${f} (expected the SD 1.5 ONNX layout: ${REQUIRED_FILES.join(', ')})`)
     }
+    if (f.startsWith('tokenizer/') && size > MAX_TOKENIZER_FILE_BYTES) throw new HeuristError('IMAGE_MODEL_BAD_TOKENIZER', `${f} is ${size} bytes, over the ${MAX_TOKENIZER_FILE_BYTES}-byte bound`)
   }
 }
 

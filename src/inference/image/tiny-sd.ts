@@ -30,6 +30,8 @@ export interface TinySdOptions {
   unetHiddenSize?: number
   /** Latent channels the UNet takes (4 in SD; anything else makes a broken model, for tests). */
   latentChannels?: number
+  /** Upsampling of the VAE decoder (8 in SD; anything else makes a broken model, for tests). */
+  vaeScale?: number
 }
 
 export const TINY_SD_NAME = 'tiny-sd'
@@ -171,13 +173,13 @@ export function tinyUnet (rng: Pcg32, d: number, timestepType: 'int64' | 'float'
   return withBoundaryTypes(g, fp16, floatIns, ['out_sample'])
 }
 
-export function tinyVaeDecoder (rng: Pcg32, fp16: boolean): OnnxGraph {
+export function tinyVaeDecoder (rng: Pcg32, fp16: boolean, scale = 8): OnnxGraph {
   const hidden = 16
   const g: OnnxGraph = {
     name: 'vae_decoder',
     initializers: [
       f32('roi', [0], new Float32Array(0)),
-      f32('scales', [4], Float32Array.of(1, 1, 8, 8)),
+      f32('scales', [4], Float32Array.of(1, 1, scale, scale)),
       // latents arrive divided by 0.18215, so the first layer undoes that scale
       f32('conv1_w', [hidden, 4, 3, 3], floats(rng, hidden * 4 * 9, 0.18215 * 0.9)),
       f32('conv1_b', [hidden], floats(rng, hidden, 0.2)),
@@ -211,7 +213,7 @@ export async function buildTinySd (dir: string, options: TinySdOptions = {}): Pr
   const graphs: Array<[string, OnnxGraph]> = [
     ['text_encoder', tinyTextEncoder(rng, vocabSize, d, options.idsType ?? 'int64', fp16)],
     ['unet', tinyUnet(rng, options.unetHiddenSize ?? d, options.timestepType ?? 'int64', fp16, options.latentChannels ?? 4)],
-    ['vae_decoder', tinyVaeDecoder(rng, fp16)]
+    ['vae_decoder', tinyVaeDecoder(rng, fp16, options.vaeScale ?? 8)]
   ]
   for (const [sub, graph] of graphs) {
     await mkdir(join(dir, sub), { recursive: true })

@@ -156,6 +156,14 @@ describe('bad input', () => {
     await expect(engine.load(mismatch)).rejects.toMatchObject({ code: 'IMAGE_MODEL_BAD_SHAPE' })
   })
 
+  it('a model whose output shape is wrong only at run time (VAE ×4, declared symbolic) fails the job with IMAGE_MODEL_BAD_SHAPE', async () => {
+    const m = await engine.load(await variant(root, 'vae-x4', { vaeScale: 4 }))
+    await expect(m.generate({ ...baseRequest, steps: 2 })).rejects.toMatchObject({ code: 'IMAGE_MODEL_BAD_SHAPE', usage: false })
+    await expect(m.generate({ ...baseRequest, steps: 2 })).rejects.toThrow(/vae_decoder output has shape \[1,3,32,32\], expected \[1,3,64,64\]/)
+    await m.dispose()
+    await expect(m.generate(baseRequest)).rejects.toMatchObject({ code: 'IMAGE_MODEL_DISPOSED' })
+  })
+
   it('a corrupt ONNX file is a runtime error', async () => {
     const dir = await variant(root, 'corrupt')
     const { writeFile } = await import('node:fs/promises')
