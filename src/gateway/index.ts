@@ -12,3 +12,4 @@ export { createGateway, defaultGatewayOptions, toApiError, type Gateway, type Ga
 export { createMeshBackend, defaultMeshBackendOptions, type MeshBackend, type MeshBackendOptions } from './mesh.js'
 export { demandSchema, buildDemand, decodeDemand, MAX_DEMAND_BYTES, type DemandMessage } from './demand.js'
 export { startGatewayService, type GatewayService, type GatewayServiceOptions } from './service.js'
+export { VoucherInbox, sendVoucher, decodeVoucherMessage, encodeVoucherMessage, VOUCHER_PROTOCOL, MAX_VOUCHER_BYTES, type Redeemer, type VoucherInboxOptions } from './payouts.js'

@@ -8,6 +8,7 @@ import { Transcripts } from './transcripts.js'
 import { createMeshBackend, type MeshBackend } from './mesh.js'
 import { createGateway, type Gateway, type GatewayOptions } from './server.js'
 import { buildDemand } from './demand.js'
+import { sendVoucher } from './payouts.js'
 import type { Candidate, CompletedJob } from './types.js'
 
 /**
@@ -25,7 +26,7 @@ export interface GatewayServiceOptions {
   http: Partial<GatewayOptions>
   /** Chain: vouchers are signed for this Payments domain and receipts checked under this one. Null = unpaid. */
   chain: { voucherSigner: VoucherSigner, receiptDomain: ReceiptDomainOptions } | null
-  /** Hand a new voucher to its miner (the chain area's delivery); default: kept in the store only. */
+  /** Hands a new voucher to its miner; default: pushed over /heurist/voucher/1.0.0 when on a chain. */
   deliverVoucher?: (miner: Candidate, voucher: SignedVoucher) => void | Promise<void>
   /** How often demand is published. Default 2 s: quick enough for a miner to scale up in a few seconds. */
   demandIntervalMs: number
@@ -55,7 +56,13 @@ export async function startGatewayService (o: Omit<GatewayServiceOptions, 'deman
     logger: o.logger,
     vouchers,
     transcripts,
-    ...(o.deliverVoucher === undefined ? {} : { onVoucher: o.deliverVoucher }),
+    onVoucher: o.deliverVoucher ?? (o.chain === null
+      ? undefined
+      : (miner: Candidate, v: SignedVoucher) => {
+          // not awaited: a slow miner must not hold up the response; a lost voucher is
+          // superseded by the next (cumulative) one
+          sendVoucher(node, miner.peerId, v).catch(err => { o.logger.info({ miner: miner.peerId, err: (err as Error).message }, 'voucher delivery failed') })
+        }),
     // The receipt is gossiped in a message signed by the gateway's key (StrictSign): the
     // gateway's countersignature that it asked for and was served this job.
     onJob: async (job: CompletedJob) => {
