@@ -46,7 +46,8 @@ export function createScheduler (name: SchedulerName, steps: number): Scheduler 
 function euler (steps: number): Scheduler {
   const ac = alphasCumprod()
   const sigmaAll = Array.from(ac, a => Math.sqrt((1 - a) / a))
-  // linspace(0, 999, steps) reversed; sigma interpolated linearly between training steps
+  // linspace(0, 999, steps) reversed; sigma interpolated linearly between training steps.
+  // One step starts at t = 999 (diffusers' linspace would give t = 0, a near-noiseless start).
   const timesteps: number[] = []
   for (let i = 0; i < steps; i++) timesteps.push(steps === 1 ? TRAIN_STEPS - 1 : (TRAIN_STEPS - 1) * (steps - 1 - i) / (steps - 1))
   const sigmas = timesteps.map(t => {
