@@ -102,6 +102,15 @@ export class LlamaEngine {
 
   get threads (): number { return resolveThreads(this.options.threads) }
 
+  /**
+   * Threads for one model. With threads = 0 (auto), a model under 64 MiB (the tiny ones) gets
+   * one thread: its matrices are so small that thread synchronisation dominates, and on a
+   * busy 2-core machine two spinning threads made it about 100x slower than one.
+   */
+  private threadsFor (fileSize: number): number {
+    return this.options.threads === 0 && fileSize < 64 * 1024 * 1024 ? 1 : this.threads
+  }
+
   private async runtime (): Promise<Llama> {
     this.assertLive()
     this.llama ??= await getLlamaRuntime({ gpu: this.options.gpu, threads: this.options.threads, logger: this.options.logger })
@@ -140,7 +149,7 @@ export class LlamaEngine {
     const contextSize = this.options.contextSize > 0 ? this.options.contextSize : Math.min(train, 4096)
     let context: LlamaContext
     try {
-      context = await model.createContext({ contextSize, sequences: this.options.parallel, threads: this.threads })
+      context = await model.createContext({ contextSize, sequences: this.options.parallel, threads: this.threadsFor(fileSize) })
     } catch (e) {
       await model.dispose()
       throw new HeuristError('INFERENCE_LOAD_FAILED', `cannot create a context of ${contextSize} tokens for ${name}: ${(e as Error).message.split('\n')[0]}`, { cause: e })
@@ -149,7 +158,7 @@ export class LlamaEngine {
     if (this.disposed) { await context.dispose(); await model.dispose(); this.assertLive() }
     const free = Array.from({ length: this.options.parallel }, () => context.getSequence())
     this.models.set(id, { info, path, model, context, free, slots: new JobSlots(this.options.parallel, this.options.maxQueue, id) })
-    this.options.logger?.info({ model: name, id, contextSize: info.contextSize, threads: this.threads }, 'model loaded')
+    this.options.logger?.debug({ model: name, id, contextSize: info.contextSize, threads: this.threadsFor(fileSize) }, 'model loaded')
     return info
   }
 
@@ -301,6 +310,40 @@ export class LlamaEngine {
         if (s.temperature === 0) return probs.keys().next().value === t ? 1 : 0
         return probs.get(t as Token) ?? 0
       })
+    } finally {
+      m.free.push(sequence)
+      release()
+    }
+  }
+
+  /**
+   * Teacher forcing with the whole distribution, for validators that apply the sampling
+   * chain themselves (with a tolerance for float drift): the model's raw next-token
+   * distribution (temperature 1, no top-k/top-p) after `input` and each prefix of
+   * `outputTokens`, `outputTokens.length + 1` of them (the last one is after the final token,
+   * where an end of generation must have been possible). Each entry lists every token of the
+   * vocabulary, most likely first.
+   */
+  async tokenDistributions (modelId: string, input: string | ChatMessage[], outputTokens: readonly number[], options: { signal?: AbortSignal } = {}): Promise<{ distributions: Array<{ tokens: Int32Array, probs: Float64Array }>, eogTokens: number[] }> {
+    const m = this.get(modelId)
+    const { tokens: prompt } = this.promptTokens(modelId, input)
+    if (prompt.length + outputTokens.length > m.info.contextSize) {
+      throw usageError('INFERENCE_PROMPT_TOO_LONG', `prompt (${prompt.length}) + output (${outputTokens.length}) tokens exceed the context of ${m.info.contextSize}`)
+    }
+    const release = await m.slots.acquire(options.signal)
+    const sequence = await takeSequence(m)
+    try {
+      const gen = { probabilities: true, options: { temperature: 1, topK: 0, topP: 1 } }
+      const all = [...prompt, ...outputTokens]
+      const first = prompt.length - 1
+      const items: ControlledEvaluateInputItem[] = all.map((t, i) => i >= first ? [t as Token, { generateNext: gen }] : t as Token)
+      const res = await sequence.controlledEvaluate(items)
+      const distributions = outputTokens.concat([0]).map((_t, i) => {
+        const probs = res[first + i]?.next.probabilities ?? new Map<Token, number>()
+        return { tokens: Int32Array.from(probs.keys()), probs: Float64Array.from(probs.values()) }
+      })
+      const eogTokens = [m.model.tokens.eos, m.model.tokens.eot].filter((t): t is Token => t !== null)
+      return { distributions, eogTokens }
     } finally {
       m.free.push(sequence)
       release()
