@@ -7,6 +7,7 @@ import { registerModels } from './models.js'
 import { registerInfer } from './infer.js'
 import { registerEconomics } from './economics.js'
 import { registerGateway } from './gateway.js'
+import { registerUp } from './up.js'
 import { registerMine } from './mine.js'
 import { registerPeers } from './peers.js'
 import { registerDevnet } from './devnet.js'
@@ -31,6 +32,7 @@ export const commands: Array<(program: Command) => void> = [
   registerInfer,
   registerEconomics,
   registerGateway,
+  registerUp,
   registerMine,
   registerPeers,
   registerDevnet,
