@@ -29,8 +29,8 @@ export async function probeChainId (rpcUrl: string, options: ProbeOptions = defa
     })
     text = (await res.text()).slice(0, 4096)
   } catch (e) {
-    const c = (e as { cause?: { code?: string, errors?: Array<{ code?: string }> } }).cause
-    const cause = c?.code ?? c?.errors?.[0]?.code ?? ((e as Error).name === 'TimeoutError' ? 'timed out' : (e as Error).message)
+    const c = (e as { cause?: { code?: string, message?: string, errors?: Array<{ code?: string }> } }).cause
+    const cause = c?.code ?? c?.errors?.[0]?.code ?? (c as Error | undefined)?.message ?? ((e as Error).name === 'TimeoutError' ? 'timed out' : (e as Error).message)
     throw new HeuristError('CHAIN_RPC_UNREACHABLE', `cannot reach the RPC endpoint ${rpcUrl} (${cause})`, { cause: e })
   }
   let id: unknown
