@@ -1,0 +1,58 @@
+// Gas per job when one cumulative-voucher redemption settles 1, 10 or 100 jobs, against
+// settling every job with its own redemption transaction. Runs on the in-process EDR devnet.
+// Usage: npx tsc -p . && npm run bench:settlement   (prints JSON)
+import { Wallet, keccak256, toUtf8Bytes } from 'ethers'
+import { startDevnet, connectChain, signVoucher } from '../dist/chain/index.js'
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 5)
+const PRICE = 10n ** 15n // 0.001 HEU per job
+const median = xs => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2 }
+
+const devnet = await startDevnet({ port: 0 })
+const payer = devnet.accounts[1]
+const chain = await connectChain({ deployment: devnet.deployment, signer: payer })
+await chain.deposit(100_000n * 10n ** 18n)
+const podId = keccak256(toUtf8Bytes('bench-pod'))
+await chain.registerPod(podId, 0, 8000, 2000)
+const frontend = devnet.accounts[2].address
+
+async function redeemUpTo (miner, jobs) {
+  const v = { payer: payer.address, miner, podId, pool: 0, frontend, cumulativeAmount: PRICE * BigInt(jobs) }
+  const [tx] = await chain.redeemVoucher(v, await signVoucher(payer, devnet.deployment, v))
+  return { gas: Number(tx.gasUsed) }
+}
+
+const results = []
+for (const jobs of [1, 10, 100]) {
+  const batched = []
+  const perJob = []
+  const batchedMs = []
+  const perJobMs = []
+  for (let r = 0; r < RUNS; r++) {
+    // one redemption for `jobs` jobs (a fresh miner: first redemption of its channel)
+    let t = performance.now()
+    const one = await redeemUpTo(Wallet.createRandom().address, jobs)
+    batchedMs.push(performance.now() - t)
+    batched.push(one.gas / jobs)
+    // one redemption per job on another fresh miner's channel
+    const miner = Wallet.createRandom().address
+    let gas = 0
+    t = performance.now()
+    for (let j = 1; j <= jobs; j++) gas += (await redeemUpTo(miner, j)).gas
+    perJobMs.push(performance.now() - t)
+    perJob.push(gas / jobs)
+  }
+  const b = median(batched)
+  const p = median(perJob)
+  results.push({
+    jobs,
+    gasPerJobOneRedemption: Math.round(b),
+    gasPerJobOneTxPerJob: Math.round(p),
+    ratio: Number((p / b).toFixed(2)),
+    msOneRedemption: Number(median(batchedMs).toFixed(1)),
+    msOneTxPerJob: Number(median(perJobMs).toFixed(1))
+  })
+}
+chain.close()
+await devnet.stop()
+console.log(JSON.stringify({ bench: 'settlement', runs: RUNS, chain: 'EDR in-process (Prague)', split: 'node/pod 20%/frontend 10%', results }, null, 2))
