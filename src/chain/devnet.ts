@@ -194,3 +194,14 @@ export async function startDevnet (init: Partial<DevnetOptions> = {}): Promise<D
     throw e
   }
 }
+
+/** Whether the embedded chain's native module loads here (for `heurist doctor`). */
+export async function edrAvailable (): Promise<{ ok: boolean, detail: string }> {
+  try {
+    await edrOnce()
+    return { ok: true, detail: `embedded chain (EDR) loads on ${process.platform}-${process.arch}` }
+  } catch (e) {
+    edrContext = undefined
+    return { ok: false, detail: (e as Error).message }
+  }
+}

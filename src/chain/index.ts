@@ -8,7 +8,7 @@
  *   const sig = await signVoucher(payerWallet, chain.deployment, voucher)
  *   await chain.redeemVoucher(voucher, sig)
  */
-export { startDevnet, devAccounts, defaultDevnetOptions, DEV_MNEMONIC, type Devnet, type DevnetOptions } from './devnet.js'
+export { startDevnet, devAccounts, defaultDevnetOptions, DEV_MNEMONIC, edrAvailable, type Devnet, type DevnetOptions } from './devnet.js'
 export { deployContracts, defaultDeployParams, DEFAULT_MIN_COLLATERAL, type DeployParams, type DeployOptions, type EmissionSchedule } from './deploy.js'
 export { connectChain, type ChainClient, type ConnectOptions, type TxResult, type Balances, type Contracts } from './client.js'
 export {

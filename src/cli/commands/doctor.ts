@@ -4,6 +4,7 @@ import { statfs, mkdir } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { loadContext, type CommandContext } from '../context.js'
 import { probeHardware } from '../../inference/index.js'
+import { edrAvailable } from '../../chain/index.js'
 
 export type CheckStatus = 'ok' | 'warn' | 'fail'
 export interface CheckResult { name: string, status: CheckStatus, detail: string, data?: Record<string, unknown> }
@@ -76,7 +77,13 @@ const gpu: Check = async (ctx) => {
 }
 
 /** Checks run in this order; other areas append theirs (GPU, reachability). */
-export const checks: Check[] = [nodeVersion, cpu, memory, disk, ports, gpu]
+/** The embedded devnet needs EDR's native binary for this platform (an optional dependency). */
+const chain: Check = async () => {
+  const r = await edrAvailable()
+  return { name: 'chain', status: r.ok ? 'ok' : 'warn', detail: r.ok ? r.detail : `no embedded chain (${r.detail}); use --rpc with any EVM node` }
+}
+
+export const checks: Check[] = [nodeVersion, cpu, memory, disk, ports, gpu, chain]
 
 export function registerDoctor (program: Command): void {
   program.command('doctor')
