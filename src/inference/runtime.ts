@@ -53,6 +53,14 @@ export async function getLlamaRuntime (options: Partial<LlamaRuntimeOptions> = {
         if (level === LlamaLogLevel.error || level === LlamaLogLevel.fatal) logger.error({ llama: true }, text)
         else logger.debug({ llama: true, level }, text)
       }
+    }).then(llama => {
+      // an explicit backend must be what runs (node-llama-cpp quietly falls back to the CPU for some)
+      const got = llama.gpu === false ? 'cpu' : llama.gpu
+      if (gpu !== 'auto' && got !== gpu) {
+        void llama.dispose()
+        throw new NoBinaryFoundError(`gpu=${gpu} was asked for, llama.cpp would run on ${got}`)
+      }
+      return llama
     }).catch((e: unknown) => {
       runtimes.delete(key)
       if (e instanceof NoBinaryFoundError) {

@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { createLlamaEngine, ensureTinyModels, type CachedModel, type LlamaEngine, type SamplingParams } from '../../src/inference/index.js'
+import { createLlamaEngine, ensureTinyModels, probeHardware, type CachedModel, type LlamaEngine, type SamplingParams } from '../../src/inference/index.js'
 import { isHeuristError } from '../../src/core/errors.js'
 import { tempDir } from '../helpers.js'
 
@@ -166,5 +166,20 @@ describe('llama engine on the tiny models', () => {
     expect(isHeuristError(e2, 'INFERENCE_BAD_GGUF')).toBe(true)
     const e3 = await engine.generate({ modelId: 'f'.repeat(64), input: 'x', sampling: base }).then(() => null, (err: unknown) => err)
     expect(isHeuristError(e3, 'INFERENCE_MODEL_NOT_LOADED')).toBe(true)
+  })
+})
+
+describe('hardware probe', () => {
+  it('reports the backend, RAM and cores; an explicit backend either runs or is a clear INFERENCE_NO_BINARY', async () => {
+    const hw = await probeHardware({ gpu: 'cpu', threads: 0 })
+    expect(hw).toMatchObject({ gpu: 'cpu', gpuNames: [], vramTotalBytes: 0 })
+    expect(hw.cpuCores).toBeGreaterThan(0)
+    expect(hw.threads).toBe(hw.cpuCores)
+    expect(hw.ramTotalBytes).toBeGreaterThan(hw.ramFreeBytes)
+    for (const gpu of ['cuda', 'metal'] as const) {
+      const r = await probeHardware({ gpu }).then(h => h, (e: unknown) => e)
+      if (isHeuristError(r)) expect(r.code).toBe('INFERENCE_NO_BINARY')
+      else expect((r as { gpu: string }).gpu).toBe(gpu)
+    }
   })
 })
