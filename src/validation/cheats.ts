@@ -1,0 +1,86 @@
+import { randomInt } from 'node:crypto'
+import sharp from 'sharp'
+import { HeuristError, usageError } from '../core/errors.js'
+import { pixelSha256, type ImageModel, type LlamaEngine, type ModelInfo } from '../inference/index.js'
+import type { JobExecutor, JobOutput } from '../p2p/index.js'
+
+/**
+ * Cheating miners, a testing aid for validators (`heurist mine --cheat MODE`, refused unless
+ * the chain is the devnet): each mode returns something cheaper or other than what the job
+ * asked for, and still signs a receipt for it, as a dishonest miner would.
+ *
+ * - `wrong-model`: runs another loaded LLM (the second tiny model) while claiming the asked one
+ * - `high-temperature`: samples at twice the asked temperature (at least 1.5)
+ * - `random-tokens`: random text of the asked length, no model run at all
+ * - `truncate`: stops at half the asked tokens and claims a natural stop
+ * - `wrong-seed`: (images) draws with seed + 1
+ * - `blank`: (images) a black image, no model run at all
+ */
+export const CHEAT_MODES = ['wrong-model', 'high-temperature', 'random-tokens', 'truncate', 'wrong-seed', 'blank'] as const
+export type CheatMode = typeof CHEAT_MODES[number]
+export const LLM_CHEATS: readonly CheatMode[] = ['wrong-model', 'high-temperature', 'random-tokens', 'truncate']
+export const IMAGE_CHEATS: readonly CheatMode[] = ['wrong-seed', 'blank']
+
+export function parseCheatMode (value: string): CheatMode {
+  if (!(CHEAT_MODES as readonly string[]).includes(value)) throw usageError('VALIDATION_BAD_CHEAT', `--cheat must be one of ${CHEAT_MODES.join(', ')}, got ${JSON.stringify(value)}`)
+  return value as CheatMode
+}
+
+/** Refuses cheating anywhere but a devnet (chain id 31337, the embedded EDR chain, or no chain). */
+export function assertCheatAllowed (mode: CheatMode, chainId: number | bigint | null): void {
+  if (chainId !== null && BigInt(chainId) !== 31337n) {
+    throw usageError('VALIDATION_CHEAT_REFUSED', `--cheat ${mode} is a testing aid for the devnet only; this chain has id ${chainId}`)
+  }
+}
+
+/** What the cheats need: the LLM engine, the image models, and the honest executor for jobs the mode leaves alone. */
+export interface CheatEngines {
+  llm: LlamaEngine | null
+  images: Map<string, ImageModel>
+  models: ModelInfo[]
+  honest: JobExecutor
+}
+
+export function cheatingExecutor (mode: CheatMode, e: CheatEngines): JobExecutor {
+  return {
+    models: () => e.models,
+    async execute (job, o): Promise<JobOutput> {
+      if (job.kind === 'llm') {
+        const llm = e.llm
+        if (llm === null || !LLM_CHEATS.includes(mode)) return await e.honest.execute(job, o)
+        const s = job.sampling
+        switch (mode) {
+          case 'wrong-model': {
+            const other = llm.loaded().find(m => m.id !== job.modelId)
+            if (other === undefined) throw new HeuristError('VALIDATION_CHEAT_UNAVAILABLE', 'wrong-model needs a second LLM loaded (the built-in tiny-llama-b)')
+            return { kind: 'llm', result: await llm.generate({ modelId: other.id, input: job.input, sampling: s }, { signal: o.signal, onToken: o.onToken }) }
+          }
+          case 'high-temperature':
+            return { kind: 'llm', result: await llm.generate({ modelId: job.modelId, input: job.input, sampling: { ...s, temperature: Math.min(10, Math.max(1.5, 2 * s.temperature)) } }, { signal: o.signal, onToken: o.onToken }) }
+          case 'truncate': {
+            const r = await llm.generate({ modelId: job.modelId, input: job.input, sampling: { ...s, maxTokens: Math.max(1, Math.floor(s.maxTokens / 2)) } }, { signal: o.signal, onToken: o.onToken })
+            return { kind: 'llm', result: { ...r, finishReason: 'stop' } }
+          }
+          default: {
+            // random printable bytes, tokenized by the claimed model so the tokens are well formed
+            const chars = Array.from({ length: s.maxTokens }, () => String.fromCharCode(randomInt(32, 127))).join('')
+            const tokens = llm.tokenize(job.modelId, chars).slice(0, s.maxTokens)
+            const text = llm.detokenize(job.modelId, tokens)
+            o.onToken?.(text, tokens.at(-1) ?? 0)
+            return { kind: 'llm', result: { text, tokens, finishReason: 'length', usage: { promptTokens: 0, outputTokens: tokens.length, ttftMs: 1, tokensPerSecond: 1e6, totalMs: 1 } } }
+          }
+        }
+      }
+      const model = e.images.get(job.modelId)
+      if (model === undefined || !IMAGE_CHEATS.includes(mode)) return await e.honest.execute(job, o)
+      if (mode === 'wrong-seed') {
+        const g = await model.generate({ modelId: job.modelId, ...job.image, seed: (job.image.seed + 1) % 2 ** 32 }, { signal: o.signal, onProgress: o.onProgress })
+        return { kind: 'image', result: { png: g.png, pixelSha256: g.pixelSha256, width: g.width, height: g.height, ms: g.ms, threads: g.threads, optimizationLevel: g.optimizationLevel } }
+      }
+      const { width, height } = job.image
+      const pixels = new Uint8Array(width * height * 3)
+      const png = new Uint8Array(await sharp(pixels, { raw: { width, height, channels: 3 } }).png().toBuffer())
+      return { kind: 'image', result: { png, pixelSha256: pixelSha256(pixels), width, height, ms: 1, threads: 1, optimizationLevel: 'basic' } }
+    }
+  }
+}

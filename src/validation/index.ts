@@ -1,0 +1,16 @@
+// Public surface of src/validation (DESIGN.md §7): checks, cheats, verdicts, the validator.
+export {
+  scoreLlmJob, scorePosition, windowTest, freedmanThreshold, defaultLlmCheckOptions,
+  type LlmCheckOptions, type LlmJob, type LlmJobScore, type PositionScore, type TeacherForcingModel, type TokenDistribution, type WindowVerdict
+} from './llm-check.js'
+export { scoreImageJob, decodePng, type ImageJobScore, type ImageRerun } from './image-check.js'
+export {
+  transcriptSchema, llmTranscriptSchema, imageTranscriptSchema, decodeTranscript, transcriptOf, transcriptMismatch, jobRequestOf, MAX_TRANSCRIPT_BYTES,
+  type ValidationTranscript, type LlmTranscript, type ImageTranscript
+} from './transcript.js'
+export { CHEAT_MODES, LLM_CHEATS, IMAGE_CHEATS, parseCheatMode, assertCheatAllowed, cheatingExecutor, type CheatMode, type CheatEngines } from './cheats.js'
+export {
+  VERDICTS_TOPIC, REASON, reasonName, MAX_WINDOW, MAX_VERDICT_BYTES, verdictMessageSchema, signVerdictWith, verdictSigner, buildVerdictMessage, QuorumBook,
+  type VerdictMessage, type ReasonName
+} from './verdicts.js'
+export { Validator, createValidator, defaultValidatorOptions, type ValidatorOptions, type ValidatorDeps, type ValidatorStats, type Judgement, type SlashEvidence } from './validator.js'

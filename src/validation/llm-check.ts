@@ -1,0 +1,232 @@
+import type { ChatMessage, SamplingParams } from '../inference/index.js'
+
+/**
+ * The LLM check (DESIGN.md §7): text is not reproducible across hardware, so a validator
+ * teacher-forces prompt + returned tokens through the claimed model, rebuilds the miner's
+ * sampling distribution at every position from the model's raw distribution (the same chain
+ * llama.cpp runs in node-llama-cpp: top-k → top-p on the untempered softmax → temperature →
+ * draw; greedy when temperature is 0), and asks two questions.
+ *
+ * 1. Support (deterministic, per job). Was every returned token one the sampler could have
+ *    drawn? A token is in the support when fewer than top-k tokens, and less than top-p of
+ *    the top-k mass, have a logit above its own by more than `logitTolerance`. Batched and
+ *    one-at-a-time evaluation differ by about 1e-3 in probability (the same in logits), so the
+ *    default 0.05 leaves a fifty-fold margin: an honest miner on the same build never trips it.
+ *    For `finishReason: 'length'` the job must have as many tokens as it was allowed; for
+ *    `'stop'` the end must be legitimate (an end-of-generation token in the support after the
+ *    last token, a stop string completed by the last token, or the chat template's stop
+ *    sequence). Anything else is `truncated`.
+ *
+ * 2. Likelihood (statistical, per miner over a window of sampled jobs). For each token, the
+ *    mid-rank probability integral transform u = Σ_{π_j > π_t} π_j + π_t / 2 under the rebuilt
+ *    sampling distribution π. If the miner really drew t from π, then E[u | past] = 1/2 exactly
+ *    and Var[u | past] = (1 − Σ π³)/12 ≤ 1/12, whatever the model. So D = Σ (u_i − 1/2) over
+ *    the window's N tokens is a martingale with increments in [−1/2, 1/2] and predictable
+ *    variance at most N/12, and Freedman's inequality bounds each tail:
+ *        P(D ≥ t) ≤ exp(−t² / (2 (N/12 + t/6))).
+ *    Setting the right side to α/2 gives t = L/6 + √(L²/36 + L·N/6), L = ln(2/α). A window
+ *    fails when |D| ≥ t: tokens less likely than the model's own (D > 0: higher temperature,
+ *    another model, random tokens) or more likely (D < 0: greedy or cached text sold as
+ *    sampled). With α fixed in advance (default 1e-9 per window test, both tails together),
+ *    a miner tested after every one of its sampled jobs is wrongly failed with probability at
+ *    most α per test, so at most 1e-6 over 1,000 sampled jobs, by the union bound (Bonferroni).
+ *    This is the log-likelihood comparison in rank form: log π_t against what the model would
+ *    produce, with a bound that holds for any distribution and any window, so no calibration
+ *    run is needed. `logLikelihood` and `expectedLogLikelihood` are reported beside it.
+ *    u is deterministic (no validator randomness), so every validator that checks the same
+ *    jobs reaches the same verdict: that is what lets their signatures form a quorum.
+ */
+
+export interface LlmCheckOptions {
+  /** Logit slack for the support test. Default 0.05: fifty times the drift between batched and sequential evaluation. */
+  logitTolerance: number
+  /** Slack on top-p for the support test. Default 1e-3 (the same drift, in probability). */
+  topPTolerance: number
+  /** False-positive rate of one window test, both tails. Default 1e-9 (see above). */
+  alpha: number
+  /** Sampled jobs per miner in the window. Default 20: the issue's detection budget. */
+  window: number
+}
+
+export const defaultLlmCheckOptions: LlmCheckOptions = { logitTolerance: 0.05, topPTolerance: 1e-3, alpha: 1e-9, window: 20 }
+
+/** A raw next-token distribution (temperature 1, no filters), most likely first. */
+export interface TokenDistribution { tokens: Int32Array, probs: Float64Array }
+
+/** What the check needs from the LLM engine (the llama engine implements it). */
+export interface TeacherForcingModel {
+  tokenDistributions: (modelId: string, input: string | ChatMessage[], outputTokens: readonly number[], options?: { signal?: AbortSignal }) => Promise<{ distributions: TokenDistribution[], eogTokens: number[] }>
+  promptTokens: (modelId: string, input: string | ChatMessage[]) => { tokens: number[], stopTokens: number[][] }
+  detokenize: (modelId: string, tokens: readonly number[], specialTokens?: boolean) => string
+  loaded: () => Array<{ id: string, contextSize: number }>
+}
+
+export interface LlmJob {
+  modelId: string
+  input: string | ChatMessage[]
+  sampling: SamplingParams
+  output: { text: string, tokens: number[], finishReason: 'stop' | 'length' | 'abort' }
+}
+
+export interface LlmJobScore {
+  tokens: number
+  /** Tokens the sampler could not have drawn. */
+  outsideSupport: number
+  /** Index of the first such token, −1 when none. */
+  firstOutside: number
+  /** The job ended where it could not have ended. */
+  truncated: boolean
+  /** Σ (u − 1/2) over the job's tokens (see the module comment). */
+  pitSum: number
+  /** Σ log π(t) under the rebuilt sampling distribution (−Infinity when a token is outside). */
+  logLikelihood: number
+  /** Σ E_π[log π]: what the model itself would score on average. */
+  expectedLogLikelihood: number
+  /** True when the job fails on its own (support or truncation). */
+  fail: boolean
+}
+
+/** The sampler's distribution at one position, and where a token stands in it. */
+export interface PositionScore {
+  inSupport: boolean
+  /** Mid-rank PIT u ∈ [0, 1]. */
+  u: number
+  logP: number
+  expectedLogP: number
+}
+
+/**
+ * Scores one token against the raw distribution `d` under `s` (see the module comment for
+ * the chain). Pure; exported for tests and the benchmark.
+ */
+export function scorePosition (d: TokenDistribution, token: number, s: SamplingParams, o: LlmCheckOptions = defaultLlmCheckOptions): PositionScore {
+  const n = d.probs.length
+  let rank = -1
+  for (let i = 0; i < n; i++) if (d.tokens[i] === token) { rank = i; break }
+  const logit = (i: number): number => Math.log(Math.max(d.probs[i] ?? 0, 1e-300))
+  if (n === 0) return { inSupport: false, u: 1, logP: -Infinity, expectedLogP: 0 }
+  if (rank < 0) return { inSupport: false, u: 1, logP: -Infinity, expectedLogP: 0 }
+  const lt = logit(rank)
+
+  if (s.temperature === 0) {
+    // greedy: only the argmax (within the tolerance for near ties)
+    const inSupport = logit(0) - lt <= o.logitTolerance
+    return { inSupport, u: 0.5, logP: inSupport ? 0 : -Infinity, expectedLogP: 0 }
+  }
+
+  // top-k, then top-p on the softmax of the survivors at temperature 1
+  const k = s.topK > 0 ? Math.min(s.topK, n) : n
+  let massK = 0
+  for (let i = 0; i < k; i++) massK += d.probs[i] ?? 0
+  let keep = k
+  let cum = 0
+  for (let i = 0; i < k; i++) {
+    cum += (d.probs[i] ?? 0) / massK
+    if (cum >= s.topP) { keep = i + 1; break }
+  }
+
+  // support with tolerance: count and mass of tokens clearly above this one
+  let above = 0
+  let aboveMass = 0
+  for (let i = 0; i < n; i++) {
+    if (logit(i) - lt > o.logitTolerance) { above++; if (i < k) aboveMass += (d.probs[i] ?? 0) / massK } else break
+  }
+  const inSupport = above < k && aboveMass < s.topP + o.topPTolerance
+
+  // temperature over the kept tokens
+  const inv = 1 / s.temperature
+  const w = new Float64Array(keep)
+  const l0 = logit(0)
+  let z = 0
+  for (let i = 0; i < keep; i++) { w[i] = Math.exp((logit(i) - l0) * inv); z += w[i] ?? 0 }
+  let expectedLogP = 0
+  for (let i = 0; i < keep; i++) { const p = (w[i] ?? 0) / z; if (p > 0) expectedLogP += p * Math.log(p) }
+  if (rank >= keep) {
+    // in the tolerant support but cut by the exact chain: a boundary token, scored neutrally
+    return { inSupport, u: 0.5, logP: inSupport ? expectedLogP : -Infinity, expectedLogP }
+  }
+  let before = 0
+  for (let i = 0; i < rank; i++) before += (w[i] ?? 0) / z
+  const p = (w[rank] ?? 0) / z
+  return { inSupport, u: before + p / 2, logP: Math.log(p), expectedLogP }
+}
+
+function endsWith (a: readonly number[], b: readonly number[]): boolean {
+  if (b.length === 0 || b.length > a.length) return false
+  for (let i = 0; i < b.length; i++) if (a[a.length - b.length + i] !== b[i]) return false
+  return true
+}
+
+/**
+ * Teacher-forces one job and scores it. The caller has already checked that the transcript
+ * matches the receipt's hashes and that `tokens` detokenize to `text` (see transcript.ts).
+ */
+export async function scoreLlmJob (model: TeacherForcingModel, job: LlmJob, options: Partial<LlmCheckOptions> = {}, signal?: AbortSignal): Promise<LlmJobScore> {
+  const o = { ...defaultLlmCheckOptions, ...options }
+  const { tokens, finishReason } = job.output
+  const { distributions, eogTokens } = await model.tokenDistributions(job.modelId, job.input, tokens, { signal })
+  let outsideSupport = 0
+  let firstOutside = -1
+  let pitSum = 0
+  let logLikelihood = 0
+  let expectedLogLikelihood = 0
+  for (let i = 0; i < tokens.length; i++) {
+    const d = distributions[i]
+    const t = tokens[i]
+    if (d === undefined || t === undefined) { outsideSupport++; continue }
+    const sc = scorePosition(d, t, job.sampling, o)
+    if (!sc.inSupport) { outsideSupport++; if (firstOutside < 0) firstOutside = i }
+    pitSum += sc.u - 0.5
+    logLikelihood += sc.logP
+    expectedLogLikelihood += sc.expectedLogP
+  }
+  const truncated = !legitimateEnd(model, job, distributions[tokens.length], eogTokens, o)
+  return { tokens: tokens.length, outsideSupport, firstOutside, truncated, pitSum, logLikelihood, expectedLogLikelihood, fail: outsideSupport > 0 || truncated }
+}
+
+function legitimateEnd (model: TeacherForcingModel, job: LlmJob, last: TokenDistribution | undefined, eogTokens: number[], o: LlmCheckOptions): boolean {
+  const { tokens, finishReason } = job.output
+  if (finishReason === 'abort') return true // a cancelled job is billed for what it made
+  const prompt = model.promptTokens(job.modelId, job.input)
+  const contextSize = model.loaded().find(m => m.id === job.modelId)?.contextSize ?? Infinity
+  const allowed = Math.min(job.sampling.maxTokens, contextSize - prompt.tokens.length)
+  if (finishReason === 'length') return tokens.length === allowed
+  if (tokens.length > allowed) return false
+  if (prompt.stopTokens.some(st => endsWith(tokens, st))) return true
+  if (job.sampling.stop.length > 0 && tokens.length > 0) {
+    // a stop string completed by the last token: in the full text, not in the text without it
+    const full = model.detokenize(job.modelId, tokens)
+    const prev = model.detokenize(job.modelId, tokens.slice(0, -1))
+    if (job.sampling.stop.some(s => full.includes(s) && !prev.includes(s))) return true
+  }
+  if (last === undefined) return false
+  return eogTokens.some(e => scorePosition(last, e, job.sampling, o).inSupport)
+}
+
+export interface WindowVerdict {
+  fail: boolean
+  /** Tokens in the window. */
+  n: number
+  /** Σ (u − 1/2) over the window. */
+  d: number
+  /** The Freedman threshold on |d| for this n and α. */
+  threshold: number
+  /** 'unlikely' (D too high), 'too-likely' (D too low) or null. */
+  direction: 'unlikely' | 'too-likely' | null
+}
+
+/** The threshold t with P(|D| ≥ t) ≤ α for N tokens (module comment). */
+export function freedmanThreshold (n: number, alpha: number): number {
+  const L = Math.log(2 / alpha)
+  return L / 6 + Math.sqrt(L * L / 36 + L * n / 6)
+}
+
+/** The window test over a miner's sampled jobs (their `pitSum` and `tokens`). */
+export function windowTest (jobs: ReadonlyArray<Pick<LlmJobScore, 'tokens' | 'pitSum'>>, alpha = defaultLlmCheckOptions.alpha): WindowVerdict {
+  let n = 0
+  let d = 0
+  for (const j of jobs) { n += j.tokens; d += j.pitSum }
+  const threshold = freedmanThreshold(n, alpha)
+  const direction = d >= threshold ? 'unlikely' : d <= -threshold ? 'too-likely' : null
+  return { fail: direction !== null, n, d, threshold, direction }
+}

@@ -1,0 +1,102 @@
+import { z } from 'zod'
+import { HeuristError } from '../core/errors.js'
+import { inputHashOf, outputHashOf, paramsHashOf, type JobOutput, type JobRequest, type SignedReceipt } from '../p2p/index.js'
+// the job frame's own schemas, so a transcript accepts exactly what a job request does
+import { imageParamsSchema, samplingSchema } from '../p2p/messages.js'
+
+/**
+ * A transcript as validators fetch it (`/heurist/transcript/1.0.0`): the job as the gateway
+ * asked for it and the output as the miner returned it. Before anything is re-run, it must
+ * match the miner's receipt hash for hash; a transcript that does not blames whoever served
+ * it (the gateway), never the miner, so nothing is slashed on it.
+ */
+
+export const MAX_TRANSCRIPT_BYTES = 8 * 1024 * 1024
+
+const hex32 = z.string().regex(/^0x[0-9a-f]{64}$/)
+const modelId = z.string().regex(/^[0-9a-f]{64}$/)
+const chatMessage = z.object({ role: z.enum(['system', 'user', 'assistant']), content: z.string().max(256 * 1024) }).strict()
+
+export const llmTranscriptSchema = z.object({
+  v: z.literal(1),
+  kind: z.literal('llm'),
+  jobId: hex32,
+  modelId,
+  input: z.union([z.string().max(256 * 1024), z.array(chatMessage).min(1).max(256)]),
+  sampling: samplingSchema,
+  output: z.object({
+    text: z.string().max(4 * 1024 * 1024),
+    tokens: z.array(z.number().int().min(0).max(2 ** 31 - 1)).max(65_536),
+    finishReason: z.enum(['stop', 'length', 'abort'])
+  }).strict()
+}).strict()
+
+export const imageTranscriptSchema = z.object({
+  v: z.literal(1),
+  kind: z.literal('image'),
+  jobId: hex32,
+  modelId,
+  image: imageParamsSchema,
+  output: z.object({
+    pngBase64: z.string().max(MAX_TRANSCRIPT_BYTES),
+    pixelSha256: z.string().regex(/^[0-9a-f]{64}$/),
+    width: z.number().int().min(1).max(4096),
+    height: z.number().int().min(1).max(4096),
+    /** What the miner ran with (determinism contract); defaults 1 and `basic`. */
+    threads: z.number().int().min(1).max(256).optional(),
+    optimizationLevel: z.enum(['disabled', 'basic', 'extended', 'all']).optional()
+  }).strict()
+}).strict()
+
+export const transcriptSchema = z.discriminatedUnion('kind', [llmTranscriptSchema, imageTranscriptSchema])
+export type ValidationTranscript = z.infer<typeof transcriptSchema>
+export type LlmTranscript = z.infer<typeof llmTranscriptSchema>
+export type ImageTranscript = z.infer<typeof imageTranscriptSchema>
+
+/** Total decoder of a transcript from outside: size bound, JSON, schema. */
+export function decodeTranscript (bytes: Uint8Array): ValidationTranscript {
+  if (bytes.byteLength > MAX_TRANSCRIPT_BYTES) throw new HeuristError('VALIDATION_TRANSCRIPT_TOO_LARGE', `transcript of ${bytes.byteLength} bytes, limit ${MAX_TRANSCRIPT_BYTES}`)
+  let raw: unknown
+  try { raw = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes)) } catch { throw new HeuristError('VALIDATION_BAD_TRANSCRIPT', 'transcript: not UTF-8 JSON') }
+  const parsed = transcriptSchema.safeParse(raw)
+  if (!parsed.success) {
+    const i = parsed.error.issues[0]
+    throw new HeuristError('VALIDATION_BAD_TRANSCRIPT', `transcript: ${i === undefined ? 'invalid' : `${i.path.join('.')}: ${i.message}`}`)
+  }
+  return parsed.data
+}
+
+export function jobRequestOf (t: ValidationTranscript): JobRequest {
+  return t.kind === 'llm'
+    ? { kind: 'llm', modelId: t.modelId, input: t.input, sampling: t.sampling }
+    : { kind: 'image', modelId: t.modelId, image: t.image }
+}
+
+/** Builds the transcript of a job a miner ran (gateway side, and tests). */
+export function transcriptOf (jobId: string, request: JobRequest, out: JobOutput): ValidationTranscript {
+  if (request.kind === 'llm' && out.kind === 'llm') {
+    return { v: 1, kind: 'llm', jobId, modelId: request.modelId, input: request.input, sampling: request.sampling, output: { text: out.result.text, tokens: out.result.tokens, finishReason: out.result.finishReason } }
+  }
+  if (request.kind === 'image' && out.kind === 'image') {
+    return { v: 1, kind: 'image', jobId, modelId: request.modelId, image: request.image, output: { pngBase64: Buffer.from(out.result.png).toString('base64'), pixelSha256: out.result.pixelSha256, width: out.result.width, height: out.result.height, threads: out.result.threads, optimizationLevel: out.result.optimizationLevel as 'basic' } }
+  }
+  throw new HeuristError('VALIDATION_KIND_MISMATCH', `a ${request.kind} job with a ${out.kind} output`)
+}
+
+/**
+ * Why the transcript does not match the receipt, or null when it does: job id, model, input,
+ * params and output hashes (the output hash is over the text for LLMs, the pixel hash for images).
+ */
+export function transcriptMismatch (t: ValidationTranscript, signed: SignedReceipt): string | null {
+  const r = signed.receipt
+  if (t.jobId !== r.jobId) return 'job id differs'
+  if ('0x' + t.modelId !== r.modelId) return 'model id differs'
+  const req = jobRequestOf(t)
+  if (inputHashOf(req) !== r.inputHash) return 'input hash differs'
+  if (paramsHashOf(req) !== r.paramsHash) return 'params hash differs'
+  const out: JobOutput = t.kind === 'llm'
+    ? { kind: 'llm', result: { text: t.output.text, tokens: t.output.tokens, finishReason: t.output.finishReason, usage: { promptTokens: 0, outputTokens: 0, ttftMs: 0, tokensPerSecond: 0, totalMs: 0 } } }
+    : { kind: 'image', result: { png: new Uint8Array(0), pixelSha256: t.output.pixelSha256, width: t.output.width, height: t.output.height, ms: 0, threads: 1, optimizationLevel: 'basic' } }
+  if (outputHashOf(out) !== r.outputHash) return 'output hash differs'
+  return null
+}
