@@ -14,7 +14,9 @@ export const TOPICS = {
   capacity: 'heurist/1/capacity',
   receipts: 'heurist/1/receipts',
   verdicts: 'heurist/1/verdicts',
-  demand: 'heurist/1/demand'
+  demand: 'heurist/1/demand',
+  /** Validators' co-signatures of epoch reward roots, with the leaves (src/rewards). */
+  rewards: 'heurist/1/rewards'
 } as const
 
 /** Size bounds, in bytes, of each message kind (checked before parsing). */

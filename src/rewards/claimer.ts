@@ -1,0 +1,162 @@
+/**
+ * The miner's side of epochs: keeps its own points ledger (for `heurist status` and the
+ * dashboard), listens for validators' reward roots, and once a root is on chain rebuilds the
+ * tree from the gossiped leaves, checks it against that root, writes the claim file
+ * `<home>/rewards/epoch-N.json` (so `heurist claim` works by hand) and, unless opted out,
+ * claims at once. The HEU goes to the node's payout address (its owner); the operator key
+ * only pays the gas.
+ */
+import { writeFile, rename, mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { Logger } from '../core/logger.js'
+import type { Store } from '../core/store.js'
+import { isHeuristError } from '../core/errors.js'
+import { writeRewardFile, type ChainClient } from '../chain/index.js'
+import type { HeuristNode } from '../p2p/index.js'
+import { PointsLedger } from './ledger.js'
+import { payers } from './inputs.js'
+import { onRewardRoots, checkLeaves, type RewardRootMessage } from './gossip.js'
+import { toSnapshot, POINTS_FILE, type PointsSnapshot } from './snapshot.js'
+
+export interface RewardClaimerOptions {
+  /** Claim as soon as a root with our leaf is on chain. Default true; `mine --no-auto-claim` turns it off. */
+  autoClaim: boolean
+  /** How often the chain is read. Default 1 s. */
+  pollMs: number
+  /** How often the points snapshot for `heurist status` is rewritten. Default 2 s. */
+  snapshotMs: number
+}
+
+export const defaultRewardClaimerOptions: RewardClaimerOptions = { autoClaim: true, pollMs: 1000, snapshotMs: 2000 }
+
+export interface RewardClaimerInit {
+  node: HeuristNode
+  /** Connected with the operator's key (it sends the claim transactions). */
+  chain: ChainClient
+  store: Store
+  logger: Logger
+  rewardsDir: string
+}
+
+export interface Earning { epoch: bigint, account: string, amount: bigint, root: string, claimed: boolean, tx: string | null }
+
+const MAX_ROOTS_PER_EPOCH = 8
+
+export class RewardClaimer {
+  readonly ledger: PointsLedger
+  readonly options: RewardClaimerOptions
+  private readonly pending = new Map<bigint, Map<string, RewardRootMessage>>()
+  private readonly done = new Map<bigint, Earning>()
+  private payout: string | null = null
+  private timer: NodeJS.Timeout | null = null
+  private running: Promise<void> = Promise.resolve()
+  private off: (() => void) | null = null
+  private lastSnapshot = 0
+  private snapshot: PointsSnapshot | null = null
+  private stopped = false
+
+  constructor (private readonly init: RewardClaimerInit, options: Partial<RewardClaimerOptions> = {}) {
+    this.options = { ...defaultRewardClaimerOptions, ...options }
+    this.ledger = new PointsLedger(init.store, init.logger)
+  }
+
+  get operator (): string { return this.init.node.address }
+
+  async start (): Promise<void> {
+    const { chain, node } = this.init
+    this.payout = await chain.read<string>(chain.contracts.nodes, 'payoutOf', [node.address])
+    this.ledger.setEpoch(await chain.currentEpoch())
+    this.ledger.attach(node)
+    this.off = onRewardRoots(node, chain.deployment, this.init.logger, ({ message }) => { this.stash(message) })
+    this.timer = setInterval(() => { this.tick() }, this.options.pollMs)
+    this.timer.unref()
+  }
+
+  async stop (): Promise<void> {
+    this.stopped = true
+    if (this.timer !== null) clearInterval(this.timer)
+    this.timer = null
+    this.off?.()
+    this.ledger.detach()
+    await this.running
+    await this.ledger.flush()
+  }
+
+  /** Rewards this node has seen posted for it, oldest first. */
+  earnings (): Earning[] { return [...this.done.values()].sort((a, b) => (a.epoch < b.epoch ? -1 : 1)) }
+
+  /** The latest points snapshot (this epoch's points of every miner seen). */
+  points (): PointsSnapshot | null { return this.snapshot }
+
+  async poll (): Promise<void> {
+    this.tick()
+    await this.running
+  }
+
+  private stash (m: RewardRootMessage): void {
+    const me = this.payout?.toLowerCase()
+    if (me === undefined || !m.leaves.some(([a]) => a.toLowerCase() === me)) return
+    const epoch = BigInt(m.epoch)
+    if (this.done.has(epoch)) return
+    let roots = this.pending.get(epoch)
+    if (roots === undefined) { roots = new Map(); this.pending.set(epoch, roots) }
+    if (roots.size < MAX_ROOTS_PER_EPOCH) roots.set(m.root.toLowerCase(), m)
+  }
+
+  private tick (): void {
+    this.running = this.running.then(async () => { if (!this.stopped) await this.step() }).catch(err => {
+      this.init.logger.warn({ err: (err as Error).message, code: (err as { code?: string }).code }, 'rewards: step failed')
+    })
+  }
+
+  private async step (): Promise<void> {
+    const { chain, logger } = this.init
+    const epoch = await chain.currentEpoch()
+    this.ledger.setEpoch(epoch)
+    for (const [e, roots] of [...this.pending]) {
+      const onChain = (await chain.read<string>(chain.contracts.emission, 'roots', [e])).toLowerCase()
+      const m = roots.get(onChain)
+      if (m === undefined) continue
+      const tree = checkLeaves(m)
+      if (tree === null) { roots.delete(onChain); continue }
+      const account = this.payout!
+      const claim = tree.claims.find(c => c.account.toLowerCase() === account.toLowerCase())
+      if (claim === undefined) { this.pending.delete(e); continue }
+      await writeRewardFile(this.init.rewardsDir, e, tree)
+      const earning: Earning = { epoch: e, account, amount: claim.amount, root: tree.root, claimed: false, tx: null }
+      const already = await chain.read<boolean>(chain.contracts.emission, 'claimed', [e, account])
+      if (already) earning.claimed = true
+      else if (this.options.autoClaim) {
+        try {
+          const txs = await chain.claim(e, account, claim.amount, claim.proof)
+          earning.claimed = true
+          earning.tx = txs[txs.length - 1]?.hash ?? null
+          logger.info({ epoch: e.toString(), account, amount: claim.amount.toString(), tx: earning.tx }, 'rewards: claimed')
+        } catch (err) {
+          if (!isHeuristError(err)) throw err
+          logger.warn({ epoch: e.toString(), code: err.code, err: err.message }, 'rewards: claim failed; `heurist claim` can retry')
+        }
+      } else {
+        logger.info({ epoch: e.toString(), account, amount: claim.amount.toString() }, 'rewards: claimable (auto-claim is off: run `heurist claim`)')
+      }
+      this.done.set(e, earning)
+      this.pending.delete(e)
+    }
+    if (Date.now() - this.lastSnapshot >= this.options.snapshotMs) {
+      this.lastSnapshot = Date.now()
+      await this.writeSnapshot(epoch)
+    }
+  }
+
+  private async writeSnapshot (epoch: bigint): Promise<void> {
+    await this.ledger.flush()
+    const paying = await payers(this.init.chain)
+    const pts = await this.ledger.points(epoch, { isPayer: async (a) => paying.has(a.toLowerCase()) })
+    this.snapshot = toSnapshot(this.init.node.address, this.payout ?? this.init.node.address, pts)
+    await mkdir(this.init.rewardsDir, { recursive: true })
+    const path = join(this.init.rewardsDir, POINTS_FILE)
+    const tmp = `${path}.${process.pid}.tmp`
+    await writeFile(tmp, JSON.stringify(this.snapshot))
+    await rename(tmp, path)
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * The validator's side of epochs: keeps the points ledger, and when the chain's epoch moves
+ * on, computes each finished epoch's reward table, writes its claim file, signs the root,
+ * gossips signature and leaves, collects other validators' signatures of the same
+ * (epoch, root, total), and posts the root once the signers hold a quorum of validator stake.
+ * Any validator with a quorum may post; the rest see RootExists and stop.
+ */
+import type { Wallet } from 'ethers'
+import type { Logger } from '../core/logger.js'
+import type { Store } from '../core/store.js'
+import { isHeuristError } from '../core/errors.js'
+import { signRewardRoot, sortBySigner, buildRewardTree, writeRewardFile, type ChainClient, type RewardTree } from '../chain/index.js'
+import type { HeuristNode } from '../p2p/index.js'
+import { PointsLedger } from './ledger.js'
+import { computeRewardTable, type RewardTable } from './table.js'
+import { tableInput, payers } from './inputs.js'
+import { onRewardRoots, publishRewardRoot, checkLeaves, type RewardRootMessage, type SignedRoot } from './gossip.js'
+
+export interface EpochServiceOptions {
+  /** How often the chain's epoch and the roots on chain are read. Default 1 s: time travel on a devnet shows at once; a week-long epoch does not care. */
+  pollMs: number
+  /** Voters' share of each node's reward, basis points; every validator must use the same value or their roots differ. Default 1,000 (10 %). */
+  tipBps: number
+  /** Finished epochs looked back at for a missing root. Default 4. */
+  lookback: number
+  /** Republish our signature this often until the root is on chain (late joiners, lost messages). Default 3 s. */
+  republishMs: number
+}
+
+export const defaultEpochServiceOptions: EpochServiceOptions = { pollMs: 1000, tipBps: 1000, lookback: 4, republishMs: 3000 }
+
+export interface EpochServiceInit {
+  node: HeuristNode
+  /** Connected with the validator's key (it posts roots). */
+  chain: ChainClient
+  wallet: Wallet
+  store: Store
+  logger: Logger
+  /** Where claim files go (`<home>/rewards`). */
+  rewardsDir: string
+}
+
+export interface EpochRecord { epoch: bigint, table: RewardTable, tree: RewardTree, message: RewardRootMessage, posted: boolean, postedBy: string | null }
+
+export class EpochService {
+  readonly ledger: PointsLedger
+  readonly options: EpochServiceOptions
+  private readonly signatures = new Map<string, Map<string, string>>()
+  private readonly records = new Map<bigint, EpochRecord>()
+  private readonly lastPublish = new Map<bigint, number>()
+  private timer: NodeJS.Timeout | null = null
+  private running: Promise<void> = Promise.resolve()
+  private off: (() => void) | null = null
+  private stopped = false
+
+  constructor (private readonly init: EpochServiceInit, options: Partial<EpochServiceOptions> = {}) {
+    this.options = { ...defaultEpochServiceOptions, ...options }
+    this.ledger = new PointsLedger(init.store, init.logger)
+  }
+
+  async start (): Promise<void> {
+    this.ledger.setEpoch(await this.init.chain.currentEpoch())
+    this.ledger.attach(this.init.node)
+    this.off = onRewardRoots(this.init.node, this.init.chain.deployment, this.init.logger, s => { this.addSignature(s) })
+    this.timer = setInterval(() => { this.tick() }, this.options.pollMs)
+    this.timer.unref()
+  }
+
+  async stop (): Promise<void> {
+    this.stopped = true
+    if (this.timer !== null) clearInterval(this.timer)
+    this.timer = null
+    this.off?.()
+    this.ledger.detach()
+    await this.running
+    await this.ledger.flush()
+  }
+
+  /** Verdicts the validator sees (its own and gossiped ones) decide which receipts count. */
+  async recordVerdict (v: { receiptHash: string, validator: string, pass: boolean }): Promise<void> {
+    await this.ledger.recordVerdict(v)
+  }
+
+  /** The epochs this validator has closed, newest last. */
+  closed (): EpochRecord[] { return [...this.records.values()].sort((a, b) => (a.epoch < b.epoch ? -1 : 1)) }
+
+  /** Runs one poll now and waits for it (tests, and a clean stop). */
+  async poll (): Promise<void> {
+    this.tick()
+    await this.running
+  }
+
+  private tick (): void {
+    this.running = this.running.then(async () => { if (!this.stopped) await this.step() }).catch(err => {
+      this.init.logger.warn({ err: (err as Error).message, code: (err as { code?: string }).code }, 'epochs: step failed')
+    })
+  }
+
+  private async step (): Promise<void> {
+    const { chain } = this.init
+    const now = await chain.currentEpoch()
+    this.ledger.setEpoch(now)
+    const from = now > BigInt(this.options.lookback) ? now - BigInt(this.options.lookback) : 0n
+    for (let e = from; e < now; e++) {
+      const rec = this.records.get(e)
+      if (rec?.posted === true) continue
+      const onChain = await chain.read<string>(chain.contracts.emission, 'roots', [e])
+      if (!/^0x0+$/.test(onChain)) {
+        if (rec !== undefined) { rec.posted = true; this.init.logger.info({ epoch: e.toString(), root: onChain }, 'epochs: root on chain') }
+        continue
+      }
+      if (rec === undefined) await this.close(e)
+      else await this.tryPost(rec)
+    }
+  }
+
+  /** Computes epoch `e`'s table and tree, writes the claim file, signs and gossips. */
+  private async close (e: bigint): Promise<void> {
+    const { chain, wallet, logger } = this.init
+    await this.ledger.flush()
+    const paying = await payers(chain)
+    const pts = await this.ledger.points(e, { isPayer: async (a) => paying.has(a.toLowerCase()) })
+    const table = computeRewardTable(await tableInput(chain, e, pts.miners, this.options.tipBps))
+    const tree = buildRewardTree(table.entries)
+    await writeRewardFile(this.init.rewardsDir, e, tree)
+    const signature = await signRewardRoot(wallet, chain.deployment, { epoch: e, root: tree.root, total: tree.total })
+    const message: RewardRootMessage = {
+      v: 1, type: 'reward-root', chainId: chain.deployment.chainId, emission: chain.deployment.contracts.Emission,
+      epoch: e.toString(), root: tree.root, total: tree.total.toString(), signature,
+      leaves: tree.claims.map(c => [c.account, c.amount.toString()])
+    }
+    const rec: EpochRecord = { epoch: e, table, tree, message, posted: false, postedBy: null }
+    this.records.set(e, rec)
+    logger.info({ epoch: e.toString(), root: tree.root, total: tree.total.toString(), cap: table.cap.toString(), miners: pts.miners.size, receipts: pts.receipts, counted: pts.counted, excluded: pts.excluded }, 'epochs: reward table signed')
+    this.addSignature({ message, signer: wallet.address })
+    await this.tryPost(rec)
+  }
+
+  private addSignature (s: SignedRoot): void {
+    const m = s.message
+    const key = `${m.epoch}:${m.root.toLowerCase()}:${m.total}`
+    let sigs = this.signatures.get(key)
+    if (sigs === undefined) {
+      // a root whose leaves do not build it is never counted (checked once per key)
+      if (checkLeaves(m) === null) { this.init.logger.warn({ epoch: m.epoch, signer: s.signer }, 'epochs: reward root whose leaves do not match'); return }
+      sigs = new Map()
+      this.signatures.set(key, sigs)
+    }
+    sigs.set(s.signer.toLowerCase(), m.signature)
+  }
+
+  private async tryPost (rec: EpochRecord): Promise<void> {
+    const { chain, node, logger } = this.init
+    const key = `${rec.epoch}:${rec.tree.root.toLowerCase()}:${rec.tree.total}`
+    const sigs = [...(this.signatures.get(key) ?? new Map<string, string>())].map(([signer, sig]) => ({ signer, sig }))
+    const last = this.lastPublish.get(rec.epoch) ?? 0
+    if (Date.now() - last >= this.options.republishMs) {
+      this.lastPublish.set(rec.epoch, Date.now())
+      await publishRewardRoot(node, rec.message).catch(err => { logger.debug({ err: (err as Error).message }, 'epochs: cannot publish reward root') })
+    }
+    const sorted = sortBySigner(sigs, s => s.signer)
+    const quorum = await chain.read<boolean>(chain.contracts.nodes, 'isQuorum', [sorted.map(s => s.signer)])
+    if (!quorum) return
+    try {
+      await chain.postRewardRoot(rec.epoch, rec.tree.root, rec.tree.total, sorted.map(s => s.sig))
+      rec.posted = true
+      rec.postedBy = this.init.wallet.address
+      logger.info({ epoch: rec.epoch.toString(), root: rec.tree.root, total: rec.tree.total.toString(), signers: sorted.length }, 'epochs: reward root posted')
+      // once more, so miners that missed the leaves get them with the root on chain
+      await publishRewardRoot(node, rec.message).catch(() => {})
+    } catch (e) {
+      const root = await chain.read<string>(chain.contracts.emission, 'roots', [rec.epoch])
+      if (!/^0x0+$/.test(root)) { rec.posted = true; return }
+      if (isHeuristError(e)) logger.warn({ epoch: rec.epoch.toString(), code: e.code, err: e.message }, 'epochs: cannot post reward root')
+      else throw e
+    }
+  }
+}

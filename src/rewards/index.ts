@@ -1,0 +1,21 @@
+/**
+ * Epochs and rewards (DESIGN.md §4 step 8): the points ledger from gossiped receipts and
+ * verdicts, the reward table from `src/economics`, the OpenZeppelin Merkle tree, validators'
+ * co-signed roots on `heurist/1/rewards`, and miners' automatic claims.
+ *
+ *   const epochs = new EpochService({ node, chain, wallet, store, logger, rewardsDir })   // validators
+ *   await epochs.start(); await epochs.recordVerdict({ receiptHash, validator, pass })
+ *   const claimer = new RewardClaimer({ node, chain, store, logger, rewardsDir }, { autoClaim })  // miners
+ *   await claimer.start()
+ */
+export { PointsLedger, MAX_WEIGHT_GIB, POOL_NAMES, type LedgerEntry, type EpochPoints, type OrganicCheck } from './ledger.js'
+export { computeRewardTable, poolAmounts, type RewardTable, type RewardTableInput, type MinerEpoch, type MinerPayout, type PoolTable, type Schedule } from './table.js'
+export { tableInput, epochFacts, minerFacts, payers, slashedSince, slashes, votersOf, MAX_TABLE_MINERS, type EpochChainFacts } from './inputs.js'
+export {
+  REWARDS_TOPIC, MAX_LEAVES, rewardRootMessageSchema, validateRewardMessage, encodeRewardMessage, checkLeaves, onRewardRoots,
+  publishRewardRoot, rootDigest, type RewardRootMessage, type SignedRoot
+} from './gossip.js'
+export { EpochService, defaultEpochServiceOptions, type EpochServiceOptions, type EpochServiceInit, type EpochRecord } from './epochs.js'
+export { RewardClaimer, defaultRewardClaimerOptions, type RewardClaimerOptions, type RewardClaimerInit, type Earning } from './claimer.js'
+export { readPointsSnapshot, snapshotPoints, toSnapshot, pointsSnapshotSchema, POINTS_FILE, type PointsSnapshot } from './snapshot.js'
+export { estimateReward, type RewardEstimate } from './estimate.js'

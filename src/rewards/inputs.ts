@@ -1,0 +1,115 @@
+/**
+ * What the reward table reads from the chain, in one place: the epoch's revenue per pool,
+ * the schedule and its parameters from the deployment, each miner's payout address, stake and
+ * votes, who voted for it, who was slashed, and which requesters ever funded a deposit.
+ */
+import type { EventLog } from 'ethers'
+import type { ChainClient } from '../chain/index.js'
+import { HeuristError } from '../core/errors.js'
+import type { Pool, Season2Params } from '../economics/index.js'
+import type { MinerEpoch, RewardTableInput, Schedule } from './table.js'
+
+/** At most this many miners in one epoch's table (bounds chain reads and the gossiped leaves). */
+export const MAX_TABLE_MINERS = 4000
+
+export interface EpochChainFacts {
+  schedule: Schedule
+  epochSeconds: bigint
+  genesis: bigint
+  revenue: Record<Pool, bigint>
+  season2: Season2Params
+}
+
+export async function epochFacts (chain: ChainClient, epoch: bigint): Promise<EpochChainFacts> {
+  const p = chain.deployment.params
+  const [llm, image] = await chain.read<[bigint, bigint]>(chain.contracts.payments, 'epochRevenue', [epoch])
+  const genesis = await chain.read<bigint>(chain.contracts.payments, 'genesis')
+  return {
+    schedule: p.schedule,
+    epochSeconds: BigInt(p.epochSeconds),
+    genesis,
+    revenue: { llama: llm, waifu: image },
+    season2: { base: BigInt(p.season2Base), maxDynamic: BigInt(p.season2MaxDynamic), halfSaturation: BigInt(p.season2HalfSaturation) }
+  }
+}
+
+async function logs (chain: ChainClient, contract: 'payments' | 'voting' | 'slashing', event: string, args: unknown[] = []): Promise<EventLog[]> {
+  const c = chain.contracts[contract]
+  try {
+    const filter = c.filters[event]!(...args)
+    return (await c.queryFilter(filter, chain.deployment.deployBlock)).filter((l): l is EventLog => 'args' in l)
+  } catch (e) {
+    throw new HeuristError('REWARDS_CHAIN_READ', `cannot read ${event} events: ${(e as Error).message}`, { cause: e })
+  }
+}
+
+/** Addresses that ever funded a Payments deposit: the paying accounts (organic usage). */
+export async function payers (chain: ChainClient): Promise<Set<string>> {
+  const out = new Set<string>()
+  for (const l of await logs(chain, 'payments', 'Deposited')) out.add(String(l.args[0]).toLowerCase())
+  return out
+}
+
+/** Miners slashed at or after the start of `epoch` (their whole epoch earns nothing). */
+export async function slashedSince (chain: ChainClient, epoch: bigint, facts: EpochChainFacts): Promise<Set<string>> {
+  const start = facts.genesis + epoch * facts.epochSeconds
+  const out = new Set<string>()
+  const times = new Map<number, bigint>()
+  for (const l of await logs(chain, 'slashing', 'MinerSlashed')) {
+    let t = times.get(l.blockNumber)
+    if (t === undefined) {
+      const b = await chain.provider.getBlock(l.blockNumber)
+      t = BigInt(b?.timestamp ?? 0)
+      times.set(l.blockNumber, t)
+    }
+    if (t >= start) out.add(String(l.args[0]).toLowerCase())
+  }
+  return out
+}
+
+/** Every slash on chain, newest last (the dashboard's list). */
+export async function slashes (chain: ChainClient): Promise<Array<{ miner: string, receiptHash: string, amount: bigint, block: number, tx: string }>> {
+  return (await logs(chain, 'slashing', 'MinerSlashed')).map(l => ({ miner: String(l.args[0]), receiptHash: String(l.args[1]), amount: BigInt(l.args[3] as bigint), block: l.blockNumber, tx: l.transactionHash }))
+}
+
+/** Current voters of `node` with their votes (from NodeVote events, checked against nodeVotesBy). */
+export async function votersOf (chain: ChainClient, node: string): Promise<Array<{ id: string, votes: bigint }>> {
+  const seen = new Set<string>()
+  for (const l of await logs(chain, 'voting', 'NodeVote', [null, node])) seen.add(String(l.args[0]))
+  const out: Array<{ id: string, votes: bigint }> = []
+  for (const v of [...seen].sort()) {
+    const votes = await chain.read<bigint>(chain.contracts.voting, 'nodeVotesBy', [v, node])
+    if (votes > 0n) out.push({ id: v, votes })
+  }
+  return out
+}
+
+/** A miner's on-chain side of the table: payout address, stake (owner's stHEU in HEU), votes, voters. */
+export async function minerFacts (chain: ChainClient, operator: string): Promise<Omit<MinerEpoch, 'points' | 'slashed'> & { registered: boolean }> {
+  const { nodes, stheu, voting } = chain.contracts
+  const [owner] = await chain.read<[string, bigint, bigint]>(nodes, 'nodes', [operator])
+  const registered = !/^0x0{40}$/i.test(owner)
+  const payout = registered ? owner : operator
+  const shares = await chain.read<bigint>(stheu, 'balanceOf', [payout])
+  const stake = shares === 0n ? 0n : await chain.read<bigint>(stheu, 'convertToAssets', [shares])
+  const votes = await chain.read<bigint>(voting, 'nodeVotes', [operator])
+  const voters = votes === 0n ? [] : await votersOf(chain, operator)
+  return { operator, payout, stake, votes, voters, registered }
+}
+
+/**
+ * The table's whole input for `epoch` from ledger points and chain state. Only registered
+ * miners (collateral that can be slashed) take part; slashed ones are marked.
+ */
+export async function tableInput (chain: ChainClient, epoch: bigint, points: Map<string, Record<Pool, bigint>>, tipBps: number): Promise<RewardTableInput> {
+  if (points.size > MAX_TABLE_MINERS) throw new HeuristError('REWARDS_TOO_MANY_MINERS', `epoch ${epoch} has ${points.size} miners with points; at most ${MAX_TABLE_MINERS} fit one table`)
+  const facts = await epochFacts(chain, epoch)
+  const slashed = await slashedSince(chain, epoch, facts)
+  const miners: MinerEpoch[] = []
+  for (const [operator, pts] of [...points].sort(([a], [b]) => (a.toLowerCase() < b.toLowerCase() ? -1 : 1))) {
+    const f = await minerFacts(chain, operator)
+    if (!f.registered) continue
+    miners.push({ operator, payout: f.payout, stake: f.stake, votes: f.votes, voters: f.voters, points: pts, slashed: slashed.has(operator.toLowerCase()) })
+  }
+  return { epoch, schedule: facts.schedule, epochSeconds: facts.epochSeconds, revenue: facts.revenue, season2: facts.season2, tipBps, miners }
+}

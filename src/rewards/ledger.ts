@@ -1,0 +1,158 @@
+/**
+ * The points ledger: every receipt seen on `heurist/1/receipts`, filed under the epoch that
+ * was current (by the chain's clock) when it arrived, and every verdict on those receipts.
+ * Points for an epoch come from the receipts that count (docs/ORGANIC.md):
+ *   - organic: gossiped by the requester itself (the gateway's countersignature), a requester
+ *     that funded a Payments deposit, and a requester other than the miner;
+ *   - not failed: no verdicts, or more passing than failing verdicts from distinct validators;
+ *   - one receipt per job id (the first one filed).
+ * A receipt's points are its compute units (milliseconds of work × GiB of model memory, as the
+ * miner signed them: whitepaper §3.2.1, GPU time weighted by VRAM), bounded by the wall time
+ * the receipt itself states, so a miner cannot claim more work than the job's duration allows.
+ */
+import { z } from 'zod'
+import type { Store, Repository } from '../core/store.js'
+import type { Logger } from '../core/logger.js'
+import { addressFromPeerId } from '../core/identity.js'
+import { receiptHash, type HeuristNode, type ReceiptMessage } from '../p2p/index.js'
+import type { Pool } from '../economics/index.js'
+
+const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/)
+const hex32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/)
+const uint = z.string().regex(/^\d{1,78}$/)
+
+const entrySchema = z.object({
+  epoch: uint,
+  receiptHash: hex32,
+  jobId: hex32,
+  miner: address,
+  requester: address,
+  /** The gossip publisher's operator address (who countersigned by publishing). */
+  from: address,
+  pool: z.number().int().min(0).max(1),
+  computeUnits: uint,
+  startedAt: uint,
+  endedAt: uint
+}).strict()
+export type LedgerEntry = z.infer<typeof entrySchema>
+
+const verdictSchema = z.object({ pass: z.boolean() }).strict()
+const jobSchema = z.object({ receiptHash: hex32 }).strict()
+
+/** At most this many GiB of model memory weigh one millisecond (a bound, not a price). */
+export const MAX_WEIGHT_GIB = 1024n
+
+export const POOL_NAMES: readonly Pool[] = ['llama', 'waifu']
+
+export interface EpochPoints {
+  epoch: bigint
+  /** Points per miner (operator address, checksummed as in the receipt), per pool. */
+  miners: Map<string, Record<Pool, bigint>>
+  receipts: number
+  counted: number
+  /** Receipts left out, by reason. */
+  excluded: Record<'not-organic' | 'failed' | 'duplicate', number>
+}
+
+export interface OrganicCheck {
+  /** True when `requester` funded a Payments deposit (a paying gateway account). */
+  isPayer: (requester: string) => Promise<boolean>
+}
+
+function pad (n: bigint): string { return n.toString().padStart(20, '0') }
+
+export class PointsLedger {
+  private readonly receipts: Repository<LedgerEntry>
+  private readonly verdicts: Repository<{ pass: boolean }>
+  private readonly jobs: Repository<{ receiptHash: string }>
+  private epoch: bigint | null = null
+  private off: (() => void) | null = null
+  private writes: Promise<void> = Promise.resolve()
+
+  constructor (private readonly store: Store, private readonly logger: Logger) {
+    this.receipts = store.bucket('rw-receipts', entrySchema)
+    this.verdicts = store.bucket('rw-verdicts', verdictSchema)
+    this.jobs = store.bucket('rw-jobs', jobSchema)
+  }
+
+  /** The epoch new receipts are filed under; receipts that arrive before it is known are dropped. */
+  setEpoch (epoch: bigint): void { this.epoch = epoch }
+  get currentEpoch (): bigint | null { return this.epoch }
+
+  /** Files every receipt the node accepts from gossip. */
+  attach (node: HeuristNode): void {
+    this.off?.()
+    this.off = node.onReceipt((m, from) => {
+      this.writes = this.writes.then(async () => { await this.record(m, from) }).catch(err => { this.logger.warn({ err: (err as Error).message }, 'points ledger: cannot file a receipt') })
+    })
+  }
+
+  detach (): void { this.off?.(); this.off = null }
+
+  /** Waits for receipts being filed (tests and epoch close). */
+  async flush (): Promise<void> { await this.writes }
+
+  /** Files one gossiped receipt (already schema- and signature-checked by the p2p validator). */
+  async record (m: ReceiptMessage, fromPeer: string): Promise<boolean> {
+    if (this.epoch === null) return false
+    const from = addressFromPeerId(fromPeer)
+    if (from === null) return false
+    const r = m.signed.receipt
+    if (r.pool !== 0 && r.pool !== 1) return false
+    const hash = receiptHash(m.signed, { chainId: m.chainId, verifyingContract: m.verifyingContract })
+    const key = `${pad(this.epoch)}/${hash}`
+    if (await this.receipts.get(key) !== undefined) return false
+    const entry: LedgerEntry = {
+      epoch: this.epoch.toString(), receiptHash: hash, jobId: r.jobId, miner: r.miner, requester: r.requester, from,
+      pool: r.pool, computeUnits: r.computeUnits, startedAt: r.startedAt, endedAt: r.endedAt
+    }
+    const ops: Parameters<Store['batch']>[0] = [{ type: 'put', repo: this.receipts, key, value: entry }]
+    // the first receipt for a job id is the one that counts; a second one is a duplicate
+    if (await this.jobs.get(r.jobId) === undefined) ops.push({ type: 'put', repo: this.jobs, key: r.jobId, value: { receiptHash: hash } })
+    await this.store.batch(ops)
+    return true
+  }
+
+  /** A validator's verdict on a receipt (the last one per validator wins). */
+  async recordVerdict (v: { receiptHash: string, validator: string, pass: boolean }): Promise<void> {
+    await this.verdicts.put(`${v.receiptHash.toLowerCase()}/${v.validator.toLowerCase()}`, { pass: v.pass })
+  }
+
+  async verdictsOf (hash: string): Promise<{ pass: number, fail: number }> {
+    const k = hash.toLowerCase()
+    const out = { pass: 0, fail: 0 }
+    for (const [, v] of await this.verdicts.entries({ gt: `${k}/`, lt: `${k}/~`, limit: 1000 })) out[v.pass ? 'pass' : 'fail']++
+    return out
+  }
+
+  async entries (epoch: bigint, limit = 1_000_000): Promise<LedgerEntry[]> {
+    return (await this.receipts.entries({ gt: `${pad(epoch)}/`, lt: `${pad(epoch)}/~`, limit })).map(([, v]) => v)
+  }
+
+  /** Points per miner and pool for `epoch`, counting only the receipts that count. */
+  async points (epoch: bigint, organic: OrganicCheck): Promise<EpochPoints> {
+    const out: EpochPoints = { epoch, miners: new Map(), receipts: 0, counted: 0, excluded: { 'not-organic': 0, failed: 0, duplicate: 0 } }
+    const payer = new Map<string, boolean>()
+    for (const e of await this.entries(epoch)) {
+      out.receipts++
+      const first = await this.jobs.get(e.jobId)
+      if (first !== undefined && first.receiptHash !== e.receiptHash) { out.excluded.duplicate++; continue }
+      const req = e.requester.toLowerCase()
+      let paid = payer.get(req)
+      if (paid === undefined) { paid = await organic.isPayer(e.requester); payer.set(req, paid) }
+      if (!paid || e.from.toLowerCase() !== req || req === e.miner.toLowerCase()) { out.excluded['not-organic']++; continue }
+      const v = await this.verdictsOf(e.receiptHash)
+      if (v.fail > 0 && v.fail >= v.pass) { out.excluded.failed++; continue }
+      out.counted++
+      const pool = POOL_NAMES[e.pool]!
+      const seconds = BigInt(e.endedAt) - BigInt(e.startedAt)
+      const bound = (seconds < 0n ? 1n : seconds + 1n) * 1000n * MAX_WEIGHT_GIB
+      const units = BigInt(e.computeUnits)
+      const pts = units < bound ? units : bound
+      let rec = out.miners.get(e.miner)
+      if (rec === undefined) { rec = { llama: 0n, waifu: 0n }; out.miners.set(e.miner, rec) }
+      rec[pool] += pts
+    }
+    return out
+  }
+}
