@@ -4,7 +4,7 @@
  * what would make it fail (balance, minimum, maturity) and sends nothing when it would; a
  * revert that still happens comes back as a one-line HeuristError decoded from its data.
  */
-import { Contract, type JsonRpcProvider, type Signer, type ContractTransactionResponse } from 'ethers'
+import { Contract, type JsonRpcProvider, type Signer, type ContractTransactionResponse, type EventLog } from 'ethers'
 import { HeuristError } from '../core/errors.js'
 import type { Voucher, Receipt, Verdict } from '../core/typed-data.js'
 import { formatHeu } from '../economics/index.js'
@@ -72,6 +72,12 @@ export interface ChainClient {
   slash: (receipt: Receipt, minerSignature: string, verdicts: Verdict[], verdictSignatures: string[]) => Promise<TxResult[]>
   /** The current epoch by the chain's clock. */
   currentEpoch: () => Promise<bigint>
+  /**
+   * A contract's events in a block range, decoded. Use this, not `contract.on`: ethers'
+   * polling subscriptions fire duplicates on an automining chain. Ranges over `maxRange`
+   * blocks are queried in chunks.
+   */
+  events: (contract: keyof Contracts, event: string, fromBlock: number, toBlock?: number, maxRange?: number) => Promise<EventLog[]>
   /** The epoch's cap and reservoir part as Emission computes it. */
   epochCap: (epoch: bigint) => Promise<{ cap: bigint, reservoir: bigint }>
   close: () => void
@@ -256,6 +262,8 @@ export async function connectChain (options: ConnectOptions): Promise<ChainClien
     async registerValidator (amount) {
       positive(amount, 'register validator')
       const a = await me()
+      const [min, mine] = await Promise.all([read<bigint>(nodes, 'minValidatorStake'), read<[bigint, bigint]>(nodes, 'validators', [a])])
+      if (mine[0] + amount < min) throw fail('CHAIN_INSUFFICIENT_STAKE', `register validator: stake ${formatHeu(mine[0] + amount)} HEU is under the minimum ${formatHeu(min)} HEU`)
       await needHeu(a, amount, 'register validator')
       const out: TxResult[] = []
       await approveIfNeeded(a, nodes, amount, out)
@@ -295,6 +303,20 @@ export async function connectChain (options: ConnectOptions): Promise<ChainClien
     },
     async currentEpoch () {
       return await read<bigint>(payments, 'currentEpoch')
+    },
+    async events (key, event, fromBlock, toBlock, maxRange = 10_000) {
+      const c = contracts[key]
+      const last = toBlock ?? await provider.getBlockNumber()
+      const out: EventLog[] = []
+      for (let from = fromBlock; from <= last; from += maxRange) {
+        const to = Math.min(last, from + maxRange - 1)
+        try {
+          for (const log of await c.queryFilter(c.getEvent(event), from, to)) if ('args' in log) out.push(log)
+        } catch (e) {
+          throw chainError(e, artifacts, `reading ${event} events`)
+        }
+      }
+      return out
     },
     async epochCap (epoch) {
       const [cap, reservoir] = await read<[bigint, bigint]>(emission, 'capOf', [epoch])

@@ -66,6 +66,16 @@ describe('heurist devnet + token holder commands', () => {
     expect(r.stdout).toMatch(/votes\s+2\.5 stHEU/)
   })
 
+  it('register stakes the collateral under the operator key, owned by another wallet', async () => {
+    const owner = '0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC'
+    const r = await runCli(['register', '--collateral', '400', '--owner', owner, '--json'], { env: env() })
+    expect(r.stderr).toBe('')
+    expect(r.code).toBe(0)
+    const out = JSON.parse(r.stdout) as { owner: string, balances: { collateral: string } }
+    expect(out.owner).toBe(owner)
+    expect(out.balances.collateral).toBe('400000000000000000000')
+  })
+
   it('bad input: one line on stderr and exit 1 (runtime) or 2 (usage)', async () => {
     const closed = await new Promise<number>(resolve => {
       const srv = createServer().listen(0, '127.0.0.1', () => {
@@ -74,8 +84,8 @@ describe('heurist devnet + token holder commands', () => {
       })
     })
     const cases: Array<[string[], number, RegExp]> = [
-      [['stake', '100000000'], 1, /^heurist: stake: insufficient HEU balance: have 999900 HEU, need 100000000 HEU\n$/],
-      [['register', '--collateral', '5'], 1, /^heurist: register: collateral 5 HEU is under the minimum 400 HEU\n$/],
+      [['stake', '100000000'], 1, /^heurist: stake: insufficient HEU balance: have 999500 HEU, need 100000000 HEU\n$/],
+      [['register', '--collateral', '5', '--validator'], 1, /^heurist: register validator: stake 5 HEU is under the minimum 400 HEU\n$/],
       [['withdraw'], 1, /^heurist: withdraw: nothing is vesting \(unstake first\)\n$/],
       [['status', '--rpc', `http://127.0.0.1:${closed}`, '--deployment', join(home.dir, 'devnet.json')], 1, /^heurist: cannot reach the RPC endpoint http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\)\n$/],
       [['stake', '1.0000000000000000001'], 2, /^heurist: amount: at most 18 decimal places/],

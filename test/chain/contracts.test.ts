@@ -203,6 +203,11 @@ describe('Payments', () => {
     await redeemer.redeemVoucher(v5, await signVoucher(payer, where, v5))
     expect((await p.balances(miner)).heu).toBe(115n * HEU)
     expect(TypedDataEncoder.hash(heuristDomain(where.chainId, where.contracts.Payments), VoucherTypes, v5)).toBe(voucherDigest(where, v5))
+
+    // the event log by block range: one Redeemed per paying redemption, no duplicates
+    const logs = await p.events('payments', 'Redeemed', devnet.deployment.deployBlock, undefined, 7)
+    const mine = logs.filter(l => l.args.miner === miner)
+    expect(mine.map(l => l.args.amount as bigint)).toEqual([100n * HEU, 50n * HEU, 10n * HEU])
   })
 })
 
