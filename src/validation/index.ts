@@ -14,3 +14,4 @@ export {
   type VerdictMessage, type ReasonName
 } from './verdicts.js'
 export { Validator, createValidator, defaultValidatorOptions, type ValidatorOptions, type ValidatorDeps, type ValidatorStats, type Judgement, type SlashEvidence } from './validator.js'
+export { chainStakeViews, chainSlasher, type StakeViews } from './chain.js'

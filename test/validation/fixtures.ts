@@ -43,3 +43,26 @@ export function llmJob (modelId: string, i: number): Extract<JobRequest, { kind:
 export async function run (ex: JobExecutor, job: JobRequest): Promise<JobOutput> {
   return await ex.execute({ v: 1, type: 'request', jobId: '0x' + '00'.repeat(32), timeoutMs: 60_000, ...job } as never, { signal: new AbortController().signal })
 }
+
+import { randomBytes } from 'node:crypto'
+import type { Wallet } from 'ethers'
+import { POOL } from '../../src/core/typed-data.js'
+import { inputHashOf, outputHashOf, paramsHashOf, signReceipt, type ReceiptDomainOptions, type SignedReceipt } from '../../src/p2p/index.js'
+
+/** The receipt a miner signs for a job it ran (as the job server does). */
+export async function receiptFor (wallet: Wallet, request: JobRequest, out: JobOutput, domain: ReceiptDomainOptions, jobId = '0x' + randomBytes(32).toString('hex')): Promise<SignedReceipt> {
+  const now = BigInt(Math.floor(Date.now() / 1000))
+  return await signReceipt(wallet, {
+    jobId,
+    requester: wallet.address,
+    miner: wallet.address,
+    modelId: '0x' + request.modelId,
+    pool: POOL[request.kind],
+    inputHash: inputHashOf(request),
+    outputHash: outputHashOf(out),
+    paramsHash: paramsHashOf(request),
+    computeUnits: 1n,
+    startedAt: now,
+    endedAt: now
+  }, domain)
+}
