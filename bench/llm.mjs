@@ -1,15 +1,15 @@
 // bench:llm — our LLM engine vs node-llama-cpp called directly, side by side in one process,
 // on the built-in tiny model. Prints JSON: median tokens/s and time to first token for each,
 // the ratios (engine / direct; goal >= 0.98 for tokens/s), and peak RSS.
-// Run `npx tsc -p .` first. Env: BENCH_ROUNDS (default 9), BENCH_TOKENS (128), BENCH_THREADS (1).
+// Run `npx tsc -p .` first. Env: BENCH_ROUNDS (default 15), BENCH_TOKENS (256), BENCH_THREADS (1).
 import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { tmpdir, loadavg } from 'node:os'
 import { join } from 'node:path'
 import { LlamaCompletion } from 'node-llama-cpp'
 import { createLlamaEngine, ensureTinyModels, getLlamaRuntime } from '../dist/inference/index.js'
 
-const rounds = Number(process.env.BENCH_ROUNDS ?? 9)
-const maxTokens = Number(process.env.BENCH_TOKENS ?? 128)
+const rounds = Number(process.env.BENCH_ROUNDS ?? 15)
+const maxTokens = Number(process.env.BENCH_TOKENS ?? 256)
 const threads = Number(process.env.BENCH_THREADS ?? 1)
 const sampling = { seed: 7, temperature: 0.8, topP: 0.95, topK: 40, maxTokens, stop: [] }
 const prompt = 'The quick brown fox jumps over the lazy dog. '.repeat(4)
@@ -68,6 +68,9 @@ try {
     engine: { tokensPerSecond: round(engineTps), ttftMs: round(engineTtft) },
     direct: { tokensPerSecond: round(directTps), ttftMs: round(directTtft) },
     ratio: { tokensPerSecond: round(engineTps / directTps), ttft: round(engineTtft / directTtft) },
+    // each round's engine/direct pair ran back to back: the median of those ratios resists load drift
+    pairedRatioMedian: { tokensPerSecond: round(median(a.map((x, i) => x.tps / b[i].tps))), ttft: round(median(a.map((x, i) => x.ttftMs / b[i].ttftMs))) },
+    loadAverage1m: round(loadavg()[0]),
     perRound: { engineTps: a.map(x => round(x.tps)), directTps: b.map(x => round(x.tps)) },
     peakRssBytes: process.resourceUsage().maxRSS * 1024
   }, null, 2))

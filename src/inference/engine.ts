@@ -27,7 +27,7 @@ export const defaultLlamaEngineOptions: LlamaEngineOptions = { gpu: 'auto', thre
 class JobSlots {
   private running = 0
   private readonly waiting: Array<{ grant: () => void, fail: (e: unknown) => void }> = []
-  constructor (readonly capacity: number, readonly maxQueue: number, readonly modelId: string) {}
+  constructor (public capacity: number, readonly maxQueue: number, readonly modelId: string) {}
 
   get depth (): number { return this.running + this.waiting.length }
 
@@ -55,6 +55,9 @@ class JobSlots {
       this.waiting.push(entry)
     })
   }
+
+  /** One sequence fewer: a slot is retired (when a sequence cannot be reused). */
+  shrink (): void { this.capacity = Math.max(0, this.capacity - 1) }
 
   failAll (e: unknown): void {
     for (const w of this.waiting.splice(0)) w.fail(e)
@@ -276,7 +279,7 @@ export class LlamaEngine {
         }
       }
     } finally {
-      m.free.push(sequence)
+      await giveBack(m, sequence)
       release()
     }
   }
@@ -311,7 +314,7 @@ export class LlamaEngine {
         return probs.get(t as Token) ?? 0
       })
     } finally {
-      m.free.push(sequence)
+      await giveBack(m, sequence)
       release()
     }
   }
@@ -345,7 +348,7 @@ export class LlamaEngine {
       const eogTokens = [m.model.tokens.eos, m.model.tokens.eot].filter((t): t is Token => t !== null)
       return { distributions, eogTokens }
     } finally {
-      m.free.push(sequence)
+      await giveBack(m, sequence)
       release()
     }
   }
@@ -362,17 +365,22 @@ export function createLlamaEngine (options: Partial<LlamaEngineOptions> = {}): L
   return new LlamaEngine(options)
 }
 
-/** A free sequence with a clear history, so a job never sees what ran before it. */
+/** A free sequence; sequences are cleared when given back, so a job never sees what ran before it. */
 async function takeSequence (m: Loaded): Promise<LlamaContextSequence> {
   const seq = m.free.pop()
   if (seq === undefined) throw new HeuristError('INFERENCE_INTERNAL', 'no free sequence although a slot was granted')
+  return seq
+}
+
+/** Clears a sequence after its job (off the next job's time to first token) and returns it to the pool. */
+async function giveBack (m: Loaded, seq: LlamaContextSequence): Promise<void> {
   try {
     await seq.clearHistory()
-  } catch (e) {
     m.free.push(seq)
-    throw e
+  } catch {
+    // a sequence that cannot be cleared is dropped rather than leak one job's state into another
+    m.slots.shrink()
   }
-  return seq
 }
 
 function isAborted (signal: AbortSignal | undefined): boolean {
