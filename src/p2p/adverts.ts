@@ -3,6 +3,7 @@ import type { Logger } from '../core/logger.js'
 import type { ModelInfo } from '../inference/types.js'
 import { PROTOCOL_VERSION, TOPICS, type Advert, type Hardware } from './messages.js'
 import type { HeuristNode } from './node.js'
+import { advertOrder } from './reachability.js'
 
 /**
  * Capacity adverts: every `intervalMs` the miner publishes what it can do on
@@ -52,8 +53,8 @@ export function buildAdvert (node: HeuristNode, c: AdvertContent, seq: number, t
     imagesPerSecond: Math.min(1e5, Math.max(0, c.imagesPerSecond)),
     price: c.price.toString(),
     version: c.version.slice(0, 32),
-    // loopback addresses first is fine: dialers try them all
-    addrs: node.multiaddrs().slice(0, 16),
+    // public first, then relayed (a miner behind NAT), then private: dialers try them in turn
+    addrs: advertOrder(node.multiaddrs()).slice(0, 16),
     paid: c.paid
   }
 }
@@ -81,7 +82,8 @@ export class Advertiser {
   start (): void {
     if (this.timer !== null) return
     this.tick()
-    this.timer = setInterval(this.tick, this.intervalMs)
+    // skip a tick that would follow a subscription-triggered advert too closely (validators rate-limit)
+    this.timer = setInterval(() => { if (Date.now() - this.last >= this.intervalMs / 2) this.tick() }, this.intervalMs)
     this.node.pubsub.addEventListener('subscription-change', this.onSubscription as never)
   }
 

@@ -19,3 +19,8 @@ export {
   canonicalJson, hashJson, receiptDomain, receiptFromWire, receiptHash, receiptSigner, receiptToWire, sha256Hex, signReceipt,
   unpaidReceiptDomain, verifyReceipt, type ReceiptDomainOptions
 } from './receipts.js'
+export {
+  Reachability, RelayGuard, advertOrder, checkRelayAddrs, defaultReachabilityOptions, defaultRelayLimits, isPrivateIp, isRelayed,
+  openStreamPreferDirect, reachabilityOptions,
+  type ReachabilityInit, type ReachabilityOptions, type ReachabilityReport, type ReachabilityStatus, type RelayGuardStats, type RelayLimits
+} from './reachability.js'

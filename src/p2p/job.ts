@@ -88,7 +88,7 @@ export interface JobServerStats {
 }
 
 interface Registrar {
-  handle: (protocol: string, handler: (stream: Stream, connection: Connection) => void | Promise<void>, options?: { maxInboundStreams?: number, maxOutboundStreams?: number }) => Promise<void>
+  handle: (protocol: string, handler: (stream: Stream, connection: Connection) => void | Promise<void>, options?: { maxInboundStreams?: number, maxOutboundStreams?: number, runOnLimitedConnection?: boolean }) => Promise<void>
   unhandle: (protocol: string) => Promise<void>
 }
 
@@ -142,7 +142,9 @@ export class JobServer {
     this.started = true
     await this.registrar.handle(JOB_PROTOCOL, (stream, connection) => { this.serve(stream, connection.remotePeer).catch(err => { this.logger.warn({ err }, 'job stream failed') }) }, {
       maxInboundStreams: this.o.maxStreamsPerPeer,
-      maxOutboundStreams: 1
+      maxOutboundStreams: 1,
+      // miners behind NAT are reached over relayed (limited) connections until DCUtR upgrades them
+      runOnLimitedConnection: true
     })
   }
 

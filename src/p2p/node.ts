@@ -20,6 +20,8 @@ import {
 import { TOPICS, encodeMessage, type Advert, type ReceiptMessage } from './messages.js'
 import { PeerTable, type PeerTableOptions } from './peer-table.js'
 import { JobServer, runJob, type JobExecutor, type JobRequest, type JobServerOptions, type RunJobOptions, type RunJobResult } from './job.js'
+import { GossipValidationError } from './gossip.js'
+import { Reachability, RelayGuard, checkRelayAddrs, openStreamPreferDirect, reachabilityOptions, reachabilityParts, type ReachabilityInit } from './reachability.js'
 
 /**
  * A Heurist mesh node: libp2p (TCP, Noise, Yamux, identify, ping, bootstrap) with gossipsub
@@ -49,6 +51,8 @@ export interface HeuristNodeOptions {
   peerTable?: Partial<PeerTableOptions>
   /** Connections kept at most. Default 100. */
   maxConnections: number
+  /** Relays, AutoNAT, DCUtR (see reachability.ts). Default: relay server when a listen address is public, no reservations. */
+  reachability?: ReachabilityInit
 }
 
 export const defaultHeuristNodeOptions = {
@@ -69,6 +73,8 @@ export class HeuristNode {
   readonly stats = new GossipStats()
   readonly peerTable: PeerTable
   private node: Libp2p<Services> | null = null
+  private relayGuard: RelayGuard | null = null
+  private reach: Reachability | null = null
   private jobServer: JobServer | null = null
   private readonly receiptListeners = new Set<(m: ReceiptMessage, from: string) => void>()
 
@@ -99,10 +105,13 @@ export class HeuristNode {
       bootstrapPeers.add(id)
     }
     const loopback = ['127.0.0.1', '::1']
+    const reach = reachabilityParts(o.listen, reachabilityOptions(o.reachability), o.logger)
+    const guard = this.relayGuard = reach.guard
     this.node = await createLibp2p<Services>({
       privateKey: o.identity.libp2pKey,
-      addresses: { listen: o.listen },
-      transports: [tcp()],
+      addresses: { listen: [...o.listen, ...reach.listen] },
+      transports: [tcp(), ...reach.transports],
+      connectionGater: guard.gater(),
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
       peerDiscovery: o.bootstrap.length > 0 ? [bootstrap({ list: o.bootstrap, timeout: 0 })] : [],
@@ -113,6 +122,7 @@ export class HeuristNode {
       services: {
         identify: identify(),
         ping: ping(),
+        ...reach.services,
         pubsub: gossipsub({
           globalSignaturePolicy: 'StrictSign',
           allowPublishToZeroTopicPeers: true,
@@ -126,7 +136,7 @@ export class HeuristNode {
           maxInboundDataLength: 1024 * 1024,
           scoreParams: {
             topics: topicScoreParams() as never,
-            appSpecificScore: (p: string) => bootstrapPeers.has(p) ? 1 : 0,
+            appSpecificScore: (p: string) => (bootstrapPeers.has(p) ? 1 : 0) - guard.penalty(p),
             appSpecificWeight: 10,
             ...(o.devnet ? { IPColocationFactorWhitelist: new Set(loopback) } : {})
           },
@@ -134,8 +144,21 @@ export class HeuristNode {
         }) as never
       }
     })
+    guard.attach(this.node as never)
+    this.reach = new Reachability(reach.relayServer, guard, o.logger)
+    this.reach.attach(this.node as never)
     const ps = this.pubsub
-    ps.topicValidators.set(TOPICS.capacity, gossipValidatorFn(TOPICS.capacity, createAdvertValidator(o.advertValidator), (advert: Advert, msg: Message) => {
+    const validateAdvert = createAdvertValidator(o.advertValidator)
+    const self = this.peerId.toString()
+    // relayed addresses must lead to the advertiser, and through us only with a reservation
+    const advertWithRelayCheck = (msg: Message): Advert => {
+      const advert = validateAdvert(msg)
+      const from = msg.type === 'signed' ? msg.from.toString() : ''
+      const bad = checkRelayAddrs(advert.addrs, from, { peerId: self, hasReservation: reach.relayServer ? (p: string) => guard.hasReservation(p) : null })
+      if (bad !== null) throw new GossipValidationError('reject', bad.code, bad.message)
+      return advert
+    }
+    ps.topicValidators.set(TOPICS.capacity, gossipValidatorFn(TOPICS.capacity, advertWithRelayCheck, (advert: Advert, msg: Message) => {
       if (msg.type === 'signed') this.peerTable.update(msg.from.toString(), advert)
     }, o.logger, this.stats))
     ps.topicValidators.set(TOPICS.receipts, gossipValidatorFn(TOPICS.receipts, createReceiptValidator(o.receiptValidator), (m: ReceiptMessage, msg: Message) => {
@@ -161,7 +184,10 @@ export class HeuristNode {
   async runJob (peer: PeerId | string, job: JobRequest, options: RunJobOptions = {}): Promise<RunJobResult> {
     const id = typeof peer === 'string' ? peerIdFromString(peer) : peer
     await this.learnAddrs(id)
-    return await runJob(this.libp2p, id, job, options)
+    // on a relayed connection until DCUtR (or a direct dial) gives a direct one
+    const node = this.libp2p
+    const dialer = { peerId: node.peerId, dialProtocol: async (p: PeerId, protocol: string, opts?: { signal?: AbortSignal }) => await openStreamPreferDirect(node, p, protocol, opts) }
+    return await runJob(dialer, id, job, options)
   }
 
   /** Adds a miner's advertised addresses to the peer store so it can be dialled. */
@@ -192,6 +218,18 @@ export class HeuristNode {
     return () => { this.receiptListeners.delete(fn) }
   }
 
+  /** Where others can reach us: public, private via relay, or unreachable (see reachability.ts). */
+  get reachability (): Reachability {
+    if (this.reach === null) throw new HeuristError('P2P_NOT_STARTED', 'the node is not started')
+    return this.reach
+  }
+
+  /** The relay's per-peer limits and penalties (refusals, bans). */
+  get relay (): RelayGuard {
+    if (this.relayGuard === null) throw new HeuristError('P2P_NOT_STARTED', 'the node is not started')
+    return this.relayGuard
+  }
+
   multiaddrs (): string[] {
     return this.node === null ? [] : this.node.getMultiaddrs().map(m => m.toString())
   }
@@ -216,6 +254,7 @@ export class HeuristNode {
       await this.jobServer.stop()
       this.jobServer = null
     }
+    this.reach?.detach()
     if (this.node !== null) {
       await this.node.stop()
       this.node = null
