@@ -7,7 +7,7 @@ import type { LlmRequest, LlmResult, ImageRequest, ImageResult, ModelKind } from
 import type { Accounts } from './accounts.js'
 import type { VoucherBook, SignedVoucher } from './vouchers.js'
 import type { Transcripts } from './transcripts.js'
-import type { AdvertisedModel, Backend, Candidate, CompletedJob, JobOutcome } from './types.js'
+import type { AdvertisedModel, Backend, Candidate, CompletedJob, JobOutcome, PodResolver } from './types.js'
 import { CircuitBreakers, type BreakerOptions } from './breaker.js'
 import { rankCandidates } from './routing.js'
 import { dispatch, ClientGone, CommittedFailure } from './dispatch.js'
@@ -37,6 +37,11 @@ export interface GatewayOptions {
   breaker: Partial<BreakerOptions>
   /** RNG for routing ties. Default Math.random. */
   rng: () => number
+  /**
+   * How long a request for a pod that no miner hosts waits for one to load it; meanwhile it
+   * counts as demand. Default 60 s: a pull and load of a small model (bench:pods).
+   */
+  coldStartTimeoutMs: number
 }
 
 export const defaultGatewayOptions: GatewayOptions = {
@@ -49,7 +54,8 @@ export const defaultGatewayOptions: GatewayOptions = {
   limits: defaultRequestLimits,
   referred: [],
   breaker: {},
-  rng: Math.random
+  rng: Math.random,
+  coldStartTimeoutMs: 60_000
 }
 
 export interface GatewayComponents {
@@ -64,6 +70,8 @@ export interface GatewayComponents {
   onVoucher?: (miner: Candidate, voucher: SignedVoucher) => void | Promise<void>
   /** Called after each finished job: countersign and gossip its receipt. */
   onJob?: (job: CompletedJob) => void | Promise<void>
+  /** Pods on chain: `model` may name one that no miner hosts yet. Default none. */
+  pods?: PodResolver
 }
 
 export interface Gateway {
@@ -119,8 +127,10 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
   function findModel (name: string): AdvertisedModel {
     const models = backend.models()
     const m = models.find(x => x.name === name) ?? models.find(x => x.id === name || '0x' + x.id === name)
-    if (m === undefined) throw new ApiError(404, `The model '${name}' does not exist or no miner serves it now.`, 'invalid_request_error', 'model_not_found', 'model')
-    return m
+    if (m !== undefined) return m
+    const pod = components.pods?.resolve(name)
+    if (pod !== undefined) return { ...pod, miners: 0 }
+    throw new ApiError(404, `The model '${name}' does not exist or no miner serves it now.`, 'invalid_request_error', 'model_not_found', 'model')
   }
 
   async function authenticate (req: FastifyRequest): Promise<{ keyHash: string, accountId: string }> {
@@ -148,6 +158,28 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     metrics.inFlight.set({ model: modelId }, Math.max(0, n))
   }
 
+  /**
+   * Candidates for a model; for a pod nobody hosts yet, waits (counted as demand, which
+   * miners scale up on) until a miner advertises it or `coldStartTimeoutMs` passes.
+   */
+  async function candidatesFor (model: AdvertisedModel, reply: FastifyReply): Promise<Candidate[]> {
+    let found = backend.candidates(model.id)
+    if (found.length > 0 || components.pods === undefined) return found
+    const gone = clientSignal(reply).signal
+    const end = Date.now() + o.coldStartTimeoutMs
+    track(model.id, 1)
+    try {
+      while (found.length === 0 && Date.now() < end && !gone.aborted) {
+        await new Promise(resolve => setTimeout(resolve, 100))
+        found = backend.candidates(model.id)
+      }
+    } finally {
+      track(model.id, -1)
+    }
+    if (found.length === 0) throw new ApiError(503, `No miner has loaded '${model.name}' yet; it is scaling up from zero, try again shortly.`, 'server_error', 'model_loading', 'model')
+    return found
+  }
+
   /** Client disconnect → abort signal. */
   function clientSignal (reply: FastifyReply): AbortController {
     const ac = new AbortController()
@@ -164,7 +196,7 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
         metrics.spent.inc(Number(job.cost))
         await components.onVoucher?.(job.miner, v)
       }
-      await components.transcripts?.put({ jobId: job.jobId, modelId: job.modelId, kind: job.kind, miner: job.miner.peerId, input: job.input, output: job.output, endedAt: job.endedAt })
+      await components.transcripts?.put({ jobId: job.receiptJobId ?? job.jobId, modelId: job.modelId, kind: job.kind, miner: job.miner.peerId, input: job.input, output: job.output, endedAt: job.endedAt })
       await components.onJob?.(job)
     } catch (e) {
       logger.error({ err: (e as Error).message, jobId: job.jobId }, 'recording a finished job failed')
@@ -179,7 +211,7 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     const sampling = samplingFrom(body, o.limits, o.defaultMaxTokens)
     const input = kind === 'chat' ? chatMessages(body as ChatRequest) : (() => { const p = (body as CompletionRequest).prompt; return typeof p === 'string' ? p : p[0]! })()
     const llmRequest: LlmRequest = { modelId: model.id, input, sampling }
-    const candidates = backend.candidates(model.id)
+    const candidates = await candidatesFor(model, reply)
     const promptChars = typeof input === 'string' ? input.length : input.reduce((n, m) => n + m.content.length + 8, 0)
     const settle = await reserve(auth.keyHash, candidates, BigInt(promptChars + sampling.maxTokens))
     const id = newId(kind === 'chat' ? 'chatcmpl-' : 'cmpl-')
@@ -236,7 +268,7 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     const finishReason = result.finishReason === 'length' ? 'length' : 'stop'
     const cost = outcome.candidate.pricePerUnit * outcome.value.computeUnits
     const endedAt = Date.now()
-    const job: CompletedJob = { jobId: id, accountId: auth.accountId, modelId: model.id, kind: 'llm', miner: outcome.candidate, input: llmRequest, output: { text: result.text, tokens: result.tokens, finishReason }, computeUnits: outcome.value.computeUnits, cost, receipt: outcome.value.receipt, startedAt, endedAt }
+    const job: CompletedJob = { jobId: id, ...(outcome.value.jobId === undefined ? {} : { receiptJobId: outcome.value.jobId }), accountId: auth.accountId, modelId: model.id, kind: 'llm', miner: outcome.candidate, input: llmRequest, output: { text: result.text, tokens: result.tokens, finishReason }, computeUnits: outcome.value.computeUnits, cost, receipt: outcome.value.receipt, startedAt, endedAt }
     if (sse !== null) {
       if (!sse.started && result.text !== '') sse.send(chunk(result.text, null)) // a backend that does not stream
       sse.send(chunk(null, finishReason))
@@ -278,7 +310,7 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
       seed: body.seed ?? Math.floor(Math.random() * 2 ** 32),
       scheduler: body.scheduler ?? 'euler'
     }
-    const candidates = backend.candidates(model.id)
+    const candidates = await candidatesFor(model, reply)
     const settle = await reserve(auth.keyHash, candidates, imageComputeUnits(imageRequest))
     const id = newId('img-')
     const startedAt = Date.now()
@@ -301,7 +333,7 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     const cost = outcome.candidate.pricePerUnit * outcome.value.computeUnits
     void reply.header('x-heurist-miner', outcome.candidate.peerId).header('x-request-id', id)
     await reply.send({ created: Math.floor(startedAt / 1000), data: [{ b64_json: Buffer.from(result.png).toString('base64'), revised_prompt: null }] })
-    await finish({ jobId: id, accountId: auth.accountId, modelId: model.id, kind: 'image', miner: outcome.candidate, input: imageRequest, output: { pixelSha256: result.pixelSha256, width: result.width, height: result.height }, computeUnits: outcome.value.computeUnits, cost, receipt: outcome.value.receipt, startedAt, endedAt: Date.now() }, settle)
+    await finish({ jobId: id, ...(outcome.value.jobId === undefined ? {} : { receiptJobId: outcome.value.jobId }), accountId: auth.accountId, modelId: model.id, kind: 'image', miner: outcome.candidate, input: imageRequest, output: { pixelSha256: result.pixelSha256, width: result.width, height: result.height }, computeUnits: outcome.value.computeUnits, cost, receipt: outcome.value.receipt, startedAt, endedAt: Date.now() }, settle)
   }
 
   function build (): FastifyInstance {

@@ -9,7 +9,8 @@ import { createMeshBackend, type MeshBackend } from './mesh.js'
 import { createGateway, type Gateway, type GatewayOptions } from './server.js'
 import { buildDemand } from './demand.js'
 import { sendVoucher } from './payouts.js'
-import type { Candidate, CompletedJob } from './types.js'
+import { serveTranscripts } from './transcript-protocol.js'
+import type { Candidate, CompletedJob, PodResolver } from './types.js'
 
 /**
  * A whole gateway node: the mesh node, the mesh backend, the HTTP server, the ledger
@@ -28,8 +29,12 @@ export interface GatewayServiceOptions {
   chain: { voucherSigner: VoucherSigner, receiptDomain: ReceiptDomainOptions } | null
   /** Hands a new voucher to its miner; default: pushed over /heurist/voucher/1.0.0 when on a chain. */
   deliverVoucher?: (miner: Candidate, voucher: SignedVoucher) => void | Promise<void>
+  /** Whether an address is a registered validator (transcripts go to them only). Default: nobody. */
+  isValidator?: (address: string) => Promise<boolean>
   /** How often demand is published. Default 2 s: quick enough for a miner to scale up in a few seconds. */
   demandIntervalMs: number
+  /** Pods on chain, so clients can name a pod no miner hosts yet (see GatewayComponents.pods). */
+  pods?: PodResolver
 }
 
 export interface GatewayService {
@@ -56,6 +61,7 @@ export async function startGatewayService (o: Omit<GatewayServiceOptions, 'deman
     logger: o.logger,
     vouchers,
     transcripts,
+    ...(o.pods === undefined ? {} : { pods: o.pods }),
     onVoucher: o.deliverVoucher ?? (o.chain === null
       ? undefined
       : (miner: Candidate, v: SignedVoucher) => {
@@ -79,6 +85,7 @@ export async function startGatewayService (o: Omit<GatewayServiceOptions, 'deman
     throw e
   }
   let hadDemand = false
+  const stopTranscripts = await serveTranscripts(node, transcripts, o.logger, { isValidator: o.isValidator ?? (async () => false) })
   const demandTimer = setInterval(() => {
     // publish while there is demand, and once more when it drops to zero
     const d = buildDemand(node.address, gateway.pending())
@@ -97,6 +104,7 @@ export async function startGatewayService (o: Omit<GatewayServiceOptions, 'deman
     async stop () {
       clearInterval(demandTimer)
       await gateway.stop()
+      await stopTranscripts()
       backend.stop()
       await node.stop()
     }

@@ -46,6 +46,17 @@ export interface JobOutcome<R> {
   computeUnits: bigint
   /** The miner's signed receipt, as the transport delivered it; opaque to the HTTP layer. */
   receipt?: unknown
+  /** The transport's job id (the receipt's), under which the transcript is kept for validators. */
+  jobId?: string
+}
+
+/**
+ * Pods on chain, so a client can name a pod (by name or id) that no miner hosts yet: the
+ * gateway then counts the request as demand, which makes miners load it (scale from zero).
+ */
+export interface PodResolver {
+  /** A live (not retired) pod by name or id; undefined when there is none. */
+  resolve: (ref: string) => { id: string, name: string, kind: ModelKind } | undefined
 }
 
 export interface Backend {
@@ -57,7 +68,10 @@ export interface Backend {
 
 /** A finished, paid job: what the gateway records (transcript) and publishes (receipt). */
 export interface CompletedJob {
+  /** The HTTP response's id (chatcmpl-…). */
   jobId: string
+  /** The receipt's job id when the transport has one (validators look transcripts up by it). */
+  receiptJobId?: string
   accountId: string
   modelId: string
   kind: ModelKind

@@ -21,6 +21,8 @@ export interface PodManagerOptions {
   retryMs: number
   /** Longest a pull may take. Default 30 min. */
   pullTimeoutMs: number
+  /** A pod hosted by more miners than wanted is unloaded here after this long in excess. Default 30 s. */
+  scaleDownMs: number
   /** Largest weights file pulled. Default 64 GiB. */
   maxPullBytes: number
   policy: Partial<PolicyOptions>
@@ -31,6 +33,7 @@ export const defaultPodManagerOptions: PodManagerOptions = {
   tickMs: 1000,
   retryMs: 5 * 60_000,
   pullTimeoutMs: 30 * 60_000,
+  scaleDownMs: 30_000,
   maxPullBytes: 64 * 1024 ** 3,
   policy: {},
   now: Date.now
@@ -79,7 +82,8 @@ export class PodManager {
   private readonly failed = new Map<string, { reason: string, at: number }>()
   private timer: NodeJS.Timeout | null = null
   private ticking = false
-  private lastPlan: Plan = { load: [], unload: [], pods: [] }
+  private lastPlan: Plan = { load: [], unload: [], excess: [], pods: [] }
+  private readonly excessSince = new Map<string, number>()
   readonly events: PodEvent[] = []
   private readonly abort = new AbortController()
 
@@ -151,6 +155,12 @@ export class PodManager {
       }, this.o.policy)
       this.lastPlan = plan
       for (const id of plan.unload) if (this.loaded.has(id)) await this.unload(id, pods.find(p => p.id === id)?.retired === true ? 'retired' : 'idle')
+      for (const id of [...this.excessSince.keys()]) if (!plan.excess.includes(id)) this.excessSince.delete(id)
+      for (const id of plan.excess) {
+        const since = this.excessSince.get(id) ?? now
+        this.excessSince.set(id, since)
+        if (now - since >= this.o.scaleDownMs && !busy.includes(id)) { this.excessSince.delete(id); await this.unload(id, 'more hosts than its votes and demand want') }
+      }
       for (const id of plan.load) {
         const pod = pods.find(p => p.id === id)
         if (pod === undefined || this.loading.has(id) || this.loaded.has(id)) continue

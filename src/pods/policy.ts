@@ -84,6 +84,12 @@ export interface PodPlan {
 export interface Plan {
   load: string[]
   unload: string[]
+  /**
+   * Pods loaded here while more miners host them than wanted, and this one ranks beyond the
+   * wanted hosts (votes or demand fell). The manager unloads them once that has lasted a
+   * while, so a dip in demand does not cost a cold start.
+   */
+  excess: string[]
   pods: PodPlan[]
 }
 
@@ -130,6 +136,7 @@ export function planHosting (input: PolicyInput, init: Partial<PolicyOptions> = 
 
   const pods: PodPlan[] = []
   const wanted: Array<{ id: string, pending: number, votes: bigint }> = []
+  const excess: string[] = []
   for (const p of input.pods) {
     const pending = input.demand.get(p.id) ?? 0
     const hosting = miners.filter(m => m.hosting.includes(p.id)).map(m => m.address)
@@ -163,6 +170,7 @@ export function planHosting (input: PolicyInput, init: Partial<PolicyOptions> = 
       reason = 'no demand, no host (scaled to zero)'
     }
     pods.push({ id: p.id, state, reason, pending, eligible: eligible.length, voteCap, desired, hosts })
+    if (desired > 0 && loadedIds.has(p.id) && hosting.length > desired && !hosts.some(a => a.toLowerCase() === selfAddr)) excess.push(p.id)
     if (desired > 0 && hosts.some(a => a.toLowerCase() === selfAddr) && !loadedIds.has(p.id) && !failed.has(p.id)) wanted.push({ id: p.id, pending, votes: p.votes })
   }
 
@@ -181,5 +189,5 @@ export function planHosting (input: PolicyInput, init: Partial<PolicyOptions> = 
   wanted.sort((a, b) => b.pending - a.pending || (b.votes > a.votes ? 1 : b.votes < a.votes ? -1 : 0))
   const room = o.maxLoaded - (self.loaded.length - unload.length)
   const load = self.freeMemoryBytes < o.minFreeMemoryBytes ? [] : wanted.slice(0, Math.max(0, room)).map(w => w.id)
-  return { load, unload, pods }
+  return { load, unload, excess: excess.filter(id => !unload.includes(id)), pods }
 }
