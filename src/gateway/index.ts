@@ -13,3 +13,4 @@ export { createMeshBackend, defaultMeshBackendOptions, type MeshBackend, type Me
 export { demandSchema, buildDemand, decodeDemand, MAX_DEMAND_BYTES, type DemandMessage } from './demand.js'
 export { startGatewayService, type GatewayService, type GatewayServiceOptions } from './service.js'
 export { VoucherInbox, sendVoucher, decodeVoucherMessage, encodeVoucherMessage, VOUCHER_PROTOCOL, MAX_VOUCHER_BYTES, type Redeemer, type VoucherInboxOptions } from './payouts.js'
+export { serveTranscripts, fetchTranscript, TRANSCRIPT_PROTOCOL, MAX_TRANSCRIPT_BYTES, type TranscriptServerOptions } from './transcript-protocol.js'

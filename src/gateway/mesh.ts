@@ -83,15 +83,17 @@ export function createMeshBackend (node: HeuristNode, logger: Logger, init: Part
     },
     candidates: (modelId) => node.peerTable.miners(modelId).map(e => toCandidate(e, modelId)),
     async runLlm (c, request, options): Promise<JobOutcome<LlmResult>> {
-      const r = await run(c, { kind: 'llm', modelId: request.modelId, input: request.input, sampling: request.sampling }, options)
+      const job = { kind: 'llm' as const, modelId: request.modelId, input: request.input, sampling: request.sampling }
+      const r = await run(c, job, options)
       if (r.output.kind !== 'llm') throw new HeuristError('GATEWAY_BAD_RESULT', 'image result for a text job')
-      return { result: r.output.result, computeUnits: BigInt(r.receipt.receipt.computeUnits), receipt: r }
+      return { result: r.output.result, computeUnits: BigInt(r.receipt.receipt.computeUnits), receipt: r, jobId: r.jobId }
     },
     async runImage (c, request, options): Promise<JobOutcome<ImageResult>> {
       const { modelId, ...image } = request
-      const r = await run(c, { kind: 'image', modelId, image }, options)
+      const job = { kind: 'image' as const, modelId, image }
+      const r = await run(c, job, options)
       if (r.output.kind !== 'image') throw new HeuristError('GATEWAY_BAD_RESULT', 'text result for an image job')
-      return { result: r.output.result, computeUnits: BigInt(r.receipt.receipt.computeUnits), receipt: r }
+      return { result: r.output.result, computeUnits: BigInt(r.receipt.receipt.computeUnits), receipt: r, jobId: r.jobId }
     },
     start () {
       if (timer !== null) return

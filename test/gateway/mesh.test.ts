@@ -3,7 +3,9 @@ import OpenAI from 'openai'
 import { Advertiser, basicHardware, type HeuristNode } from '../../src/p2p/index.js'
 import { Store } from '../../src/core/store.js'
 import { silentLogger } from '../../src/core/logger.js'
-import { Accounts, Transcripts, VoucherBook, createGateway, createMeshBackend, type Gateway, type CompletedJob } from '../../src/gateway/index.js'
+import { Accounts, Transcripts, VoucherBook, createGateway, createMeshBackend, serveTranscripts, fetchTranscript, type Gateway, type CompletedJob } from '../../src/gateway/index.js'
+import { transcriptMismatch, fromGatewayTranscript } from '../../src/validation/index.js'
+import type { RunJobResult } from '../../src/p2p/index.js'
 import { tempDir } from '../helpers.js'
 import { testNode, until, stopAll } from '../p2p/util.js'
 import { ScriptedExecutor, SCRIPT_MODEL } from '../p2p/scripted-executor.js'
@@ -38,7 +40,7 @@ describe('gateway over the mesh', () => {
     return n
   }
 
-  it('a miner killed mid-request → the request still succeeds through the other miner, which alone is paid', async () => {
+  it('a miner killed mid-request → the request succeeds through the other miner, which alone is paid; validators (only) fetch a transcript that matches the receipt', async () => {
     const t = await tempDir('heurist-gw-mesh-')
     cleanup = t.cleanup
     store = await Store.open(t.dir)
@@ -57,7 +59,12 @@ describe('gateway over the mesh', () => {
     const { apiKey } = await accounts.create(10n ** 18n)
     const vouchers = new VoucherBook(store, gwNode.address, gwNode.address, null)
     const jobs: CompletedJob[] = []
-    gw = createGateway({ backend, accounts, logger: silentLogger(), vouchers, transcripts: new Transcripts(store), onJob: (j) => { jobs.push(j) } }, { port: 0, firstTokenTimeoutMs: 5000, requestTimeoutMs: 20_000 })
+    const transcripts = new Transcripts(store)
+    const validator = await testNode({ bootstrap: boot })
+    const outsider = await testNode({ bootstrap: boot })
+    nodes.push(validator, outsider)
+    const stopTranscripts = await serveTranscripts(gwNode, transcripts, silentLogger(), { isValidator: async (a) => a === validator.address })
+    gw = createGateway({ backend, accounts, logger: silentLogger(), vouchers, transcripts, onJob: (j) => { jobs.push(j) } }, { port: 0, firstTokenTimeoutMs: 5000, requestTimeoutMs: 20_000 })
     await gw.start()
     const client = new OpenAI({ apiKey, baseURL: `${gw.url}/v1`, maxRetries: 0, timeout: 30_000 })
 
@@ -81,6 +88,18 @@ describe('gateway over the mesh', () => {
     const paid = await vouchers.all()
     expect(paid.map(v => v.miner)).toEqual([good.address])
     expect(paid[0]!.cumulativeAmount).toBe(job.cost)
+
+    // a registered validator gets the transcript, and it matches the miner's receipt; anyone else is refused
+    const receipt = (job.receipt as RunJobResult).receipt
+    expect(job.receiptJobId).toBe(receipt.receipt.jobId)
+    const got = await fetchTranscript(validator, gwNode.peerId.toString(), receipt.receipt.jobId)
+    const vt = fromGatewayTranscript(receipt.receipt.jobId, got)
+    expect(vt).not.toBeNull()
+    expect(transcriptMismatch(vt!, receipt)).toBeNull()
+    expect((got.output as { text: string }).text).toBe('one two three')
+    await expect(fetchTranscript(outsider, gwNode.peerId.toString(), receipt.receipt.jobId)).rejects.toMatchObject({ code: 'GATEWAY_NOT_A_VALIDATOR' })
+    await expect(fetchTranscript(validator, gwNode.peerId.toString(), '0x' + '0'.repeat(64))).rejects.toMatchObject({ code: 'GATEWAY_NO_TRANSCRIPT' })
+    await stopTranscripts()
     backend.stop()
   })
 })
