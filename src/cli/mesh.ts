@@ -64,6 +64,9 @@ export async function receiptDomainFor (ctx: CommandContext): Promise<ReceiptDom
 export interface MinerModels {
   executor: JobExecutor
   models: ModelInfo[]
+  /** The engines behind the executor (validation's cheat wrapper, `mine --cheat`, runs on them). */
+  llm: LlamaEngine | null
+  images: Map<string, ImageModel>
   stop: () => Promise<void>
 }
 
@@ -105,6 +108,8 @@ export async function loadMinerModels (ctx: CommandContext, refs: string[], logg
   return {
     executor,
     models,
+    llm,
+    images,
     async stop () {
       await llm?.stop()
       await imageEngine?.dispose()

@@ -7,6 +7,7 @@ import { Store } from '../../core/store.js'
 import { VERSION } from '../version.js'
 import { Advertiser, basicHardware, unpaidReceiptDomain, type Hardware } from '../../p2p/index.js'
 import { probeHardware } from '../../inference/index.js'
+import { CHEAT_MODES, assertCheatAllowed, cheatingExecutor, parseCheatMode } from '../../validation/index.js'
 
 interface MineOptions {
   models?: string[]
@@ -15,6 +16,7 @@ interface MineOptions {
   maxJobs?: string
   price?: string
   devnet?: boolean
+  cheat?: string
 }
 
 /** GPU, VRAM, cores and RAM as the LLM runtime sees them; the OS view when it cannot start. */
@@ -38,7 +40,9 @@ export function registerMine (program: Command): void {
     .option('--max-jobs <n>', 'jobs run at once (default mine.maxJobs)')
     .option('--price <wei>', 'price per job in wei (default mine.price)')
     .option('--devnet', 'loopback-only relaxations for a local devnet (p2p.devnet)')
+    .option('--cheat <mode>', `testing aid for validators, devnet only: serve dishonest results and sign receipts for them (${CHEAT_MODES.join(', ')})`)
     .action(async (opts: MineOptions, cmd: Command) => {
+      const cheat = opts.cheat === undefined ? null : parseCheatMode(opts.cheat)
       const ctx = await loadContext(cmd, {
         'inference.models': opts.models,
         'p2p.listen': opts.listen,
@@ -50,6 +54,7 @@ export function registerMine (program: Command): void {
       const { logger, config } = ctx
       const identity = await ctx.identity()
       const domain = await receiptDomainFor(ctx)
+      if (cheat !== null) assertCheatAllowed(cheat, domain === null ? null : domain.chainId)
       if (domain === null) logger.warn('no chain configured (no deployment, no devnet.json): serving jobs unpaid')
       const store = await Store.open(ctx.paths.store)
       let loaded: Awaited<ReturnType<typeof loadMinerModels>> | undefined
@@ -58,7 +63,9 @@ export function registerMine (program: Command): void {
         loaded = await loadMinerModels(ctx, config.inference.models, logger)
         const hw = await hardware(config.inference.gpu, config.inference.threads)
         node = await joinMesh(ctx, { store })
-        const server = await node.serveJobs(loaded.executor, {
+        if (cheat !== null) logger.warn({ cheat }, 'CHEATING on purpose (--cheat, a testing aid): results are dishonest and validators should slash this miner')
+        const executor = cheat === null ? loaded.executor : cheatingExecutor(cheat, { llm: loaded.llm, images: loaded.images, models: loaded.models, honest: loaded.executor })
+        const server = await node.serveJobs(executor, {
           maxConcurrentJobs: config.mine.maxJobs,
           maxQueue: config.inference.maxQueue,
           receiptDomain: domain ?? unpaidReceiptDomain

@@ -1,0 +1,116 @@
+import type { Message } from '@libp2p/gossipsub'
+import { getAddress } from 'ethers'
+import { z } from 'zod'
+import { isHeuristError } from '../core/errors.js'
+import { addressFromPeerId } from '../core/identity.js'
+import type { Logger } from '../core/logger.js'
+import { GossipValidationError, decodeMessage, encodeMessage, gossipValidatorFn, type HeuristNode, type SignedReceipt } from '../p2p/index.js'
+import { transcriptSchema, type ValidationTranscript } from './transcript.js'
+import { MAX_VERDICT_BYTES, VERDICTS_TOPIC, verdictMessageSchema, type VerdictMessage } from './verdicts.js'
+import { createValidator, type Validator, type ValidatorDeps, type ValidatorOptions } from './validator.js'
+
+/**
+ * The validator on the mesh: receipts from `heurist/1/receipts` (remembering which gateway
+ * gossiped each, since that gateway keeps its transcript), transcripts fetched from that
+ * gateway, verdicts published and heard on `heurist/1/verdicts`.
+ */
+
+/** The gateway's stored transcript, as `/heurist/transcript/1.0.0` returns it. */
+export interface GatewayTranscript {
+  kind: 'llm' | 'image'
+  modelId: string
+  input: unknown
+  output: unknown
+}
+
+export interface ValidatorServiceInit extends Omit<ValidatorDeps, 'fetchTranscript' | 'publish'> {
+  node: HeuristNode
+  /** Fetches a transcript from the gateway that gossiped the receipt (the gateway area's client). */
+  fetchFromGateway: (gatewayPeerId: string, jobId: string, signal: AbortSignal) => Promise<GatewayTranscript>
+  options?: Partial<ValidatorOptions>
+}
+
+export interface ValidatorService {
+  validator: Validator
+  stop: () => void
+}
+
+const llmInput = z.object({ input: z.unknown(), sampling: z.unknown() }).passthrough()
+const imageInput = z.object({ prompt: z.unknown(), negativePrompt: z.unknown(), width: z.unknown(), height: z.unknown(), steps: z.unknown(), guidanceScale: z.unknown(), seed: z.unknown(), scheduler: z.unknown() }).passthrough()
+
+/**
+ * The gateway's transcript in the validator's shape, under the receipt's job id; null when it
+ * does not parse (then nobody can be judged on it).
+ */
+export function fromGatewayTranscript (jobId: string, t: GatewayTranscript): ValidationTranscript | null {
+  let candidate: unknown
+  if (t.kind === 'llm') {
+    const i = llmInput.safeParse(t.input)
+    if (!i.success) return null
+    candidate = { v: 1, kind: 'llm', jobId, modelId: t.modelId, input: i.data.input, sampling: i.data.sampling, output: t.output }
+  } else {
+    const i = imageInput.safeParse(t.input)
+    if (!i.success) return null
+    const { prompt, negativePrompt, width, height, steps, guidanceScale, seed, scheduler } = i.data
+    const out = (t.output ?? {}) as Record<string, unknown>
+    candidate = { v: 1, kind: 'image', jobId, modelId: t.modelId, image: { prompt, negativePrompt, width, height, steps, guidanceScale, seed, scheduler }, output: { pngBase64: '', ...out } }
+  }
+  const parsed = transcriptSchema.safeParse(candidate)
+  return parsed.success ? parsed.data : null
+}
+
+export function startValidatorService (init: ValidatorServiceInit): ValidatorService {
+  const { node, logger } = init
+  // job id → the gateway that gossiped its receipt (bounded: oldest forgotten first)
+  const gatewayOf = new Map<string, string>()
+  const remember = (jobId: string, peer: string): void => {
+    if (gatewayOf.size >= 100_000) { const k = gatewayOf.keys().next().value; if (k !== undefined) gatewayOf.delete(k) }
+    gatewayOf.set(jobId, peer)
+  }
+  const validator = createValidator({
+    ...init,
+    async fetchTranscript (signed: SignedReceipt, signal: AbortSignal) {
+      const gw = gatewayOf.get(signed.receipt.jobId)
+      if (gw === undefined) return null
+      const t = await init.fetchFromGateway(gw, signed.receipt.jobId, AbortSignal.any([signal, AbortSignal.timeout(20_000)]))
+      return fromGatewayTranscript(signed.receipt.jobId, t)
+    },
+    async publish (m: VerdictMessage) {
+      await node.publish(VERDICTS_TOPIC, encodeMessage(m))
+    }
+  }, init.options)
+
+  const offReceipts = node.onReceipt((m, from) => {
+    if (from !== '') remember(m.signed.receipt.jobId, from)
+    validator.onReceipt(m)
+  })
+
+  // verdict gossip: schema and size, and the publisher must be the validator that signed it
+  const validate = (msg: Message): VerdictMessage => {
+    let m: VerdictMessage
+    try {
+      m = decodeMessage(msg.data, verdictMessageSchema, MAX_VERDICT_BYTES, 'verdict')
+    } catch (e) {
+      throw new GossipValidationError('reject', isHeuristError(e) ? e.code : 'VALIDATION_BAD_VERDICT', (e as Error).message)
+    }
+    if (msg.type !== 'signed') throw new GossipValidationError('reject', 'P2P_UNSIGNED', 'unsigned verdict')
+    const address = addressFromPeerId(msg.from)
+    if (address === null || getAddress(address) !== getAddress(m.verdict.validator)) throw new GossipValidationError('reject', 'VALIDATION_NOT_SIGNER', 'verdict published by another key than its validator')
+    return m
+  }
+  const ps = node.pubsub
+  ps.topicValidators.set(VERDICTS_TOPIC, gossipValidatorFn(VERDICTS_TOPIC, validate, (m: VerdictMessage) => {
+    validator.onVerdict(m).catch(err => { logger.warn({ err: (err as Error).message }, 'verdict handling failed') })
+  }, logger, node.stats))
+  ps.subscribe(VERDICTS_TOPIC)
+
+  return {
+    validator,
+    stop () {
+      offReceipts()
+      validator.stop()
+      try { ps.unsubscribe(VERDICTS_TOPIC) } catch { /* the node may be stopped already */ }
+      ps.topicValidators.delete(VERDICTS_TOPIC)
+    }
+  }
+}
