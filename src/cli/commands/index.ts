@@ -21,6 +21,7 @@ import { registerUnvote } from './unvote.js'
 import { registerRegister } from './register.js'
 import { registerDeposit } from './deposit.js'
 import { registerClaim } from './claim.js'
+import { registerValidate } from './validate.js'
 
 /** Every command, in the order `heurist --help` lists them. One file per command. */
 export const commands: Array<(program: Command) => void> = [
@@ -34,6 +35,7 @@ export const commands: Array<(program: Command) => void> = [
   registerGateway,
   registerUp,
   registerMine,
+  registerValidate,
   registerPeers,
   registerDevnet,
   registerDeploy,

@@ -1,0 +1,93 @@
+import type { Command } from 'commander'
+import { loadContext } from '../context.js'
+import { collectList } from '../flags.js'
+import { untilSignal } from '../lifecycle.js'
+import { joinMesh, loadMinerModels } from '../mesh.js'
+import { resolveDeployment, withChainFlags, type ChainFlags } from '../chain.js'
+import { usageError } from '../../core/errors.js'
+import { Store } from '../../core/store.js'
+import { connectChain } from '../../chain/index.js'
+import { fetchTranscript } from '../../gateway/index.js'
+import { chainSlasher, chainStakeViews, defaultValidatorOptions, startValidatorService, type GatewayTranscript, type ImageRerun } from '../../validation/index.js'
+
+interface ValidateOptions extends ChainFlags {
+  sampleRate?: string
+  models?: string[]
+  listen?: string[]
+  bootstrap?: string[]
+  devnet?: boolean
+}
+
+export function parseSampleRate (raw: string): number {
+  const p = Number(raw)
+  if (!/^\d*\.?\d+(e-?\d+)?$/i.test(raw.trim()) || !Number.isFinite(p) || p <= 0 || p > 1) throw usageError('CLI_BAD_FLAG', `--sample-rate must be a probability in (0, 1], got ${JSON.stringify(raw)}`)
+  return p
+}
+
+export function registerValidate (program: Command): void {
+  withChainFlags(program.command('validate')
+    .description('validate: sample receipts from the mesh, re-check their jobs, gossip signed verdicts, and submit slashing evidence once validators holding 2/3 of the stake agree')
+    .option('--sample-rate <p>', `probability that a receipt is checked (default ${defaultValidatorOptions.sampleRate})`)
+    .option('--models <list>', 'models to check jobs of: names, sha256 ids or paths (default: inference.models, else the built-in tiny models)', collectList)
+    .option('--listen <multiaddr>', 'address to listen on (repeatable; default p2p.listen)', collectList)
+    .option('--bootstrap <multiaddr>', 'peer to join through, with /p2p/<peerId> (repeatable; default p2p.bootstrap)', collectList)
+    .option('--devnet', 'loopback-only relaxations for a local devnet (p2p.devnet)'))
+    .action(async (opts: ValidateOptions, cmd: Command) => {
+      const sampleRate = opts.sampleRate === undefined ? defaultValidatorOptions.sampleRate : parseSampleRate(opts.sampleRate)
+      const ctx = await loadContext(cmd, {
+        'inference.models': opts.models,
+        'p2p.listen': opts.listen,
+        'p2p.bootstrap': opts.bootstrap,
+        'p2p.devnet': opts.devnet === true ? true : undefined
+      })
+      const { logger, config } = ctx
+      const identity = await ctx.identity()
+      const { deployment, rpc } = await resolveDeployment(ctx, opts)
+      const chain = await connectChain({ deployment, rpc, signer: identity.wallet })
+      const store = await Store.open(ctx.paths.store)
+      let loaded: Awaited<ReturnType<typeof loadMinerModels>> | undefined
+      let node: Awaited<ReturnType<typeof joinMesh>> | undefined
+      try {
+        const views = chainStakeViews(chain)
+        if (await views.stakeOf(identity.address) === 0n) {
+          throw usageError('VALIDATION_NOT_A_VALIDATOR', `${identity.address} has no validator stake in NodeRegistry: run \`heurist register --validator --collateral <HEU>\` first`)
+        }
+        loaded = await loadMinerModels(ctx, config.inference.models, logger)
+        const images = loaded.images
+        const rerunImage: ImageRerun = async (request, settings, signal) => {
+          const model = images.get(request.modelId)
+          if (model === undefined) throw usageError('VALIDATION_MODEL_NOT_LOADED', `image model ${request.modelId.slice(0, 12)} is not loaded here`)
+          if (settings.threads !== 1 || settings.optimizationLevel !== 'basic') throw usageError('VALIDATION_SETTINGS', `the job ran with ${settings.threads} threads at ${settings.optimizationLevel}; this validator re-runs with 1 thread at basic`)
+          return await model.generate(request, { signal })
+        }
+        node = await joinMesh(ctx, { store })
+        const n = node
+        const domain = { chainId: deployment.chainId, verifyingContract: deployment.contracts.Slashing }
+        const svc = startValidatorService({
+          node: n,
+          wallet: identity.wallet,
+          domain,
+          logger,
+          llm: loaded.llm,
+          rerunImage,
+          ...views,
+          slash: chainSlasher(chain),
+          fetchFromGateway: async (peer, jobId, signal) => await fetchTranscript(n, peer, jobId, { signal }) as GatewayTranscript,
+          options: { sampleRate }
+        })
+        logger.info({ address: identity.address, peerId: identity.peerId.toString(), addrs: n.multiaddrs(), sampleRate, models: loaded.models.map(m => m.name) }, 'validator ready')
+        const heartbeat = setInterval(() => { logger.info({ ...svc.validator.stats, peers: n.connectedPeers().length }, 'validator status') }, 10_000)
+        await untilSignal(logger, async () => {
+          clearInterval(heartbeat)
+          svc.stop()
+          await n.stop(0)
+        })
+        ctx.print(svc.validator.stats, s => `checked ${s.passed + s.failed} jobs: ${s.passed} passed, ${s.failed} failed, ${s.gatewayBlamed} transcripts blamed on gateways; ${s.slashesSubmitted} slashes submitted`)
+      } finally {
+        await node?.stop(0).catch(() => {})
+        await loaded?.stop().catch(() => {})
+        chain.close()
+        await store.close()
+      }
+    })
+}
