@@ -10,7 +10,8 @@ import type { Logger } from '../core/logger.js'
 import type { Store } from '../core/store.js'
 import { isHeuristError } from '../core/errors.js'
 import { signRewardRoot, sortBySigner, buildRewardTree, writeRewardFile, type ChainClient, type RewardTree } from '../chain/index.js'
-import type { HeuristNode } from '../p2p/index.js'
+import { z } from 'zod'
+import { TOPICS, type HeuristNode } from '../p2p/index.js'
 import { PointsLedger } from './ledger.js'
 import { computeRewardTable, type RewardTable } from './table.js'
 import { tableInput, payers } from './inputs.js'
@@ -40,6 +41,13 @@ export interface EpochServiceInit {
   rewardsDir: string
 }
 
+/** Only what the ledger needs of a verdict; the verdict topic's own validator (src/validation) checked the rest. */
+const verdictSchema = z.object({
+  type: z.literal('verdict'),
+  verdict: z.object({ receiptHash: z.string().regex(/^0x[0-9a-fA-F]{64}$/), validator: z.string().regex(/^0x[0-9a-fA-F]{40}$/), pass: z.boolean() }).passthrough()
+}).passthrough()
+const MAX_VERDICT_BYTES = 256 * 1024
+
 export interface EpochRecord { epoch: bigint, table: RewardTable, tree: RewardTree, message: RewardRootMessage, posted: boolean, postedBy: string | null }
 
 export class EpochService {
@@ -61,7 +69,20 @@ export class EpochService {
   async start (): Promise<void> {
     this.ledger.setEpoch(await this.init.chain.currentEpoch())
     this.ledger.attach(this.init.node)
-    this.off = onRewardRoots(this.init.node, this.init.chain.deployment, this.init.logger, s => { this.addSignature(s) })
+    const offRoots = onRewardRoots(this.init.node, this.init.chain.deployment, this.init.logger, s => { this.addSignature(s) })
+    // Verdicts that passed the verdicts topic's validator (installed by the validator
+    // service) arrive as gossipsub message events; our own are fed in by recordVerdict.
+    const onMessage = (evt: CustomEvent<{ topic: string, data: Uint8Array }>): void => {
+      const msg = evt.detail
+      if (msg.topic !== TOPICS.verdicts || msg.data.byteLength > MAX_VERDICT_BYTES) return
+      let raw: unknown
+      try { raw = JSON.parse(new TextDecoder().decode(msg.data)) } catch { return }
+      const r = verdictSchema.safeParse(raw)
+      if (r.success) this.recordVerdict(r.data.verdict).catch(err => { this.init.logger.warn({ err: (err as Error).message }, 'epochs: cannot record a verdict') })
+    }
+    const ps = this.init.node.pubsub as unknown as { addEventListener: (t: 'message', f: typeof onMessage) => void, removeEventListener: (t: 'message', f: typeof onMessage) => void }
+    ps.addEventListener('message', onMessage)
+    this.off = () => { offRoots(); ps.removeEventListener('message', onMessage) }
     this.timer = setInterval(() => { this.tick() }, this.options.pollMs)
     this.timer.unref()
   }
