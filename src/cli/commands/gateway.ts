@@ -10,6 +10,8 @@ import { heuristDomain } from '../../core/typed-data.js'
 import type { Identity } from '../../core/identity.js'
 import { readDeployment, connectChain, type Deployment, type ChainClient } from '../../chain/index.js'
 import { Accounts, startGatewayService } from '../../gateway/index.js'
+import { startGatewayPods } from '../pod-host.js'
+import { chainStakeViews } from '../../validation/index.js'
 
 /** HEU as typed by a person ("12.5") → wei; a usage error names the flag otherwise. */
 export function parseHeu (flag: string, raw: string): bigint {
@@ -47,8 +49,13 @@ export function registerGateway (program: Command): void {
       })
       const identity = await ctx.identity()
       const deployment = await findDeployment(ctx)
+      // pods on chain: `model` may name a pod no miner hosts yet (miners scale up on the demand)
+      const pods = await startGatewayPods(ctx, deployment)
       const store = await Store.open(ctx.paths.store)
+      // validator stake is read from NodeRegistry: only validators get transcripts
+      const reader = deployment === null ? null : await connect(ctx, deployment, identity)
       try {
+        const views = reader === null ? null : chainStakeViews(reader)
         const chain = deployment === null
           ? null
           : {
@@ -63,13 +70,17 @@ export function registerGateway (program: Command): void {
           listen: ctx.config.p2p.listen,
           bootstrap: ctx.config.p2p.bootstrap,
           devnet: ctx.config.p2p.devnet,
-          http: { host: ctx.config.gateway.host, port: ctx.config.gateway.port },
-          chain
+          http: { host: ctx.config.gateway.host, port: ctx.config.gateway.port, coldStartTimeoutMs: ctx.config.pods.coldStartTimeoutMs },
+          ...(pods === null ? {} : { pods: pods.resolver }),
+          chain,
+          isValidator: async (a) => views !== null && await views.stakeOf(a) > 0n
         })
         ctx.print({ baseUrl: `${svc.gateway.url}/v1`, peerId: identity.peerId.toString(), address: identity.address, p2p: svc.node.multiaddrs(), paid: chain !== null }, r =>
           `gateway ready: ${String(r.baseUrl)}\n  p2p  ${(r.p2p as string[]).join(' ')}\nCtrl-C to stop.`)
         await untilSignal(ctx.logger, async () => { await svc.stop() })
       } finally {
+        reader?.close()
+        pods?.stop()
         await store.close()
       }
     })

@@ -15,6 +15,7 @@ import { createHeuristNode, Advertiser, basicHardware, type HeuristNode } from '
 import { startDevnet, connectChain, writeDeployment, type Devnet, type ChainClient } from '../../chain/index.js'
 import { ensureTinyModels } from '../../inference/index.js'
 import { startGatewayService, VoucherInbox, type GatewayService } from '../../gateway/index.js'
+import { chainStakeViews } from '../../validation/index.js'
 
 const WAD = 10n ** 18n
 
@@ -89,6 +90,7 @@ async function runUp (ctx: CommandContext, o: { miners: number, port: number, rp
     say('starting the gateway')
     const gwChain = await connectChain({ deployment: d, signer: gwWallet })
     cleanups.push(async () => { gwChain.close() })
+    const stakeViews = chainStakeViews(gwChain)
     const svc: GatewayService = await startGatewayService({
       identity: gwId,
       store: gwStore,
@@ -97,7 +99,8 @@ async function runUp (ctx: CommandContext, o: { miners: number, port: number, rp
       bootstrap: [],
       devnet: true,
       http: { host: ctx.config.gateway.host, port: o.port },
-      chain: { voucherSigner: { wallet: gwId.wallet, domain: paymentsDomain }, receiptDomain }
+      chain: { voucherSigner: { wallet: gwId.wallet, domain: paymentsDomain }, receiptDomain },
+      isValidator: async (a) => await stakeViews.stakeOf(a) > 0n
     }).catch((e: unknown) => {
       throw (e as { code?: string }).code === 'GATEWAY_PORT_IN_USE' ? usageError('GATEWAY_PORT_IN_USE', `${(e as Error).message} (use --port 0 for any free port)`) : e
     })
