@@ -15,7 +15,7 @@ import { identityFromPrivateKey } from '../dist/core/identity.js'
 import { ensureTinyModels, createLlamaEngine } from '../dist/inference/index.js'
 import { createHeuristNode, Advertiser, basicHardware } from '../dist/p2p/index.js'
 import { engineExecutor } from '../dist/cli/mesh.js'
-import { Accounts, createGateway, createMeshBackend } from '../dist/gateway/index.js'
+import { Accounts, createGateway, createMeshBackend, createLocalBackend } from '../dist/gateway/index.js'
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 7)
 const TOKENS = Number(process.env.BENCH_TOKENS ?? 64)
@@ -59,6 +59,11 @@ try {
   await gw.start()
   stops.push(async () => { backend.stop(); await gw.stop() })
   const client = new OpenAI({ apiKey, baseURL: `${gw.url}/v1`, maxRetries: 0, timeout: 120_000 })
+  // the same gateway code on an in-process backend (no mesh): separates HTTP/SSE cost from the mesh's
+  const local = createGateway({ backend: createLocalBackend({ models: [miners[0].info], llm: miners[0].engine }), accounts, logger, vouchers: null, transcripts: null }, { port: 0 })
+  await local.start()
+  stops.push(() => local.stop())
+  const localClient = new OpenAI({ apiKey, baseURL: `${local.url}/v1`, maxRetries: 0, timeout: 120_000 })
   const messages = [{ role: 'user', content: 'Tell me a story.' }]
   const sampling = { seed: 1, temperature: 0.8, topP: 1, topK: 0, maxTokens: TOKENS, stop: [] }
 
@@ -69,18 +74,22 @@ try {
   // A) alternate direct and gateway runs so load drift hits both alike
   const direct = { ttft: [], tps: [] }
   const viaGw = { ttft: [], tps: [] }
+  const viaLocal = { ttft: [], tps: [] }
+  const streamed = async (c, seed, into) => {
+    const t = performance.now(); let first = 0; let n = 0; let pieces = 0
+    const s = await c.chat.completions.create({ model: tiny.name, messages, max_tokens: TOKENS, seed, stream: true })
+    for await (const ch of s) { if (ch.choices[0]?.delta.content) { if (pieces++ === 0) first = performance.now() } if (ch.usage) n = ch.usage.completion_tokens }
+    const end = performance.now()
+    into.ttft.push(first - t); into.tps.push((n - 1) / ((end - first) / 1000))
+  }
   for (let i = 0; i < RUNS; i++) {
-    let t = performance.now(); let first = 0; let n = 0
+    const t = performance.now(); let first = 0; let n = 0
     await miners[0].engine.generate({ modelId: tiny.id, input: messages, sampling: { ...sampling, seed: i } }, { onToken: () => { if (n++ === 0) first = performance.now() } })
-    let end = performance.now()
+    const end = performance.now()
     direct.ttft.push(first - t); direct.tps.push((n - 1) / ((end - first) / 1000))
 
-    t = performance.now(); first = 0; n = 0
-    const s = await client.chat.completions.create({ model: tiny.name, messages, max_tokens: TOKENS, seed: i, stream: true })
-    let pieces = 0
-    for await (const c of s) { if (c.choices[0]?.delta.content) { if (pieces++ === 0) first = performance.now() } if (c.usage) n = c.usage.completion_tokens }
-    end = performance.now()
-    viaGw.ttft.push(first - t); viaGw.tps.push((n - 1) / ((end - first) / 1000))
+    await streamed(client, i, viaGw)
+    await streamed(localClient, i, viaLocal)
   }
 
   // B) many short jobs, CONCURRENCY in flight, spread over 2 miners by the router
@@ -108,8 +117,10 @@ try {
     streaming: {
       direct: { ttftMsMedian: round(median(direct.ttft)), tokensPerSecondMedian: round(median(direct.tps), 1) },
       gatewayMesh: { ttftMsMedian: round(median(viaGw.ttft)), tokensPerSecondMedian: round(median(viaGw.tps), 1) },
+      gatewayLocalNoMesh: { ttftMsMedian: round(median(viaLocal.ttft)), tokensPerSecondMedian: round(median(viaLocal.tps), 1) },
       ttftOverheadMsMedian: round(median(viaGw.ttft.map((x, i) => x - direct.ttft[i]))),
-      tokensPerSecondRatio: round(median(viaGw.tps) / median(direct.tps), 3)
+      tokensPerSecondRatio: round(median(viaGw.tps) / median(direct.tps), 3),
+      tokensPerSecondRatioNoMesh: round(median(viaLocal.tps) / median(direct.tps), 3)
     },
     sustained: {
       miners: 2, jobs: SHORT_JOBS, concurrency: CONCURRENCY, maxTokens: 4, failed,
