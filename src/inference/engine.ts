@@ -325,9 +325,11 @@ export class LlamaEngine {
    * distribution (temperature 1, no top-k/top-p) after `input` and each prefix of
    * `outputTokens`, `outputTokens.length + 1` of them (the last one is after the final token,
    * where an end of generation must have been possible). Each entry lists every token of the
-   * vocabulary, most likely first.
+   * vocabulary, most likely first; with `top` > 0 only the `top` most likely, their
+   * probabilities renormalized over them (ratios unchanged; passing the whole vocabulary to
+   * JavaScript at every position costs more than the model itself on small models).
    */
-  async tokenDistributions (modelId: string, input: string | ChatMessage[], outputTokens: readonly number[], options: { signal?: AbortSignal } = {}): Promise<{ distributions: Array<{ tokens: Int32Array, probs: Float64Array }>, eogTokens: number[] }> {
+  async tokenDistributions (modelId: string, input: string | ChatMessage[], outputTokens: readonly number[], options: { signal?: AbortSignal, top?: number } = {}): Promise<{ distributions: Array<{ tokens: Int32Array, probs: Float64Array }>, eogTokens: number[] }> {
     const m = this.get(modelId)
     const { tokens: prompt } = this.promptTokens(modelId, input)
     if (prompt.length + outputTokens.length > m.info.contextSize) {
@@ -336,7 +338,7 @@ export class LlamaEngine {
     const release = await m.slots.acquire(options.signal)
     const sequence = await takeSequence(m)
     try {
-      const gen = { probabilities: true, options: { temperature: 1, topK: 0, topP: 1 } }
+      const gen = { probabilities: true, options: { temperature: 1, topK: Math.max(0, Math.floor(options.top ?? 0)), topP: 1 } }
       const all = [...prompt, ...outputTokens]
       const first = prompt.length - 1
       const items: ControlledEvaluateInputItem[] = all.map((t, i) => i >= first ? [t as Token, { generateNext: gen }] : t as Token)

@@ -46,16 +46,25 @@ export interface LlmCheckOptions {
   alpha: number
   /** Sampled jobs per miner in the window. Default 20: the detection budget. */
   window: number
+  /**
+   * Tokens beyond top-k fetched per position, to see near ties at the boundary. Default 8.
+   * With top-k on, only top-k + this many tokens cross from llama.cpp (the full vocabulary per
+   * position costs more than the model on small models); with top-k off, all of them do.
+   */
+  boundaryMargin: number
 }
 
-export const defaultLlmCheckOptions: LlmCheckOptions = { logitTolerance: 0.05, topPTolerance: 1e-3, alpha: 1e-9, window: 20 }
+export const defaultLlmCheckOptions: LlmCheckOptions = { logitTolerance: 0.05, topPTolerance: 1e-3, alpha: 1e-9, window: 20, boundaryMargin: 8 }
 
-/** A raw next-token distribution (temperature 1, no filters), most likely first. */
+/**
+ * A raw next-token distribution (temperature 1, no filters), most likely first; possibly only
+ * its head, renormalized (only ratios matter here).
+ */
 export interface TokenDistribution { tokens: Int32Array, probs: Float64Array }
 
 /** What the check needs from the LLM engine (the llama engine implements it). */
 export interface TeacherForcingModel {
-  tokenDistributions: (modelId: string, input: string | ChatMessage[], outputTokens: readonly number[], options?: { signal?: AbortSignal }) => Promise<{ distributions: TokenDistribution[], eogTokens: number[] }>
+  tokenDistributions: (modelId: string, input: string | ChatMessage[], outputTokens: readonly number[], options?: { signal?: AbortSignal, top?: number }) => Promise<{ distributions: TokenDistribution[], eogTokens: number[] }>
   promptTokens: (modelId: string, input: string | ChatMessage[]) => { tokens: number[], stopTokens: number[][] }
   detokenize: (modelId: string, tokens: readonly number[], specialTokens?: boolean) => string
   loaded: () => Array<{ id: string, contextSize: number }>
@@ -105,7 +114,13 @@ export function scorePosition (d: TokenDistribution, token: number, s: SamplingP
   for (let i = 0; i < n; i++) if (d.tokens[i] === token) { rank = i; break }
   const logit = (i: number): number => Math.log(Math.max(d.probs[i] ?? 0, 1e-300))
   if (n === 0) return { inSupport: false, u: 1, logP: -Infinity, expectedLogP: 0 }
-  if (rank < 0) return { inSupport: false, u: 1, logP: -Infinity, expectedLogP: 0 }
+  if (rank < 0) {
+    // not in the head we were given: outside, unless the head ends in a near tie with the
+    // last token the sampler keeps (then it cannot be told apart: scored neutrally)
+    const kk = s.temperature === 0 ? 1 : s.topK > 0 ? Math.min(s.topK, n) : n
+    const tie = kk < n && logit(kk - 1) - logit(n - 1) <= o.logitTolerance
+    return tie ? { inSupport: true, u: 0.5, logP: 0, expectedLogP: 0 } : { inSupport: false, u: 1, logP: -Infinity, expectedLogP: 0 }
+  }
   const lt = logit(rank)
 
   if (s.temperature === 0) {
@@ -164,7 +179,8 @@ function endsWith (a: readonly number[], b: readonly number[]): boolean {
 export async function scoreLlmJob (model: TeacherForcingModel, job: LlmJob, options: Partial<LlmCheckOptions> = {}, signal?: AbortSignal): Promise<LlmJobScore> {
   const o = { ...defaultLlmCheckOptions, ...options }
   const { tokens, finishReason } = job.output
-  const { distributions, eogTokens } = await model.tokenDistributions(job.modelId, job.input, tokens, { signal })
+  const top = job.sampling.temperature === 0 ? 1 + o.boundaryMargin : job.sampling.topK > 0 ? job.sampling.topK + o.boundaryMargin : 0
+  const { distributions, eogTokens } = await model.tokenDistributions(job.modelId, job.input, tokens, { signal, top })
   let outsideSupport = 0
   let firstOutside = -1
   let pitSum = 0

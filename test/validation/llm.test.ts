@@ -31,10 +31,16 @@ describe('LLM check on the tiny models', () => {
       const theirs = await t.engine.tokenProbabilities(t.a.id, 'rebuild', r.tokens, s)
       const { distributions } = await t.engine.tokenDistributions(t.a.id, 'rebuild', r.tokens)
       expect(distributions).toHaveLength(r.tokens.length + 1)
+      // the head of each distribution (top-k + margin, as the check fetches it) scores the same
+      const head = s.topK > 0 ? (await t.engine.tokenDistributions(t.a.id, 'rebuild', r.tokens, { top: s.topK + 8 })).distributions : distributions
       r.tokens.forEach((tok, i) => {
         const mine = scorePosition(distributions[i]!, tok, s)
         expect(mine.inSupport).toBe(true)
         expect(Math.abs(Math.exp(mine.logP) - theirs[i]!)).toBeLessThan(1e-3)
+        const fromHead = scorePosition(head[i]!, tok, s)
+        expect(fromHead.inSupport).toBe(true)
+        expect(Math.abs(fromHead.u - mine.u)).toBeLessThan(1e-6)
+        expect(Math.abs(fromHead.logP - mine.logP)).toBeLessThan(1e-6)
       })
     }
   })
