@@ -7,7 +7,10 @@ import { Store } from '../../core/store.js'
 import { VERSION } from '../version.js'
 import { Advertiser, basicHardware, unpaidReceiptDomain, type Hardware } from '../../p2p/index.js'
 import { probeHardware } from '../../inference/index.js'
+import { startMinerPods, type MinerPods } from '../pod-host.js'
 import { CHEAT_MODES, assertCheatAllowed, cheatingExecutor, parseCheatMode } from '../../validation/index.js'
+import { nodeChain, startMinerRewards, startNodeDashboard } from '../rewards.js'
+import { nodeSource } from '../../dashboard/index.js'
 
 interface MineOptions {
   models?: string[]
@@ -17,6 +20,8 @@ interface MineOptions {
   price?: string
   devnet?: boolean
   cheat?: string
+  autoClaim?: boolean
+  dashboardPort?: string
 }
 
 /** GPU, VRAM, cores and RAM as the LLM runtime sees them; the OS view when it cannot start. */
@@ -41,6 +46,8 @@ export function registerMine (program: Command): void {
     .option('--price <wei>', 'price per job in wei (default mine.price)')
     .option('--devnet', 'loopback-only relaxations for a local devnet (p2p.devnet)')
     .option('--cheat <mode>', `testing aid for validators, devnet only: serve dishonest results and sign receipts for them (${CHEAT_MODES.join(', ')})`)
+    .option('--no-auto-claim', 'do not claim epoch rewards automatically (mine.autoClaim; `heurist claim` works by hand)')
+    .option('--dashboard-port <port>', 'local dashboard port on 127.0.0.1 (dashboard.port; 0 = any free one)')
     .action(async (opts: MineOptions, cmd: Command) => {
       const cheat = opts.cheat === undefined ? null : parseCheatMode(opts.cheat)
       const ctx = await loadContext(cmd, {
@@ -49,7 +56,9 @@ export function registerMine (program: Command): void {
         'p2p.bootstrap': opts.bootstrap,
         'p2p.devnet': opts.devnet === true ? true : undefined,
         'mine.maxJobs': opts.maxJobs === undefined ? undefined : parseIntFlag('--max-jobs', opts.maxJobs, 1, 256),
-        'mine.price': opts.price
+        'mine.price': opts.price,
+        'mine.autoClaim': opts.autoClaim === false ? false : undefined,
+        'dashboard.port': opts.dashboardPort === undefined ? undefined : parseIntFlag('--dashboard-port', opts.dashboardPort, 0, 65535)
       })
       const { logger, config } = ctx
       const identity = await ctx.identity()
@@ -59,13 +68,18 @@ export function registerMine (program: Command): void {
       const store = await Store.open(ctx.paths.store)
       let loaded: Awaited<ReturnType<typeof loadMinerModels>> | undefined
       let node: Awaited<ReturnType<typeof joinMesh>> | undefined
+      let pods: MinerPods | undefined
+      let rewards: { stop: () => Promise<void> } | undefined
       try {
         loaded = await loadMinerModels(ctx, config.inference.models, logger)
         const hw = await hardware(config.inference.gpu, config.inference.threads)
-        node = await joinMesh(ctx, { store })
+        node = await joinMesh(ctx, { store, serving: true })
+        // pods (PodRegistry) load and unload beside the fixed models, by demand and votes
+        pods = await startMinerPods(ctx, node, hw)
+        const podModels = pods
         if (cheat !== null) logger.warn({ cheat }, 'CHEATING on purpose (--cheat, a testing aid): results are dishonest and validators should slash this miner')
         const executor = cheat === null ? loaded.executor : cheatingExecutor(cheat, { llm: loaded.llm, images: loaded.images, models: loaded.models, honest: loaded.executor })
-        const server = await node.serveJobs(executor, {
+        const server = await node.serveJobs(podModels.executor(executor), {
           maxConcurrentJobs: config.mine.maxJobs,
           maxQueue: config.inference.maxQueue,
           receiptDomain: domain ?? unpaidReceiptDomain
@@ -76,7 +90,7 @@ export function registerMine (program: Command): void {
           intervalMs: config.mine.advertIntervalMs,
           describe: () => ({
             hardware: hw,
-            models,
+            models: [...models, ...podModels.models()],
             queueDepth: server.queueDepth,
             maxJobs: config.mine.maxJobs,
             tokensPerSecond: server.stats.tokensPerSecond,
@@ -87,7 +101,13 @@ export function registerMine (program: Command): void {
           })
         }, logger)
         advertiser.start()
-        logger.info({ address: identity.address, peerId: identity.peerId.toString(), addrs: node.multiaddrs(), models: models.map(m => ({ name: m.name, id: m.id, kind: m.kind })), paid: domain !== null }, 'miner ready')
+        podModels.onChange(() => { advertiser.advertise().catch(err => { logger.debug({ err }, 'cannot publish capacity advert') }) })
+        // epoch rewards (claim files, auto-claim) and the local dashboard
+        const chain = domain === null ? null : await nodeChain(ctx, identity.wallet, logger)
+        const claimer = await startMinerRewards(ctx, node, store, chain, logger)
+        const dashboard = await startNodeDashboard(ctx, nodeSource({ role: 'miner', miners: [{ node, jobs: server, claimer }], chain }), logger)
+        rewards = { async stop () { await dashboard?.stop(); await claimer?.stop(); chain?.close() } }
+        logger.info({ address: identity.address, peerId: identity.peerId.toString(), addrs: node.multiaddrs(), dashboard: dashboard?.url, models: models.map(m => ({ name: m.name, id: m.id, kind: m.kind })), paid: domain !== null }, 'miner ready')
 
         const tty = process.stderr.isTTY === true && ctx.config.log.format !== 'json'
         const status = (): string => `peers ${n.connectedPeers().length} · miners heard ${n.peerTable.miners().length} · jobs served ${server.stats.served} (running ${server.stats.running}) · ${server.stats.tokensPerSecond.toFixed(1)} tok/s`
@@ -103,13 +123,16 @@ export function registerMine (program: Command): void {
           clearInterval(heartbeat)
           if (tty) process.stderr.write('\n')
           advertiser.stop()
+          await rewards?.stop()
           logger.info({ running: server.stats.running, graceMs: config.mine.drainGraceMs }, 'draining: no new jobs, finishing running ones')
           await n.stop(config.mine.drainGraceMs)
           logger.info({ served: server.stats.served }, 'miner stopped')
         })
         ctx.print({ served: server.stats.served, failed: server.stats.failed, rejected: server.stats.rejected }, r => `served ${r.served} jobs`)
       } finally {
+        await rewards?.stop().catch(() => {})
         await node?.stop(0).catch(() => {})
+        await pods?.stop().catch(() => {})
         await loaded?.stop().catch(() => {})
         await store.close()
       }
