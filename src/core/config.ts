@@ -43,7 +43,21 @@ export const configSpec = {
     maxJobs: field(z.number().int().min(1).max(256), 2, 'jobs a miner runs at once (more wait in the queue)'),
     price: field(z.string().regex(/^(0|[1-9][0-9]{0,77})$/, 'a price in wei (decimal integer)'), '0', 'price per job advertised, in wei'),
     advertIntervalMs: field(z.number().int().min(500).max(600_000), 5000, 'how often the capacity advert is published, in ms (adverts live three intervals)'),
-    drainGraceMs: field(z.number().int().min(0).max(600_000), 30_000, 'on SIGINT/SIGTERM, how long running jobs may take to finish before they are cancelled')
+    drainGraceMs: field(z.number().int().min(0).max(600_000), 30_000, 'on SIGINT/SIGTERM, how long running jobs may take to finish before they are cancelled'),
+    autoClaim: field(z.boolean(), true, 'claim epoch rewards as soon as their root is on chain (mine --no-auto-claim turns it off; heurist claim works by hand)')
+  },
+  rewards: {
+    tipBps: field(z.number().int().min(0).max(10_000), 1000, 'validators: share of each node\'s epoch reward paid to its voters, in basis points (every validator must use the same value)')
+  },
+  dashboard: {
+    enabled: field(z.boolean(), true, 'serve the local dashboard (mine, gateway, up) on 127.0.0.1'),
+    port: field(port, 0, 'dashboard port on 127.0.0.1; 0 = any free port (the URL is logged)')
+  },
+  pods: {
+    host: field(z.boolean(), true, 'miners host pods from PodRegistry as demand and votes ask (needs a chain deployment)'),
+    idleMs: field(z.number().int().min(1000).max(7 * 86_400_000), 300_000, 'a pod with no demand and no job for this long is unloaded (scale to zero), in ms'),
+    maxLoaded: field(z.number().int().min(0).max(64), 4, 'most pods one miner has loaded at once'),
+    coldStartTimeoutMs: field(z.number().int().min(0).max(3_600_000), 60_000, 'gateway: how long a request for a pod that no miner hosts waits for one to load it, in ms')
   },
   chain: {
     rpc: field(z.string().max(2048), '', 'EVM JSON-RPC URL; empty = the devnet in the home folder (devnet.json)'),

@@ -21,6 +21,7 @@ import { registerUnvote } from './unvote.js'
 import { registerRegister } from './register.js'
 import { registerDeposit } from './deposit.js'
 import { registerClaim } from './claim.js'
+import { registerPod } from './pod.js'
 import { registerValidate } from './validate.js'
 
 /** Every command, in the order `heurist --help` lists them. One file per command. */
@@ -47,5 +48,6 @@ export const commands: Array<(program: Command) => void> = [
   registerUnvote,
   registerRegister,
   registerDeposit,
-  registerClaim
+  registerClaim,
+  registerPod
 ]
