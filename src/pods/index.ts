@@ -1,6 +1,6 @@
 // Public surface of src/pods: pods on chain, the hosting policy, demand, and the miner's pod manager.
 export {
-  planHosting, desiredHosts, rendezvous, fits, defaultPolicyOptions,
+  planHosting, podStates, desiredHosts, rendezvous, fits, defaultPolicyOptions,
   type PodView, type MinerView, type SelfView, type PolicyOptions, type PolicyInput, type Plan, type PodPlan, type PodState
 } from './policy.js'
 export { DemandBoard, createDemandValidator, defaultDemandBoardOptions, type DemandBoardOptions } from './demand.js'

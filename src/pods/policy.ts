@@ -103,6 +103,8 @@ export interface PolicyInput {
   now: number
   /** When demand for each pod was last seen above zero (unix ms). */
   lastDemand: ReadonlyMap<string, number>
+  /** An onlooker (`pod list`), not a miner: `self` is not counted among the miners. */
+  observer?: boolean
 }
 
 /** Rendezvous weight: the lowest hash of (pod, miner) ranks first. */
@@ -123,6 +125,12 @@ export function desiredHosts (pending: number, voteShare: number, eligible: numb
   return { voteCap, desired: Math.min(eligible, voteCap, byDemand) }
 }
 
+/** Each pod's state as an onlooker sees it (for `pod list`): no self, nothing to load. */
+export function podStates (pods: PodView[], demand: ReadonlyMap<string, number>, miners: MinerView[], init: Partial<PolicyOptions> = {}): PodPlan[] {
+  const self: SelfView = { address: '0x0000000000000000000000000000000000000000', vramMb: 0, hosting: [], loaded: [], failed: [], freeMemoryBytes: 0 }
+  return planHosting({ pods, demand, miners, self, now: 0, lastDemand: new Map(), observer: true }, init).pods
+}
+
 export function planHosting (input: PolicyInput, init: Partial<PolicyOptions> = {}): Plan {
   const o = { ...defaultPolicyOptions, ...init }
   const self = input.self
@@ -132,7 +140,8 @@ export function planHosting (input: PolicyInput, init: Partial<PolicyOptions> = 
   const loadedIds = new Set(self.loaded.map(l => l.id))
   const failed = new Set(self.failed)
   // self's own view of itself wins over its (possibly stale) advert
-  const miners = [...input.miners.filter(m => m.address.toLowerCase() !== selfAddr), { ...self, hosting: [...loadedIds] }]
+  const others = input.miners.filter(m => m.address.toLowerCase() !== selfAddr)
+  const miners = input.observer === true ? others : [...others, { ...self, hosting: [...loadedIds] }]
 
   const pods: PodPlan[] = []
   const wanted: Array<{ id: string, pending: number, votes: bigint }> = []

@@ -1,0 +1,86 @@
+import { connectChain, type ChainClient } from '../chain/index.js'
+import { createLlamaEngine, type LlamaEngine, type ModelInfo } from '../inference/index.js'
+import type { HeuristNode, JobExecutor, Hardware } from '../p2p/index.js'
+import { startPodHost, podResolver, PodDirectory, type PodHost } from '../pods/index.js'
+import type { PodResolver } from '../gateway/index.js'
+import type { CommandContext } from './context.js'
+import { access } from 'node:fs/promises'
+import { readDeployment, type Deployment } from '../chain/index.js'
+import { usageError } from '../core/errors.js'
+
+/**
+ * What `heurist mine` adds for pods (config `pods.*`): with a chain deployment and
+ * `pods.host` on, the pod host (directory, demand board, manager) runs beside the miner's
+ * fixed models; without one, it does nothing and passes the fixed models through.
+ */
+/** The deployment this node uses: config chain.deployment, else the home folder's devnet.json; null when neither exists. */
+async function deploymentOf (ctx: CommandContext): Promise<Deployment | null> {
+  const path = ctx.config.chain.deployment !== '' ? ctx.config.chain.deployment : ctx.paths.devnet
+  try { await access(path) } catch {
+    if (ctx.config.chain.deployment !== '') throw usageError('CHAIN_NO_DEPLOYMENT', `config key chain.deployment: no file at ${path}`)
+    return null
+  }
+  return await readDeployment(path)
+}
+
+export interface MinerPods {
+  host: PodHost | null
+  executor: (base: JobExecutor) => JobExecutor
+  models: () => ModelInfo[]
+  /** Re-advertise when pods were loaded or unloaded. */
+  onChange: (fn: () => void) => void
+  stop: () => Promise<void>
+}
+
+export async function startMinerPods (ctx: CommandContext, node: HeuristNode, hw: Hardware): Promise<MinerPods> {
+  const deployment = ctx.config.pods.host ? await deploymentOf(ctx) : null
+  if (deployment === null) {
+    return { host: null, executor: base => base, models: () => [], onChange: () => {}, stop: async () => {} }
+  }
+  const chain: ChainClient = await connectChain({ deployment, ...(ctx.config.chain.rpc !== '' ? { rpc: ctx.config.chain.rpc } : {}) })
+  let engine: LlamaEngine | null = null
+  let notify: () => void = () => {}
+  const vramMb = Math.floor(hw.gpus.reduce((m, g) => Math.max(m, g.vramTotal), 0) / (1024 * 1024))
+  let host: PodHost
+  try {
+    host = await startPodHost({
+      node,
+      chain,
+      cacheDir: ctx.paths.models,
+      llm: () => (engine ??= createLlamaEngine({ gpu: ctx.config.inference.gpu, threads: ctx.config.inference.threads, parallel: ctx.config.mine.maxJobs, maxQueue: ctx.config.inference.maxQueue, logger: ctx.logger })),
+      vramMb,
+      logger: ctx.logger,
+      manager: { policy: { idleMs: ctx.config.pods.idleMs, maxLoaded: ctx.config.pods.maxLoaded, jobsPerHost: ctx.config.mine.maxJobs } },
+      onChange: () => { notify() }
+    })
+  } catch (e) {
+    chain.close()
+    throw e
+  }
+  ctx.logger.info({ pods: host.directory.list().length, vramMb, idleMs: ctx.config.pods.idleMs }, 'hosting pods by demand and votes')
+  return {
+    host,
+    executor: base => host.executor(base),
+    models: () => host.manager.models(),
+    onChange: fn => { notify = fn },
+    async stop () {
+      await host.stop()
+      await engine?.stop()
+      chain.close()
+    }
+  }
+}
+
+/** The gateway's pod resolver from the chain (null without a deployment): `model` may name a pod. */
+export async function startGatewayPods (ctx: CommandContext, deployment: Deployment | null): Promise<{ resolver: PodResolver, stop: () => void } | null> {
+  if (deployment === null) return null
+  const chain = await connectChain({ deployment, ...(ctx.config.chain.rpc !== '' ? { rpc: ctx.config.chain.rpc } : {}) })
+  const directory = new PodDirectory(chain, ctx.logger)
+  try {
+    await directory.start()
+  } catch (e) {
+    chain.close()
+    throw e
+  }
+  return { resolver: podResolver(directory), stop: () => { directory.stop(); chain.close() } }
+}
