@@ -12,6 +12,8 @@ import { readDeployment, connectChain, type Deployment, type ChainClient } from 
 import { Accounts, startGatewayService } from '../../gateway/index.js'
 import { startGatewayPods } from '../pod-host.js'
 import { chainStakeViews } from '../../validation/index.js'
+import { nodeSource } from '../../dashboard/index.js'
+import { relayRewardRoots, startNodeDashboard } from '../rewards.js'
 
 /** HEU as typed by a person ("12.5") → wei; a usage error names the flag otherwise. */
 export function parseHeu (flag: string, raw: string): bigint {
@@ -75,9 +77,12 @@ export function registerGateway (program: Command): void {
           chain,
           isValidator: async (a) => views !== null && await views.stakeOf(a) > 0n
         })
-        ctx.print({ baseUrl: `${svc.gateway.url}/v1`, peerId: identity.peerId.toString(), address: identity.address, p2p: svc.node.multiaddrs(), paid: chain !== null }, r =>
-          `gateway ready: ${String(r.baseUrl)}\n  p2p  ${(r.p2p as string[]).join(' ')}\nCtrl-C to stop.`)
-        await untilSignal(ctx.logger, async () => { await svc.stop() })
+        // miners often hear validators only through the gateway: relay reward roots
+        const unrelay = relayRewardRoots(svc.node, reader, ctx.logger)
+        const dashboard = await startNodeDashboard(ctx, nodeSource({ role: 'gateway', miners: [], gateway: svc, chain: reader }), ctx.logger)
+        ctx.print({ baseUrl: `${svc.gateway.url}/v1`, peerId: identity.peerId.toString(), address: identity.address, p2p: svc.node.multiaddrs(), paid: chain !== null, dashboard: dashboard?.url ?? null }, r =>
+          `gateway ready: ${String(r.baseUrl)}\n  p2p  ${(r.p2p as string[]).join(' ')}${r.dashboard === null ? '' : `\n  dashboard  ${String(r.dashboard)}`}\nCtrl-C to stop.`)
+        await untilSignal(ctx.logger, async () => { await dashboard?.stop(); unrelay(); await svc.stop() })
       } finally {
         reader?.close()
         pods?.stop()
