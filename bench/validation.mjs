@@ -1,0 +1,136 @@
+// Validation benchmark: per cheat mode, the detection rate within 20 sampled jobs and how
+// many sampled jobs it took; false positives on honest jobs; LLM validation time ÷ generation
+// time for the same jobs, measured side by side. Real llama.cpp on the built-in tiny models
+// (one thread) and the tiny-sd ONNX pipeline. Prints JSON.
+//
+//   npx tsc -p . && node bench/validation.mjs [--honest 1000] [--trials 200] [--pool 60] [--tokens 32] [--images 6]
+//
+// Trials draw the sampled jobs at random (without replacement) from a pool of cheating jobs
+// generated and scored once per mode, so many trials cost little; each trial decides after
+// every sampled job as a validator does: the job fails alone (support, end, image), or the
+// window test over the last 20 of the miner's sampled jobs fails.
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createLlamaEngine, ensureTinyModels, buildTinySd, createImageEngine } from '../dist/inference/index.js'
+import { scoreLlmJob, windowTest, scoreImageJob, cheatingExecutor, transcriptOf, defaultLlmCheckOptions } from '../dist/validation/index.js'
+
+const args = process.argv.slice(2)
+const flag = (name, def) => { const i = args.indexOf(`--${name}`); return i >= 0 ? Number(args[i + 1]) : def }
+const HONEST = flag('honest', 1000)
+const TRIALS = flag('trials', 200)
+const POOL = flag('pool', 60)
+const TOKENS = flag('tokens', 32)
+const IMAGES = flag('images', 6)
+const BUDGET = 20
+
+let seed = 12345
+const rnd = () => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed / 2 ** 31 }
+const median = xs => { const s = [...xs].sort((a, b) => a - b); return s.length === 0 ? null : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2 }
+const r3 = x => x === null ? null : Math.round(x * 1000) / 1000
+
+const variants = [{}, { temperature: 1.0, topK: 0, topP: 0.9 }, { temperature: 0.6, topK: 20, topP: 1 }, { temperature: 1.2, topK: 60, topP: 0.98 }]
+const llmJob = (modelId, i) => ({
+  kind: 'llm',
+  modelId,
+  input: i % 5 === 4 ? [{ role: 'user', content: `question ${i}` }] : `prompt number ${i}:`,
+  sampling: { seed: 1000 + i, temperature: 0.8, topP: 0.95, topK: 40, maxTokens: TOKENS, stop: [], ...variants[i % variants.length] }
+})
+const frame = job => ({ v: 1, type: 'request', jobId: '0x' + '00'.repeat(32), timeoutMs: 600_000, ...job })
+const signal = new AbortController().signal
+
+const dir = await mkdtemp(join(tmpdir(), 'heurist-bench-validation-'))
+try {
+  const made = await ensureTinyModels(join(dir, 'models'), { names: ['tiny-llama', 'tiny-llama-b'] })
+  const a = made.find(m => m.name === 'tiny-llama')
+  const b = made.find(m => m.name === 'tiny-llama-b')
+  const engine = createLlamaEngine({ gpu: 'cpu', threads: 1, parallel: 1, maxQueue: 8 })
+  await engine.load(a.path, { id: a.id, name: a.name })
+  await engine.load(b.path, { id: b.id, name: b.name })
+  const models = engine.loaded()
+  const honest = { models: () => models, async execute (job) { return { kind: 'llm', result: await engine.generate({ modelId: job.modelId, input: job.input, sampling: job.sampling }) } } }
+  const score = async (job, out) => await scoreLlmJob(engine, { modelId: job.modelId, input: job.input, sampling: job.sampling, output: out.result })
+
+  // ---- honest jobs: false positives and the time ratio, side by side per job ----
+  const honestScores = []
+  const ratios = []
+  let genMs = 0
+  let valMs = 0
+  let windowFails = 0
+  for (let i = 0; i < HONEST; i++) {
+    const job = llmJob(a.id, 100_000 + i)
+    const t0 = performance.now()
+    const out = await honest.execute(frame(job))
+    const t1 = performance.now()
+    const s = await score(job, out)
+    const t2 = performance.now()
+    honestScores.push(s)
+    if (i >= 5) { genMs += t1 - t0; valMs += t2 - t1; ratios.push((t2 - t1) / (t1 - t0)) }
+    if (windowTest(honestScores.slice(-defaultLlmCheckOptions.window)).fail) windowFails++
+  }
+  const jobFails = honestScores.filter(s => s.fail).length
+
+  // ---- cheating LLM miners ----
+  const detection = {}
+  for (const mode of ['wrong-model', 'high-temperature', 'random-tokens', 'truncate']) {
+    const ex = cheatingExecutor(mode, { llm: engine, images: new Map(), models, honest })
+    const pool = []
+    for (let i = 0; i < POOL; i++) {
+      const job = llmJob(a.id, 200_000 + i)
+      pool.push(await score(job, await ex.execute(frame(job), { signal })))
+    }
+    const took = []
+    let detected = 0
+    for (let t = 0; t < TRIALS; t++) {
+      const order = pool.map((s, i) => [rnd(), i]).sort((x, y) => x[0] - y[0]).map(([, i]) => pool[i])
+      const seen = []
+      for (let k = 0; k < Math.min(BUDGET, order.length); k++) {
+        seen.push(order[k])
+        if (order[k].fail || windowTest(seen.slice(-defaultLlmCheckOptions.window)).fail) { detected++; took.push(k + 1); break }
+      }
+    }
+    detection[mode] = { detectionRate: detected / TRIALS, jobsToDetect: { median: median(took), max: took.length ? Math.max(...took) : null }, jobsFailingAlone: pool.filter(s => s.fail).length / pool.length }
+  }
+  await engine.stop()
+
+  // ---- cheating image miners (re-run with the same seed and settings) ----
+  const imageEngine = createImageEngine({ executionProvider: 'cpu', threads: 1, optimizationLevel: 'basic' })
+  const model = await imageEngine.load(await buildTinySd(join(dir, 'tiny-sd')))
+  const honestImages = { models: () => [model.info], async execute (job) { return { kind: 'image', result: await model.generate({ modelId: job.modelId, ...job.image }) } } }
+  const rerun = async (request) => await model.generate(request)
+  const imageJob = i => ({ kind: 'image', modelId: model.info.id, image: { prompt: `a cat number ${i}`, negativePrompt: '', width: 32, height: 32, steps: 4, guidanceScale: 7.5, seed: i, scheduler: i % 2 ? 'ddim' : 'euler' } })
+  let imageHonestFails = 0
+  for (let i = 0; i < IMAGES; i++) {
+    const out = await honestImages.execute(frame(imageJob(i)))
+    if ((await scoreImageJob(rerun, transcriptOf('0x' + '00'.repeat(32), imageJob(i), out))).fail) imageHonestFails++
+  }
+  for (const mode of ['wrong-seed', 'blank']) {
+    const ex = cheatingExecutor(mode, { llm: null, images: new Map([[model.info.id, model]]), models: [model.info], honest: honestImages })
+    let failed = 0
+    const ssims = []
+    for (let i = 0; i < IMAGES; i++) {
+      const out = await ex.execute(frame(imageJob(i)), { signal })
+      const s = await scoreImageJob(rerun, transcriptOf('0x' + '00'.repeat(32), imageJob(i), out))
+      if (s.fail) failed++
+      ssims.push(s.ssim)
+    }
+    // every job fails on its own, so the first sampled job detects the miner
+    detection[mode] = { detectionRate: failed / IMAGES, jobsToDetect: { median: failed === IMAGES ? 1 : null, max: failed === IMAGES ? 1 : null }, jobsFailingAlone: failed / IMAGES, medianSsim: r3(median(ssims)) }
+  }
+  await imageEngine.dispose()
+
+  console.log(JSON.stringify({
+    bench: 'validation',
+    config: { honestJobs: HONEST, trialsPerMode: TRIALS, poolPerMode: POOL, maxTokens: TOKENS, images: IMAGES, budget: BUDGET, window: defaultLlmCheckOptions.window, alpha: defaultLlmCheckOptions.alpha, threads: 1 },
+    detection,
+    honest: { jobs: HONEST, jobsFailed: jobFails, windowTestsFailed: windowFails, falsePositiveRate: (jobFails + windowFails) / HONEST, imageJobs: IMAGES, imageJobsFailed: imageHonestFails },
+    time: { llmValidationOverGeneration: { medianPerJob: r3(median(ratios)), total: r3(valMs / genMs) }, generationMsPerJob: r3(genMs / (HONEST - 5)), validationMsPerJob: r3(valMs / (HONEST - 5)) },
+    goals: {
+      detectedWithin20In99pct: Object.values(detection).every(d => d.detectionRate >= 0.99),
+      zeroFalsePositivesIn1000: HONEST >= 1000 && jobFails + windowFails === 0,
+      validationAtMostQuarterOfGeneration: median(ratios) <= 0.25
+    }
+  }, null, 2))
+} finally {
+  await rm(dir, { recursive: true, force: true })
+}
