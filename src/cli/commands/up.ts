@@ -14,28 +14,30 @@ import { heuristDomain } from '../../core/typed-data.js'
 import { createHeuristNode, Advertiser, basicHardware, type HeuristNode } from '../../p2p/index.js'
 import { startDevnet, connectChain, writeDeployment, type Devnet, type ChainClient } from '../../chain/index.js'
 import { ensureTinyModels } from '../../inference/index.js'
-import { startGatewayService, VoucherInbox, type GatewayService } from '../../gateway/index.js'
-import { chainStakeViews } from '../../validation/index.js'
+import { startGatewayService, VoucherInbox, fetchTranscript, type GatewayService } from '../../gateway/index.js'
+import { chainStakeViews, chainSlasher, startValidatorService, type GatewayTranscript, type ImageRerun } from '../../validation/index.js'
 
 const WAD = 10n ** 18n
 
-interface UpOptions { miners: string, port: string, rpcPort: string, price: string }
+interface UpOptions { miners: string, port: string, rpcPort: string, price: string, validator: boolean }
 
 interface Miner { node: HeuristNode, store: Store, models: MinerModels, advertiser: Advertiser, inbox: VoucherInbox, chain: ChainClient }
 
 /**
  * `heurist up`: the whole network on this machine, on the built-in tiny models. The devnet
- * chain with the contracts, N miners registered with collateral (dev accounts 2…), and a
- * gateway (dev account 1) whose Payments deposit backs a demo API key. Everything runs in
+ * chain with the contracts, N miners registered with collateral (dev accounts 2…), a staked
+ * validator (the next dev account), and a gateway (dev account 1) whose Payments deposit
+ * backs a demo API key. Everything runs in
  * this process; its state lives under <home>/up and starts fresh each time.
  */
 export function registerUp (program: Command): void {
   program.command('up')
-    .description('the whole network on this machine: devnet chain with the contracts, tiny models, miners and a gateway with a funded demo API key')
+    .description('the whole network on this machine: devnet chain with the contracts, tiny models, miners, a validator and a gateway with a funded demo API key')
     .option('--miners <n>', 'miners to start', '2')
     .option('--port <port>', 'gateway HTTP port (0 = any free one)', '8080')
     .option('--rpc-port <port>', 'devnet JSON-RPC port (0 = any free one)', '8545')
     .option('--price <wei>', 'miners\' price per compute unit, in wei', '1000000000')
+    .option('--no-validator', 'do not start the validator (it re-runs a sample of jobs)')
     .action(async (opts: UpOptions, cmd: Command) => {
       const n = parseIntFlag('--miners', opts.miners, 1, 8)
       const port = parseIntFlag('--port', opts.port, 0, 65535)
@@ -43,7 +45,7 @@ export function registerUp (program: Command): void {
       if (!/^(0|[1-9]\d{0,30})$/.test(opts.price)) throw usageError('CLI_BAD_FLAG', `--price: expected a whole number of wei, got ${JSON.stringify(opts.price)}`)
       const price = BigInt(opts.price)
       const ctx = await loadContext(cmd)
-      await runUp(ctx, { miners: n, port, rpcPort, price })
+      await runUp(ctx, { miners: n, port, rpcPort, price, validator: opts.validator })
     })
 }
 
@@ -55,7 +57,7 @@ function progress (ctx: CommandContext): (step: string) => void {
   }
 }
 
-async function runUp (ctx: CommandContext, o: { miners: number, port: number, rpcPort: number, price: bigint }): Promise<void> {
+async function runUp (ctx: CommandContext, o: { miners: number, port: number, rpcPort: number, price: bigint, validator: boolean }): Promise<void> {
   const say = progress(ctx)
   const root = join(ctx.paths.root, 'up')
   await rm(root, { recursive: true, force: true })
@@ -68,7 +70,7 @@ async function runUp (ctx: CommandContext, o: { miners: number, port: number, rp
   try {
     let devnet: Devnet
     try {
-      devnet = await startDevnet({ port: o.rpcPort, accounts: Math.max(10, o.miners + 3), onProgress: say })
+      devnet = await startDevnet({ port: o.rpcPort, accounts: Math.max(10, o.miners + 4), onProgress: say })
     } catch (e) {
       throw (e as { code?: string }).code === 'CHAIN_PORT_IN_USE' ? usageError('CHAIN_PORT_IN_USE', `${(e as Error).message} (use --rpc-port 0 for any free port)`) : e
     }
@@ -134,6 +136,40 @@ async function runUp (ctx: CommandContext, o: { miners: number, port: number, rp
       miners.push({ node, store, models, advertiser, inbox, chain })
     }
 
+    let validatorAddress: string | null = null
+    if (o.validator) {
+      const wallet = devnet.accounts[2 + o.miners]!
+      say(`validator: staking ${wallet.address}, loading models`)
+      const chain = await connectChain({ deployment: d, signer: wallet })
+      cleanups.push(async () => { chain.close() })
+      await chain.registerValidator(BigInt(d.params.minValidatorStake))
+      const store = await Store.open(join(root, 'validator'))
+      cleanups.push(async () => { await store.close() })
+      const loaded = await loadMinerModels(ctx, [], ctx.logger)
+      cleanups.push(async () => { await loaded.stop() })
+      const node = await createHeuristNode({ identity: identityFromPrivateKey(wallet.privateKey), logger: ctx.logger, store, listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [boot], devnet: true })
+      cleanups.push(async () => { await node.stop(0) })
+      const images = loaded.images
+      const rerunImage: ImageRerun = async (request, _settings, signal) => {
+        const model = images.get(request.modelId)
+        if (model === undefined) throw usageError('VALIDATION_MODEL_NOT_LOADED', `image model ${request.modelId.slice(0, 12)} is not loaded here`)
+        return await model.generate(request, { signal })
+      }
+      const v = startValidatorService({
+        node,
+        wallet,
+        domain: receiptDomain,
+        logger: ctx.logger,
+        llm: loaded.llm,
+        rerunImage,
+        ...chainStakeViews(chain),
+        slash: chainSlasher(chain),
+        fetchFromGateway: async (peer, jobId, signal) => await fetchTranscript(node, peer, jobId, { signal }) as GatewayTranscript
+      })
+      cleanups.push(async () => { v.stop() })
+      validatorAddress = wallet.address
+    }
+
     say('funding the demo API key (Payments deposit)')
     const credits = 100n * WAD
     await gwChain.deposit(credits)
@@ -156,7 +192,7 @@ async function runUp (ctx: CommandContext, o: { miners: number, port: number, rp
     } else {
       process.stdout.write([
         '',
-        `heurist is up: ${o.miners} miner${o.miners === 1 ? '' : 's'}, a gateway, and the devnet chain.`,
+        `heurist is up: ${o.miners} miner${o.miners === 1 ? '' : 's'}, ${validatorAddress === null ? 'no validator' : 'a validator'}, a gateway, and the devnet chain.`,
         `  base URL  ${baseUrl}`,
         `  API key   ${apiKey}   (${formatUnits(credits, 18)} HEU of credits)`,
         `  chain     ${devnet.rpcUrl}   (chain id ${d.chainId})`,
