@@ -102,4 +102,32 @@ describe('gateway over the mesh', () => {
     await stopTranscripts()
     backend.stop()
   })
+
+  it('a client that disconnects mid-stream → the job is cancelled on the miner over the mesh; the next request is served', async () => {
+    const t = await tempDir('heurist-gw-mesh-')
+    cleanup = t.cleanup
+    store = await Store.open(t.dir)
+    const gwNode = await testNode()
+    nodes.push(gwNode)
+    const exec = new ScriptedExecutor(Array.from({ length: 100 }, (_, i) => `w${i} `), 30)
+    await startMiner([gwNode.multiaddrs()[0]!], exec, 10)
+    expect(await until(() => gwNode.peerTable.miners(SCRIPT_MODEL.id).length === 1, 20_000, 100)).toBe(true)
+    const backend = createMeshBackend(gwNode, silentLogger())
+    const accounts = new Accounts(store)
+    const { apiKey } = await accounts.create(10n ** 18n)
+    gw = createGateway({ backend, accounts, logger: silentLogger(), vouchers: null, transcripts: null }, { port: 0 })
+    await gw.start()
+    const client = new OpenAI({ apiKey, baseURL: `${gw.url}/v1`, maxRetries: 0, timeout: 30_000 })
+    const ac = new AbortController()
+    const stream = await client.chat.completions.create({ model: 'scripted', messages: [{ role: 'user', content: 'hi' }], max_tokens: 100, stream: true }, { signal: ac.signal })
+    let n = 0
+    try {
+      for await (const _c of stream) { if (++n === 4) ac.abort() }
+    } catch { /* our own abort */ }
+    expect(await until(() => exec.seen[0]?.aborted === true, 10_000, 20)).toBe(true)
+    expect(exec.seen[0]!.tokens).toBeLessThan(100)
+    expect(await until(() => gwNode.connectedPeers().length > 0 && gw!.pending()[SCRIPT_MODEL.id] === undefined, 5000, 20)).toBe(true)
+    const r = await client.chat.completions.create({ model: 'scripted', messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 })
+    expect(r.choices[0]!.message.content).toBe('w0 w1 ')
+  })
 })
