@@ -6,6 +6,22 @@ import { formatHeu } from '../../economics/index.js'
 import { readRewardFiles, type ChainClient } from '../../chain/index.js'
 import { balancesHuman, openChain, parseAddress, withChainFlags, type ChainFlags } from '../chain.js'
 import type { CommandContext } from '../context.js'
+import { readPointsSnapshot, snapshotPoints, estimateReward } from '../../rewards/index.js'
+import { rewardsDir } from '../rewards.js'
+
+/**
+ * This epoch's points of the miner running from this home folder (its snapshot), and the
+ * reward they would earn if the epoch ended now, computed live with src/economics. Null when
+ * no miner runs here, or the snapshot is of another epoch or another address.
+ */
+async function epochEstimate (ctx: CommandContext, chain: ChainClient, address: string, epoch: bigint): Promise<{ points: { llama: bigint, waifu: bigint }, estimatedReward: bigint } | null> {
+  const snap = await readPointsSnapshot(rewardsDir(ctx))
+  if (snap === null || BigInt(snap.epoch) !== epoch) return null
+  const a = address.toLowerCase()
+  if (snap.operator.toLowerCase() !== a && snap.payout.toLowerCase() !== a) return null
+  const est = await estimateReward(chain, epoch, snap.operator, snapshotPoints(snap), ctx.config.rewards.tipBps)
+  return { points: est.points, estimatedReward: est.reward }
+}
 
 /** The operator's address from the keystore's plain `address` field: no password needed. */
 async function operatorAddress (ctx: CommandContext): Promise<string> {
@@ -41,6 +57,7 @@ export function registerStatus (program: Command): void {
         const address = opts.address === undefined ? await operatorAddress(ctx) : parseAddress('--address', opts.address)
         const [b, epoch, claims] = await Promise.all([chain.balances(address), chain.currentEpoch(), claimableRewards(ctx, chain, address)])
         const claimable = claims.reduce((s, c) => s + c.amount, 0n)
+        const estimate = await epochEstimate(ctx, chain, address, epoch)
         ctx.print({
           address,
           chainId: chain.deployment.chainId,
@@ -53,8 +70,12 @@ export function registerStatus (program: Command): void {
           deposit: b.deposit,
           eth: b.eth,
           vesting: b.vesting,
-          claimable
-        }, () => `address      ${address}\nchain        ${chain.deployment.chainId}, epoch ${epoch}\n${balancesHuman(b)}\nclaimable    ${formatHeu(claimable)} HEU`)
+          claimable,
+          points: estimate?.points ?? null,
+          estimatedReward: estimate?.estimatedReward ?? null
+        }, () => `address      ${address}\nchain        ${chain.deployment.chainId}, epoch ${epoch}\n${balancesHuman(b)}\n` +
+          (estimate === null ? '' : `points       ${estimate.points.llama} LLM, ${estimate.points.waifu} image (this epoch)\nestimated    ${formatHeu(estimate.estimatedReward)} HEU if the epoch ended now\n`) +
+          `claimable    ${formatHeu(claimable)} HEU`)
       } finally {
         chain.close()
       }
