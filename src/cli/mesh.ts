@@ -11,6 +11,7 @@ import {
   type ImageEngine, type ImageModel, type LlamaEngine, type ModelInfo
 } from '../inference/index.js'
 import type { CommandContext } from './context.js'
+import { reachabilityFromConfig } from './reachability.js'
 
 /**
  * What the mesh commands (`mine`, `peers`, `infer --network`) share: joining the mesh with the
@@ -18,8 +19,11 @@ import type { CommandContext } from './context.js'
  * and the miner's models behind the job protocol's executor interface.
  */
 
-/** Joins the mesh as configured. `ephemeral` uses a throwaway key (no password needed). */
-export async function joinMesh (ctx: CommandContext, options: { ephemeral?: boolean, store?: Store | null, listen?: string[] } = {}): Promise<HeuristNode> {
+/**
+ * Joins the mesh as configured. `ephemeral` uses a throwaway key (no password needed);
+ * `serving` (a miner) reserves relay slots when the node is not public.
+ */
+export async function joinMesh (ctx: CommandContext, options: { ephemeral?: boolean, store?: Store | null, listen?: string[], serving?: boolean } = {}): Promise<HeuristNode> {
   const identity: Identity = options.ephemeral === true ? identityFromPrivateKey(Wallet.createRandom().privateKey) : await ctx.identity()
   try {
     return await createHeuristNode({
@@ -28,7 +32,9 @@ export async function joinMesh (ctx: CommandContext, options: { ephemeral?: bool
       bootstrap: ctx.config.p2p.bootstrap,
       devnet: ctx.config.p2p.devnet,
       logger: ctx.logger,
-      store: options.store ?? null
+      store: options.store ?? null,
+      // a miner behind NAT reserves relay slots; public nodes relay for others (p2p.relay*)
+      reachability: reachabilityFromConfig(ctx.config, options.serving === true)
     })
   } catch (e) {
     if (e instanceof HeuristError) throw e

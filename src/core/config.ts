@@ -31,7 +31,13 @@ export const configSpec = {
   p2p: {
     listen: field(z.array(multiaddr).max(16), ['/ip4/0.0.0.0/tcp/4021'], 'multiaddrs to listen on'),
     bootstrap: field(z.array(multiaddr).max(64), [], 'multiaddrs (with /p2p/<peerId>) of peers to join the mesh through'),
-    devnet: field(z.boolean(), false, 'loopback-only relaxations for a local devnet or tests (never on a public node)')
+    devnet: field(z.boolean(), false, 'loopback-only relaxations for a local devnet or tests (never on a public node)'),
+    relay: field(z.enum(['auto', 'on', 'off']), 'auto', 'serve as a circuit relay for miners behind NAT: auto = when a listen address is a public IP'),
+    relayReservations: field(z.number().int().min(0).max(8), 2, 'relay slots a miner reserves when it is not public itself (0 = never use relays)'),
+    relayMaxReservations: field(z.number().int().min(1).max(100_000), 128, 'reservations this node holds at most when it relays'),
+    relayDataLimit: field(z.number().int().min(1024).max(2 ** 40), 8 * 1024 * 1024, 'bytes one relayed connection may carry (both directions) before the relay closes it'),
+    relayDurationMs: field(z.number().int().min(1000).max(24 * 3_600_000), 300_000, 'how long one relayed connection may stay open, in ms'),
+    relayMaxCircuitsPerPeer: field(z.number().int().min(1).max(1024), 8, 'relayed connections one peer may have open through this relay at once')
   },
   inference: {
     threads: field(z.number().int().min(0).max(1024), 0, 'CPU threads for inference; 0 = the cores actually available'),

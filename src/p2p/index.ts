@@ -24,3 +24,4 @@ export {
   openStreamPreferDirect, reachabilityOptions,
   type ReachabilityInit, type ReachabilityOptions, type ReachabilityReport, type ReachabilityStatus, type RelayGuardStats, type RelayLimits
 } from './reachability.js'
+export { probeReachability, type ReachabilityProbeOptions, type ReachabilityProbeResult } from './probe.js'

@@ -169,6 +169,8 @@ export function checkRelayAddrs (addrs: string[], advertiser: string, self: { pe
 interface GuardedNode {
   getConnections: (peer?: PeerId) => Connection[]
   services: { relay?: unknown }
+  addEventListener: (type: 'peer:disconnect', fn: (evt: CustomEvent<PeerId>) => void) => void
+  removeEventListener: (type: 'peer:disconnect', fn: (evt: CustomEvent<PeerId>) => void) => void
 }
 
 export interface RelayGuardStats {
@@ -192,7 +194,21 @@ export class RelayGuard {
 
   constructor (private readonly limits: RelayLimits, private readonly logger: Logger, private readonly now: () => number = Date.now) {}
 
-  attach (node: GuardedNode): void { this.node = node }
+  attach (node: GuardedNode): void {
+    this.node = node
+    node.addEventListener('peer:disconnect', this.onDisconnect)
+  }
+
+  detach (): void {
+    this.node?.removeEventListener('peer:disconnect', this.onDisconnect)
+    this.node = null
+  }
+
+  // a reservation is only usable while its peer is connected (the relay dials nobody), but
+  // libp2p keeps it until its TTL: free the slot as soon as the peer is gone
+  private readonly onDisconnect = (evt: CustomEvent<PeerId>): void => {
+    this.relay?.reservations.delete(evt.detail)
+  }
 
   private get relay (): CircuitRelayService | null {
     return (this.node?.services.relay as CircuitRelayService | undefined) ?? null

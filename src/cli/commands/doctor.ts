@@ -5,6 +5,7 @@ import { createServer } from 'node:net'
 import { loadContext, type CommandContext } from '../context.js'
 import { probeHardware } from '../../inference/index.js'
 import { edrAvailable } from '../../chain/index.js'
+import { reachabilityCheck } from '../reachability.js'
 
 export type CheckStatus = 'ok' | 'warn' | 'fail'
 export interface CheckResult { name: string, status: CheckStatus, detail: string, data?: Record<string, unknown> }
@@ -83,7 +84,7 @@ const chain: Check = async () => {
   return { name: 'chain', status: r.ok ? 'ok' : 'warn', detail: r.ok ? r.detail : `no embedded chain (${r.detail}); use --rpc with any EVM node` }
 }
 
-export const checks: Check[] = [nodeVersion, cpu, memory, disk, ports, gpu, chain]
+export const checks: Check[] = [nodeVersion, cpu, memory, disk, ports, gpu, chain, reachabilityCheck]
 
 export function registerDoctor (program: Command): void {
   program.command('doctor')
