@@ -255,6 +255,7 @@ export class HeuristNode {
       this.jobServer = null
     }
     this.reach?.detach()
+    this.relayGuard?.detach()
     if (this.node !== null) {
       await this.node.stop()
       this.node = null
