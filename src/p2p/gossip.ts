@@ -62,17 +62,17 @@ class BoundedMap<V> extends Map<string, V> {
 export interface AdvertValidatorOptions {
   /** Fewer ms than this between two adverts of one operator is a flood: reject. Default 500 (adverts come every few seconds). */
   minIntervalMs: number
-  /** Allowed clock difference to the publisher. Default 60 s. */
+  /** Allowed clock difference to the publisher. Default 30 s. */
   maxClockSkewMs: number
   now: () => number
 }
 
-export const defaultAdvertValidatorOptions: AdvertValidatorOptions = { minIntervalMs: 500, maxClockSkewMs: 60_000, now: Date.now }
+export const defaultAdvertValidatorOptions: AdvertValidatorOptions = { minIntervalMs: 500, maxClockSkewMs: 30_000, now: Date.now }
 
 /** Validates capacity adverts; keeps per-operator state for duplicate and rate checks. */
 export function createAdvertValidator (init: Partial<AdvertValidatorOptions> = {}): (msg: Message) => Advert {
   const o = { ...defaultAdvertValidatorOptions, ...init }
-  const last = new BoundedMap<{ seq: number, at: number }>(10_000)
+  const last = new BoundedMap<{ seq: number, ts: number }>(10_000)
   return (msg) => {
     const advert = decodeOrReject(() => decodeMessage(msg.data, advertSchema, MAX_BYTES.advert, 'capacity advert'))
     const { address } = originAddress(msg)
@@ -84,9 +84,12 @@ export function createAdvertValidator (init: Partial<AdvertValidatorOptions> = {
     const prev = last.get(key)
     if (prev !== undefined) {
       if (advert.seq <= prev.seq) ignore('P2P_DUPLICATE', 'advert seq not newer than the last one')
-      if (now - prev.at < o.minIntervalMs) reject('P2P_RATE_LIMITED', `adverts from ${address} faster than one per ${o.minIntervalMs} ms`)
+      // The rate is judged on the publisher's own signed timestamps, not on arrival times:
+      // gossip paths of different lengths bunch honest adverts together on arrival. A liar
+      // cannot run ahead of its clock by more than maxClockSkewMs (P2P_FUTURE above).
+      if (advert.ts - prev.ts < o.minIntervalMs) reject('P2P_RATE_LIMITED', `adverts from ${address} faster than one per ${o.minIntervalMs} ms`)
     }
-    last.set(key, { seq: advert.seq, at: now })
+    last.set(key, { seq: advert.seq, ts: advert.ts })
     return advert
   }
 }

@@ -66,6 +66,11 @@ export interface JobServerOptions {
   requestTimeoutMs: number
   /** EIP-712 domain of receipts. Default chain id 0, zero address (unpaid). */
   receiptDomain: ReceiptDomainOptions
+  /**
+   * Tokens produced within this many ms of the last frame travel together in one frame: the
+   * first token goes out at once, and a fast model does not pay one frame per token. Default 4.
+   */
+  tokenBatchMs: number
 }
 
 export const defaultJobServerOptions: JobServerOptions = {
@@ -73,6 +78,7 @@ export const defaultJobServerOptions: JobServerOptions = {
   maxQueue: 16,
   maxStreamsPerPeer: 4,
   requestTimeoutMs: 10_000,
+  tokenBatchMs: 4,
   receiptDomain: { chainId: 0, verifyingContract: '0x0000000000000000000000000000000000000000' }
 }
 
@@ -233,14 +239,33 @@ export class JobServer {
       await this.slots.acquire(abort.signal)
       let out: JobOutput
       const startedAt = Date.now()
+      let texts: string[] = []
+      let ids: number[] = []
+      let lastFlush = 0
+      let flushTimer: NodeJS.Timeout | undefined
+      const flushTokens = (): void => {
+        clearTimeout(flushTimer)
+        flushTimer = undefined
+        if (texts.length === 0) return
+        frames.write(texts.length === 1 ? { v: PROTOCOL_VERSION, type: 'token', text: texts[0], id: ids[0] } : { v: PROTOCOL_VERSION, type: 'tokens', texts, ids })
+        texts = []
+        ids = []
+        lastFlush = performance.now()
+      }
       try {
         this.stats.running = this.slots.active
         out = await this.executor.execute(request, {
           signal: abort.signal,
-          onToken: (text, id) => { frames.write({ v: PROTOCOL_VERSION, type: 'token', text, id }) },
+          onToken: (text, id) => {
+            texts.push(text)
+            ids.push(id)
+            if (texts.length >= 4096 || performance.now() - lastFlush >= this.o.tokenBatchMs) flushTokens()
+            else flushTimer ??= setTimeout(flushTokens, this.o.tokenBatchMs)
+          },
           onProgress: (step, steps) => { frames.write({ v: PROTOCOL_VERSION, type: 'progress', step, steps }) }
         })
       } finally {
+        flushTokens()
         this.slots.release()
         this.stats.running = this.slots.active
       }
@@ -393,6 +418,10 @@ export async function runJob (node: Dialer, peer: PeerId, job: JobRequest, optio
           if (ttftMs < 0) ttftMs = performance.now() - t0
           tokens += f.text
           options.onToken?.(f.text, f.id)
+          break
+        case 'tokens':
+          if (ttftMs < 0) ttftMs = performance.now() - t0
+          for (let i = 0; i < f.texts.length; i++) options.onToken?.(f.texts[i]!, f.ids[i] ?? -1)
           break
         case 'progress':
           if (ttftMs < 0) ttftMs = performance.now() - t0

@@ -162,6 +162,8 @@ export const responseFrameSchema = z.discriminatedUnion('type', [
   z.object({ v: z.literal(PROTOCOL_VERSION), type: z.literal('accepted'), jobId: hex32, queued: int }).strict(),
   z.object({ v: z.literal(PROTOCOL_VERSION), type: z.literal('rejected'), jobId: hex32.or(z.literal('')), code: z.string().max(64), reason: z.string().max(1024) }).strict(),
   z.object({ v: z.literal(PROTOCOL_VERSION), type: z.literal('token'), text: z.string().max(64 * 1024), id: z.number().int() }).strict(),
+  /** Several tokens in one frame: the miner batches tokens produced within a few ms. */
+  z.object({ v: z.literal(PROTOCOL_VERSION), type: z.literal('tokens'), texts: z.array(z.string().max(64 * 1024)).min(1).max(4096), ids: z.array(z.number().int()).max(4096) }).strict(),
   z.object({ v: z.literal(PROTOCOL_VERSION), type: z.literal('progress'), step: int, steps: int }).strict(),
   z.object({
     v: z.literal(PROTOCOL_VERSION),

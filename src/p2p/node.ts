@@ -51,6 +51,8 @@ export interface HeuristNodeOptions {
   peerTable?: Partial<PeerTableOptions>
   /** Connections kept at most. Default 100. */
   maxConnections: number
+  /** Below this many connections, redial bootstrap peers and dial miners heard in adverts. Default 8 (gossipsub's D is 6). */
+  targetPeers: number
   /** Relays, AutoNAT, DCUtR (see reachability.ts). Default: relay server when a listen address is public, no reservations. */
   reachability?: ReachabilityInit
 }
@@ -61,7 +63,8 @@ export const defaultHeuristNodeOptions = {
   devnet: false,
   store: null,
   heartbeatMs: 1000,
-  maxConnections: 100
+  maxConnections: 100,
+  targetPeers: 8
 }
 
 export type HeuristNodeInit = Partial<HeuristNodeOptions> & Pick<HeuristNodeOptions, 'identity' | 'logger'>
@@ -159,15 +162,55 @@ export class HeuristNode {
       return advert
     }
     ps.topicValidators.set(TOPICS.capacity, gossipValidatorFn(TOPICS.capacity, advertWithRelayCheck, (advert: Advert, msg: Message) => {
-      if (msg.type === 'signed') this.peerTable.update(msg.from.toString(), advert)
+      if (msg.type !== 'signed') return
+      this.peerTable.update(msg.from.toString(), advert)
+      this.maybeConnect(msg.from, advert)
     }, o.logger, this.stats))
     ps.topicValidators.set(TOPICS.receipts, gossipValidatorFn(TOPICS.receipts, createReceiptValidator(o.receiptValidator), (m: ReceiptMessage, msg: Message) => {
       const from = msg.type === 'signed' ? msg.from.toString() : ''
       for (const l of this.receiptListeners) l(m, from)
     }, o.logger, this.stats))
+    if (o.bootstrap.length > 0) {
+      this.maintenance = setInterval(() => { this.redialBootstrap() }, 3000)
+      this.maintenance.unref()
+    }
     ps.subscribe(TOPICS.capacity)
     ps.subscribe(TOPICS.receipts)
     o.logger.info({ peerId: this.peerId.toString(), address: this.address, addrs: this.multiaddrs(), devnet: o.devnet }, 'p2p node started')
+  }
+
+  private discoveryDials = 0
+  private maintenance: NodeJS.Timeout | null = null
+
+  /**
+   * Discovery beside gossipsub peer exchange: a node with fewer than `targetPeers` connections
+   * dials miners it hears adverts from (their addresses are in the signed advert), so the mesh
+   * does not stay a star around the bootstrap node. At most two such dials at a time.
+   */
+  private maybeConnect (from: PeerId, advert: Advert): void {
+    const node = this.node
+    if (node === null || advert.addrs.length === 0 || this.discoveryDials >= 2) return
+    if (node.getPeers().length >= this.o.targetPeers || node.getConnections(from).length > 0) return
+    this.discoveryDials++
+    const addrs = []
+    for (const a of advert.addrs) { try { addrs.push(multiaddr(a)) } catch { /* skip a bad address */ } }
+    node.peerStore.merge(from, { multiaddrs: addrs })
+      .then(async () => { await node.dial(from, { signal: AbortSignal.timeout(10_000) }) })
+      .catch(err => { this.o.logger.debug({ peer: from.toString(), err: (err as Error).message }, 'discovery dial failed') })
+      .finally(() => { this.discoveryDials-- })
+  }
+
+  /** The bootstrap module dials once; a node left with too few peers (a failed dial, a restart of the bootstrap node) redials. */
+  private redialBootstrap (): void {
+    const node = this.node
+    if (node === null || node.getPeers().length >= this.o.targetPeers) return
+    for (const ma of this.o.bootstrap) {
+      const addr = multiaddr(ma)
+      const id = addr.getComponents().find(c => c.name === 'p2p')?.value
+      if (id === undefined || id === this.peerId.toString()) continue
+      if (node.getConnections(peerIdFromString(id)).length > 0) continue
+      node.dial(addr, { signal: AbortSignal.timeout(10_000) }).catch(err => { this.o.logger.debug({ addr: ma, err: (err as Error).message }, 'bootstrap redial failed') })
+    }
   }
 
   /** Serves `/heurist/job/1.0.0` with `executor`. */
@@ -256,6 +299,8 @@ export class HeuristNode {
     }
     this.reach?.detach()
     this.relayGuard?.detach()
+    if (this.maintenance !== null) clearInterval(this.maintenance)
+    this.maintenance = null
     if (this.node !== null) {
       await this.node.stop()
       this.node = null
