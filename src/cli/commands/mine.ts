@@ -19,6 +19,7 @@ interface MineOptions {
   maxJobs?: string
   price?: string
   devnet?: boolean
+  relay?: boolean
   cheat?: string
   autoClaim?: boolean
   dashboardPort?: string
@@ -45,6 +46,7 @@ export function registerMine (program: Command): void {
     .option('--max-jobs <n>', 'jobs run at once (default mine.maxJobs)')
     .option('--price <wei>', 'price per job in wei (default mine.price)')
     .option('--devnet', 'loopback-only relaxations for a local devnet (p2p.devnet)')
+    .option('--relay', 'also serve as a circuit relay for miners behind NAT (p2p.relay = on; auto relays on a public listen address)')
     .option('--cheat <mode>', `testing aid for validators, devnet only: serve dishonest results and sign receipts for them (${CHEAT_MODES.join(', ')})`)
     .option('--no-auto-claim', 'do not claim epoch rewards automatically (mine.autoClaim; `heurist claim` works by hand)')
     .option('--dashboard-port <port>', 'local dashboard port on 127.0.0.1 (dashboard.port; 0 = any free one)')
@@ -55,6 +57,7 @@ export function registerMine (program: Command): void {
         'p2p.listen': opts.listen,
         'p2p.bootstrap': opts.bootstrap,
         'p2p.devnet': opts.devnet === true ? true : undefined,
+        'p2p.relay': opts.relay === true ? 'on' : undefined,
         'mine.maxJobs': opts.maxJobs === undefined ? undefined : parseIntFlag('--max-jobs', opts.maxJobs, 1, 256),
         'mine.price': opts.price,
         'mine.autoClaim': opts.autoClaim === false ? false : undefined,
@@ -107,7 +110,7 @@ export function registerMine (program: Command): void {
         const claimer = await startMinerRewards(ctx, node, store, chain, logger)
         const dashboard = await startNodeDashboard(ctx, nodeSource({ role: 'miner', miners: [{ node, jobs: server, claimer }], chain }), logger)
         rewards = { async stop () { await dashboard?.stop(); await claimer?.stop(); chain?.close() } }
-        logger.info({ address: identity.address, peerId: identity.peerId.toString(), addrs: node.multiaddrs(), dashboard: dashboard?.url, models: models.map(m => ({ name: m.name, id: m.id, kind: m.kind })), paid: domain !== null }, 'miner ready')
+        logger.info({ address: identity.address, peerId: identity.peerId.toString(), addrs: node.multiaddrs(), dashboard: dashboard?.url, models: models.map(m => ({ name: m.name, id: m.id, kind: m.kind })), paid: domain !== null, reachability: node.reachability.report().status }, 'miner ready')
 
         const tty = process.stderr.isTTY === true && ctx.config.log.format !== 'json'
         const status = (): string => `peers ${n.connectedPeers().length} · miners heard ${n.peerTable.miners().length} · jobs served ${server.stats.served} (running ${server.stats.running}) · ${server.stats.tokensPerSecond.toFixed(1)} tok/s`
