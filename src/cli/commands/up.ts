@@ -58,8 +58,24 @@ function progress (ctx: CommandContext): (step: string) => void {
 }
 
 async function runUp (ctx: CommandContext, o: { miners: number, port: number, rpcPort: number, price: bigint, validator: boolean }): Promise<void> {
-  const say = progress(ctx)
   const root = join(ctx.paths.root, 'up')
+  // one `up` per home: the lock store is held while it runs, so a second one cannot wipe the first's state
+  let lock: Store
+  try {
+    lock = await Store.open(join(ctx.paths.root, 'up.lock'))
+  } catch (e) {
+    if ((e as { code?: string }).code === 'STORE_LOCKED') throw usageError('UP_ALREADY_RUNNING', `heurist up is already running with the home folder ${ctx.paths.root}; stop it or use another --home`)
+    throw e
+  }
+  try {
+    await runLocked(ctx, o, root)
+  } finally {
+    await lock.close()
+  }
+}
+
+async function runLocked (ctx: CommandContext, o: { miners: number, port: number, rpcPort: number, price: bigint, validator: boolean }, root: string): Promise<void> {
+  const say = progress(ctx)
   await rm(root, { recursive: true, force: true })
   await mkdir(root, { recursive: true, mode: 0o700 })
   const cleanups: Array<() => Promise<unknown>> = []
