@@ -4,21 +4,27 @@
  * and slashes read from the chain (cached: one log query every few seconds at most).
  */
 import type { HeuristNode, JobServer } from '../p2p/index.js'
+import { addressFromPeerId } from '../core/identity.js'
 import type { ChainClient } from '../chain/index.js'
 import type { GatewayService } from '../gateway/index.js'
 import { slashes as readSlashes, type RewardClaimer } from '../rewards/index.js'
 import type { DashboardPeer, DashboardSlash, DashboardSnapshot, DashboardSource } from './types.js'
 
+/** Connected mesh peers, with what their capacity advert says when they are miners. */
 function peersOf (node: HeuristNode): DashboardPeer[] {
-  return node.peerTable.miners().map(m => ({
-    peerId: m.peerId,
-    address: m.address,
-    models: m.advert.models.map(x => x.name),
-    tokensPerSecond: m.advert.tokensPerSecond,
-    imagesPerSecond: m.advert.imagesPerSecond,
-    queueDepth: m.advert.queueDepth,
-    lastSeen: m.lastSeen
-  }))
+  const adverts = new Map(node.peerTable.miners().map(m => [m.peerId, m]))
+  return node.connectedPeers().map(peerId => {
+    const m = adverts.get(peerId)
+    return {
+      peerId,
+      address: m?.address ?? addressFromPeerId(peerId) ?? '',
+      models: m === undefined ? [] : m.advert.models.map(x => x.name),
+      tokensPerSecond: m?.advert.tokensPerSecond ?? 0,
+      imagesPerSecond: m?.advert.imagesPerSecond ?? 0,
+      queueDepth: m?.advert.queueDepth ?? 0,
+      lastSeen: m?.lastSeen ?? Date.now()
+    }
+  })
 }
 
 /** Slashes on chain, re-read at most every `everyMs`. */
