@@ -13,13 +13,13 @@ import type { Transcript, Transcripts } from './transcripts.js'
  * it sampled from the receipts topic (by the receipt's job id); the gateway answers only
  * peers whose key is a registered validator. One request frame, one response frame. The
  * transcript is the stored record: `input` = the LlmRequest / ImageRequest as sent, `output`
- * = { text, tokens, finishReason } or { pixelSha256, width, height } (validation's
+ * = { text, tokens, finishReason } or { pixelSha256, width, height, pngBase64 } (validation's
  * `fromGatewayTranscript` turns it into its own shape).
  */
 export const TRANSCRIPT_PROTOCOL = '/heurist/transcript/1.0.0'
 const MAX_REQUEST_BYTES = 512
-/** A transcript carries the job (prompt ≤ 256 KiB at the job protocol) and the output (text, or an image's hashes). */
-export const MAX_TRANSCRIPT_BYTES = 2 * 1024 * 1024
+/** A transcript carries the job (prompt ≤ 256 KiB at the job protocol) and the output (text, or an image with its PNG in base64, which validation bounds at 8 MiB). */
+export const MAX_TRANSCRIPT_BYTES = 12 * 1024 * 1024
 
 const requestSchema = z.object({ v: z.literal(1), type: z.literal('transcript-request'), jobId: z.string().min(1).max(100) }).strict()
 const responseSchema = z.discriminatedUnion('type', [
