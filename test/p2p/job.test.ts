@@ -108,6 +108,22 @@ describe('job protocol /heurist/job/1.0.0 over real TCP', () => {
     expect(r.receiptValid).toBe(true)
   })
 
+  it('bounds concurrent job streams per peer: the fifth open stream is refused', async () => {
+    const open = []
+    for (let i = 0; i < 4; i++) open.push(await client.libp2p.dialProtocol(miner.peerId, JOB_PROTOCOL))
+    let refused = false
+    try {
+      const fifth = await client.libp2p.dialProtocol(miner.peerId, JOB_PROTOCOL)
+      // the refusal may arrive as a reset after negotiation
+      for await (const _ of fifth) { /* drain */ }
+      refused = fifth.status !== 'open'
+    } catch { refused = true }
+    expect(refused).toBe(true)
+    for (const s of open) await s.close()
+    // the slots free up: a normal job runs again
+    expect(await until(async () => { try { return (await client.runJob(miner.peerId, job)).receiptValid } catch { return false } }, 10_000, 200)).toBe(true)
+  })
+
   it('flags a receipt signed by someone other than the serving miner', async () => {
     const liar = await testNode({ bootstrap: [miner.multiaddrs()[0]!] })
     const other = Wallet.createRandom()
