@@ -129,14 +129,20 @@ describe('three validators on the mesh slash a wrong-model miner', () => {
       await r.json()
     }
     expect(await until(slashed, 30_000, 200)).toBe(true)
-    // one slash: the quorum's validators cool down on this miner
+    // each slash takes F of the collateral; the quorum's validators then leave this miner
+    // alone for the cooldown, so a second slash happens only when two quorums formed at once
     await new Promise(resolve => setTimeout(resolve, 1000))
-    expect(await collateral(3)).toBe(c0 - c0 * F / 10_000n)
+    const events = await chains[0]!.contracts.slashing.queryFilter(chains[0]!.contracts.slashing.filters.MinerSlashed!(devnet.accounts[3]!.address))
+    expect(events.length).toBeGreaterThanOrEqual(1)
+    expect(events.length).toBeLessThanOrEqual(2)
+    let expected = c0
+    for (let k = 0; k < events.length; k++) expected -= expected * F / 10_000n
+    expect(await collateral(3)).toBe(expected)
     expect(await collateral(2)).toBe(h0)
     const stats = validators.map(v => v.validator.stats)
     // the API's default sampling (top-k off, top-p 1) puts every token in the support, so the
     // other model's text is caught by the window test over the sampled jobs, not token by token
-    expect(stats.reduce((s, x) => s + x.slashesSubmitted, 0)).toBe(1)
+    expect(stats.reduce((s, x) => s + x.slashesSubmitted, 0)).toBe(events.length)
     expect(stats.reduce((s, x) => s + x.sampled, 0)).toBeGreaterThan(0)
     expect(stats.every(x => x.gatewayBlamed === 0)).toBe(true)
   }, 240_000)
