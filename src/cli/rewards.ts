@@ -9,7 +9,7 @@ import type { Store } from '../core/store.js'
 import type { Logger } from '../core/logger.js'
 import { connectChain, type ChainClient } from '../chain/index.js'
 import type { HeuristNode } from '../p2p/index.js'
-import { RewardClaimer, EpochService, onRewardRoots } from '../rewards/index.js'
+import { RewardClaimer, EpochService, onRewardRoots, type RewardClaimerOptions } from '../rewards/index.js'
 import { startDashboard, type Dashboard, type DashboardSource } from '../dashboard/index.js'
 import type { CommandContext } from './context.js'
 import { resolveDeployment } from './chain.js'
@@ -28,18 +28,18 @@ export async function nodeChain (ctx: CommandContext, wallet: Wallet, logger: Lo
 }
 
 /** A miner's claimer (auto-claim per `mine.autoClaim`); null without a chain. */
-export async function startMinerRewards (ctx: CommandContext, node: HeuristNode, store: Store, chain: ChainClient | null, logger: Logger): Promise<RewardClaimer | null> {
+export async function startMinerRewards (ctx: CommandContext, node: HeuristNode, store: Store, chain: ChainClient | null, logger: Logger, options: Partial<RewardClaimerOptions> = {}): Promise<RewardClaimer | null> {
   if (chain === null) return null
-  const claimer = new RewardClaimer({ node, chain, store, logger, rewardsDir: rewardsDir(ctx) }, { autoClaim: ctx.config.mine.autoClaim })
+  const claimer = new RewardClaimer({ node, chain, store, logger, rewardsDir: rewardsDir(ctx) }, { autoClaim: ctx.config.mine.autoClaim, ...options })
   await claimer.start()
   logger.info({ autoClaim: claimer.options.autoClaim }, 'epoch rewards: watching for reward roots')
   return claimer
 }
 
 /** A validator's epoch service (co-signs and posts reward roots); null without a chain. */
-export async function startValidatorEpochs (ctx: CommandContext, node: HeuristNode, store: Store, chain: ChainClient | null, wallet: Wallet, logger: Logger): Promise<EpochService | null> {
+export async function startValidatorEpochs (ctx: CommandContext, node: HeuristNode, store: Store, chain: ChainClient | null, wallet: Wallet, logger: Logger, dir = rewardsDir(ctx)): Promise<EpochService | null> {
   if (chain === null) return null
-  const epochs = new EpochService({ node, chain, wallet, store, logger, rewardsDir: rewardsDir(ctx) }, { tipBps: ctx.config.rewards.tipBps })
+  const epochs = new EpochService({ node, chain, wallet, store, logger, rewardsDir: dir }, { tipBps: ctx.config.rewards.tipBps })
   await epochs.start()
   return epochs
 }

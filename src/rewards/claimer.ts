@@ -25,9 +25,11 @@ export interface RewardClaimerOptions {
   pollMs: number
   /** How often the points snapshot for `heurist status` is rewritten. Default 2 s. */
   snapshotMs: number
+  /** The snapshot's file name in rewardsDir; null = kept in memory only (several miners sharing one home). Default points.json. */
+  snapshotFile: string | null
 }
 
-export const defaultRewardClaimerOptions: RewardClaimerOptions = { autoClaim: true, pollMs: 1000, snapshotMs: 2000 }
+export const defaultRewardClaimerOptions: RewardClaimerOptions = { autoClaim: true, pollMs: 1000, snapshotMs: 2000, snapshotFile: POINTS_FILE }
 
 export interface RewardClaimerInit {
   node: HeuristNode
@@ -153,8 +155,9 @@ export class RewardClaimer {
     const paying = await payers(this.init.chain)
     const pts = await this.ledger.points(epoch, { isPayer: async (a) => paying.has(a.toLowerCase()) })
     this.snapshot = toSnapshot(this.init.node.address, this.payout ?? this.init.node.address, pts)
+    if (this.options.snapshotFile === null) return
     await mkdir(this.init.rewardsDir, { recursive: true })
-    const path = join(this.init.rewardsDir, POINTS_FILE)
+    const path = join(this.init.rewardsDir, this.options.snapshotFile)
     const tmp = `${path}.${process.pid}.tmp`
     await writeFile(tmp, JSON.stringify(this.snapshot))
     await rename(tmp, path)

@@ -28,6 +28,8 @@ export interface ValidatorServiceInit extends Omit<ValidatorDeps, 'fetchTranscri
   /** Fetches a transcript from the gateway that gossiped the receipt (the gateway area's client). */
   fetchFromGateway: (gatewayPeerId: string, jobId: string, signal: AbortSignal) => Promise<GatewayTranscript>
   options?: Partial<ValidatorOptions>
+  /** Every verdict this validator publishes: the epochs service counts its own verdicts too (gossip never delivers them back). */
+  onVerdict?: (m: VerdictMessage) => void
 }
 
 export interface ValidatorService {
@@ -77,6 +79,7 @@ export function startValidatorService (init: ValidatorServiceInit): ValidatorSer
     },
     async publish (m: VerdictMessage) {
       await node.publish(VERDICTS_TOPIC, encodeMessage(m))
+      init.onVerdict?.(m)
     }
   }, init.options)
 

@@ -15,11 +15,15 @@ import { createHeuristNode, Advertiser, basicHardware, type HeuristNode } from '
 import { startDevnet, connectChain, writeDeployment, type Devnet, type ChainClient } from '../../chain/index.js'
 import { ensureTinyModels } from '../../inference/index.js'
 import { startGatewayService, VoucherInbox, fetchTranscript, type GatewayService } from '../../gateway/index.js'
-import { chainStakeViews, chainSlasher, startValidatorService, type GatewayTranscript, type ImageRerun } from '../../validation/index.js'
+import { chainStakeViews, chainSlasher, startValidatorService, cheatingExecutor, parseCheatMode, CHEAT_MODES, type CheatMode, type GatewayTranscript, type ImageRerun } from '../../validation/index.js'
+import { nodeSource, type MinerPart } from '../../dashboard/index.js'
+import { relayRewardRoots, startMinerRewards, startNodeDashboard, startValidatorEpochs } from '../rewards.js'
 
 const WAD = 10n ** 18n
 
-interface UpOptions { miners: string, port: string, rpcPort: string, price: string, validator: boolean }
+interface UpOptions { miners: string, port: string, rpcPort: string, price: string, validator: boolean, validators: string, cheat?: string, dashboardPort?: string }
+
+interface UpConfig { miners: number, port: number, rpcPort: number, price: bigint, validators: number, cheat: CheatMode | null, dashboardPort: number | undefined }
 
 interface Miner { node: HeuristNode, store: Store, models: MinerModels, advertiser: Advertiser, inbox: VoucherInbox, chain: ChainClient }
 
@@ -37,15 +41,21 @@ export function registerUp (program: Command): void {
     .option('--port <port>', 'gateway HTTP port (0 = any free one)', '8080')
     .option('--rpc-port <port>', 'devnet JSON-RPC port (0 = any free one)', '8545')
     .option('--price <wei>', 'miners\' price per compute unit, in wei', '1000000000')
-    .option('--no-validator', 'do not start the validator (it re-runs a sample of jobs)')
+    .option('--no-validator', 'do not start a validator (same as --validators 0)')
+    .option('--validators <n>', 'staked validators to start (they re-check sampled jobs and co-sign epoch reward roots)', '1')
+    .option('--cheat <mode>', `the last miner cheats (a testing aid for validators: ${CHEAT_MODES.join(', ')})`)
+    .option('--dashboard-port <port>', 'local dashboard port on 127.0.0.1 (dashboard.port; 0 = any free one)')
     .action(async (opts: UpOptions, cmd: Command) => {
       const n = parseIntFlag('--miners', opts.miners, 1, 8)
       const port = parseIntFlag('--port', opts.port, 0, 65535)
       const rpcPort = parseIntFlag('--rpc-port', opts.rpcPort, 0, 65535)
       if (!/^(0|[1-9]\d{0,30})$/.test(opts.price)) throw usageError('CLI_BAD_FLAG', `--price: expected a whole number of wei, got ${JSON.stringify(opts.price)}`)
       const price = BigInt(opts.price)
+      const validators = opts.validator ? parseIntFlag('--validators', opts.validators, 0, 8) : 0
+      const cheat = opts.cheat === undefined ? null : parseCheatMode(opts.cheat)
+      const dashboardPort = opts.dashboardPort === undefined ? undefined : parseIntFlag('--dashboard-port', opts.dashboardPort, 0, 65535)
       const ctx = await loadContext(cmd)
-      await runUp(ctx, { miners: n, port, rpcPort, price, validator: opts.validator })
+      await runUp(ctx, { miners: n, port, rpcPort, price, validators, cheat, dashboardPort })
     })
 }
 
@@ -57,7 +67,7 @@ function progress (ctx: CommandContext): (step: string) => void {
   }
 }
 
-async function runUp (ctx: CommandContext, o: { miners: number, port: number, rpcPort: number, price: bigint, validator: boolean }): Promise<void> {
+async function runUp (ctx: CommandContext, o: UpConfig): Promise<void> {
   const root = join(ctx.paths.root, 'up')
   // one `up` per home: the lock store is held while it runs, so a second one cannot wipe the first's state
   let lock: Store
@@ -74,7 +84,7 @@ async function runUp (ctx: CommandContext, o: { miners: number, port: number, rp
   }
 }
 
-async function runLocked (ctx: CommandContext, o: { miners: number, port: number, rpcPort: number, price: bigint, validator: boolean }, root: string): Promise<void> {
+async function runLocked (ctx: CommandContext, o: UpConfig, root: string): Promise<void> {
   const say = progress(ctx)
   await rm(root, { recursive: true, force: true })
   await mkdir(root, { recursive: true, mode: 0o700 })
@@ -86,7 +96,7 @@ async function runLocked (ctx: CommandContext, o: { miners: number, port: number
   try {
     let devnet: Devnet
     try {
-      devnet = await startDevnet({ port: o.rpcPort, accounts: Math.max(10, o.miners + 4), onProgress: say })
+      devnet = await startDevnet({ port: o.rpcPort, accounts: Math.max(10, o.miners + o.validators + 3), onProgress: say })
     } catch (e) {
       throw (e as { code?: string }).code === 'CHAIN_PORT_IN_USE' ? usageError('CHAIN_PORT_IN_USE', `${(e as Error).message} (use --rpc-port 0 for any free port)`) : e
     }
@@ -123,7 +133,11 @@ async function runLocked (ctx: CommandContext, o: { miners: number, port: number
       throw (e as { code?: string }).code === 'GATEWAY_PORT_IN_USE' ? usageError('GATEWAY_PORT_IN_USE', `${(e as Error).message} (use --port 0 for any free port)`) : e
     })
     cleanups.push(async () => { await svc.stop() })
+    // miners hear the validators' reward roots through the gateway, the mesh's hub here
+    const unrelay = relayRewardRoots(svc.node, gwChain, ctx.logger)
+    cleanups.push(async () => { unrelay() })
     const boot = svc.node.multiaddrs()[0]!
+    const parts: MinerPart[] = []
 
     const miners: Miner[] = []
     for (let i = 0; i < o.miners; i++) {
@@ -138,7 +152,10 @@ async function runLocked (ctx: CommandContext, o: { miners: number, port: number
       cleanups.push(async () => { await models.stop() })
       const node = await createHeuristNode({ identity: identityFromPrivateKey(wallet.privateKey), logger: ctx.logger, store, listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [boot], devnet: true })
       cleanups.push(async () => { await node.stop(5000) })
-      const server = await node.serveJobs(models.executor, { maxConcurrentJobs: ctx.config.mine.maxJobs, maxQueue: ctx.config.inference.maxQueue, receiptDomain })
+      const cheating = o.cheat !== null && i === o.miners - 1
+      if (cheating) ctx.logger.warn({ miner: wallet.address, cheat: o.cheat }, 'this miner CHEATS on purpose (--cheat): validators should slash it')
+      const executor = cheating ? cheatingExecutor(o.cheat!, { llm: models.llm, images: models.images, models: models.models, honest: models.executor }) : models.executor
+      const server = await node.serveJobs(executor, { maxConcurrentJobs: ctx.config.mine.maxJobs, maxQueue: ctx.config.inference.maxQueue, receiptDomain })
       // redeem once 0.01 HEU is owed, and whatever is left at shutdown
       const inbox = new VoucherInbox(node, store, chain, ctx.logger, { domain: paymentsDomain, thresholdWei: WAD / 100n })
       await inbox.start()
@@ -150,21 +167,29 @@ async function runLocked (ctx: CommandContext, o: { miners: number, port: number
       advertiser.start()
       cleanups.push(async () => { advertiser.stop() })
       miners.push({ node, store, models, advertiser, inbox, chain })
+      // epoch rewards: claim files under <home>/rewards, claimed at once (mine.autoClaim);
+      // miner 1 keeps the points snapshot `heurist status` reads
+      const claimer = await startMinerRewards(ctx, node, store, chain, ctx.logger, { snapshotFile: i === 0 ? 'points.json' : null })
+      cleanups.push(async () => { await claimer?.stop() })
+      parts.push({ node, jobs: server, claimer })
     }
 
-    let validatorAddress: string | null = null
-    if (o.validator) {
-      const wallet = devnet.accounts[2 + o.miners]!
-      say(`validator: staking ${wallet.address}, loading models`)
+    const validatorAddresses: string[] = []
+    for (let j = 0; j < o.validators; j++) {
+      const wallet = devnet.accounts[2 + o.miners + j]!
+      say(`validator ${j + 1}/${o.validators}: staking ${wallet.address}, loading models`)
       const chain = await connectChain({ deployment: d, signer: wallet })
       cleanups.push(async () => { chain.close() })
       await chain.registerValidator(BigInt(d.params.minValidatorStake))
-      const store = await Store.open(join(root, 'validator'))
+      const store = await Store.open(join(root, `validator-${j + 1}`))
       cleanups.push(async () => { await store.close() })
       const loaded = await loadMinerModels(ctx, [], ctx.logger)
       cleanups.push(async () => { await loaded.stop() })
       const node = await createHeuristNode({ identity: identityFromPrivateKey(wallet.privateKey), logger: ctx.logger, store, listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [boot], devnet: true })
       cleanups.push(async () => { await node.stop(0) })
+      // co-signs each finished epoch's reward root and posts it once a quorum signed
+      const epochs = await startValidatorEpochs(ctx, node, store, chain, wallet, ctx.logger, join(root, `validator-${j + 1}-rewards`))
+      cleanups.push(async () => { await epochs?.stop() })
       const images = loaded.images
       const rerunImage: ImageRerun = async (request, _settings, signal) => {
         const model = images.get(request.modelId)
@@ -180,10 +205,11 @@ async function runLocked (ctx: CommandContext, o: { miners: number, port: number
         rerunImage,
         ...chainStakeViews(chain),
         slash: chainSlasher(chain),
-        fetchFromGateway: async (peer, jobId, signal) => await fetchTranscript(node, peer, jobId, { signal }) as GatewayTranscript
+        fetchFromGateway: async (peer, jobId, signal) => await fetchTranscript(node, peer, jobId, { signal }) as GatewayTranscript,
+        onVerdict: m => { epochs?.recordVerdict(m.verdict).catch(() => {}) }
       })
       cleanups.push(async () => { v.stop() })
-      validatorAddress = wallet.address
+      validatorAddresses.push(wallet.address)
     }
 
     say('funding the demo API key (Payments deposit)')
@@ -201,18 +227,25 @@ async function runLocked (ctx: CommandContext, o: { miners: number, port: number
     const models = svc.backend.models()
     if (models.length === 0) throw usageError('UP_NO_MINERS', 'no miner advert reached the gateway within 60 s')
 
+    const dashboard = await startNodeDashboard(ctx, nodeSource({ role: 'up', miners: parts, gateway: svc, chain: gwChain }), ctx.logger, o.dashboardPort)
+    cleanups.push(async () => { await dashboard?.stop() })
+
     const baseUrl = `${svc.gateway.url}/v1`
     const llm = models.find(m => m.kind === 'llm')?.name ?? models[0]!.name
     if (ctx.json) {
-      process.stdout.write(JSON.stringify({ baseUrl, apiKey, rpcUrl: devnet.rpcUrl }) + '\n')
+      process.stdout.write(JSON.stringify({
+        baseUrl, apiKey, rpcUrl: devnet.rpcUrl, dashboard: dashboard?.url ?? null, p2p: svc.node.multiaddrs(),
+        miners: miners.map(m => m.node.address), validators: validatorAddresses, cheater: o.cheat === null ? null : miners[miners.length - 1]!.node.address
+      }) + '\n')
     } else {
       process.stdout.write([
         '',
-        `heurist is up: ${o.miners} miner${o.miners === 1 ? '' : 's'}, ${validatorAddress === null ? 'no validator' : 'a validator'}, a gateway, and the devnet chain.`,
+        `heurist is up: ${o.miners} miner${o.miners === 1 ? '' : 's'}, ${validatorAddresses.length === 0 ? 'no validator' : `${validatorAddresses.length} validator${validatorAddresses.length === 1 ? '' : 's'}`}, a gateway, and the devnet chain.`,
         `  base URL  ${baseUrl}`,
         `  API key   ${apiKey}   (${formatUnits(credits, 18)} HEU of credits)`,
         `  chain     ${devnet.rpcUrl}   (chain id ${d.chainId})`,
         `  models    ${models.map(m => `${m.name} (${m.kind})`).join(', ')}`,
+        ...(dashboard === null ? [] : [`  dashboard ${dashboard.url}`]),
         '',
         'Try it:',
         `  curl ${baseUrl}/chat/completions \\`,

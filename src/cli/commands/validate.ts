@@ -9,6 +9,7 @@ import { Store } from '../../core/store.js'
 import { connectChain } from '../../chain/index.js'
 import { fetchTranscript } from '../../gateway/index.js'
 import { chainSlasher, chainStakeViews, defaultValidatorOptions, startValidatorService, type GatewayTranscript, type ImageRerun } from '../../validation/index.js'
+import { startValidatorEpochs } from '../rewards.js'
 
 interface ValidateOptions extends ChainFlags {
   sampleRate?: string
@@ -63,6 +64,8 @@ export function registerValidate (program: Command): void {
         node = await joinMesh(ctx, { store })
         const n = node
         const domain = { chainId: deployment.chainId, verifyingContract: deployment.contracts.Slashing }
+        // epochs: at each epoch's end, the reward table, its root co-signed and posted at quorum
+        const epochs = await startValidatorEpochs(ctx, n, store, chain, identity.wallet, logger)
         const svc = startValidatorService({
           node: n,
           wallet: identity.wallet,
@@ -73,13 +76,15 @@ export function registerValidate (program: Command): void {
           ...views,
           slash: chainSlasher(chain),
           fetchFromGateway: async (peer, jobId, signal) => await fetchTranscript(n, peer, jobId, { signal }) as GatewayTranscript,
-          options: { sampleRate }
+          options: { sampleRate },
+          onVerdict: m => { epochs?.recordVerdict(m.verdict).catch(err => { logger.warn({ err: (err as Error).message }, 'cannot record our verdict') }) }
         })
         logger.info({ address: identity.address, peerId: identity.peerId.toString(), addrs: n.multiaddrs(), sampleRate, models: loaded.models.map(m => m.name) }, 'validator ready')
         const heartbeat = setInterval(() => { logger.info({ ...svc.validator.stats, peers: n.connectedPeers().length }, 'validator status') }, 10_000)
         await untilSignal(logger, async () => {
           clearInterval(heartbeat)
           svc.stop()
+          await epochs?.stop()
           await n.stop(0)
         })
         ctx.print(svc.validator.stats, s => `checked ${s.passed + s.failed} jobs: ${s.passed} passed, ${s.failed} failed, ${s.gatewayBlamed} transcripts blamed on gateways; ${s.slashesSubmitted} slashes submitted`)
