@@ -5,6 +5,9 @@ import { joinMesh, receiptDomainFor } from '../mesh.js'
 import { unpaidReceiptDomain, type MinerEntry, type JobRequest } from '../../p2p/index.js'
 import type { ChatMessage } from '../../inference/index.js'
 import { samplingFromFlags, type InferFlags } from './infer.js'
+import { imageRequestFromFlags } from './infer-image.js'
+import { writeFile } from 'node:fs/promises'
+import { resolve } from 'node:path'
 
 export interface NetworkFlags extends InferFlags {
   bootstrap?: string[]
@@ -26,9 +29,11 @@ export function rankMiners (miners: MinerEntry[]): MinerEntry[] {
 }
 
 export async function inferNetwork (ctx: CommandContext, prompt: string, opts: NetworkFlags): Promise<void> {
+  const kind = opts.image === true ? 'image' as const : 'llm' as const
   const sampling = samplingFromFlags(opts)
+  const image = kind === 'image' ? imageRequestFromFlags(prompt, opts as Record<string, unknown>) : null
   if (prompt.length > 200_000) throw usageError('INFER_PROMPT_TOO_LARGE', 'a network prompt is limited to 200,000 characters')
-  const ref = opts.model ?? 'tiny-llama'
+  const ref = opts.model ?? (kind === 'image' ? 'tiny-sd' : 'tiny-llama')
   const waitMs = opts.waitMs === undefined ? 10_000 : Number(opts.waitMs)
   if (!Number.isInteger(waitMs) || waitMs < 0 || waitMs > 600_000) throw usageError('CLI_BAD_FLAG', '--wait-ms: expected an integer from 0 to 600000')
   const input: string | ChatMessage[] = opts.chat === true || opts.system !== undefined
@@ -48,7 +53,7 @@ export async function inferNetwork (ctx: CommandContext, prompt: string, opts: N
   process.once('SIGINT', onSignal)
   try {
     const matches = (m: MinerEntry): boolean => (opts.miner === undefined || m.address.toLowerCase() === opts.miner.toLowerCase() || m.peerId === opts.miner) &&
-      m.advert.models.some(x => (x.name === ref || x.id === ref.toLowerCase()) && x.kind === 'llm')
+      m.advert.models.some(x => (x.name === ref || x.id === ref.toLowerCase()) && x.kind === kind)
     const end = Date.now() + waitMs
     while (Date.now() < end && !node.peerTable.miners().some(matches) && !ac.signal.aborted) await new Promise(resolve => setTimeout(resolve, 100))
     const candidates = rankMiners(node.peerTable.miners().filter(matches))
@@ -56,15 +61,23 @@ export async function inferNetwork (ctx: CommandContext, prompt: string, opts: N
     let lastError: unknown
     for (const m of candidates.slice(0, 3)) {
       const model = m.advert.models.find(x => x.name === ref || x.id === ref.toLowerCase())!
-      const job: JobRequest = { kind: 'llm', modelId: model.id, input, sampling }
+      const job: JobRequest = image === null ? { kind: 'llm', modelId: model.id, input, sampling } : { kind: 'image', modelId: model.id, image }
       try {
         const r = await node.runJob(m.peerId, job, {
           signal: ac.signal,
           receiptDomain: m.advert.paid ? (domain ?? unpaidReceiptDomain) : unpaidReceiptDomain,
           onToken: ctx.json ? undefined : t => { process.stdout.write(t) }
         })
+        if (r.output.kind === 'image') {
+          const res = r.output.result
+          if (opts.out !== undefined) await writeFile(resolve(opts.out), res.png)
+          ctx.print({ miner: r.miner, peerId: r.peerId, model: model.name, modelId: model.id, jobId: r.jobId, seed: image?.seed, width: res.width, height: res.height, pixelSha256: res.pixelSha256, receipt: r.receipt, receiptValid: r.receiptValid, ...(r.receiptProblem === undefined ? {} : { receiptProblem: r.receiptProblem }) },
+            x => `${opts.out === undefined ? 'image generated (no --out given, PNG not written)' : `wrote ${opts.out}`}: ${String(x.width)}×${String(x.height)} by ${String(x.miner)}, pixels sha256 ${String(x.pixelSha256)}, receipt ${x.receiptValid === true ? 'valid' : 'INVALID'}`)
+        }
         const text = r.output.kind === 'llm' ? r.output.result.text : ''
-        if (ctx.json) {
+        if (r.output.kind === 'image') {
+          // printed above
+        } else if (ctx.json) {
           ctx.print({ text, miner: r.miner, peerId: r.peerId, model: model.name, modelId: model.id, jobId: r.jobId, seed: sampling.seed, receipt: r.receipt, receiptValid: r.receiptValid, ...(r.receiptProblem === undefined ? {} : { receiptProblem: r.receiptProblem }) })
         } else {
           process.stdout.write('\n')

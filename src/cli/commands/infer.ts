@@ -113,7 +113,6 @@ export function registerInfer (program: Command): void {
     .action(async (prompt: string, opts: InferFlags & { network?: boolean, bootstrap?: string[], miner?: string, waitMs?: string }, cmd: Command) => {
       const ctx = await loadContext(cmd, { 'p2p.bootstrap': opts.bootstrap })
       if (opts.network === true) {
-        if (opts.image === true) throw usageError('INFER_NETWORK_IMAGE', 'image jobs over the network are not wired into infer yet; use the gateway')
         await inferNetwork(ctx, prompt, opts)
         return
       }
