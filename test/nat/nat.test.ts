@@ -96,6 +96,17 @@ if (unavailable !== null) {
       }
     })
 
+    it('heurist mine logs its reachability at start and when it changes', async () => {
+      const ready = miner.lines.find(l => l.msg === 'miner ready')!
+      expect(['unreachable', 'private-via-relay']).toContain(ready.reachability)
+      const changes = miner.lines.filter(l => l.msg === 'reachability').map(l => l.reachability)
+      // first the state at start (no reservation yet), then the change once the relay granted one
+      expect(changes[0]).toBe('unreachable')
+      expect(changes).toContain('private-via-relay')
+      const relayed = miner.lines.find(l => l.msg === 'reachability' && l.reachability === 'private-via-relay')!
+      expect(relayed.relays).toEqual([relay.peerId])
+    })
+
     it('its capacity advert lists the relayed address through the relay first', async () => {
       const info = await client.proc.request({ cmd: 'info' })
       const m = (info.miners as Array<{ peerId: string, addrs: string[] }>).find(x => x.peerId === minerPeerId)!

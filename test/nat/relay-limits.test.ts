@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { multiaddr } from '@multiformats/multiaddr'
 import { RELAY_V2_HOP_CODEC } from '@libp2p/circuit-relay-v2'
-import { basicHardware, buildAdvert, checkRelayAddrs, encodeMessage, isRelayed, TOPICS, type HeuristNode } from '../../src/p2p/index.js'
+import { basicHardware, buildAdvert, checkRelayAddrs, encodeMessage, isRelayed, JOB_PROTOCOL, TOPICS, type HeuristNode } from '../../src/p2p/index.js'
 import { ScriptedExecutor, SCRIPT_MODEL } from '../p2p/scripted-executor.js'
 import { testNode, until, stopAll } from '../p2p/util.js'
 
@@ -176,5 +176,39 @@ describe('relay on loopback: reservations, relayed jobs, limits', () => {
     }, 8000, 600)
     expect(relay.stats.get(TOPICS.capacity, 'reject', 'P2P_RELAY_ADDR_NO_RESERVATION') > 0).toBe(true)
     expect(relay.peerTable.miners().some(m => m.peerId === liar.peerId.toString())).toBe(false)
+  })
+})
+
+describe('job streams move to a direct connection once there is one', () => {
+  const nodes: HeuristNode[] = []
+  afterAll(async () => { await stopAll(nodes) })
+
+  it('runs on the relayed connection first, then on the direct one as soon as it exists', async () => {
+    const relay = await testNode({ reachability: { relay: 'on' } })
+    nodes.push(relay)
+    const miner = await testNode({ bootstrap: [relay.multiaddrs()[0]!], reachability: { relay: 'off', reservations: 1 } })
+    nodes.push(miner)
+    await miner.serveJobs(new ScriptedExecutor(['a', 'b', 'c'], 20))
+    const client = await testNode({ listen: [], reachability: { relay: 'off' } })
+    nodes.push(client)
+    const r = await miner.reachability.waitFor(x => x.viaRelay, AbortSignal.timeout(15_000))
+    await client.libp2p.peerStore.merge(miner.peerId, { multiaddrs: [multiaddr(r.relayAddrs[0]!)] })
+
+    // which connection carries the job stream while tokens arrive
+    const carrier = (): string[] => client.libp2p.getConnections(miner.peerId)
+      .filter(c => c.streams.some(s => s.protocol === JOB_PROTOCOL))
+      .map(c => isRelayed(c) ? 'relayed' : 'direct')
+    let seen: string[] = []
+    const first = await client.runJob(miner.peerId, job, { timeoutMs: 15_000, onToken: () => { seen = carrier() } })
+    expect(first.receiptValid).toBe(true)
+    expect(seen).toEqual(['relayed'])
+
+    // a direct connection appears (what DCUtR does where the NATs allow; here a plain dial)
+    const direct = miner.multiaddrs().find(a => !a.includes('p2p-circuit'))!
+    await client.dial(direct)
+    expect(client.libp2p.getConnections(miner.peerId).map(c => isRelayed(c) ? 'relayed' : 'direct').sort()).toEqual(['direct', 'relayed'])
+    const second = await client.runJob(miner.peerId, job, { timeoutMs: 15_000, onToken: () => { seen = carrier() } })
+    expect(second.receiptValid).toBe(true)
+    expect(seen).toEqual(['direct'])
   })
 })
