@@ -20,7 +20,7 @@ export {
   unpaidReceiptDomain, verifyReceipt, type ReceiptDomainOptions
 } from './receipts.js'
 export {
-  Reachability, RelayGuard, advertOrder, checkRelayAddrs, defaultReachabilityOptions, defaultRelayLimits, isPrivateIp, isRelayed,
+  Reachability, RelayGuard, advertOrder, checkRelayAddrs, defaultReachabilityOptions, defaultRelayLimits, hasPublicListenAddr, isPrivateIp, isRelayed,
   openStreamPreferDirect, reachabilityOptions,
   type ReachabilityInit, type ReachabilityOptions, type ReachabilityReport, type ReachabilityStatus, type RelayGuardStats, type RelayLimits
 } from './reachability.js'

@@ -3,6 +3,7 @@ import { autoNAT } from '@libp2p/autonat'
 import { dcutr } from '@libp2p/dcutr'
 import { multiaddr } from '@multiformats/multiaddr'
 import { isIPv4, isIPv6 } from 'node:net'
+import { networkInterfaces } from 'node:os'
 import type { Connection, ConnectionGater, IdentifyResult, Libp2p, PeerId, Stream } from '@libp2p/interface'
 import { HeuristError } from '../core/errors.js'
 import type { Logger } from '../core/logger.js'
@@ -121,9 +122,23 @@ export function ipOf (ma: string): string | null {
 
 export function isCircuit (ma: string): boolean { return ma.includes('/p2p-circuit') }
 
-/** A public IP we would listen on (so this node can serve as a relay). 0.0.0.0 is not one: we cannot tell. */
-export function hasPublicListenAddr (listen: string[]): boolean {
-  return listen.some(a => { const ip = ipOf(a); return ip !== null && !isCircuit(a) && !isPrivateIp(ip) })
+/**
+ * True when we would listen on a public IP (so this node can serve as a relay): a public
+ * address named in `listen`, or a wildcard (0.0.0.0 / ::) on a host with a public interface
+ * address (a server's usual set-up).
+ */
+export function hasPublicListenAddr (listen: string[], interfaces: string[] = interfaceAddrs()): boolean {
+  return listen.some(a => {
+    const ip = ipOf(a)
+    if (ip === null || isCircuit(a)) return false
+    if (ip === '0.0.0.0') return interfaces.some(x => isIPv4(x) && !isPrivateIp(x))
+    if (ip === '::') return interfaces.some(x => isIPv6(x) && !isPrivateIp(x))
+    return !isPrivateIp(ip)
+  })
+}
+
+function interfaceAddrs (): string[] {
+  return Object.values(networkInterfaces()).flatMap(list => (list ?? []).map(i => i.address))
 }
 
 /**
