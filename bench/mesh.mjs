@@ -18,6 +18,7 @@ const args = new Map(process.argv.slice(2).map(a => a.replace(/^--/, '').split('
 const ROUNDS = Number(args.get('rounds') ?? 7)
 const SIZES = (args.get('sizes') ?? '10,30').split(',').map(Number)
 const MAX_TOKENS = Number(args.get('tokens') ?? 200)
+const BATCH_MS = args.has('batch-ms') ? Number(args.get('batch-ms')) : undefined
 
 const median = xs => { const s = [...xs].sort((a, b) => a - b); return s.length === 0 ? NaN : s[Math.floor((s.length - 1) / 2)] }
 const pct = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return s.length === 0 ? NaN : s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)] }
@@ -53,7 +54,7 @@ async function jobBench () {
     const [m] = await ensureTinyModels(dir, { names: ['tiny-llama'] })
     const info = await engine.load(m.path, { id: m.id, name: m.name })
     const miner = await node()
-    await miner.serveJobs(engineExecutor(engine, new Map(), [info]))
+    await miner.serveJobs(engineExecutor(engine, new Map(), [info]), BATCH_MS === undefined ? {} : { tokenBatchMs: BATCH_MS })
     await ask({ cmd: 'dial', addr: miner.multiaddrs()[0] })
     const sampling = { seed: 11, temperature: 0.8, topP: 0.95, topK: 40, maxTokens: MAX_TOKENS, stop: [] }
     const direct = async () => {
@@ -71,6 +72,7 @@ async function jobBench () {
     const extra = k.map((x, i) => x.ttft - d[i].ttft)
     return {
       rounds: ROUNDS,
+      tokenBatchMs: BATCH_MS ?? 'default (4)',
       tokens: median(k.map(x => x.n)),
       directTtftMsP50: r2(median(d.map(x => x.ttft))),
       meshTtftMsP50: r2(median(k.map(x => x.ttft))),
@@ -136,7 +138,7 @@ if (args.get('role') === 'client') { await clientProcess() } else {
 const out = { bench: 'mesh', node: process.versions.node, gcExposed: typeof global.gc === 'function' }
 out.job = await jobBench()
 out.propagation = []
-for (const n of SIZES) out.propagation.push(await propagationBench(n))
+for (const n of SIZES.filter(x => x > 0)) out.propagation.push(await propagationBench(n))
 console.log(JSON.stringify(out, null, 2))
 process.exit(0)
 }
