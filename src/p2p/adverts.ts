@@ -87,6 +87,17 @@ export class Advertiser {
     this.node.pubsub.addEventListener('subscription-change', this.onSubscription as never)
   }
 
+  private soon: NodeJS.Timeout | null = null
+
+  /**
+   * For a change peers should hear at once (a model loaded or unloaded): publishes an advert
+   * now, or as soon as receivers accept one (they reject two from one miner within 500 ms).
+   */
+  advertiseSoon (minGapMs = 600): void {
+    if (this.soon !== null) return
+    this.soon = setTimeout(() => { this.soon = null; this.tick() }, Math.max(0, this.last + minGapMs - Date.now()))
+  }
+
   /** Publishes one advert now. */
   async advertise (): Promise<void> {
     this.last = Date.now()
@@ -96,6 +107,8 @@ export class Advertiser {
   }
 
   stop (): void {
+    if (this.soon !== null) clearTimeout(this.soon)
+    this.soon = null
     if (this.timer !== null) {
       clearInterval(this.timer)
       try { this.node.pubsub.removeEventListener('subscription-change', this.onSubscription as never) } catch { /* node already stopped */ }

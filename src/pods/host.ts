@@ -24,7 +24,7 @@ export interface PodHostOptions {
   directory?: Partial<PodDirectoryOptions>
   demand?: Partial<DemandBoardOptions>
   manager?: Partial<PodManagerOptions>
-  /** Called (at most once a second) after pods were loaded or unloaded: re-advertise. */
+  /** Called after pods were loaded or unloaded: re-advertise (`Advertiser.advertiseSoon`, which respects receivers' rate limit). */
   onChange?: () => void
 }
 
@@ -55,7 +55,7 @@ export async function startPodHost (o: PodHostOptions): Promise<PodHost> {
   await directory.start()
   const demand = new DemandBoard(o.node, o.logger, o.demand)
   demand.start()
-  const onChange = o.onChange === undefined ? undefined : throttle(o.onChange, 1100)
+  const onChange = o.onChange
   const manager = new PodManager({
     node: o.node,
     pods: directory,

@@ -26,6 +26,12 @@ export interface PodManagerOptions {
   /** Largest weights file pulled. Default 64 GiB. */
   maxPullBytes: number
   policy: Partial<PolicyOptions>
+  /**
+   * Run one chat token through a freshly loaded pod before advertising it. Default true: the
+   * first chat request after a load sets up the chat template and compute graph (one to two
+   * seconds on a CPU, bench:pods), and a gateway should not route to a host that is not warm.
+   */
+  warmUp: boolean
   now: () => number
 }
 
@@ -36,6 +42,7 @@ export const defaultPodManagerOptions: PodManagerOptions = {
   scaleDownMs: 30_000,
   maxPullBytes: 64 * 1024 ** 3,
   policy: {},
+  warmUp: true,
   now: Date.now
 }
 
@@ -68,6 +75,8 @@ export interface PodEvent {
   event: 'pulling' | 'loaded' | 'unloaded' | 'failed'
   reason?: string
   ms?: number
+  /** Unix ms. */
+  at: number
 }
 
 /** Largest GPU in an advert, MiB. */
@@ -118,8 +127,8 @@ export class PodManager {
 
   plan (): PodPlan[] { return this.lastPlan.pods }
 
-  private record (e: PodEvent): void {
-    this.events.push(e)
+  private record (e: Omit<PodEvent, 'at'>): void {
+    this.events.push({ ...e, at: Date.now() })
     if (this.events.length > 1000) this.events.shift()
   }
 
@@ -191,6 +200,10 @@ export class PodManager {
       }
       if (this.abort.signal.aborted) return
       const info = await this.c.llm().load(entry.path, { id: pod.id, name: pod.name })
+      if (this.o.warmUp && !this.abort.signal.aborted) {
+        // a chat turn: the first chat request also sets up the model's chat template (slow once)
+        await this.c.llm().generate({ modelId: pod.id, input: [{ role: 'user', content: 'hi' }], sampling: { seed: 0, temperature: 0, topP: 1, topK: 0, maxTokens: 1, stop: [] } }, { signal: this.abort.signal }).catch(() => {})
+      }
       if (this.abort.signal.aborted) { await this.c.llm().unload(pod.id); return }
       this.loaded.set(pod.id, { info, lastUsed: this.o.now(), running: 0 })
       const ms = Date.now() - t0

@@ -89,7 +89,7 @@ export async function startPodNet (dir: string, options: { miners?: number, mana
         logger: silentLogger(),
         directory: { refreshMs: 400 },
         manager: { tickMs: 250, ...options.manager, policy: { idleMs: 3000, ...options.manager?.policy } },
-        onChange: () => { advertiser?.advertise().catch(() => {}) }
+        onChange: () => { advertiser?.advertiseSoon() }
       })
       await node.serveJobs(host.executor(null), { receiptDomain })
       const vram = options.vramMb?.(i) ?? 0

@@ -104,7 +104,7 @@ export function registerMine (program: Command): void {
           })
         }, logger)
         advertiser.start()
-        podModels.onChange(() => { advertiser.advertise().catch(err => { logger.debug({ err }, 'cannot publish capacity advert') }) })
+        podModels.onChange(() => { advertiser.advertiseSoon() })
         // epoch rewards (claim files, auto-claim) and the local dashboard
         const chain = domain === null ? null : await nodeChain(ctx, identity.wallet, logger)
         const claimer = await startMinerRewards(ctx, node, store, chain, logger)
