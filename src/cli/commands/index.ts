@@ -1,53 +1,38 @@
 import type { Command } from 'commander'
-import { registerInit } from './init.js'
-import { registerConfig } from './config.js'
-import { registerDoctor } from './doctor.js'
-import { registerWhoami } from './whoami.js'
-import { registerModels } from './models.js'
-import { registerInfer } from './infer.js'
-import { registerEconomics } from './economics.js'
-import { registerGateway } from './gateway.js'
-import { registerUp } from './up.js'
-import { registerMine } from './mine.js'
-import { registerPeers } from './peers.js'
-import { registerDevnet } from './devnet.js'
-import { registerDeploy } from './deploy.js'
-import { registerStatus } from './status.js'
-import { registerStake } from './stake.js'
-import { registerUnstake } from './unstake.js'
-import { registerWithdraw } from './withdraw.js'
-import { registerVote } from './vote.js'
-import { registerUnvote } from './unvote.js'
-import { registerRegister } from './register.js'
-import { registerDeposit } from './deposit.js'
-import { registerClaim } from './claim.js'
-import { registerPod } from './pod.js'
-import { registerValidate } from './validate.js'
 
-/** Every command, in the order `heurist --help` lists them. One file per command. */
-export const commands: Array<(program: Command) => void> = [
-  registerInit,
-  registerWhoami,
-  registerConfig,
-  registerDoctor,
-  registerModels,
-  registerInfer,
-  registerEconomics,
-  registerGateway,
-  registerUp,
-  registerMine,
-  registerValidate,
-  registerPeers,
-  registerDevnet,
-  registerDeploy,
-  registerStatus,
-  registerStake,
-  registerUnstake,
-  registerWithdraw,
-  registerVote,
-  registerUnvote,
-  registerRegister,
-  registerDeposit,
-  registerClaim,
-  registerPod
+/**
+ * Every command, in the order `heurist --help` lists them. One file per command, loaded only
+ * when it runs: a command's heavy libraries (llama.cpp, onnxruntime, libp2p, solc) are not
+ * loaded to run another one. To add a command: one entry here, named as on the command line.
+ */
+export interface CommandEntry {
+  name: string
+  load: () => Promise<(program: Command) => void>
+}
+
+export const commands: CommandEntry[] = [
+  { name: 'init', load: async () => (await import('./init.js')).registerInit },
+  { name: 'whoami', load: async () => (await import('./whoami.js')).registerWhoami },
+  { name: 'config', load: async () => (await import('./config.js')).registerConfig },
+  { name: 'doctor', load: async () => (await import('./doctor.js')).registerDoctor },
+  { name: 'models', load: async () => (await import('./models.js')).registerModels },
+  { name: 'infer', load: async () => (await import('./infer.js')).registerInfer },
+  { name: 'economics', load: async () => (await import('./economics.js')).registerEconomics },
+  { name: 'gateway', load: async () => (await import('./gateway.js')).registerGateway },
+  { name: 'up', load: async () => (await import('./up.js')).registerUp },
+  { name: 'mine', load: async () => (await import('./mine.js')).registerMine },
+  { name: 'validate', load: async () => (await import('./validate.js')).registerValidate },
+  { name: 'peers', load: async () => (await import('./peers.js')).registerPeers },
+  { name: 'devnet', load: async () => (await import('./devnet.js')).registerDevnet },
+  { name: 'deploy', load: async () => (await import('./deploy.js')).registerDeploy },
+  { name: 'status', load: async () => (await import('./status.js')).registerStatus },
+  { name: 'stake', load: async () => (await import('./stake.js')).registerStake },
+  { name: 'unstake', load: async () => (await import('./unstake.js')).registerUnstake },
+  { name: 'withdraw', load: async () => (await import('./withdraw.js')).registerWithdraw },
+  { name: 'vote', load: async () => (await import('./vote.js')).registerVote },
+  { name: 'unvote', load: async () => (await import('./unvote.js')).registerUnvote },
+  { name: 'register', load: async () => (await import('./register.js')).registerRegister },
+  { name: 'deposit', load: async () => (await import('./deposit.js')).registerDeposit },
+  { name: 'claim', load: async () => (await import('./claim.js')).registerClaim },
+  { name: 'pod', load: async () => (await import('./pod.js')).registerPod }
 ]
