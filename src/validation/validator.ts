@@ -232,7 +232,9 @@ export class Validator {
       const w = this.windows.get(miner) ?? []
       w.push({ signed, score: j.llm })
       while (w.length > this.llmOptions.window) w.shift()
+      this.windows.delete(miner) // re-insert: the map stays in least-recently-sampled order
       this.windows.set(miner, w)
+      if (this.windows.size > 10_000) { const k = this.windows.keys().next().value; if (k !== undefined) this.windows.delete(k) }
       const t = windowTest(w.map(x => x.score), this.llmOptions.alpha)
       if (t.fail) {
         this.d.logger.info({ miner, n: t.n, d: t.d, threshold: t.threshold, direction: t.direction }, 'window test failed')
@@ -275,6 +277,7 @@ export class Validator {
     if (this.published.has(rh)) return
     if (!pass && this.cooling(signed.receipt.miner)) return
     this.published.add(rh)
+    if (this.published.size > 100_000) { const k = this.published.values().next().value; if (k !== undefined) this.published.delete(k) }
     const msg = await buildVerdictMessage(this.d.wallet, this.d.domain, signed, rh, pass, reason, window)
     this.d.logger.info({ jobId: signed.receipt.jobId, miner: signed.receipt.miner, pass, reason }, 'verdict')
     if (!pass) this.quorum.add(msg)

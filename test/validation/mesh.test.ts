@@ -24,6 +24,8 @@ describe('three validators on the mesh slash a wrong-model miner', () => {
   let gateway: GatewayService
   let validators: ValidatorService[]
   let apiKey: string
+  let favoured = 2
+  let modelA = ''
   const F = 5000n
 
   const chainOf = async (w: Wallet): Promise<ChainClient> => { const c = await connectChain({ deployment: devnet.deployment, signer: w }); chains.push(c); return c }
@@ -38,8 +40,10 @@ describe('three validators on the mesh slash a wrong-model miner', () => {
     const made = await ensureTinyModels(`${d.dir}/models`, { names: ['tiny-llama', 'tiny-llama-b'] })
     const a = made.find(m => m.name === 'tiny-llama')!
     const b = made.find(m => m.name === 'tiny-llama-b')!
+    modelA = a.id
 
-    // miners 2 (honest) and 3 (cheater), both claiming tiny-llama
+    // miners 2 (honest) and 3 (cheater), both claiming tiny-llama; the favoured one advertises
+    // more speed, so the gateway's routing (speed before uptime) sends it the jobs
     const miners: HeuristNode[] = []
     for (const [i, cheat] of [[2, false], [3, true]] as const) {
       await (await chainOf(account(i))).register(DEFAULT_MIN_COLLATERAL)
@@ -49,7 +53,7 @@ describe('three validators on the mesh slash a wrong-model miner', () => {
       const honest = honestLlmExecutor(engine, [infoA])
       const node = await testNode({ identity: identityFromPrivateKey(devnet.accounts[i]!.privateKey), ...(miners.length > 0 ? { bootstrap: [miners[0]!.multiaddrs()[0]!] } : {}) })
       await node.serveJobs(cheat ? cheatingExecutor('wrong-model', { llm: engine, images: new Map(), models: [infoA], honest }) : honest, { receiptDomain: domain })
-      const adv = new Advertiser(node, { intervalMs: 1000, describe: () => ({ hardware: basicHardware(), models: [infoA], queueDepth: 0, maxJobs: 1, tokensPerSecond: 10, imagesPerSecond: 0, price: 1n, version: 'test', paid: true }) }, silentLogger())
+      const adv = new Advertiser(node, { intervalMs: 1000, describe: () => ({ hardware: basicHardware(), models: [infoA], queueDepth: 0, maxJobs: 1, tokensPerSecond: favoured === i ? 20 : 10, imagesPerSecond: 0, price: 1n, version: 'test', paid: true }) }, silentLogger())
       adv.start()
       miners.push(node)
       stops.push(async () => { adv.stop(); await node.stop(); await engine.stop() })
@@ -119,7 +123,7 @@ describe('three validators on the mesh slash a wrong-model miner', () => {
     const c0 = await collateral(3)
     const h0 = await collateral(2)
     const slashed = async (): Promise<boolean> => await collateral(3) < c0
-    for (let i = 0; i < 40 && !await slashed(); i++) {
+    const complete = async (i: number): Promise<void> => {
       const r = await fetch(`${gateway.gateway.url}/v1/completions`, {
         method: 'POST',
         headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
@@ -128,7 +132,21 @@ describe('three validators on the mesh slash a wrong-model miner', () => {
       expect(r.status).toBe(200)
       await r.json()
     }
-    expect(await until(slashed, 30_000, 200)).toBe(true)
+    const favour = async (i: number): Promise<void> => {
+      favoured = i
+      const routed = await until(() => gateway.backend.candidates(modelA).find(c => c.speed === 20)?.address === devnet.accounts[i]!.address, 15_000, 100)
+      expect(routed).toBe(true)
+    }
+    // the honest miner first: its jobs are sampled and pass
+    await favour(2)
+    for (let i = 0; i < 12; i++) await complete(i)
+    for (const v of validators) await v.validator.idle()
+    expect(validators.reduce((s, v) => s + v.validator.stats.passed, 0)).toBeGreaterThan(0)
+    expect(await collateral(2)).toBe(h0)
+    // then the cheater, until the quorum slashes it
+    await favour(3)
+    for (let i = 100; i < 160 && !await slashed(); i++) await complete(i)
+    expect(await until(slashed, 60_000, 200)).toBe(true)
     // each slash takes F of the collateral; the quorum's validators then leave this miner
     // alone for the cooldown, so a second slash happens only when two quorums formed at once
     await new Promise(resolve => setTimeout(resolve, 1000))
