@@ -34,10 +34,16 @@ export interface MinerPods {
 
 export async function startMinerPods (ctx: CommandContext, node: HeuristNode, hw: Hardware): Promise<MinerPods> {
   const deployment = ctx.config.pods.host ? await deploymentOf(ctx) : null
-  if (deployment === null) {
-    return { host: null, executor: base => base, models: () => [], onChange: () => {}, stop: async () => {} }
+  if (deployment === null) return { host: null, executor: base => base, models: () => [], onChange: () => {}, stop: async () => {} }
+  const none: MinerPods = { host: null, executor: base => base, models: () => [], onChange: () => {}, stop: async () => {} }
+  let chain: ChainClient
+  try {
+    chain = await connectChain({ deployment, ...(ctx.config.chain.rpc !== '' ? { rpc: ctx.config.chain.rpc } : {}) })
+  } catch (e) {
+    // the fixed models still serve; pods need the chain (PodRegistry, votes)
+    ctx.logger.warn({ err: (e as Error).message }, 'cannot reach the chain: not hosting pods')
+    return none
   }
-  const chain: ChainClient = await connectChain({ deployment, ...(ctx.config.chain.rpc !== '' ? { rpc: ctx.config.chain.rpc } : {}) })
   let engine: LlamaEngine | null = null
   let notify: () => void = () => {}
   const vramMb = Math.floor(hw.gpus.reduce((m, g) => Math.max(m, g.vramTotal), 0) / (1024 * 1024))
