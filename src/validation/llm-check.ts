@@ -78,6 +78,7 @@ export interface LlmJob {
 }
 
 export interface LlmJobScore {
+  /** Draws scored: the output tokens, plus the end token when the job ended on one. */
   tokens: number
   /** Tokens the sampler could not have drawn. */
   outsideSupport: number
@@ -196,27 +197,35 @@ export async function scoreLlmJob (model: TeacherForcingModel, job: LlmJob, opti
     logLikelihood += sc.logP
     expectedLogLikelihood += sc.expectedLogP
   }
-  const truncated = !legitimateEnd(model, job, distributions[tokens.length], eogTokens, o)
-  return { tokens: tokens.length, outsideSupport, firstOutside, truncated, pitSum, logLikelihood, expectedLogLikelihood, fail: outsideSupport > 0 || truncated }
+  const end = endOf(model, job, distributions[tokens.length], eogTokens, o)
+  // an end-of-generation token was drawn too: its PIT joins the statistic (the martingale
+  // argument covers every draw, and a miner that stops early draws an unlikely end)
+  const n = end.u === undefined ? tokens.length : tokens.length + 1
+  if (end.u !== undefined) pitSum += end.u - 0.5
+  return { tokens: n, outsideSupport, firstOutside, truncated: !end.ok, pitSum, logLikelihood, expectedLogLikelihood, fail: outsideSupport > 0 || !end.ok }
 }
 
-function legitimateEnd (model: TeacherForcingModel, job: LlmJob, last: TokenDistribution | undefined, eogTokens: number[], o: LlmCheckOptions): boolean {
+/** Whether the job could have ended where it did; `u` is the PIT of the end token when one was drawn. */
+function endOf (model: TeacherForcingModel, job: LlmJob, last: TokenDistribution | undefined, eogTokens: number[], o: LlmCheckOptions): { ok: boolean, u?: number } {
   const { tokens, finishReason } = job.output
-  if (finishReason === 'abort') return true // a cancelled job is billed for what it made
+  if (finishReason === 'abort') return { ok: true } // a cancelled job is billed for what it made
   const prompt = model.promptTokens(job.modelId, job.input)
   const contextSize = model.loaded().find(m => m.id === job.modelId)?.contextSize ?? Infinity
   const allowed = Math.min(job.sampling.maxTokens, contextSize - prompt.tokens.length)
-  if (finishReason === 'length') return tokens.length === allowed
-  if (tokens.length > allowed) return false
-  if (prompt.stopTokens.some(st => endsWith(tokens, st))) return true
+  if (finishReason === 'length') return { ok: tokens.length === allowed }
+  if (tokens.length > allowed) return { ok: false }
+  if (prompt.stopTokens.some(st => endsWith(tokens, st))) return { ok: true }
   if (job.sampling.stop.length > 0 && tokens.length > 0) {
     // a stop string completed by the last token: in the full text, not in the text without it
     const full = model.detokenize(job.modelId, tokens)
     const prev = model.detokenize(job.modelId, tokens.slice(0, -1))
-    if (job.sampling.stop.some(s => full.includes(s) && !prev.includes(s))) return true
+    if (job.sampling.stop.some(s => full.includes(s) && !prev.includes(s))) return { ok: true }
   }
-  if (last === undefined) return false
-  return eogTokens.some(e => scorePosition(last, e, job.sampling, o).inSupport)
+  if (last === undefined) return { ok: false }
+  // the most likely end token stands for "the end" (they are one event to the miner)
+  const scores = eogTokens.map(e => scorePosition(last, e, job.sampling, o)).filter(sc => sc.inSupport)
+  if (scores.length === 0) return { ok: false }
+  return { ok: true, u: Math.min(...scores.map(sc => sc.u)) }
 }
 
 export interface WindowVerdict {
