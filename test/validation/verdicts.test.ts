@@ -60,6 +60,18 @@ describe('transcripts against receipts', () => {
     expect(transcriptMismatch(t!, signed)).toBeNull()
   })
 
+  it('reads the gateway\'s image transcript (request fields and the PNG) and matches it to the receipt', async () => {
+    const image = { prompt: 'a cat', negativePrompt: '', width: 8, height: 8, steps: 2, guidanceScale: 7.5, seed: 3, scheduler: 'euler' as const }
+    const req: JobRequest = { kind: 'image', modelId, image }
+    const res: JobOutput = { kind: 'image', result: { png: new Uint8Array([1, 2, 3]), pixelSha256: 'cd'.repeat(32), width: 8, height: 8, ms: 1, threads: 1, optimizationLevel: 'basic' } }
+    const signed = await receiptFor(miner, req, res, domain)
+    const t = fromGatewayTranscript(signed.receipt.jobId, { kind: 'image', modelId, input: { modelId, ...image }, output: { pixelSha256: 'cd'.repeat(32), width: 8, height: 8, pngBase64: 'AQID' } })
+    expect(t).toMatchObject({ kind: 'image', output: { pngBase64: 'AQID' } })
+    expect(transcriptMismatch(t!, signed)).toBeNull()
+    const other = fromGatewayTranscript(signed.receipt.jobId, { kind: 'image', modelId, input: { modelId, ...image, seed: 4 }, output: { pixelSha256: 'cd'.repeat(32), width: 8, height: 8 } })
+    expect(transcriptMismatch(other!, signed)).toBe('params hash differs')
+  })
+
   it('names what differs when the transcript was tampered with', async () => {
     const signed = await receiptFor(miner, job, out, domain)
     expect(transcriptMismatch(fromGatewayTranscript(signed.receipt.jobId, gatewayShape('abd'))!, signed)).toBe('output hash differs')
