@@ -54,6 +54,8 @@ try {
   // ---- honest jobs: false positives and the time ratio, side by side per job ----
   const honestScores = []
   const ratios = []
+  const ratiosTopKOff = []
+  const ratiosTopKOn = []
   let genMs = 0
   let valMs = 0
   let windowFails = 0
@@ -65,7 +67,7 @@ try {
     const s = await score(job, out)
     const t2 = performance.now()
     honestScores.push(s)
-    if (i >= 5) { genMs += t1 - t0; valMs += t2 - t1; ratios.push((t2 - t1) / (t1 - t0)) }
+    if (i >= 5) { genMs += t1 - t0; valMs += t2 - t1; ratios.push((t2 - t1) / (t1 - t0)); (job.sampling.topK === 0 ? ratiosTopKOff : ratiosTopKOn).push((t2 - t1) / (t1 - t0)) }
     if (windowTest(honestScores.slice(-defaultLlmCheckOptions.window)).fail) windowFails++
   }
   const jobFails = honestScores.filter(s => s.fail).length
@@ -124,7 +126,7 @@ try {
     config: { honestJobs: HONEST, trialsPerMode: TRIALS, poolPerMode: POOL, maxTokens: TOKENS, images: IMAGES, budget: BUDGET, window: defaultLlmCheckOptions.window, alpha: defaultLlmCheckOptions.alpha, threads: 1 },
     detection,
     honest: { jobs: HONEST, jobsFailed: jobFails, windowTestsFailed: windowFails, falsePositiveRate: (jobFails + windowFails) / HONEST, imageJobs: IMAGES, imageJobsFailed: imageHonestFails },
-    time: { llmValidationOverGeneration: { medianPerJob: r3(median(ratios)), total: r3(valMs / genMs) }, generationMsPerJob: r3(genMs / (HONEST - 5)), validationMsPerJob: r3(valMs / (HONEST - 5)) },
+    time: { llmValidationOverGeneration: { medianPerJob: r3(median(ratios)), total: r3(valMs / genMs), medianTopKOn: r3(median(ratiosTopKOn)), medianTopKOff: r3(median(ratiosTopKOff)) }, generationMsPerJob: r3(genMs / (HONEST - 5)), validationMsPerJob: r3(valMs / (HONEST - 5)) },
     goals: {
       detectedWithin20In99pct: Object.values(detection).every(d => d.detectionRate >= 0.99),
       zeroFalsePositivesIn1000: HONEST >= 1000 && jobFails + windowFails === 0,
