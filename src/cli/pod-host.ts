@@ -33,9 +33,9 @@ export interface MinerPods {
 }
 
 export async function startMinerPods (ctx: CommandContext, node: HeuristNode, hw: Hardware): Promise<MinerPods> {
-  const deployment = ctx.config.pods.host ? await deploymentOf(ctx) : null
-  if (deployment === null) return { host: null, executor: base => base, models: () => [], onChange: () => {}, stop: async () => {} }
   const none: MinerPods = { host: null, executor: base => base, models: () => [], onChange: () => {}, stop: async () => {} }
+  const deployment = ctx.config.pods.host ? await deploymentOf(ctx) : null
+  if (deployment === null) return none
   let chain: ChainClient
   try {
     chain = await connectChain({ deployment, ...(ctx.config.chain.rpc !== '' ? { rpc: ctx.config.chain.rpc } : {}) })
@@ -44,25 +44,33 @@ export async function startMinerPods (ctx: CommandContext, node: HeuristNode, hw
     ctx.logger.warn({ err: (e as Error).message }, 'cannot reach the chain: not hosting pods')
     return none
   }
-  let engine: LlamaEngine | null = null
-  let notify: () => void = () => {}
-  const vramMb = Math.floor(hw.gpus.reduce((m, g) => Math.max(m, g.vramTotal), 0) / (1024 * 1024))
-  let host: PodHost
   try {
-    host = await startPodHost({
-      node,
-      chain,
-      cacheDir: ctx.paths.models,
-      llm: () => (engine ??= createLlamaEngine({ gpu: ctx.config.inference.gpu, threads: ctx.config.inference.threads, parallel: ctx.config.mine.maxJobs, maxQueue: ctx.config.inference.maxQueue, logger: ctx.logger })),
-      vramMb,
-      logger: ctx.logger,
-      manager: { policy: { idleMs: ctx.config.pods.idleMs, maxLoaded: ctx.config.pods.maxLoaded, jobsPerHost: ctx.config.mine.maxJobs } },
-      onChange: () => { notify() }
-    })
+    const pods = await hostPods(ctx, node, chain, hw)
+    return { ...pods, async stop () { await pods.stop(); chain.close() } }
   } catch (e) {
     chain.close()
     throw e
   }
+}
+
+/**
+ * The pod host on a node, over a chain client the caller owns (`mine`, and each miner of
+ * `up`): its own LLM engine, created on first use, stopped with it.
+ */
+export async function hostPods (ctx: CommandContext, node: HeuristNode, chain: ChainClient, hw: Hardware): Promise<MinerPods> {
+  let engine: LlamaEngine | null = null
+  let notify: () => void = () => {}
+  const vramMb = Math.floor(hw.gpus.reduce((m, g) => Math.max(m, g.vramTotal), 0) / (1024 * 1024))
+  const host = await startPodHost({
+    node,
+    chain,
+    cacheDir: ctx.paths.models,
+    llm: () => (engine ??= createLlamaEngine({ gpu: ctx.config.inference.gpu, threads: ctx.config.inference.threads, parallel: ctx.config.mine.maxJobs, maxQueue: ctx.config.inference.maxQueue, logger: ctx.logger })),
+    vramMb,
+    logger: ctx.logger,
+    manager: { policy: { idleMs: ctx.config.pods.idleMs, maxLoaded: ctx.config.pods.maxLoaded, jobsPerHost: ctx.config.mine.maxJobs } },
+    onChange: () => { notify() }
+  })
   ctx.logger.info({ pods: host.directory.list().length, vramMb, idleMs: ctx.config.pods.idleMs }, 'hosting pods by demand and votes')
   return {
     host,
@@ -72,7 +80,6 @@ export async function startMinerPods (ctx: CommandContext, node: HeuristNode, hw
     async stop () {
       await host.stop()
       await engine?.stop()
-      chain.close()
     }
   }
 }

@@ -1,18 +1,24 @@
 import type { Command } from 'commander'
 import { basename } from 'node:path'
 import { formatUnits } from 'ethers'
-import { usageError } from '../../core/errors.js'
+import { HeuristError, usageError } from '../../core/errors.js'
 import { loadContext } from '../context.js'
 import { collectList, parseIntFlag, parseNumberFlag } from '../flags.js'
 import { joinMesh } from '../mesh.js'
 import { openChain, txsHuman, withChainFlags, resolveDeployment, type ChainFlags } from '../chain.js'
-import { connectChain } from '../../chain/index.js'
+import { connectChain, type ChainClient } from '../../chain/index.js'
 import {
   DemandBoard, MAX_SHARE_BPS, deployPod, podIdHex, podRevenueThisEpoch, podStates, readPods, retirePod, advertVramMb,
   type MinerView
 } from '../../pods/index.js'
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/
+
+/** A wallet without ETH cannot pay gas: say so instead of the node's opaque error. */
+async function needGas (chain: ChainClient): Promise<void> {
+  const a = await chain.signer!.getAddress()
+  if (await chain.provider.getBalance(a) === 0n) throw new HeuristError('CHAIN_NO_GAS', `the signing wallet ${a} has no ETH to pay gas (fund it, e.g. \`heurist devnet\` funds the operator)`)
+}
 
 interface DeployOptions extends ChainFlags { model: string, sha256: string, kind: string, minVram: string, shareBps: string, name?: string }
 interface ListOptions extends ChainFlags { bootstrap?: string[], waitMs: string }
@@ -50,6 +56,7 @@ export function registerPod (program: Command): void {
       try {
         const max = Number(await chain.read<bigint>(chain.contracts.pods, 'maxRevenueBps'))
         if (p.revenueBps > max) throw usageError('CLI_BAD_FLAG', `--share-bps: this deployment allows at most ${max} bps, got ${p.revenueBps}`)
+        await needGas(chain)
         const txs = await deployPod(chain, p)
         const deployer = await chain.signer!.getAddress()
         ctx.print({ podId: '0x' + p.sha256, name: p.name, kind: p.kind, minVramMb: p.minVramMb, shareBps: p.revenueBps, uri: p.uri, deployer, transactions: txs },
@@ -124,6 +131,7 @@ export function registerPod (program: Command): void {
       try { hex = podIdHex(id) } catch { throw usageError('CLI_BAD_ID', `id: expected 0x and 64 hex digits (the pod id), got ${JSON.stringify(id)}`) }
       const { ctx, chain } = await openChain(cmd, opts)
       try {
+        await needGas(chain)
         const txs = await retirePod(chain, hex)
         ctx.print({ podId: '0x' + hex, retired: true, transactions: txs }, () => `pod 0x${hex} retired\n${txsHuman(txs)}`)
       } finally {

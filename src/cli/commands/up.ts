@@ -18,6 +18,7 @@ import { startGatewayService, VoucherInbox, fetchTranscript, type GatewayService
 import { chainStakeViews, chainSlasher, startValidatorService, cheatingExecutor, parseCheatMode, CHEAT_MODES, type CheatMode, type GatewayTranscript, type ImageRerun } from '../../validation/index.js'
 import { nodeSource, type MinerPart } from '../../dashboard/index.js'
 import { relayRewardRoots, startMinerRewards, startNodeDashboard, startValidatorEpochs } from '../rewards.js'
+import { hostPods, startGatewayPods } from '../pod-host.js'
 
 const WAD = 10n ** 18n
 
@@ -119,6 +120,9 @@ async function runLocked (ctx: CommandContext, o: UpConfig, root: string): Promi
     const gwChain = await connectChain({ deployment: d, signer: gwWallet })
     cleanups.push(async () => { gwChain.close() })
     const stakeViews = chainStakeViews(gwChain)
+    // pods (heurist pod deploy): clients may name one no miner hosts yet; miners scale up on the demand
+    const gwPods = await startGatewayPods(ctx, d)
+    cleanups.push(async () => { gwPods?.stop() })
     const svc: GatewayService = await startGatewayService({
       identity: gwId,
       store: gwStore,
@@ -126,7 +130,8 @@ async function runLocked (ctx: CommandContext, o: UpConfig, root: string): Promi
       listen: ['/ip4/127.0.0.1/tcp/0'],
       bootstrap: [],
       devnet: true,
-      http: { host: ctx.config.gateway.host, port: o.port },
+      http: { host: ctx.config.gateway.host, port: o.port, coldStartTimeoutMs: ctx.config.pods.coldStartTimeoutMs },
+      ...(gwPods === null ? {} : { pods: gwPods.resolver }),
       chain: { voucherSigner: { wallet: gwId.wallet, domain: paymentsDomain }, receiptDomain },
       isValidator: async (a) => await stakeViews.stakeOf(a) > 0n
     }).catch((e: unknown) => {
@@ -152,20 +157,23 @@ async function runLocked (ctx: CommandContext, o: UpConfig, root: string): Promi
       cleanups.push(async () => { await models.stop() })
       const node = await createHeuristNode({ identity: identityFromPrivateKey(wallet.privateKey), logger: ctx.logger, store, listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [boot], devnet: true })
       cleanups.push(async () => { await node.stop(5000) })
+      const pods = await hostPods(ctx, node, chain, basicHardware())
+      cleanups.push(async () => { await pods.stop() })
       const cheating = o.cheat !== null && i === o.miners - 1
       if (cheating) ctx.logger.warn({ miner: wallet.address, cheat: o.cheat }, 'this miner CHEATS on purpose (--cheat): validators should slash it')
       const executor = cheating ? cheatingExecutor(o.cheat!, { llm: models.llm, images: models.images, models: models.models, honest: models.executor }) : models.executor
-      const server = await node.serveJobs(executor, { maxConcurrentJobs: ctx.config.mine.maxJobs, maxQueue: ctx.config.inference.maxQueue, receiptDomain })
+      const server = await node.serveJobs(pods.executor(executor), { maxConcurrentJobs: ctx.config.mine.maxJobs, maxQueue: ctx.config.inference.maxQueue, receiptDomain })
       // redeem once 0.01 HEU is owed, and whatever is left at shutdown
       const inbox = new VoucherInbox(node, store, chain, ctx.logger, { domain: paymentsDomain, thresholdWei: WAD / 100n })
       await inbox.start()
       cleanups.push(async () => { await inbox.stop() })
       const advertiser = new Advertiser(node, {
         intervalMs: 1000,
-        describe: () => ({ hardware: basicHardware(), models: models.models, queueDepth: server.queueDepth, maxJobs: ctx.config.mine.maxJobs, tokensPerSecond: server.stats.tokensPerSecond, imagesPerSecond: server.stats.imagesPerSecond, price: o.price, version: VERSION, paid: true })
+        describe: () => ({ hardware: basicHardware(), models: [...models.models, ...pods.models()], queueDepth: server.queueDepth, maxJobs: ctx.config.mine.maxJobs, tokensPerSecond: server.stats.tokensPerSecond, imagesPerSecond: server.stats.imagesPerSecond, price: o.price, version: VERSION, paid: true })
       }, ctx.logger)
       advertiser.start()
       cleanups.push(async () => { advertiser.stop() })
+      pods.onChange(() => { advertiser.advertiseSoon() })
       miners.push({ node, store, models, advertiser, inbox, chain })
       // epoch rewards: claim files under <home>/rewards, claimed at once (mine.autoClaim);
       // miner 1 keeps the points snapshot `heurist status` reads
