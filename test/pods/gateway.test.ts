@@ -102,7 +102,7 @@ describe('demand gossip validation', () => {
     try { fn(); return 'accept' } catch (e) { return e instanceof GossipValidationError ? `${e.action} ${e.code}` : 'bug' }
   }
 
-  it('accepts a gateway\'s own demand; rejects garbage, oversize, forged gateways and floods; ignores stale and replayed', () => {
+  it('accepts a gateway\'s own demand; rejects garbage, oversize, bad schema, forged gateways and future timestamps; ignores stale ones', () => {
     let now = 1_000_000
     const v = createDemandValidator({ ...defaultDemandBoardOptions, now: () => now }, new Map())
     const d = (ts: number, gateway = gwId.address): Uint8Array => encodeMessage(buildDemand(gateway, { [POD]: 3 }, ts))
