@@ -96,11 +96,44 @@ function podIdOf (modelId: string): string {
   return /^[0-9a-fA-F]{64}$/.test(hex) ? '0x' + hex.toLowerCase() : '0x' + '0'.repeat(64)
 }
 
-/** SSE writer over the raw response; headers go out with the first event (so a failure before it can still be a plain HTTP error). */
+/**
+ * SSE writer over the raw response; headers go out with the first event (so a failure before
+ * it can still be a plain HTTP error). Text deltas that arrive in the same turn of the event
+ * loop (a mesh frame carries several tokens) go out as one chunk carrying all their text, as
+ * OpenAI's format allows: one JSON build, one socket write and one client parse per batch
+ * instead of per token. Any other event flushes the pending text first, so order is kept.
+ */
 class SseWriter {
   started = false
-  constructor (private readonly res: ServerResponse, private readonly requestId: string) {}
+  private pending = ''
+  private scheduled = false
+  private textSent = false
+  constructor (private readonly res: ServerResponse, private readonly requestId: string, private readonly textChunk: (text: string) => unknown = text => text) {}
+
   send (data: unknown): void {
+    this.flushText()
+    this.write(data)
+  }
+
+  /** Queues a text delta; it goes out before the next event, or at the end of this event-loop turn (the first one at once). */
+  text (delta: string): void {
+    if (!this.textSent) { this.textSent = true; this.send(this.textChunk(delta)); return }
+    this.pending += delta
+    if (this.scheduled) return
+    this.scheduled = true
+    setImmediate(() => { this.flushText() })
+  }
+
+  private flushText (): void {
+    this.scheduled = false
+    if (this.pending === '') return
+    const text = this.pending
+    this.pending = ''
+    if (this.res.destroyed || this.res.writableEnded) return
+    this.write(this.textChunk(text))
+  }
+
+  private write (data: unknown): void {
     if (!this.started) {
       this.started = true
       this.res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-request-id': this.requestId })
@@ -220,11 +253,11 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     const stream = body.stream === true
     const startedAt = Date.now()
     const client = clientSignal(reply)
-    const sse = stream ? new SseWriter(reply.raw, id) : null
-    if (sse !== null) reply.hijack()
     const chunk = (delta: string | null, finish: string | null, extra: Record<string, unknown> = {}): unknown => kind === 'chat'
       ? { id, object: 'chat.completion.chunk', created, model: body.model, system_fingerprint: null, choices: [{ index: 0, delta: delta === null ? {} : { content: delta }, logprobs: null, finish_reason: finish }], ...extra }
       : { id, object: 'text_completion', created, model: body.model, system_fingerprint: null, choices: [{ index: 0, text: delta ?? '', logprobs: null, finish_reason: finish }], ...extra }
+    const sse = stream ? new SseWriter(reply.raw, id, text => chunk(text, null)) : null
+    if (sse !== null) reply.hijack()
     let firstTokenAt = 0
     track(model.id, 1)
     let outcome: { value: JobOutcome<LlmResult>, candidate: Candidate }
@@ -241,7 +274,7 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
                 metrics.ttft.observe((firstTokenAt - startedAt) / 1000)
                 if (kind === 'chat') sse.send({ ...(chunk(null, null) as object), choices: [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }] })
               }
-              sse.send(chunk(text, null))
+              sse.text(text)
             }
           })
         }, { deadline: startedAt + o.requestTimeoutMs, firstTokenTimeoutMs: o.firstTokenTimeoutMs, signal: client.signal, breakers, metrics, logger, committed: () => sse?.started === true })
