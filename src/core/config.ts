@@ -50,7 +50,8 @@ export const configSpec = {
     price: field(z.string().regex(/^(0|[1-9][0-9]{0,77})$/, 'a price in wei (decimal integer)'), '0', 'price per job advertised, in wei'),
     advertIntervalMs: field(z.number().int().min(500).max(600_000), 5000, 'how often the capacity advert is published, in ms (adverts live three intervals)'),
     drainGraceMs: field(z.number().int().min(0).max(600_000), 30_000, 'on SIGINT/SIGTERM, how long running jobs may take to finish before they are cancelled'),
-    autoClaim: field(z.boolean(), true, 'claim epoch rewards as soon as their root is on chain (mine --no-auto-claim turns it off; heurist claim works by hand)')
+    autoClaim: field(z.boolean(), true, 'claim epoch rewards as soon as their root is on chain (mine --no-auto-claim turns it off; heurist claim works by hand)'),
+    redeemThreshold: field(z.string().regex(/^\d{1,12}(\.\d{1,18})?$/, 'an amount of HEU such as 0.01'), '0.01', 'redeem a payer\'s vouchers in Payments once they owe at least this many HEU (everything owed is redeemed on shutdown)')
   },
   rewards: {
     tipBps: field(z.number().int().min(0).max(10_000), 1000, 'validators: share of each node\'s epoch reward paid to its voters, in basis points (every validator must use the same value)')

@@ -4,7 +4,8 @@ import { getAddress } from 'ethers'
 import { ensureHome } from '../../core/home.js'
 import { startDevnet, writeDeployment, type DeployParams } from '../../chain/index.js'
 import { loadContext } from '../context.js'
-import { parseIntFlag } from '../flags.js'
+import { collectList, parseIntFlag } from '../flags.js'
+import { parseAddress } from '../chain.js'
 import { untilSignal } from '../lifecycle.js'
 import { usageError } from '../../core/errors.js'
 
@@ -23,9 +24,12 @@ export function registerDevnet (program: Command): void {
     .option('--epoch-seconds <n>', 'epoch length in seconds (default a week)')
     .option('--lockup-seconds <n>', 'stHEU unstake lockup in seconds (default 365 days)')
     .option('--schedule <name>', 'emission schedule: whitepaper or season2', 'whitepaper')
-    .action(async (opts: { port: string, epochSeconds?: string, lockupSeconds?: string, schedule: string }, cmd: Command) => {
+    .option('--fund <address>', 'also fund this address with HEU and ETH, e.g. the operator keys of other home folders (repeatable or comma-separated)', collectList)
+    .action(async (opts: { port: string, epochSeconds?: string, lockupSeconds?: string, schedule: string, fund?: string[] }, cmd: Command) => {
       const ctx = await loadContext(cmd)
       const port = parseIntFlag('--port', opts.port, 0, 65535)
+      const extra = (opts.fund ?? []).map(a => parseAddress('--fund', a))
+      if (extra.length > 64) throw usageError('CLI_BAD_FLAG', '--fund: at most 64 addresses')
       if (opts.schedule !== 'whitepaper' && opts.schedule !== 'season2') throw usageError('CLI_BAD_FLAG', `--schedule: whitepaper or season2, got ${JSON.stringify(opts.schedule)}`)
       const deploy: Partial<DeployParams> = { schedule: opts.schedule }
       if (opts.epochSeconds !== undefined) deploy.epochSeconds = BigInt(parseIntFlag('--epoch-seconds', opts.epochSeconds, 1, 10 * 31_536_000))
@@ -35,7 +39,7 @@ export function registerDevnet (program: Command): void {
       const devnet = await startDevnet({
         port,
         deploy,
-        fund: operator === undefined ? [] : [operator],
+        fund: [...new Set([...(operator === undefined ? [] : [operator]), ...extra])],
         onProgress: step => ctx.logger.info(step)
       })
       await writeDeployment(ctx.paths.devnet, devnet.deployment)
@@ -44,12 +48,14 @@ export function registerDevnet (program: Command): void {
         chainId: devnet.chainId,
         deploymentFile: ctx.paths.devnet,
         operator: operator ?? null,
+        funded: extra,
         contracts: devnet.deployment.contracts,
         accounts: devnet.accounts.map(a => a.address)
       }, r => [
         `devnet running at ${String(r.rpcUrl)} (chain ${String(r.chainId)})`,
         `deployment written to ${String(r.deploymentFile)}`,
         operator === undefined ? 'no operator key in the home folder (run `heurist init` to get one funded)' : `funded the operator ${operator} with HEU and ETH`,
+        ...(extra.length === 0 ? [] : [`funded ${extra.join(', ')} with HEU and ETH`]),
         ...Object.entries(devnet.deployment.contracts).map(([k, v]) => `  ${k.padEnd(14)} ${v}`),
         'press Ctrl-C to stop'
       ].join('\n'))

@@ -1,9 +1,14 @@
 import type { Command } from 'commander'
+import { formatUnits, parseUnits } from 'ethers'
 import { loadContext } from '../context.js'
+import { withChainFlags, type ChainFlags } from '../chain.js'
 import { collectList, parseIntFlag } from '../flags.js'
 import { untilSignal } from '../lifecycle.js'
 import { joinMesh, loadMinerModels, receiptDomainFor } from '../mesh.js'
 import { Store } from '../../core/store.js'
+import { usageError } from '../../core/errors.js'
+import { heuristDomain } from '../../core/typed-data.js'
+import { VoucherInbox } from '../../gateway/index.js'
 import { VERSION } from '../version.js'
 import { Advertiser, basicHardware, unpaidReceiptDomain, type Hardware } from '../../p2p/index.js'
 import { probeHardware } from '../../inference/index.js'
@@ -12,7 +17,7 @@ import { CHEAT_MODES, assertCheatAllowed, cheatingExecutor, parseCheatMode } fro
 import { nodeChain, startMinerRewards, startNodeDashboard } from '../rewards.js'
 import { nodeSource } from '../../dashboard/index.js'
 
-interface MineOptions {
+interface MineOptions extends ChainFlags {
   models?: string[]
   listen?: string[]
   bootstrap?: string[]
@@ -37,8 +42,11 @@ async function hardware (gpu: 'auto' | 'cpu' | 'cuda' | 'vulkan' | 'metal', thre
   }
 }
 
+/** The gateways push each job's voucher just after the job ends: on shutdown, a moment for the last ones. */
+const VOUCHER_SETTLE_MS = 1000
+
 export function registerMine (program: Command): void {
-  program.command('mine')
+  withChainFlags(program.command('mine'))
     .description('load models, join the mesh, advertise capacity and serve jobs (SIGINT/SIGTERM drains)')
     .option('--models <list>', 'models to serve: names, sha256 ids or paths, comma-separated (default: inference.models, else the built-in tiny models)', collectList)
     .option('--listen <multiaddr>', 'address to listen on (repeatable; default p2p.listen)', collectList)
@@ -61,9 +69,13 @@ export function registerMine (program: Command): void {
         'mine.maxJobs': opts.maxJobs === undefined ? undefined : parseIntFlag('--max-jobs', opts.maxJobs, 1, 256),
         'mine.price': opts.price,
         'mine.autoClaim': opts.autoClaim === false ? false : undefined,
-        'dashboard.port': opts.dashboardPort === undefined ? undefined : parseIntFlag('--dashboard-port', opts.dashboardPort, 0, 65535)
+        'dashboard.port': opts.dashboardPort === undefined ? undefined : parseIntFlag('--dashboard-port', opts.dashboardPort, 0, 65535),
+        'chain.rpc': opts.rpc,
+        'chain.deployment': opts.deployment
       })
       const { logger, config } = ctx
+      if (opts.rpc !== undefined && config.chain.deployment === '') throw usageError('CHAIN_NO_DEPLOYMENT', '--rpc needs --deployment FILE (the contract addresses on that chain)')
+      const redeemThreshold = parseUnits(config.mine.redeemThreshold, 18)
       const identity = await ctx.identity()
       const domain = await receiptDomainFor(ctx)
       if (cheat !== null) assertCheatAllowed(cheat, domain === null ? null : domain.chainId)
@@ -73,6 +85,8 @@ export function registerMine (program: Command): void {
       let node: Awaited<ReturnType<typeof joinMesh>> | undefined
       let pods: MinerPods | undefined
       let rewards: { stop: () => Promise<void> } | undefined
+      let chain: Awaited<ReturnType<typeof nodeChain>> = null
+      let inbox: VoucherInbox | null = null
       try {
         loaded = await loadMinerModels(ctx, config.inference.models, logger)
         const hw = await hardware(config.inference.gpu, config.inference.threads)
@@ -87,6 +101,16 @@ export function registerMine (program: Command): void {
           maxQueue: config.inference.maxQueue,
           receiptDomain: domain ?? unpaidReceiptDomain
         })
+        // getting paid: the gateways' cumulative vouchers on /heurist/voucher/1.0.0, redeemed in
+        // Payments once a payer owes mine.redeemThreshold, and whatever is left on shutdown
+        chain = domain === null ? null : await nodeChain(ctx, identity.wallet, logger)
+        if (chain !== null) {
+          inbox = new VoucherInbox(node, store, chain, logger, { domain: heuristDomain(chain.deployment.chainId, chain.deployment.contracts.Payments), thresholdWei: redeemThreshold })
+          await inbox.start()
+          if (config.mine.price === '0') logger.warn('mine.price is 0 (--price WEI): jobs are paid nothing')
+        } else if (domain !== null) {
+          logger.warn('the chain cannot be reached: vouchers are not accepted, so jobs earn nothing until it can')
+        }
         const models = loaded.models
         const n = node
         const advertiser = new Advertiser(node, {
@@ -106,11 +130,10 @@ export function registerMine (program: Command): void {
         advertiser.start()
         podModels.onChange(() => { advertiser.advertiseSoon() })
         // epoch rewards (claim files, auto-claim) and the local dashboard
-        const chain = domain === null ? null : await nodeChain(ctx, identity.wallet, logger)
         const claimer = await startMinerRewards(ctx, node, store, chain, logger)
         const dashboard = await startNodeDashboard(ctx, nodeSource({ role: 'miner', miners: [{ node, jobs: server, claimer }], chain }), logger)
-        rewards = { async stop () { await dashboard?.stop(); await claimer?.stop(); chain?.close() } }
-        logger.info({ address: identity.address, peerId: identity.peerId.toString(), addrs: node.multiaddrs(), dashboard: dashboard?.url, models: models.map(m => ({ name: m.name, id: m.id, kind: m.kind })), paid: domain !== null, reachability: node.reachability.report().status }, 'miner ready')
+        rewards = { async stop () { await dashboard?.stop(); await claimer?.stop() } }
+        logger.info({ address: identity.address, peerId: identity.peerId.toString(), addrs: node.multiaddrs(), dashboard: dashboard?.url, models: models.map(m => ({ name: m.name, id: m.id, kind: m.kind })), paid: domain !== null, redeemThreshold: inbox === null ? null : config.mine.redeemThreshold, reachability: node.reachability.report().status }, 'miner ready')
 
         const tty = process.stderr.isTTY === true && ctx.config.log.format !== 'json'
         const status = (): string => `peers ${n.connectedPeers().length} · miners heard ${n.peerTable.miners().length} · jobs served ${server.stats.served} (running ${server.stats.running}) · ${server.stats.tokensPerSecond.toFixed(1)} tok/s`
@@ -128,12 +151,22 @@ export function registerMine (program: Command): void {
           advertiser.stop()
           await rewards?.stop()
           logger.info({ running: server.stats.running, graceMs: config.mine.drainGraceMs }, 'draining: no new jobs, finishing running ones')
-          await n.stop(config.mine.drainGraceMs)
+          await server.drain(config.mine.drainGraceMs)
+          const box = inbox
+          if (box !== null) {
+            if (server.stats.served > 0) await new Promise(resolve => setTimeout(resolve, Math.min(VOUCHER_SETTLE_MS, config.mine.drainGraceMs)))
+            await box.stop()
+            logger.info({ redeemed: box.stats.redeemed.toString(), redeemedHeu: formatUnits(box.stats.redeemed, 18), transactions: box.stats.transactions, vouchers: box.stats.received, refused: box.stats.refused }, 'vouchers redeemed')
+          }
+          await n.stop(0)
           logger.info({ served: server.stats.served }, 'miner stopped')
         })
-        ctx.print({ served: server.stats.served, failed: server.stats.failed, rejected: server.stats.rejected }, r => `served ${r.served} jobs`)
+        const redeemed = inbox?.stats.redeemed ?? 0n
+        ctx.print({ served: server.stats.served, failed: server.stats.failed, rejected: server.stats.rejected, redeemed: redeemed.toString() }, r => `served ${r.served} jobs${inbox === null ? '' : `, redeemed ${formatUnits(redeemed, 18)} HEU`}`)
       } finally {
         await rewards?.stop().catch(() => {})
+        await inbox?.stop().catch(() => {})
+        chain?.close()
         await node?.stop(0).catch(() => {})
         await pods?.stop().catch(() => {})
         await loaded?.stop().catch(() => {})
