@@ -233,3 +233,20 @@ describe('the validation done-when as separate heurist processes', () => {
     console.log(JSON.stringify({ jobsToCheater: toCheater, sent, slashes: events.length, honestRedeemedWei: summary.redeemed }))
   }, 300_000)
 })
+
+describe('mine and devnet chain flags: bad input', () => {
+  it('mine --rpc without --deployment, a bad mine.redeemThreshold and devnet --fund with a non-address each exit 2 naming the problem', async () => {
+    const { dir, cleanup } = await tempDir()
+    try {
+      const rpcOnly = await runCli(['--home', dir, 'mine', '--rpc', 'http://127.0.0.1:1'], { env: baseEnv })
+      expect(rpcOnly.code).toBe(2)
+      expect(rpcOnly.stderr).toMatch(/--rpc needs --deployment FILE/)
+      const threshold = await runCli(['--home', dir, 'mine'], { env: { ...baseEnv, HEURIST_MINE_REDEEM_THRESHOLD: '-1' } })
+      expect(threshold.code).toBe(2)
+      expect(threshold.stderr).toMatch(/mine\.redeemThreshold/)
+      const fund = await runCli(['--home', dir, 'devnet', '--port', '0', '--fund', 'not-an-address'], { env: baseEnv })
+      expect(fund.code).toBe(2)
+      expect(fund.stderr).toMatch(/--fund: expected a 0x address/)
+    } finally { await cleanup() }
+  })
+})
