@@ -5,6 +5,7 @@ import { HeuristError, usageError } from '../core/errors.js'
 import { readGguf } from './gguf.js'
 import { sha256OfFile } from './cache.js'
 import { getLlamaRuntime, resolveThreads, type GpuSetting } from './runtime.js'
+import { teacherForce, type RawDistribution } from './teacher-forcing.js'
 import type { ChatMessage, GenerateOptions, LlmRequest, LlmResult, ModelInfo, SamplingParams } from './types.js'
 
 export interface LlamaEngineOptions {
@@ -327,28 +328,22 @@ export class LlamaEngine {
    * where an end of generation must have been possible). Each entry lists every token of the
    * vocabulary, most likely first; with `top` > 0 only the `top` most likely, their
    * probabilities renormalized over them (ratios unchanged; passing the whole vocabulary to
-   * JavaScript at every position costs more than the model itself on small models).
+   * JavaScript at every position costs more than the model itself on small models). Also
+   * returns the prompt's tokens and stop sequences (formatting a chat costs more than the
+   * teacher forcing on small models, so callers should not format it again).
    */
-  async tokenDistributions (modelId: string, input: string | ChatMessage[], outputTokens: readonly number[], options: { signal?: AbortSignal, top?: number } = {}): Promise<{ distributions: Array<{ tokens: Int32Array, probs: Float64Array }>, eogTokens: number[] }> {
+  async tokenDistributions (modelId: string, input: string | ChatMessage[], outputTokens: readonly number[], options: { signal?: AbortSignal, top?: number } = {}): Promise<{ distributions: RawDistribution[], eogTokens: number[], prompt: { tokens: number[], stopTokens: number[][] } }> {
     const m = this.get(modelId)
-    const { tokens: prompt } = this.promptTokens(modelId, input)
+    const { tokens: prompt, stopTokens } = this.promptTokens(modelId, input)
     if (prompt.length + outputTokens.length > m.info.contextSize) {
       throw usageError('INFERENCE_PROMPT_TOO_LONG', `prompt (${prompt.length}) + output (${outputTokens.length}) tokens exceed the context of ${m.info.contextSize}`)
     }
     const release = await m.slots.acquire(options.signal)
-    const sequence = await takeSequence(m)
+    const sequence = await takeSequence(m).catch((e: unknown) => { release(); throw e })
     try {
-      const gen = { probabilities: true, options: { temperature: 1, topK: Math.max(0, Math.floor(options.top ?? 0)), topP: 1 } }
-      const all = [...prompt, ...outputTokens]
-      const first = prompt.length - 1
-      const items: ControlledEvaluateInputItem[] = all.map((t, i) => i >= first ? [t as Token, { generateNext: gen }] : t as Token)
-      const res = await sequence.controlledEvaluate(items)
-      const distributions = outputTokens.concat([0]).map((_t, i) => {
-        const probs = res[first + i]?.next.probabilities ?? new Map<Token, number>()
-        return { tokens: Int32Array.from(probs.keys()), probs: Float64Array.from(probs.values()) }
-      })
+      const distributions = await teacherForce(sequence, m.model, [...prompt, ...outputTokens], prompt.length - 1, Math.max(0, Math.floor(options.top ?? 0)))
       const eogTokens = [m.model.tokens.eos, m.model.tokens.eot].filter((t): t is Token => t !== null)
-      return { distributions, eogTokens }
+      return { distributions, eogTokens, prompt: { tokens: prompt, stopTokens } }
     } finally {
       await giveBack(m, sequence)
       release()

@@ -64,7 +64,8 @@ export interface TokenDistribution { tokens: Int32Array, probs: Float64Array }
 
 /** What the check needs from the LLM engine (the llama engine implements it). */
 export interface TeacherForcingModel {
-  tokenDistributions: (modelId: string, input: string | ChatMessage[], outputTokens: readonly number[], options?: { signal?: AbortSignal, top?: number }) => Promise<{ distributions: TokenDistribution[], eogTokens: number[] }>
+  /** `prompt`, when given, is what `promptTokens` returns for the same input (saves formatting it twice). */
+  tokenDistributions: (modelId: string, input: string | ChatMessage[], outputTokens: readonly number[], options?: { signal?: AbortSignal, top?: number }) => Promise<{ distributions: TokenDistribution[], eogTokens: number[], prompt?: { tokens: number[], stopTokens: number[][] } }>
   promptTokens: (modelId: string, input: string | ChatMessage[]) => { tokens: number[], stopTokens: number[][] }
   detokenize: (modelId: string, tokens: readonly number[], specialTokens?: boolean) => string
   loaded: () => Array<{ id: string, contextSize: number }>
@@ -181,7 +182,7 @@ export async function scoreLlmJob (model: TeacherForcingModel, job: LlmJob, opti
   const o = { ...defaultLlmCheckOptions, ...options }
   const { tokens, finishReason } = job.output
   const top = job.sampling.temperature === 0 ? 1 + o.boundaryMargin : job.sampling.topK > 0 ? job.sampling.topK + o.boundaryMargin : 0
-  const { distributions, eogTokens } = await model.tokenDistributions(job.modelId, job.input, tokens, { signal, top })
+  const { distributions, eogTokens, prompt } = await model.tokenDistributions(job.modelId, job.input, tokens, { signal, top })
   let outsideSupport = 0
   let firstOutside = -1
   let pitSum = 0
@@ -197,7 +198,7 @@ export async function scoreLlmJob (model: TeacherForcingModel, job: LlmJob, opti
     logLikelihood += sc.logP
     expectedLogLikelihood += sc.expectedLogP
   }
-  const end = endOf(model, job, distributions[tokens.length], eogTokens, o)
+  const end = endOf(model, job, distributions[tokens.length], eogTokens, o, prompt)
   // an end-of-generation token was drawn too: its PIT joins the statistic (the martingale
   // argument covers every draw, and a miner that stops early draws an unlikely end)
   const n = end.u === undefined ? tokens.length : tokens.length + 1
@@ -206,10 +207,10 @@ export async function scoreLlmJob (model: TeacherForcingModel, job: LlmJob, opti
 }
 
 /** Whether the job could have ended where it did; `u` is the PIT of the end token when one was drawn. */
-function endOf (model: TeacherForcingModel, job: LlmJob, last: TokenDistribution | undefined, eogTokens: number[], o: LlmCheckOptions): { ok: boolean, u?: number } {
+function endOf (model: TeacherForcingModel, job: LlmJob, last: TokenDistribution | undefined, eogTokens: number[], o: LlmCheckOptions, formatted?: { tokens: number[], stopTokens: number[][] }): { ok: boolean, u?: number } {
   const { tokens, finishReason } = job.output
   if (finishReason === 'abort') return { ok: true } // a cancelled job is billed for what it made
-  const prompt = model.promptTokens(job.modelId, job.input)
+  const prompt = formatted ?? model.promptTokens(job.modelId, job.input)
   const contextSize = model.loaded().find(m => m.id === job.modelId)?.contextSize ?? Infinity
   const allowed = Math.min(job.sampling.maxTokens, contextSize - prompt.tokens.length)
   if (finishReason === 'length') return { ok: tokens.length === allowed }
