@@ -15,16 +15,19 @@ import { createHeuristNode, Advertiser, basicHardware, type HeuristNode } from '
 import { startDevnet, connectChain, writeDeployment, type Devnet, type ChainClient } from '../../chain/index.js'
 import { ensureTinyModels } from '../../inference/index.js'
 import { startGatewayService, VoucherInbox, fetchTranscript, type GatewayService } from '../../gateway/index.js'
-import { chainStakeViews, chainSlasher, startValidatorService, cheatingExecutor, parseCheatMode, CHEAT_MODES, type CheatMode, type GatewayTranscript, type ImageRerun } from '../../validation/index.js'
+import { chainStakeViews, chainSlasher, startValidatorService, defaultValidatorOptions, cheatingExecutor, parseCheatMode, CHEAT_MODES, type CheatMode, type GatewayTranscript, type ImageRerun } from '../../validation/index.js'
 import { nodeSource, type MinerPart } from '../../dashboard/index.js'
 import { relayRewardRoots, startMinerRewards, startNodeDashboard, startValidatorEpochs } from '../rewards.js'
 import { hostPods, startGatewayPods } from '../pod-host.js'
+import { parseSampleRate } from './validate.js'
 
 const WAD = 10n ** 18n
+/** A cheater also lies about its speed: the gateway routes LLM jobs to the fastest advert, so this draws them (and the validators' samples) to it. */
+const CHEATER_TOKENS_PER_SECOND = 100_000
 
-interface UpOptions { miners: string, port: string, rpcPort: string, price: string, validator: boolean, validators: string, cheat?: string, dashboardPort?: string }
+interface UpOptions { miners: string, port: string, rpcPort: string, price: string, validator: boolean, validators: string, cheat?: string, dashboardPort?: string, sampleRate?: string }
 
-interface UpConfig { miners: number, port: number, rpcPort: number, price: bigint, validators: number, cheat: CheatMode | null, dashboardPort: number | undefined }
+interface UpConfig { miners: number, port: number, rpcPort: number, price: bigint, validators: number, cheat: CheatMode | null, dashboardPort: number | undefined, sampleRate: number }
 
 interface Miner { node: HeuristNode, store: Store, models: MinerModels, advertiser: Advertiser, inbox: VoucherInbox, chain: ChainClient }
 
@@ -44,6 +47,7 @@ export function registerUp (program: Command): void {
     .option('--price <wei>', 'miners\' price per compute unit, in wei', '1000000000')
     .option('--no-validator', 'do not start a validator (same as --validators 0)')
     .option('--validators <n>', 'staked validators to start (they re-check sampled jobs and co-sign epoch reward roots)', '1')
+    .option('--sample-rate <p>', `probability that each validator checks a receipt (default ${defaultValidatorOptions.sampleRate})`)
     .option('--cheat <mode>', `the last miner cheats (a testing aid for validators: ${CHEAT_MODES.join(', ')})`)
     .option('--dashboard-port <port>', 'local dashboard port on 127.0.0.1 (dashboard.port; 0 = any free one)')
     .action(async (opts: UpOptions, cmd: Command) => {
@@ -54,9 +58,10 @@ export function registerUp (program: Command): void {
       const price = BigInt(opts.price)
       const validators = opts.validator ? parseIntFlag('--validators', opts.validators, 0, 8) : 0
       const cheat = opts.cheat === undefined ? null : parseCheatMode(opts.cheat)
+      const sampleRate = opts.sampleRate === undefined ? defaultValidatorOptions.sampleRate : parseSampleRate(opts.sampleRate)
       const dashboardPort = opts.dashboardPort === undefined ? undefined : parseIntFlag('--dashboard-port', opts.dashboardPort, 0, 65535)
       const ctx = await loadContext(cmd)
-      await runUp(ctx, { miners: n, port, rpcPort, price, validators, cheat, dashboardPort })
+      await runUp(ctx, { miners: n, port, rpcPort, price, validators, cheat, dashboardPort, sampleRate })
     })
 }
 
@@ -169,7 +174,7 @@ async function runLocked (ctx: CommandContext, o: UpConfig, root: string): Promi
       cleanups.push(async () => { await inbox.stop() })
       const advertiser = new Advertiser(node, {
         intervalMs: 1000,
-        describe: () => ({ hardware: basicHardware(), models: [...models.models, ...pods.models()], queueDepth: server.queueDepth, maxJobs: ctx.config.mine.maxJobs, tokensPerSecond: server.stats.tokensPerSecond, imagesPerSecond: server.stats.imagesPerSecond, price: o.price, version: VERSION, paid: true })
+        describe: () => ({ hardware: basicHardware(), models: [...models.models, ...pods.models()], queueDepth: server.queueDepth, maxJobs: ctx.config.mine.maxJobs, tokensPerSecond: cheating ? CHEATER_TOKENS_PER_SECOND : server.stats.tokensPerSecond, imagesPerSecond: server.stats.imagesPerSecond, price: o.price, version: VERSION, paid: true })
       }, ctx.logger)
       advertiser.start()
       cleanups.push(async () => { advertiser.stop() })
@@ -183,6 +188,7 @@ async function runLocked (ctx: CommandContext, o: UpConfig, root: string): Promi
     }
 
     const validatorAddresses: string[] = []
+    const validatorAddrs: string[] = []
     for (let j = 0; j < o.validators; j++) {
       const wallet = devnet.accounts[2 + o.miners + j]!
       say(`validator ${j + 1}/${o.validators}: staking ${wallet.address}, loading models`)
@@ -194,6 +200,10 @@ async function runLocked (ctx: CommandContext, o: UpConfig, root: string): Promi
       const loaded = await loadMinerModels(ctx, [], ctx.logger)
       cleanups.push(async () => { await loaded.stop() })
       const node = await createHeuristNode({ identity: identityFromPrivateKey(wallet.privateKey), logger: ctx.logger, store, listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [boot], devnet: true })
+      // validators gossip verdicts among themselves and the gateway does not relay them:
+      // connect each validator to those before it
+      for (const a of validatorAddrs) await node.dial(a).catch(err => { ctx.logger.warn({ err: (err as Error).message }, 'validator could not dial another validator') })
+      validatorAddrs.push(node.multiaddrs()[0]!)
       cleanups.push(async () => { await node.stop(0) })
       // co-signs each finished epoch's reward root and posts it once a quorum signed
       const epochs = await startValidatorEpochs(ctx, node, store, chain, wallet, ctx.logger, join(root, `validator-${j + 1}-rewards`))
@@ -214,7 +224,8 @@ async function runLocked (ctx: CommandContext, o: UpConfig, root: string): Promi
         ...chainStakeViews(chain),
         slash: chainSlasher(chain),
         fetchFromGateway: async (peer, jobId, signal) => await fetchTranscript(node, peer, jobId, { signal }) as GatewayTranscript,
-        onVerdict: m => { epochs?.recordVerdict(m.verdict).catch(() => {}) }
+        onVerdict: m => { epochs?.recordVerdict(m.verdict).catch(() => {}) },
+        options: { sampleRate: o.sampleRate }
       })
       cleanups.push(async () => { v.stop() })
       validatorAddresses.push(wallet.address)
