@@ -1,0 +1,69 @@
+import { describe, it, expect } from 'vitest'
+import { Wallet } from 'ethers'
+import { GossipValidationError } from '../../src/p2p/index.js'
+import { signRewardRoot, buildRewardTree, type Deployment } from '../../src/chain/index.js'
+import { validateRewardMessage, encodeRewardMessage, checkLeaves, MAX_LEAVES, type RewardRootMessage } from '../../src/rewards/index.js'
+
+const deployment = {
+  chainId: 31337,
+  contracts: { Emission: '0x00000000000000000000000000000000000000e1', Slashing: '0x00000000000000000000000000000000000000e2', Payments: '0x00000000000000000000000000000000000000e3' }
+} as unknown as Deployment
+
+const validator = Wallet.createRandom()
+const A = '0x00000000000000000000000000000000000000aa'
+const B = '0x00000000000000000000000000000000000000bb'
+
+async function message (over: Partial<RewardRootMessage> = {}, signer = validator): Promise<RewardRootMessage> {
+  const tree = buildRewardTree([{ account: A, amount: 70n }, { account: B, amount: 30n }])
+  const m: RewardRootMessage = {
+    v: 1, type: 'reward-root', chainId: 31337, emission: deployment.contracts.Emission,
+    epoch: '4', root: tree.root, total: '100', signature: '0x', leaves: tree.claims.map(c => [c.account, c.amount.toString()]), ...over
+  }
+  if (over.signature === undefined) m.signature = await signRewardRoot(signer, deployment, { epoch: BigInt(m.epoch), root: m.root, total: BigInt(m.total) })
+  return m
+}
+
+function code (fn: () => unknown): string {
+  try { fn(); return 'accepted' } catch (e) { return e instanceof GossipValidationError ? `${e.action}:${e.code}` : `threw:${(e as Error).message}` }
+}
+
+describe('heurist/1/rewards messages', () => {
+  it('accepts a root signed by its publisher whose leaves sum to the total, and the leaves rebuild the root', async () => {
+    const m = await message()
+    const s = validateRewardMessage(deployment, encodeRewardMessage(m), validator.address)
+    expect(s.signer).toBe(validator.address)
+    expect(checkLeaves(m)?.root).toBe(m.root)
+  })
+
+  it('rejects a signature by another key than the publisher, and an unreadable one', async () => {
+    const m = await message({}, Wallet.createRandom())
+    expect(code(() => validateRewardMessage(deployment, encodeRewardMessage(m), validator.address))).toBe('reject:REWARDS_BAD_SIGNATURE')
+    const bad = await message({ signature: '0x' + '00'.repeat(65) })
+    expect(code(() => validateRewardMessage(deployment, encodeRewardMessage(bad), validator.address))).toBe('reject:REWARDS_BAD_SIGNATURE')
+  })
+
+  it('rejects leaves that do not sum to the signed total', async () => {
+    const m = await message({ total: '101' })
+    expect(code(() => validateRewardMessage(deployment, encodeRewardMessage(m), validator.address))).toBe('reject:REWARDS_BAD_TOTAL')
+  })
+
+  it('ignores a root for another deployment (not the publisher\'s fault)', async () => {
+    const m = await message({ chainId: 1 })
+    expect(code(() => validateRewardMessage(deployment, encodeRewardMessage(m), validator.address))).toBe('ignore:REWARDS_OTHER_CHAIN')
+  })
+
+  it('rejects malformed bytes, unknown fields, too many leaves and oversized messages', async () => {
+    expect(code(() => validateRewardMessage(deployment, new TextEncoder().encode('{nope'), validator.address))).toBe('reject:REWARDS_MALFORMED')
+    const extra = { ...await message(), extra: 1 }
+    expect(code(() => validateRewardMessage(deployment, new TextEncoder().encode(JSON.stringify(extra)), validator.address))).toBe('reject:REWARDS_MALFORMED')
+    const many = await message({ leaves: Array.from({ length: MAX_LEAVES + 1 }, () => [A, '0'] as [string, string]) })
+    expect(code(() => validateRewardMessage(deployment, encodeRewardMessage(many), validator.address))).toBe('reject:REWARDS_MALFORMED')
+    expect(code(() => validateRewardMessage(deployment, new Uint8Array(1024 * 1024 + 1), validator.address))).toBe('reject:REWARDS_TOO_LARGE')
+  })
+
+  it('a message whose leaves build another root fails the rebuild check', async () => {
+    const m = await message()
+    const other = { ...m, leaves: [[A, '30'], [B, '70']] as Array<[string, string]> }
+    expect(checkLeaves(other)).toBeNull()
+  })
+})
