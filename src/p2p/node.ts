@@ -226,10 +226,13 @@ export class HeuristNode {
   /** Runs a job on a miner (see `runJob`). Dials the addresses from its advert if needed. */
   async runJob (peer: PeerId | string, job: JobRequest, options: RunJobOptions = {}): Promise<RunJobResult> {
     const id = typeof peer === 'string' ? peerIdFromString(peer) : peer
-    await this.learnAddrs(id)
+    // a peer-store write per job is off the time to first token when a connection is already open
+    if (!this.libp2p.getConnections(id).some(c => c.status === 'open')) await this.learnAddrs(id)
     // on a relayed connection until DCUtR (or a direct dial) gives a direct one
     const node = this.libp2p
-    const dialer = { peerId: node.peerId, dialProtocol: async (p: PeerId, protocol: string, opts?: { signal?: AbortSignal }) => await openStreamPreferDirect(node, p, protocol, opts) }
+    // optimistic protocol select: the protocol name goes out with the request frame, saving a
+    // round trip before the job starts (a miner without the protocol fails the first read instead)
+    const dialer = { peerId: node.peerId, dialProtocol: async (p: PeerId, protocol: string, opts?: { signal?: AbortSignal }) => await openStreamPreferDirect(node, p, protocol, { ...opts, negotiateFully: false }) }
     return await runJob(dialer, id, job, options)
   }
 

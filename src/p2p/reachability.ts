@@ -481,12 +481,12 @@ export class Reachability {
  * protocol must be allowed on limited connections (its handler registered with
  * `runOnLimitedConnection`).
  */
-export async function openStreamPreferDirect (node: Pick<AnyLibp2p, 'getConnections' | 'dial'>, peer: PeerId, protocol: string, options: { signal?: AbortSignal } = {}): Promise<Stream> {
+export async function openStreamPreferDirect (node: Pick<AnyLibp2p, 'getConnections' | 'dial'>, peer: PeerId, protocol: string, options: { signal?: AbortSignal, negotiateFully?: boolean } = {}): Promise<Stream> {
   const pick = (): Connection | undefined => node.getConnections(peer)
     .filter(c => c.status === 'open')
     .sort((a, b) => Number(a.limits !== undefined) - Number(b.limits !== undefined))[0]
   const conn = pick() ?? await node.dial(peer, { signal: options.signal })
-  return await conn.newStream(protocol, { signal: options.signal, runOnLimitedConnection: true })
+  return await conn.newStream(protocol, { signal: options.signal, runOnLimitedConnection: true, negotiateFully: options.negotiateFully ?? true })
 }
 
 /** True when the connection goes through a relay. */
