@@ -26,7 +26,7 @@ const CHATS = Number(process.env.HEURIST_E2E_CHATS ?? 150)
 const IMAGES = Number(process.env.HEURIST_E2E_IMAGES ?? 50)
 const logger = silentLogger()
 
-interface UpInfo { baseUrl: string, apiKey: string, rpcUrl: string, dashboard: string | null, p2p: string[], miners: string[], validators: string[], cheater: string | null }
+interface UpInfo { baseUrl: string, apiKey: string, rpcUrl: string, dashboard: string | null, p2p: string[], miners: string[], validators: string[], validatorP2p: string[], cheater: string | null }
 
 let home: string
 let cleanup: () => Promise<void>
@@ -87,7 +87,9 @@ beforeAll(async () => {
       ledger.recordVerdict(m.verdict).catch(() => {})
     } catch {}
   })
-  expect(await until(() => observer!.pubsub.getSubscribers(TOPICS.receipts).length > 0, 30_000)).toBe(true)
+  // the validators gossip verdicts among themselves: connect to them to hear those too
+  for (const a of info.validatorP2p) await observer.dial(a)
+  expect(await until(() => observer!.pubsub.getSubscribers(TOPICS.receipts).length > 0 && observer!.pubsub.getSubscribers(TOPICS.verdicts).length >= info.validators.length, 30_000)).toBe(true)
 }, 240_000)
 
 afterAll(async () => {
@@ -149,16 +151,22 @@ describe('the whole network: heurist up, 3 miners (one cheating), 3 validators, 
     await new Promise(resolve => setTimeout(resolve, 2000)) // late verdicts on the last jobs
     await ledger.flush()
 
-    // status as its own process: this epoch's points and a live estimate for miner 1
-    const st = await runCli(['status', '--home', home, '--json', '--address', info.miners[0]!], { timeoutMs: 60_000 })
-    expect(st.code).toBe(0)
-    const status = JSON.parse(st.stdout) as { epoch: string, points: { llama: string, waifu: string } | null, estimatedReward: string | null }
-    expect(status.epoch).toBe('0')
-    // miner 1's own ledger (it hears no verdicts) against the observer's count of every receipt of miner 1
+    // status as its own process: this epoch's points and a live estimate for miner 1, from miner 1's
+    // own ledger (its snapshot is rewritten every 2 s) against the observer's count of its receipts
     const heard = (await ledger.entries(0n)).filter(e => e.miner === info.miners[0])
-    const sum = (pool: number): bigint => heard.filter(e => e.pool === pool).reduce((s, e) => s + BigInt(e.computeUnits), 0n)
-    expect(status.points).toEqual({ llama: sum(0).toString(), waifu: sum(1).toString() })
-    if (heard.length > 0) expect(BigInt(status.estimatedReward ?? '0')).toBeGreaterThan(0n)
+    const sum = (pool: number): string => heard.filter(e => e.pool === pool).reduce((s, e) => s + BigInt(e.computeUnits), 0n).toString()
+    type Status = { epoch: string, points: { llama: string, waifu: string } | null, estimatedReward: string | null }
+    let status: Status | undefined
+    for (let i = 0; i < 8; i++) {
+      const st = await runCli(['status', '--home', home, '--json', '--address', info.miners[0]!], { timeoutMs: 60_000 })
+      expect(st.code, st.stderr).toBe(0)
+      status = JSON.parse(st.stdout) as Status
+      if (status.points?.llama === sum(0) && status.points.waifu === sum(1)) break
+      await new Promise(resolve => setTimeout(resolve, 1500))
+    }
+    expect(status!.epoch).toBe('0')
+    expect(status!.points).toEqual({ llama: sum(0), waifu: sum(1) })
+    if (heard.length > 0) expect(BigInt(status!.estimatedReward ?? '0')).toBeGreaterThan(0n)
 
     const reservoir = c.deployment.params.reservoir
     const reservoirBefore = await c.read<bigint>(c.contracts.token, 'balanceOf', [reservoir])

@@ -254,7 +254,7 @@ async function runLocked (ctx: CommandContext, o: UpConfig, root: string): Promi
     if (ctx.json) {
       process.stdout.write(JSON.stringify({
         baseUrl, apiKey, rpcUrl: devnet.rpcUrl, dashboard: dashboard?.url ?? null, p2p: svc.node.multiaddrs(),
-        miners: miners.map(m => m.node.address), validators: validatorAddresses, cheater: o.cheat === null ? null : miners[miners.length - 1]!.node.address
+        miners: miners.map(m => m.node.address), validators: validatorAddresses, validatorP2p: validatorAddrs, cheater: o.cheat === null ? null : miners[miners.length - 1]!.node.address
       }) + '\n')
     } else {
       process.stdout.write([
