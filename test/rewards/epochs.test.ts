@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { join } from 'node:path'
 import { ZeroHash, type Wallet } from 'ethers'
-import { startDevnet, connectChain, signVoucher, readRewardFiles, type Devnet, type ChainClient } from '../../src/chain/index.js'
+import { startDevnet, connectChain, signVoucher, signRewardRoot, readRewardFiles, type Devnet, type ChainClient } from '../../src/chain/index.js'
 import { identityFromPrivateKey } from '../../src/core/identity.js'
 import { silentLogger } from '../../src/core/logger.js'
 import { Store } from '../../src/core/store.js'
@@ -195,5 +195,15 @@ describe('epochs on a real devnet and mesh', () => {
 
     const excluded = (await services[0]!.ledger.points(0n, { isPayer: async (x) => x.toLowerCase() === gwW.address.toLowerCase() })).excluded
     expect(excluded).toEqual({ 'not-organic': 2, failed: 1, duplicate: 0 })
+
+    // the contract refuses a quorum-signed total above the epoch's cap (validators stopped first,
+    // so none of them posts epoch 1's own root before this try)
+    for (const s of services) await s.stop()
+    await devnet.timeTravel(EPOCH)
+    const { cap: cap1 } = await aChain.epochCap(1n)
+    const over = cap1 + 1n
+    const sigs = []
+    for (const w of [v1W, v2W, v3W].sort((x, y) => (BigInt(x.address) < BigInt(y.address) ? -1 : 1))) sigs.push(await signRewardRoot(w, d, { epoch: 1n, root: '0x' + 'ab'.repeat(32), total: over }))
+    await expect(aChain.postRewardRoot(1n, '0x' + 'ab'.repeat(32), over, sigs)).rejects.toThrow(/OverCap/)
   }, 120_000)
 })
