@@ -160,6 +160,26 @@ export async function connectChain (options: ConnectOptions): Promise<ChainClien
     if (amount <= 0n) throw new HeuristError('CHAIN_ZERO_AMOUNT', `${what}: the amount must be above 0`, { usage: true })
   }
 
+  /** Votes stHEU for a node or a pod: the balance is checked first, then Voting escrows it. */
+  const vote = async (fn: 'voteNode' | 'votePod', target: string, amount: bigint): Promise<TxResult[]> => {
+    positive(amount, 'vote')
+    const a = await me()
+    const have = await read<bigint>(stheu, 'balanceOf', [a])
+    if (have < amount) throw fail('CHAIN_INSUFFICIENT_BALANCE', `vote: insufficient stHEU balance: have ${formatHeu(have)}, need ${formatHeu(amount)}`)
+    const out: TxResult[] = []
+    await approveIfNeeded(a, voting, amount, out, stheu)
+    out.push(await send('vote', voting, fn, [target, amount]))
+    return out
+  }
+
+  const unvote = async (fn: 'unvoteNode' | 'unvotePod', votesBy: 'nodeVotesBy' | 'podVotesBy', target: string, label: string, amount: bigint): Promise<TxResult[]> => {
+    positive(amount, 'unvote')
+    const a = await me()
+    const have = await read<bigint>(voting, votesBy, [a, target])
+    if (have < amount) throw fail('CHAIN_INSUFFICIENT_VOTES', `unvote: you have ${formatHeu(have)} stHEU on ${label}, asked for ${formatHeu(amount)}`)
+    return [await send('unvote', voting, fn, [target, amount])]
+  }
+
   const balances = async (address: string): Promise<Balances> => {
     const [heu, st, node, votes, dep, eth, vest] = await Promise.all([
       read<bigint>(token, 'balanceOf', [address]),
@@ -212,40 +232,10 @@ export async function connectChain (options: ConnectOptions): Promise<ChainClien
       }
       return [await send('withdraw', stheu, 'withdraw()', [])]
     },
-    async voteNode (node, amount) {
-      positive(amount, 'vote')
-      const a = await me()
-      const have = await read<bigint>(stheu, 'balanceOf', [a])
-      if (have < amount) throw fail('CHAIN_INSUFFICIENT_BALANCE', `vote: insufficient stHEU balance: have ${formatHeu(have)}, need ${formatHeu(amount)}`)
-      const out: TxResult[] = []
-      await approveIfNeeded(a, voting, amount, out, stheu)
-      out.push(await send('vote', voting, 'voteNode', [node, amount]))
-      return out
-    },
-    async votePod (podId, amount) {
-      positive(amount, 'vote')
-      const a = await me()
-      const have = await read<bigint>(stheu, 'balanceOf', [a])
-      if (have < amount) throw fail('CHAIN_INSUFFICIENT_BALANCE', `vote: insufficient stHEU balance: have ${formatHeu(have)}, need ${formatHeu(amount)}`)
-      const out: TxResult[] = []
-      await approveIfNeeded(a, voting, amount, out, stheu)
-      out.push(await send('vote', voting, 'votePod', [podId, amount]))
-      return out
-    },
-    async unvoteNode (node, amount) {
-      positive(amount, 'unvote')
-      const a = await me()
-      const have = await read<bigint>(voting, 'nodeVotesBy', [a, node])
-      if (have < amount) throw fail('CHAIN_INSUFFICIENT_VOTES', `unvote: you have ${formatHeu(have)} stHEU on ${node}, asked for ${formatHeu(amount)}`)
-      return [await send('unvote', voting, 'unvoteNode', [node, amount])]
-    },
-    async unvotePod (podId, amount) {
-      positive(amount, 'unvote')
-      const a = await me()
-      const have = await read<bigint>(voting, 'podVotesBy', [a, podId])
-      if (have < amount) throw fail('CHAIN_INSUFFICIENT_VOTES', `unvote: you have ${formatHeu(have)} stHEU on pod ${podId}, asked for ${formatHeu(amount)}`)
-      return [await send('unvote', voting, 'unvotePod', [podId, amount])]
-    },
+    async voteNode (node, amount) { return await vote('voteNode', node, amount) },
+    async votePod (podId, amount) { return await vote('votePod', podId, amount) },
+    async unvoteNode (node, amount) { return await unvote('unvoteNode', 'nodeVotesBy', node, node, amount) },
+    async unvotePod (podId, amount) { return await unvote('unvotePod', 'podVotesBy', podId, `pod ${podId}`, amount) },
     async register (collateral, owner, operator) {
       const a = await me()
       const op = operator ?? a

@@ -1,4 +1,4 @@
-import { Wallet, computeAddress, encryptKeystoreJson, decryptKeystoreJson, isKeystoreJson, hexlify, getBytes } from 'ethers'
+import { Wallet, computeAddress, getAddress, encryptKeystoreJson, decryptKeystoreJson, isKeystoreJson, hexlify, getBytes } from 'ethers'
 import { privateKeyFromRaw, publicKeyFromRaw } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import type { PrivateKey, PeerId } from '@libp2p/interface'
@@ -77,4 +77,16 @@ export async function readKeystore (path: string, password: string): Promise<Ide
     }
     throw new HeuristError('KEY_CORRUPT', `cannot decrypt ${path}: ${(e as Error).message}`)
   }
+}
+
+/**
+ * The address recorded in a keystore file, read without the password (the keystore stores it in
+ * clear); undefined when there is no readable keystore. Used to fund or name the operator.
+ */
+export async function keystoreAddress (path: string): Promise<string | undefined> {
+  try {
+    const ks = JSON.parse(await readFile(path, 'utf8')) as { address?: unknown }
+    if (typeof ks.address === 'string' && /^(0x)?[0-9a-fA-F]{40}$/.test(ks.address)) return getAddress(ks.address.startsWith('0x') ? ks.address : `0x${ks.address}`)
+  } catch {}
+  return undefined
 }

@@ -1,6 +1,5 @@
 import type { Command } from 'commander'
-import { readFile, rm } from 'node:fs/promises'
-import { getAddress } from 'ethers'
+import { rm } from 'node:fs/promises'
 import { ensureHome } from '../../core/home.js'
 import { startDevnet, writeDeployment, type DeployParams } from '../../chain/index.js'
 import { loadContext } from '../context.js'
@@ -8,14 +7,7 @@ import { collectList, parseIntFlag } from '../flags.js'
 import { parseAddress } from '../chain.js'
 import { untilSignal } from '../lifecycle.js'
 import { usageError } from '../../core/errors.js'
-
-async function keystoreAddress (path: string): Promise<string | undefined> {
-  try {
-    const ks = JSON.parse(await readFile(path, 'utf8')) as { address?: unknown }
-    if (typeof ks.address === 'string' && /^(0x)?[0-9a-fA-F]{40}$/.test(ks.address)) return getAddress(ks.address.startsWith('0x') ? ks.address : `0x${ks.address}`)
-  } catch {}
-  return undefined
-}
+import { keystoreAddress } from '../../core/identity.js'
 
 export function registerDevnet (program: Command): void {
   program.command('devnet')

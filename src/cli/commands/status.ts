@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { getAddress } from 'ethers'
 import { formatHeu } from '../../economics/index.js'
 import { readRewardFiles, type ChainClient } from '../../chain/index.js'
-import { balancesHuman, openChain, parseAddress, withChainFlags, type ChainFlags } from '../chain.js'
+import { balancesHuman, balancesJson, openChain, parseAddress, withChainFlags, type ChainFlags } from '../chain.js'
 import type { CommandContext } from '../context.js'
 import { readPointsSnapshot, snapshotPoints, estimateReward } from '../../rewards/index.js'
 import { rewardsDir } from '../rewards.js'
@@ -59,17 +59,9 @@ export function registerStatus (program: Command): void {
         const claimable = claims.reduce((s, c) => s + c.amount, 0n)
         const estimate = await epochEstimate(ctx, chain, address, epoch)
         ctx.print({
-          address,
+          ...balancesJson(b),
           chainId: chain.deployment.chainId,
           epoch,
-          heu: b.heu,
-          stheu: b.stheu,
-          stheuValue: b.stheuValue,
-          collateral: b.collateral,
-          votes: b.votes,
-          deposit: b.deposit,
-          eth: b.eth,
-          vesting: b.vesting,
           claimable,
           points: estimate?.points ?? null,
           estimatedReward: estimate?.estimatedReward ?? null

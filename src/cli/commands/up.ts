@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
 import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { formatUnits } from 'ethers'
+import { formatUnits, parseUnits } from 'ethers'
 import { loadContext, type CommandContext } from '../context.js'
 import { untilSignal } from '../lifecycle.js'
 import { parseIntFlag } from '../flags.js'
@@ -9,7 +9,7 @@ import { loadMinerModels, type MinerModels } from '../mesh.js'
 import { VERSION } from '../version.js'
 import { usageError } from '../../core/errors.js'
 import { Store } from '../../core/store.js'
-import { identityFromPrivateKey } from '../../core/identity.js'
+import { identityFromPrivateKey, keystoreAddress } from '../../core/identity.js'
 import { heuristDomain } from '../../core/typed-data.js'
 import { createHeuristNode, Advertiser, basicHardware, type HeuristNode } from '../../p2p/index.js'
 import { startDevnet, connectChain, writeDeployment, type Devnet, type ChainClient } from '../../chain/index.js'
@@ -102,7 +102,9 @@ async function runLocked (ctx: CommandContext, o: UpConfig, root: string): Promi
   try {
     let devnet: Devnet
     try {
-      devnet = await startDevnet({ port: o.rpcPort, accounts: Math.max(10, o.miners + o.validators + 3), onProgress: say })
+      // the home folder's operator (if any) is funded too, so `stake`, `vote` or `pod deploy` work beside `up`
+      const operator = await keystoreAddress(ctx.paths.keystore)
+      devnet = await startDevnet({ port: o.rpcPort, accounts: Math.max(10, o.miners + o.validators + 3), fund: operator === undefined ? [] : [operator], onProgress: say })
     } catch (e) {
       throw (e as { code?: string }).code === 'CHAIN_PORT_IN_USE' ? usageError('CHAIN_PORT_IN_USE', `${(e as Error).message} (use --rpc-port 0 for any free port)`) : e
     }
@@ -169,7 +171,7 @@ async function runLocked (ctx: CommandContext, o: UpConfig, root: string): Promi
       const executor = cheating ? cheatingExecutor(o.cheat!, { llm: models.llm, images: models.images, models: models.models, honest: models.executor }) : models.executor
       const server = await node.serveJobs(pods.executor(executor), { maxConcurrentJobs: ctx.config.mine.maxJobs, maxQueue: ctx.config.inference.maxQueue, receiptDomain })
       // redeem once 0.01 HEU is owed, and whatever is left at shutdown
-      const inbox = new VoucherInbox(node, store, chain, ctx.logger, { domain: paymentsDomain, thresholdWei: WAD / 100n })
+      const inbox = new VoucherInbox(node, store, chain, ctx.logger, { domain: paymentsDomain, thresholdWei: parseUnits(ctx.config.mine.redeemThreshold, 18) })
       await inbox.start()
       cleanups.push(async () => { await inbox.stop() })
       const advertiser = new Advertiser(node, {
