@@ -1,13 +1,11 @@
 import type { Command } from 'commander'
-import { readFile } from 'node:fs/promises'
-import { join } from 'node:path'
-import { getAddress } from 'ethers'
 import { formatHeu } from '../../economics/index.js'
 import { readRewardFiles, type ChainClient } from '../../chain/index.js'
 import { balancesHuman, balancesJson, openChain, parseAddress, withChainFlags, type ChainFlags } from '../chain.js'
 import type { CommandContext } from '../context.js'
 import { readPointsSnapshot, snapshotPoints, estimateReward } from '../../rewards/index.js'
 import { rewardsDir } from '../rewards.js'
+import { keystoreAddress } from '../../core/identity.js'
 
 /**
  * This epoch's points of the miner running from this home folder (its snapshot), and the
@@ -23,19 +21,15 @@ async function epochEstimate (ctx: CommandContext, chain: ChainClient, address: 
   return { points: est.points, estimatedReward: est.reward }
 }
 
-/** The operator's address from the keystore's plain `address` field: no password needed. */
+/** The operator's address from the keystore's plain `address` field (no password), else unlocked. */
 async function operatorAddress (ctx: CommandContext): Promise<string> {
-  try {
-    const ks = JSON.parse(await readFile(ctx.paths.keystore, 'utf8')) as { address?: unknown }
-    if (typeof ks.address === 'string' && /^(0x)?[0-9a-fA-F]{40}$/.test(ks.address)) return getAddress(ks.address.startsWith('0x') ? ks.address : `0x${ks.address}`)
-  } catch {}
-  return (await ctx.identity()).address
+  return await keystoreAddress(ctx.paths.keystore) ?? (await ctx.identity()).address
 }
 
 /** Unclaimed rewards for `account` in the home folder's reward files whose root is on chain. */
 export async function claimableRewards (ctx: CommandContext, chain: ChainClient, account: string): Promise<Array<{ epoch: bigint, amount: bigint, proof: string[] }>> {
   const out: Array<{ epoch: bigint, amount: bigint, proof: string[] }> = []
-  for (const f of await readRewardFiles(join(ctx.paths.root, 'rewards'))) {
+  for (const f of await readRewardFiles(rewardsDir(ctx))) {
     const claim = f.claims.find(c => c.account.toLowerCase() === account.toLowerCase())
     if (claim === undefined) continue
     const epoch = BigInt(f.epoch)
