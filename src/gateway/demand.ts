@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { HeuristError } from '../core/errors.js'
+import { decodeMessage } from '../p2p/index.js'
 
 /**
  * Demand adverts on `heurist/1/demand`: each gateway publishes how many jobs it has waiting
@@ -25,14 +25,5 @@ export function buildDemand (gateway: string, pending: Record<string, number>, n
 
 /** Total decoder: any bytes give a DemandMessage or a P2P_* HeuristError. */
 export function decodeDemand (bytes: Uint8Array): DemandMessage {
-  if (bytes.length > MAX_DEMAND_BYTES) throw new HeuristError('P2P_MESSAGE_TOO_LARGE', `demand message over ${MAX_DEMAND_BYTES} bytes`)
-  let json: unknown
-  try {
-    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes))
-  } catch {
-    throw new HeuristError('P2P_MALFORMED', 'demand message is not UTF-8 JSON')
-  }
-  const r = demandSchema.safeParse(json)
-  if (!r.success) throw new HeuristError('P2P_SCHEMA', `bad demand message: ${r.error.issues[0]?.message ?? ''}`)
-  return r.data
+  return decodeMessage(bytes, demandSchema, MAX_DEMAND_BYTES, 'demand message')
 }

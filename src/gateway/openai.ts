@@ -89,7 +89,6 @@ export const imageRequestSchema = z.object({
   seed: z.number().int().min(0).max(2 ** 32 - 1).optional(),
   scheduler: z.enum(['euler', 'ddim']).optional()
 })
-export type ImageGenRequest = z.infer<typeof imageRequestSchema>
 
 /** Parses a body with a schema; the first issue becomes a 400 naming the parameter. */
 export function parseBody<T> (schema: z.ZodType<T>, body: unknown): T {
@@ -104,7 +103,7 @@ export function parseBody<T> (schema: z.ZodType<T>, body: unknown): T {
   throw badRequest(what, param === '' ? null : param)
 }
 
-export function contentText (c: z.infer<typeof message>['content']): string {
+function contentText (c: z.infer<typeof message>['content']): string {
   if (c === null) return ''
   return typeof c === 'string' ? c : c.map(p => p.text).join('')
 }

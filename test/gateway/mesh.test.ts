@@ -40,12 +40,18 @@ describe('gateway over the mesh', () => {
     return n
   }
 
-  it('a miner killed mid-request → the request succeeds through the other miner, which alone is paid; validators (only) fetch a transcript that matches the receipt', async () => {
+  /** The gateway's store (temp folder) and mesh node; afterEach tears both down. */
+  async function startGatewayNode (): Promise<{ gwNode: HeuristNode, store: Store }> {
     const t = await tempDir('heurist-gw-mesh-')
     cleanup = t.cleanup
     store = await Store.open(t.dir)
     const gwNode = await testNode()
     nodes.push(gwNode)
+    return { gwNode, store }
+  }
+
+  it('a miner killed mid-request → the request succeeds through the other miner, which alone is paid; validators (only) fetch a transcript that matches the receipt', async () => {
+    const { gwNode, store } = await startGatewayNode()
     const boot = [gwNode.multiaddrs()[0]!]
     const slowExec = new ScriptedExecutor(['a', 'b', 'c', 'd', 'e', 'f'], 300)
     const goodExec = new ScriptedExecutor(['one', ' two', ' three'], 10)
@@ -104,11 +110,7 @@ describe('gateway over the mesh', () => {
   })
 
   it('a client that disconnects mid-stream → the job is cancelled on the miner over the mesh; the next request is served', async () => {
-    const t = await tempDir('heurist-gw-mesh-')
-    cleanup = t.cleanup
-    store = await Store.open(t.dir)
-    const gwNode = await testNode()
-    nodes.push(gwNode)
+    const { gwNode, store } = await startGatewayNode()
     const exec = new ScriptedExecutor(Array.from({ length: 100 }, (_, i) => `w${i} `), 30)
     await startMiner([gwNode.multiaddrs()[0]!], exec, 10)
     expect(await until(() => gwNode.peerTable.miners(SCRIPT_MODEL.id).length === 1, 20_000, 100)).toBe(true)
