@@ -28,7 +28,7 @@ export class Transcripts {
   private readonly index: Repository<string>
   readonly options: TranscriptOptions
 
-  constructor (store: Store, options: Partial<TranscriptOptions> = {}) {
+  constructor (private readonly store: Store, options: Partial<TranscriptOptions> = {}) {
     this.options = { ...defaultTranscriptOptions, ...options }
     this.repo = store.bucket('gw-transcripts', transcriptSchema)
     this.index = store.bucket('gw-transcript-ids', z.string().max(200))
@@ -40,8 +40,7 @@ export class Transcripts {
 
   async put (t: Transcript): Promise<void> {
     const k = this.timeKey(t)
-    await this.repo.put(k, t)
-    await this.index.put(t.jobId, k)
+    await this.store.batch([{ type: 'put', repo: this.repo, key: k, value: t }, { type: 'put', repo: this.index, key: t.jobId, value: k }])
   }
 
   async get (jobId: string, now = Date.now()): Promise<Transcript | undefined> {
@@ -56,10 +55,7 @@ export class Transcripts {
   async prune (now = Date.now()): Promise<number> {
     const cutoff = String(now - this.options.retentionMs).padStart(15, '0')
     const old = await this.repo.entries({ lt: cutoff, limit: 10_000 })
-    for (const [k, t] of old) {
-      await this.repo.del(k)
-      await this.index.del(t.jobId)
-    }
+    if (old.length > 0) await this.store.batch(old.flatMap(([k, t]) => [{ type: 'del' as const, repo: this.repo, key: k }, { type: 'del' as const, repo: this.index, key: t.jobId }]))
     return old.length
   }
 }
