@@ -11,7 +11,7 @@ import {
   JOB_PROTOCOL, MAX_BYTES, PROTOCOL_VERSION, requestFrameSchema, responseFrameSchema,
   type ImageRequestFrame, type LlmRequestFrame, type RequestFrame, type ResponseFrame, type SignedReceipt
 } from './messages.js'
-import { hashJson, receiptSigner, sha256Hex, signReceipt, type ReceiptDomainOptions } from './receipts.js'
+import { hashJson, receiptSigner, sha256Hex, signReceipt, unpaidReceiptDomain, type ReceiptDomainOptions } from './receipts.js'
 
 /**
  * The job protocol `/heurist/job/1.0.0`: length-prefixed JSON frames,
@@ -79,7 +79,7 @@ export const defaultJobServerOptions: JobServerOptions = {
   maxStreamsPerPeer: 4,
   requestTimeoutMs: 10_000,
   tokenBatchMs: 4,
-  receiptDomain: { chainId: 0, verifyingContract: '0x0000000000000000000000000000000000000000' }
+  receiptDomain: unpaidReceiptDomain
 }
 
 export interface JobServerStats {
@@ -400,7 +400,6 @@ export async function runJob (node: Dialer, peer: PeerId, job: JobRequest, optio
     await frames.flush()
     let ttftMs = -1
     let output: JobOutput | undefined
-    let tokens = ''
     for (;;) {
       let f: ResponseFrame | null
       try {
@@ -416,7 +415,6 @@ export async function runJob (node: Dialer, peer: PeerId, job: JobRequest, optio
         case 'error': throw new HeuristError('P2P_JOB_FAILED', `miner failed the job: ${f.code}: ${f.message}`, { details: { code: f.code } })
         case 'token':
           if (ttftMs < 0) ttftMs = performance.now() - t0
-          tokens += f.text
           options.onToken?.(f.text, f.id)
           break
         case 'tokens':
@@ -439,7 +437,6 @@ export async function runJob (node: Dialer, peer: PeerId, job: JobRequest, optio
         }
         case 'receipt': {
           if (output === undefined) throw new HeuristError('P2P_PROTOCOL', 'receipt before the result')
-          void tokens
           const problem = checkReceipt(f.signed, { jobId, requester, miner, job, output, domain: options.receiptDomain })
           await stream.close().catch(() => {})
           return {

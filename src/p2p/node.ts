@@ -6,7 +6,7 @@ import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
 import { bootstrap } from '@libp2p/bootstrap'
 import { gossipsub, type GossipSub, type Message } from '@libp2p/gossipsub'
-import { multiaddr } from '@multiformats/multiaddr'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { PeerId } from '@libp2p/interface'
 import { HeuristError } from '../core/errors.js'
@@ -14,13 +14,12 @@ import type { Identity } from '../core/identity.js'
 import type { Logger } from '../core/logger.js'
 import type { Store } from '../core/store.js'
 import {
-  GossipStats, createAdvertValidator, createReceiptValidator, gossipValidatorFn, topicScoreParams,
+  GossipStats, GossipValidationError, createAdvertValidator, createReceiptValidator, gossipValidatorFn, topicScoreParams,
   type AdvertValidatorOptions, type ReceiptValidatorOptions
 } from './gossip.js'
 import { TOPICS, encodeMessage, type Advert, type ReceiptMessage } from './messages.js'
 import { PeerTable, type PeerTableOptions } from './peer-table.js'
 import { JobServer, runJob, type JobExecutor, type JobRequest, type JobServerOptions, type RunJobOptions, type RunJobResult } from './job.js'
-import { GossipValidationError } from './gossip.js'
 import { Reachability, RelayGuard, checkRelayAddrs, openStreamPreferDirect, reachabilityOptions, reachabilityParts, type ReachabilityInit } from './reachability.js'
 
 /**
@@ -100,13 +99,15 @@ export class HeuristNode {
   async start (): Promise<void> {
     if (this.node !== null) return
     const o = this.o
-    const bootstrapPeers = new Set<string>()
-    for (const ma of o.bootstrap) {
-      let id: string | null = null
-      try { id = multiaddr(ma).getComponents().find(c => c.name === 'p2p')?.value ?? null } catch { id = null }
-      if (id === null) throw new HeuristError('P2P_BAD_BOOTSTRAP', `bootstrap address ${ma} has no /p2p/<peerId>`, { usage: true })
-      bootstrapPeers.add(id)
-    }
+    this.bootstrapTargets = o.bootstrap.map(ma => {
+      try {
+        const addr = multiaddr(ma)
+        const id = addr.getComponents().find(c => c.name === 'p2p')?.value
+        if (id !== undefined) return { ma, addr, id, peerId: peerIdFromString(id) }
+      } catch { /* reported below */ }
+      throw new HeuristError('P2P_BAD_BOOTSTRAP', `bootstrap address ${ma} has no /p2p/<peerId>`, { usage: true })
+    })
+    const bootstrapPeers = new Set(this.bootstrapTargets.map(b => b.id))
     const loopback = ['127.0.0.1', '::1']
     const reach = reachabilityParts(o.listen, reachabilityOptions(o.reachability), o.logger)
     const guard = this.relayGuard = reach.guard
@@ -181,6 +182,8 @@ export class HeuristNode {
 
   private discoveryDials = 0
   private maintenance: NodeJS.Timeout | null = null
+  /** The bootstrap addresses, parsed once at start. */
+  private bootstrapTargets: Array<{ ma: string, addr: Multiaddr, id: string, peerId: PeerId }> = []
 
   /**
    * Discovery beside gossipsub peer exchange: a node with fewer than `targetPeers` connections
@@ -192,9 +195,7 @@ export class HeuristNode {
     if (node === null || advert.addrs.length === 0 || this.discoveryDials >= 2) return
     if (node.getPeers().length >= this.o.targetPeers || node.getConnections(from).length > 0) return
     this.discoveryDials++
-    const addrs = []
-    for (const a of advert.addrs) { try { addrs.push(multiaddr(a)) } catch { /* skip a bad address */ } }
-    node.peerStore.merge(from, { multiaddrs: addrs })
+    node.peerStore.merge(from, { multiaddrs: parseAddrs(advert.addrs) })
       .then(async () => { await node.dial(from, { signal: AbortSignal.timeout(10_000) }) })
       .catch(err => { this.o.logger.debug({ peer: from.toString(), err: (err as Error).message }, 'discovery dial failed') })
       .finally(() => { this.discoveryDials-- })
@@ -204,11 +205,8 @@ export class HeuristNode {
   private redialBootstrap (): void {
     const node = this.node
     if (node === null || node.getPeers().length >= this.o.targetPeers) return
-    for (const ma of this.o.bootstrap) {
-      const addr = multiaddr(ma)
-      const id = addr.getComponents().find(c => c.name === 'p2p')?.value
-      if (id === undefined || id === this.peerId.toString()) continue
-      if (node.getConnections(peerIdFromString(id)).length > 0) continue
+    for (const { ma, addr, id, peerId } of this.bootstrapTargets) {
+      if (id === this.peerId.toString() || node.getConnections(peerId).length > 0) continue
       node.dial(addr, { signal: AbortSignal.timeout(10_000) }).catch(err => { this.o.logger.debug({ addr: ma, err: (err as Error).message }, 'bootstrap redial failed') })
     }
   }
@@ -240,9 +238,7 @@ export class HeuristNode {
   private async learnAddrs (id: PeerId): Promise<void> {
     const entry = this.peerTable.miners().find(e => e.peerId === id.toString())
     if (entry === undefined || entry.advert.addrs.length === 0) return
-    const addrs = []
-    for (const a of entry.advert.addrs) { try { addrs.push(multiaddr(a)) } catch { /* skip a bad address */ } }
-    await this.libp2p.peerStore.merge(id, { multiaddrs: addrs }).catch(() => {})
+    await this.libp2p.peerStore.merge(id, { multiaddrs: parseAddrs(entry.advert.addrs) }).catch(() => {})
   }
 
   /** Publishes a capacity advert (must be ours: validators reject anyone else's). */
@@ -310,6 +306,13 @@ export class HeuristNode {
     }
     await this.peerTable.flush()
   }
+}
+
+/** The multiaddrs among an advert's addresses that parse (a bad one is skipped, not fatal). */
+function parseAddrs (addrs: string[]): Multiaddr[] {
+  const out: Multiaddr[] = []
+  for (const a of addrs) { try { out.push(multiaddr(a)) } catch { /* skip a bad address */ } }
+  return out
 }
 
 export async function createHeuristNode (init: HeuristNodeInit): Promise<HeuristNode> {
