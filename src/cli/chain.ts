@@ -4,6 +4,7 @@
  * readable result (transaction hashes, gas used, new balances).
  */
 import { Command } from 'commander'
+import { access } from 'node:fs/promises'
 import { isAddress, getAddress } from 'ethers'
 import { usageError } from '../core/errors.js'
 import { parseHeu, formatHeu, isEconomicsError } from '../economics/index.js'
@@ -27,6 +28,16 @@ export async function resolveDeployment (ctx: CommandContext, flags: ChainFlags)
   return { deployment: await readDeployment(ctx.paths.devnet), rpc: undefined }
 }
 
+/** The deployment this node uses: config chain.deployment, else the home folder's devnet.json; null when neither exists. */
+export async function findDeployment (ctx: CommandContext): Promise<Deployment | null> {
+  const path = ctx.config.chain.deployment !== '' ? ctx.config.chain.deployment : ctx.paths.devnet
+  try { await access(path) } catch {
+    if (ctx.config.chain.deployment !== '') throw usageError('CHAIN_NO_DEPLOYMENT', `config key chain.deployment: no file at ${path}`)
+    return null
+  }
+  return await readDeployment(path)
+}
+
 export async function openChain (cmd: Command, flags: ChainFlags, signer = true): Promise<{ ctx: CommandContext, chain: ChainClient }> {
   const ctx = await loadContext(cmd)
   const { deployment, rpc } = await resolveDeployment(ctx, flags)
@@ -36,15 +47,20 @@ export async function openChain (cmd: Command, flags: ChainFlags, signer = true)
 }
 
 /** A HEU decimal string → wei, exactly; a bad value is a usage error naming the argument. */
-export function parseAmount (name: string, raw: string): bigint {
+export function parseHeuArg (name: string, raw: string): bigint {
   try {
-    const v = parseHeu(name, raw)
-    if (v === 0n) throw usageError('CLI_BAD_AMOUNT', `${name} must be above 0`)
-    return v
+    return parseHeu(name, raw)
   } catch (e) {
     if (isEconomicsError(e)) throw usageError('CLI_BAD_AMOUNT', e.message)
     throw e
   }
+}
+
+/** As parseHeuArg, and above 0 (an amount to move on chain). */
+export function parseAmount (name: string, raw: string): bigint {
+  const v = parseHeuArg(name, raw)
+  if (v === 0n) throw usageError('CLI_BAD_AMOUNT', `${name} must be above 0`)
+  return v
 }
 
 export function parseAddress (name: string, raw: string): string {

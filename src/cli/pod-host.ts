@@ -4,25 +4,14 @@ import type { HeuristNode, JobExecutor, Hardware } from '../p2p/index.js'
 import { startPodHost, podResolver, PodDirectory, type PodHost } from '../pods/index.js'
 import type { PodResolver } from '../gateway/index.js'
 import type { CommandContext } from './context.js'
-import { access } from 'node:fs/promises'
-import { readDeployment, type Deployment } from '../chain/index.js'
-import { usageError } from '../core/errors.js'
+import type { Deployment } from '../chain/index.js'
+import { findDeployment } from './chain.js'
 
 /**
  * What `heurist mine` adds for pods (config `pods.*`): with a chain deployment and
  * `pods.host` on, the pod host (directory, demand board, manager) runs beside the miner's
  * fixed models; without one, it does nothing and passes the fixed models through.
  */
-/** The deployment this node uses: config chain.deployment, else the home folder's devnet.json; null when neither exists. */
-async function deploymentOf (ctx: CommandContext): Promise<Deployment | null> {
-  const path = ctx.config.chain.deployment !== '' ? ctx.config.chain.deployment : ctx.paths.devnet
-  try { await access(path) } catch {
-    if (ctx.config.chain.deployment !== '') throw usageError('CHAIN_NO_DEPLOYMENT', `config key chain.deployment: no file at ${path}`)
-    return null
-  }
-  return await readDeployment(path)
-}
-
 export interface MinerPods {
   host: PodHost | null
   executor: (base: JobExecutor) => JobExecutor
@@ -34,7 +23,7 @@ export interface MinerPods {
 
 export async function startMinerPods (ctx: CommandContext, node: HeuristNode, hw: Hardware): Promise<MinerPods> {
   const none: MinerPods = { host: null, executor: base => base, models: () => [], onChange: () => {}, stop: async () => {} }
-  const deployment = ctx.config.pods.host ? await deploymentOf(ctx) : null
+  const deployment = ctx.config.pods.host ? await findDeployment(ctx) : null
   if (deployment === null) return none
   let chain: ChainClient
   try {

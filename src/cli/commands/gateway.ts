@@ -1,6 +1,5 @@
 import type { Command } from 'commander'
-import { access } from 'node:fs/promises'
-import { parseUnits, formatUnits } from 'ethers'
+import { formatUnits } from 'ethers'
 import { loadContext, type CommandContext } from '../context.js'
 import { untilSignal } from '../lifecycle.js'
 import { collectList, parseIntFlag } from '../flags.js'
@@ -8,28 +7,13 @@ import { usageError } from '../../core/errors.js'
 import { Store } from '../../core/store.js'
 import { heuristDomain } from '../../core/typed-data.js'
 import type { Identity } from '../../core/identity.js'
-import { readDeployment, connectChain, type Deployment, type ChainClient } from '../../chain/index.js'
+import { connectChain, type Deployment, type ChainClient } from '../../chain/index.js'
+import { findDeployment, parseHeuArg } from '../chain.js'
 import { Accounts, startGatewayService } from '../../gateway/index.js'
 import { startGatewayPods } from '../pod-host.js'
 import { chainStakeViews } from '../../validation/index.js'
 import { nodeSource } from '../../dashboard/index.js'
 import { relayRewardRoots, startNodeDashboard } from '../rewards.js'
-
-/** HEU as typed by a person ("12.5") → wei; a usage error names the flag otherwise. */
-export function parseHeu (flag: string, raw: string): bigint {
-  if (!/^\d{1,12}(\.\d{1,18})?$/.test(raw.trim())) throw usageError('CLI_BAD_FLAG', `${flag}: expected an amount of HEU such as 10 or 0.5, got ${JSON.stringify(raw)}`)
-  return parseUnits(raw.trim(), 18)
-}
-
-/** The deployment this node uses: config chain.deployment, else the home folder's devnet.json; null when neither exists. */
-export async function findDeployment (ctx: CommandContext): Promise<Deployment | null> {
-  const path = ctx.config.chain.deployment !== '' ? ctx.config.chain.deployment : ctx.paths.devnet
-  try { await access(path) } catch {
-    if (ctx.config.chain.deployment !== '') throw usageError('CHAIN_NO_DEPLOYMENT', `config key chain.deployment: no file at ${path}`)
-    return null
-  }
-  return await readDeployment(path)
-}
 
 async function connect (ctx: CommandContext, deployment: Deployment, id: Identity): Promise<ChainClient> {
   return await connectChain({ deployment, signer: id.wallet, ...(ctx.config.chain.rpc !== '' ? { rpc: ctx.config.chain.rpc } : {}) })
@@ -97,7 +81,7 @@ export function registerGateway (program: Command): void {
     .option('--label <text>', 'a note to recognise the key by', '')
     .action(async (opts: { credits: string, label: string }, cmd: Command) => {
       const ctx = await loadContext(cmd)
-      const credits = parseHeu('--credits', opts.credits)
+      const credits = parseHeuArg('--credits', opts.credits)
       if (opts.label.length > 128) throw usageError('CLI_BAD_FLAG', '--label: at most 128 characters')
       const deployment = await findDeployment(ctx)
       let depositTx: string | null = null
