@@ -8,6 +8,7 @@ import {
   type Advert, type ReceiptMessage
 } from './messages.js'
 import { verifyReceipt } from './receipts.js'
+import { BoundedMap } from './bounded-map.js'
 
 /**
  * Gossip validation, Lodestar-style: each rule is a plain, fast function (schema, size,
@@ -45,18 +46,6 @@ function originAddress (msg: Message): { from: PeerId, address: string } {
   const address = addressFromPeerId(msg.from)
   if (address === null) reject('P2P_BAD_KEY', 'publisher key is not secp256k1: no operator address')
   return { from: msg.from, address }
-}
-
-/** Bounded map: oldest entries are dropped past `max` (a flood of identities cannot grow memory). */
-class BoundedMap<V> extends Map<string, V> {
-  constructor (private readonly max: number) { super() }
-  override set (k: string, v: V): this {
-    if (!this.has(k) && this.size >= this.max) {
-      const oldest = this.keys().next().value
-      if (oldest !== undefined) this.delete(oldest)
-    }
-    return super.set(k, v)
-  }
 }
 
 export interface AdvertValidatorOptions {

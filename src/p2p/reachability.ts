@@ -7,6 +7,7 @@ import { networkInterfaces } from 'node:os'
 import type { Connection, ConnectionGater, IdentifyResult, Libp2p, PeerId, Stream } from '@libp2p/interface'
 import { HeuristError } from '../core/errors.js'
 import type { Logger } from '../core/logger.js'
+import { BoundedMap } from './bounded-map.js'
 
 /**
  * Reachability (whitepaper §2.1.2: many compute nodes sit in homes without a public IP or an
@@ -203,9 +204,9 @@ export interface RelayGuardStats {
 export class RelayGuard {
   readonly stats: RelayGuardStats = { reservationsRefused: 0, circuitsRefused: 0, bans: 0 }
   private node: GuardedNode | null = null
-  private readonly strikes = new Map<string, number>()
+  private readonly strikes = new BoundedMap<number>(10_000)
   private readonly bannedUntil = new Map<string, number>()
-  private readonly reserveTimes = new Map<string, number[]>()
+  private readonly reserveTimes = new BoundedMap<number[]>(10_000)
 
   constructor (private readonly limits: RelayLimits, private readonly logger: Logger, private readonly now: () => number = Date.now) {}
 
@@ -255,7 +256,6 @@ export class RelayGuard {
 
   strike (peer: string, reason: string): void {
     const n = (this.strikes.get(peer) ?? 0) + 1
-    if (this.strikes.size > 10_000 && !this.strikes.has(peer)) this.strikes.delete(this.strikes.keys().next().value!)
     this.strikes.set(peer, n)
     this.logger.debug({ peer, reason, strikes: n }, 'relay strike')
     if (n >= this.limits.strikesToBan && !this.banned(peer)) {
@@ -278,7 +278,6 @@ export class RelayGuard {
     const t = this.now()
     const recent = (this.reserveTimes.get(peer) ?? []).filter(x => x > t - 60_000)
     recent.push(t)
-    if (this.reserveTimes.size > 10_000 && !this.reserveTimes.has(peer)) this.reserveTimes.delete(this.reserveTimes.keys().next().value!)
     this.reserveTimes.set(peer, recent)
     if (recent.length > this.limits.maxReserveRequestsPerMinute) {
       this.stats.reservationsRefused++
