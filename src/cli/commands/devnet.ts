@@ -1,31 +1,26 @@
 import type { Command } from 'commander'
 import { rm } from 'node:fs/promises'
 import { ensureHome } from '../../core/home.js'
-import { startDevnet, writeDeployment, type DeployParams } from '../../chain/index.js'
+import { startDevnet, writeDeployment } from '../../chain/index.js'
 import { loadContext } from '../context.js'
 import { collectList, parseIntFlag } from '../flags.js'
 import { parseAddress } from '../chain.js'
 import { untilSignal } from '../lifecycle.js'
 import { usageError } from '../../core/errors.js'
 import { keystoreAddress } from '../../core/identity.js'
+import { parseDeployFlags, withDeployFlags, type DeployFlags } from './deploy.js'
 
 export function registerDevnet (program: Command): void {
-  program.command('devnet')
+  withDeployFlags(program.command('devnet')
     .description('run a local chain (in-process EDR) with the contracts deployed; writes devnet.json in the home folder and funds the operator')
-    .option('--port <port>', 'JSON-RPC port on 127.0.0.1', '8545')
-    .option('--epoch-seconds <n>', 'epoch length in seconds (default a week)')
-    .option('--lockup-seconds <n>', 'stHEU unstake lockup in seconds (default 365 days)')
-    .option('--schedule <name>', 'emission schedule: whitepaper or season2', 'whitepaper')
+    .option('--port <port>', 'JSON-RPC port on 127.0.0.1', '8545'))
     .option('--fund <address>', 'also fund this address with HEU and ETH, e.g. the operator keys of other home folders (repeatable or comma-separated)', collectList)
-    .action(async (opts: { port: string, epochSeconds?: string, lockupSeconds?: string, schedule: string, fund?: string[] }, cmd: Command) => {
+    .action(async (opts: DeployFlags & { port: string, fund?: string[] }, cmd: Command) => {
       const ctx = await loadContext(cmd)
       const port = parseIntFlag('--port', opts.port, 0, 65535)
       const extra = (opts.fund ?? []).map(a => parseAddress('--fund', a))
       if (extra.length > 64) throw usageError('CLI_BAD_FLAG', '--fund: at most 64 addresses')
-      if (opts.schedule !== 'whitepaper' && opts.schedule !== 'season2') throw usageError('CLI_BAD_FLAG', `--schedule: whitepaper or season2, got ${JSON.stringify(opts.schedule)}`)
-      const deploy: Partial<DeployParams> = { schedule: opts.schedule }
-      if (opts.epochSeconds !== undefined) deploy.epochSeconds = BigInt(parseIntFlag('--epoch-seconds', opts.epochSeconds, 1, 10 * 31_536_000))
-      if (opts.lockupSeconds !== undefined) deploy.lockupSeconds = BigInt(parseIntFlag('--lockup-seconds', opts.lockupSeconds, 0, 10 * 31_536_000))
+      const deploy = parseDeployFlags(opts)
       await ensureHome(ctx.paths)
       const operator = await keystoreAddress(ctx.paths.keystore)
       const devnet = await startDevnet({
