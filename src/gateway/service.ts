@@ -1,7 +1,7 @@
 import type { Identity } from '../core/identity.js'
 import type { Logger } from '../core/logger.js'
 import type { Store } from '../core/store.js'
-import { createHeuristNode, TOPICS, encodeMessage, type HeuristNode, type ReceiptDomainOptions, type RunJobResult } from '../p2p/index.js'
+import { createHeuristNode, TOPICS, encodeMessage, unpaidReceiptDomain, type HeuristNode, type ReceiptDomainOptions, type RunJobResult } from '../p2p/index.js'
 import { Accounts } from './accounts.js'
 import { VoucherBook, type VoucherSigner, type SignedVoucher } from './vouchers.js'
 import { Transcripts } from './transcripts.js'
@@ -54,7 +54,7 @@ export async function startGatewayService (o: Omit<GatewayServiceOptions, 'deman
   const accounts = new Accounts(o.store)
   const vouchers = new VoucherBook(o.store, o.identity.address, o.identity.address, o.chain?.voucherSigner ?? null)
   const transcripts = new Transcripts(o.store)
-  const domain = o.chain?.receiptDomain ?? { chainId: 0, verifyingContract: '0x0000000000000000000000000000000000000000' }
+  const domain = o.chain?.receiptDomain ?? unpaidReceiptDomain
   const gateway = createGateway({
     backend,
     accounts,
