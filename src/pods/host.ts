@@ -37,18 +37,6 @@ export interface PodHost {
   stop: () => Promise<void>
 }
 
-/** Calls `fn` at most once per `ms`, trailing (adverts faster than ~1/s are rejected by peers). */
-export function throttle (fn: () => void, ms: number): () => void {
-  let last = 0
-  let timer: NodeJS.Timeout | null = null
-  return () => {
-    if (timer !== null) return
-    const wait = Math.max(0, last + ms - Date.now())
-    timer = setTimeout(() => { timer = null; last = Date.now(); fn() }, wait)
-    timer.unref()
-  }
-}
-
 export async function startPodHost (o: PodHostOptions): Promise<PodHost> {
   const cache = await ModelCache.open(o.cacheDir)
   const directory = new PodDirectory(o.chain, o.logger, o.directory)

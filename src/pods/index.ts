@@ -9,4 +9,4 @@ export {
   type Pod, type DeployPodInput, type PodDirectoryOptions
 } from './directory.js'
 export { PodManager, advertVramMb, defaultPodManagerOptions, type PodManagerOptions, type PodManagerComponents, type PodEvent, type PodSource, type DemandSource } from './manager.js'
-export { startPodHost, podResolver, throttle, type PodHost, type PodHostOptions } from './host.js'
+export { startPodHost, podResolver, type PodHost, type PodHostOptions } from './host.js'
