@@ -24,6 +24,9 @@ export interface DemandBoardOptions {
 
 export const defaultDemandBoardOptions: DemandBoardOptions = { ttlMs: 10_000, minIntervalMs: 200, maxGateways: 1000, maxClockSkewMs: 60_000, now: Date.now }
 
+/** The demand schema's bound on models per message (gateway/demand.ts). */
+const MAX_MODELS_PER_MESSAGE = 64
+
 function reject (code: string, message: string): never { throw new GossipValidationError('reject', code, message) }
 function ignore (code: string, message: string): never { throw new GossipValidationError('ignore', code, message) }
 
@@ -89,9 +92,16 @@ export class DemandBoard {
       const oldest = this.latest.keys().next().value
       if (oldest !== undefined) { this.latest.delete(oldest); this.last.delete(oldest) }
     }
+    // delete before set: Map order is then least recently heard first, so eviction spares live gateways
+    this.latest.delete(key)
     this.last.set(key, { ts: d.ts, at: now })
     this.latest.set(key, { at: now, models: new Map(d.models.map(m => [m.id, m.pending])) })
-    for (const m of d.models) if (m.pending > 0) this.lastSeen.set(m.id, now)
+    for (const m of d.models) if (m.pending > 0) { this.lastSeen.delete(m.id); this.lastSeen.set(m.id, now) }
+    // ids come from gossip: keep the most recent (as many as the tracked gateways can name) so made-up ids cannot grow memory
+    for (const id of this.lastSeen.keys()) {
+      if (this.lastSeen.size <= this.o.maxGateways * MAX_MODELS_PER_MESSAGE) break
+      this.lastSeen.delete(id)
+    }
   }
 
   /** Pending jobs per model id over the gateways heard within the TTL. */
