@@ -2,7 +2,7 @@ import { z } from 'zod'
 import { HeuristError } from '../core/errors.js'
 import type { Logger } from '../core/logger.js'
 import type { ModelKind } from '../inference/types.js'
-import type { ChainClient, TxResult } from '../chain/index.js'
+import { chainError, type ChainClient, type TxResult } from '../chain/index.js'
 
 /**
  * Pods as the chain has them: `PodRegistry` (id = sha256 of the weights, kind, min VRAM,
@@ -97,18 +97,26 @@ export async function podRevenueThisEpoch (chain: ChainClient, id: string): Prom
     chain.read<bigint>(payments, 'epochSeconds')
   ])
   const start = genesis + epoch * epochSeconds
-  const logs = await payments.queryFilter(payments.filters.Redeemed!(null, null, '0x' + podIdHex(id)), 0, 'latest')
+  let logs: Awaited<ReturnType<typeof payments.queryFilter>>
+  try {
+    logs = await payments.queryFilter(payments.filters.Redeemed!(null, null, '0x' + podIdHex(id)), chain.deployment.deployBlock, 'latest')
+  } catch (e) {
+    throw chainError(e, chain.artifacts, 'reading Redeemed events')
+  }
+  // logs come oldest first and block times only grow: walk back from the newest and stop at
+  // the first block before the epoch began, so only this epoch's blocks are fetched
   let total = 0n
-  const times = new Map<number, bigint>()
-  for (const l of logs.slice(-10_000)) {
-    let t = times.get(l.blockNumber)
-    if (t === undefined) {
-      const b = await chain.provider.getBlock(l.blockNumber)
-      t = BigInt(b?.timestamp ?? 0)
-      times.set(l.blockNumber, t)
+  let block = -1
+  let t = 0n
+  for (let i = logs.length - 1; i >= Math.max(0, logs.length - 10_000); i--) {
+    const l = logs[i]!
+    if (l.blockNumber !== block) {
+      block = l.blockNumber
+      t = BigInt((await chain.provider.getBlock(block))?.timestamp ?? 0)
     }
+    if (t < start) break
     const args = (l as unknown as { args?: { amount?: bigint } }).args
-    if (t >= start && typeof args?.amount === 'bigint') total += args.amount
+    if (typeof args?.amount === 'bigint') total += args.amount
   }
   return total
 }
