@@ -4,7 +4,7 @@
  * by `heurist claim` and `heurist status`. { epoch, root, total, claims: [{account, amount, proof}] }.
  */
 import { z } from 'zod'
-import { readdir, readFile, writeFile, rename, mkdir } from 'node:fs/promises'
+import { readdir, readFile, writeFile, rename, mkdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { HeuristError } from '../core/errors.js'
 import type { RewardTree } from './signing.js'
@@ -48,8 +48,9 @@ export async function readRewardFiles (dir: string): Promise<RewardFile[]> {
   try { names = await readdir(dir) } catch { return [] }
   const out: RewardFile[] = []
   for (const n of names.filter(n => /^epoch-\d+\.json$/.test(n)).sort()) {
+    // size first: a huge file is refused before it is read into memory
+    if ((await stat(join(dir, n))).size > MAX_FILE_BYTES) throw new HeuristError('CHAIN_BAD_REWARD_FILE', `${n} is too large`)
     const text = await readFile(join(dir, n), 'utf8')
-    if (text.length > MAX_FILE_BYTES) throw new HeuristError('CHAIN_BAD_REWARD_FILE', `${n} is too large`)
     let raw: unknown
     try { raw = JSON.parse(text) } catch { throw new HeuristError('CHAIN_BAD_REWARD_FILE', `${join(dir, n)} is not JSON`) }
     const r = rewardFileSchema.safeParse(raw)
