@@ -2,43 +2,37 @@
 import { writeFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import type { CommandContext } from '../context.js'
+import type { InferFlags } from './infer.js'
 import { parseIntFlag, parseNumberFlag } from '../flags.js'
 import { usageError } from '../../core/errors.js'
 import { createImageEngine, ensureTinyModels, IMAGE_LIMITS, isTinySdName, ModelCache, SCHEDULERS, validateImageRequest, type ImageRequest, type SchedulerName } from '../../inference/index.js'
 
-function str (v: unknown): string | undefined {
-  return v === undefined || v === null ? undefined : String(v)
-}
-
-function intOpt (opts: Record<string, unknown>, key: string, flag: string, def: number, min: number, max: number): number {
-  const v = str(opts[key])
-  return v === undefined ? def : parseIntFlag(flag, v, min, max)
+function intOpt (raw: string | undefined, flag: string, def: number, min: number, max: number): number {
+  return raw === undefined ? def : parseIntFlag(flag, raw, min, max)
 }
 
 /** Maps the parsed flags to an image request; out-of-range values are usage errors (exit 2). */
-export function imageRequestFromFlags (prompt: string, opts: Record<string, unknown>): Omit<ImageRequest, 'modelId'> {
-  const scheduler = str(opts.scheduler) ?? 'euler'
+export function imageRequestFromFlags (prompt: string, opts: InferFlags): Omit<ImageRequest, 'modelId'> {
+  const scheduler = opts.scheduler ?? 'euler'
   if (!(SCHEDULERS as readonly string[]).includes(scheduler)) throw usageError('CLI_BAD_FLAG', `--scheduler: expected one of ${SCHEDULERS.join(', ')}, got ${JSON.stringify(scheduler)}`)
-  const guidance = str(opts.guidance)
-  const seedRaw = str(opts.seed)
   const req = {
     prompt,
-    negativePrompt: str(opts.negative) ?? '',
+    negativePrompt: opts.negative ?? '',
     // size and steps are checked against the engine's bounds below, with the engine's message
-    width: intOpt(opts, 'width', '--width', 512, 0, 1_000_000),
-    height: intOpt(opts, 'height', '--height', 512, 0, 1_000_000),
-    steps: intOpt(opts, 'steps', '--steps', 20, 0, 1_000_000),
-    guidanceScale: guidance === undefined ? 7.5 : parseNumberFlag('--guidance', guidance, 0, IMAGE_LIMITS.maxGuidance),
-    seed: seedRaw === undefined ? Math.floor(Math.random() * 2 ** 32) : parseIntFlag('--seed', seedRaw, 0, Number.MAX_SAFE_INTEGER),
+    width: intOpt(opts.width, '--width', 512, 0, 1_000_000),
+    height: intOpt(opts.height, '--height', 512, 0, 1_000_000),
+    steps: intOpt(opts.steps, '--steps', 20, 0, 1_000_000),
+    guidanceScale: opts.guidance === undefined ? 7.5 : parseNumberFlag('--guidance', opts.guidance, 0, IMAGE_LIMITS.maxGuidance),
+    seed: opts.seed === undefined ? Math.floor(Math.random() * 2 ** 32) : parseIntFlag('--seed', opts.seed, 0, Number.MAX_SAFE_INTEGER),
     scheduler: scheduler as SchedulerName
   }
   validateImageRequest(req)
   return req
 }
 
-export async function inferImage (ctx: CommandContext, prompt: string, opts: Record<string, unknown>): Promise<void> {
+export async function inferImage (ctx: CommandContext, prompt: string, opts: InferFlags): Promise<void> {
   const request = imageRequestFromFlags(prompt, opts)
-  const ref = str(opts.model) ?? 'tiny-sd'
+  const ref = opts.model ?? 'tiny-sd'
   const cache = await ModelCache.open(ctx.paths.models)
   if (isTinySdName(ref) && !(await cache.list()).some(m => m.name === ref)) {
     ctx.logger.info({ model: ref }, 'building the built-in tiny image model')
@@ -53,7 +47,7 @@ export async function inferImage (ctx: CommandContext, prompt: string, opts: Rec
     const model = await engine.load(cached.path, { id: cached.id, name: cached.name })
     const result = await model.generate({ modelId: cached.id, ...request })
     for (const w of result.warnings) if (!w.startsWith('empty prompt')) ctx.logger.warn(w)
-    const out = str(opts.out)
+    const out = opts.out
     if (out !== undefined) await writeFile(resolve(out), result.png)
     ctx.print(
       { model: cached.name, seed: request.seed, width: result.width, height: result.height, pixelSha256: result.pixelSha256, ms: Math.round(result.ms * 10) / 10 },

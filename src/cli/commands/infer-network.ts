@@ -3,8 +3,8 @@ import type { CommandContext } from '../context.js'
 import { HeuristError, isHeuristError, usageError } from '../../core/errors.js'
 import { joinMesh, receiptDomainFor } from '../mesh.js'
 import { unpaidReceiptDomain, type MinerEntry, type JobRequest } from '../../p2p/index.js'
-import type { ChatMessage } from '../../inference/index.js'
-import { samplingFromFlags, type InferFlags } from './infer.js'
+import { parseIntFlag } from '../flags.js'
+import { inputFromFlags, samplingFromFlags, type InferFlags } from './infer.js'
 import { imageRequestFromFlags } from './infer-image.js'
 import { writeFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
@@ -31,14 +31,11 @@ export function rankMiners (miners: MinerEntry[]): MinerEntry[] {
 export async function inferNetwork (ctx: CommandContext, prompt: string, opts: NetworkFlags): Promise<void> {
   const kind = opts.image === true ? 'image' as const : 'llm' as const
   const sampling = samplingFromFlags(opts)
-  const image = kind === 'image' ? imageRequestFromFlags(prompt, opts as Record<string, unknown>) : null
+  const image = kind === 'image' ? imageRequestFromFlags(prompt, opts) : null
   if (prompt.length > 200_000) throw usageError('INFER_PROMPT_TOO_LARGE', 'a network prompt is limited to 200,000 characters')
   const ref = opts.model ?? (kind === 'image' ? 'tiny-sd' : 'tiny-llama')
-  const waitMs = opts.waitMs === undefined ? 10_000 : Number(opts.waitMs)
-  if (!Number.isInteger(waitMs) || waitMs < 0 || waitMs > 600_000) throw usageError('CLI_BAD_FLAG', '--wait-ms: expected an integer from 0 to 600000')
-  const input: string | ChatMessage[] = opts.chat === true || opts.system !== undefined
-    ? [...(opts.system !== undefined ? [{ role: 'system' as const, content: opts.system }] : []), { role: 'user' as const, content: prompt }]
-    : prompt
+  const waitMs = opts.waitMs === undefined ? 10_000 : parseIntFlag('--wait-ms', opts.waitMs, 0, 600_000)
+  const input = inputFromFlags(prompt, opts)
   if (ctx.config.p2p.bootstrap.length === 0) throw usageError('P2P_NO_BOOTSTRAP', 'infer --network needs a peer to join through: --bootstrap MULTIADDR or p2p.bootstrap')
   const domain = await receiptDomainFor(ctx)
   let ephemeral = false
@@ -73,12 +70,8 @@ export async function inferNetwork (ctx: CommandContext, prompt: string, opts: N
           if (opts.out !== undefined) await writeFile(resolve(opts.out), res.png)
           ctx.print({ miner: r.miner, peerId: r.peerId, model: model.name, modelId: model.id, jobId: r.jobId, seed: image?.seed, width: res.width, height: res.height, pixelSha256: res.pixelSha256, receipt: r.receipt, receiptValid: r.receiptValid, ...(r.receiptProblem === undefined ? {} : { receiptProblem: r.receiptProblem }) },
             x => `${opts.out === undefined ? 'image generated (no --out given, PNG not written)' : `wrote ${opts.out}`}: ${String(x.width)}×${String(x.height)} by ${String(x.miner)}, pixels sha256 ${String(x.pixelSha256)}, receipt ${x.receiptValid === true ? 'valid' : 'INVALID'}`)
-        }
-        const text = r.output.kind === 'llm' ? r.output.result.text : ''
-        if (r.output.kind === 'image') {
-          // printed above
         } else if (ctx.json) {
-          ctx.print({ text, miner: r.miner, peerId: r.peerId, model: model.name, modelId: model.id, jobId: r.jobId, seed: sampling.seed, receipt: r.receipt, receiptValid: r.receiptValid, ...(r.receiptProblem === undefined ? {} : { receiptProblem: r.receiptProblem }) })
+          ctx.print({ text: r.output.result.text, miner: r.miner, peerId: r.peerId, model: model.name, modelId: model.id, jobId: r.jobId, seed: sampling.seed, receipt: r.receipt, receiptValid: r.receiptValid, ...(r.receiptProblem === undefined ? {} : { receiptProblem: r.receiptProblem }) })
         } else {
           process.stdout.write('\n')
           ctx.logger.info({ miner: r.miner, jobId: r.jobId, receiptValid: r.receiptValid, ttftMs: Math.round(r.ttftMs) }, 'done')

@@ -41,6 +41,12 @@ export function samplingFromFlags (opts: InferFlags): SamplingParams {
   }
 }
 
+/** The prompt as plain text, or as chat messages with --chat / --system. */
+export function inputFromFlags (prompt: string, opts: InferFlags): string | ChatMessage[] {
+  if (opts.chat !== true && opts.system === undefined) return prompt
+  return [...(opts.system !== undefined ? [{ role: 'system' as const, content: opts.system }] : []), { role: 'user' as const, content: prompt }]
+}
+
 /**
  * Runs an LLM job on this machine: resolves the model (name, id or path; a built-in tiny
  * model is generated on first use), streams the text to stdout (or prints one JSON object
@@ -57,9 +63,7 @@ export async function inferLocal (ctx: CommandContext, prompt: string, opts: Inf
   }
   const m = await cache.resolve(ref)
   if (m.kind !== 'llm') throw usageError('INFER_NOT_LLM', `${ref} is an ${m.kind} model: add --image`)
-  const input: string | ChatMessage[] = opts.chat === true || opts.system !== undefined
-    ? [...(opts.system !== undefined ? [{ role: 'system' as const, content: opts.system }] : []), { role: 'user' as const, content: prompt }]
-    : prompt
+  const input = inputFromFlags(prompt, opts)
   const engine = createLlamaEngine({ gpu: ctx.config.inference.gpu, threads: ctx.config.inference.threads, parallel: 1, maxQueue: 0, logger: ctx.logger })
   const ac = new AbortController()
   const onSignal = (): void => { ac.abort() }
@@ -117,7 +121,7 @@ export function registerInfer (program: Command): void {
         return
       }
       if (opts.image === true) {
-        await inferImage(ctx, prompt, opts as Record<string, unknown>)
+        await inferImage(ctx, prompt, opts)
         return
       }
       await inferLocal(ctx, prompt, opts)
