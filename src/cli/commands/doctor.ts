@@ -77,13 +77,13 @@ const gpu: Check = async (ctx) => {
   }
 }
 
-/** Checks run in this order; other areas append theirs (GPU, reachability). */
 /** The embedded devnet needs EDR's native binary for this platform (an optional dependency). */
 const chain: Check = async () => {
   const r = await edrAvailable()
   return { name: 'chain', status: r.ok ? 'ok' : 'warn', detail: r.ok ? r.detail : `no embedded chain (${r.detail}); use --rpc with any EVM node` }
 }
 
+/** Checks run in this order. */
 export const checks: Check[] = [nodeVersion, cpu, memory, disk, ports, gpu, chain, reachabilityCheck]
 
 export function registerDoctor (program: Command): void {

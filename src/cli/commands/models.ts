@@ -47,7 +47,8 @@ function progressPrinter (stream: NodeJS.WriteStream): { update: (p: PullProgres
         stream.write(`pull: ${pct === null ? '' : `${pct}% `}${size}\n`)
       }
     },
-    done () { if (tty && drew) stream.write('\n') }
+    // idempotent: called after a pull and again on the way out
+    done () { if (tty && drew) { stream.write('\n'); drew = false } }
   }
 }
 
