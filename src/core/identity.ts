@@ -1,5 +1,5 @@
 import { Wallet, computeAddress, getAddress, encryptKeystoreJson, decryptKeystoreJson, isKeystoreJson, hexlify, getBytes } from 'ethers'
-import { privateKeyFromRaw, publicKeyFromRaw } from '@libp2p/crypto/keys'
+import { privateKeyFromRaw } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import type { PrivateKey, PeerId } from '@libp2p/interface'
 import { readFile, writeFile, rename } from 'node:fs/promises'
@@ -32,11 +32,6 @@ export function addressFromPeerId (peerId: PeerId | string): string | null {
   }
   if (id.type !== 'secp256k1' || id.publicKey === undefined) return null
   return computeAddress(hexlify(id.publicKey.raw))
-}
-
-/** The PeerId of a raw compressed or uncompressed secp256k1 public key. */
-export function publicKeyToPeerIdString (raw: Uint8Array): string {
-  return publicKeyFromRaw(raw).toString()
 }
 
 export interface KeystoreOptions {
