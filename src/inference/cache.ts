@@ -52,6 +52,8 @@ export interface AddOptions {
   /** Move the source into the cache instead of copying it (it must be on the same filesystem or it is copied). */
   move?: boolean
   source?: string
+  /** The file's sha256 when the caller has just computed it (a checked pull): not hashed again. */
+  sha256?: string
 }
 
 export interface PullProgress {
@@ -232,7 +234,8 @@ export class ModelCache {
   async describePath (path: string): Promise<CachedModel> {
     const s = await stat(path)
     if (s.isDirectory()) {
-      return { id: await folderId(path), name: basename(path), kind: 'image', contextSize: 0, memoryBytes: await sizeOf(path), format: 'folder', sizeBytes: await sizeOf(path), addedAt: s.mtime.toISOString(), source: path, path, cached: false }
+      const size = await sizeOf(path)
+      return { id: await folderId(path), name: basename(path), kind: 'image', contextSize: 0, memoryBytes: size, format: 'folder', sizeBytes: size, addedAt: s.mtime.toISOString(), source: path, path, cached: false }
     }
     const facts = await this.facts(path, 'llm')
     return { id: await sha256OfFile(path), name: basename(path).replace(/\.gguf$/i, ''), addedAt: s.mtime.toISOString(), source: path, path, cached: false, ...facts }
@@ -255,7 +258,7 @@ export class ModelCache {
     const s = await stat(src).catch(() => null)
     if (s === null) throw usageError('INFERENCE_UNKNOWN_MODEL', `no file or folder at ${path}`)
     const facts = await this.facts(src, options.kind)
-    const id = s.isDirectory() ? await folderId(src) : await sha256OfFile(src)
+    const id = s.isDirectory() ? await folderId(src) : options.sha256 ?? await sha256OfFile(src)
     const dest = this.blob(id)
     if (await exists(dest)) {
       if (options.move === true) await rm(src, { recursive: true, force: true })
@@ -381,6 +384,6 @@ export class ModelCache {
       throw usageError('INFERENCE_UNKNOWN_FORMAT', `${url} is not a GGUF file; say what it is with a kind`)
     }
     if (await looksLikeGguf(part)) await readGguf(part).catch(async (e: unknown) => { await rm(part, { force: true }); throw e })
-    return await this.add(part, { name, kind: options.kind ?? 'llm', move: true, source: url })
+    return await this.add(part, { name, kind: options.kind ?? 'llm', move: true, source: url, sha256: expected })
   }
 }

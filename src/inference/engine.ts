@@ -1,7 +1,7 @@
 import { basename } from 'node:path'
 import { resolveChatWrapper, type ChatHistoryItem, type ChatWrapper, type ControlledEvaluateInputItem, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaModel, type Token } from 'node-llama-cpp'
 import type { Logger } from '../core/logger.js'
-import { HeuristError, usageError } from '../core/errors.js'
+import { HeuristError, isHeuristError, usageError } from '../core/errors.js'
 import { readGguf } from './gguf.js'
 import { sha256OfFile } from './cache.js'
 import { getLlamaRuntime, resolveThreads, type GpuSetting } from './runtime.js'
@@ -237,51 +237,46 @@ export class LlamaEngine {
     const signal = options.signal
     const empty = (reason: LlmResult['finishReason']): LlmResult => ({ text: '', tokens: [], finishReason: reason, usage: { promptTokens: prompt.length, outputTokens: 0, ttftMs: 0, tokensPerSecond: 0, totalMs: performance.now() - t0 } })
     if (signal?.aborted === true) return empty('abort')
-    let release: () => void
     try {
-      release = await m.slots.acquire(signal)
+      return await this.withSequence(m, signal, async sequence => {
+        const out = new TextAssembler(m.model, s.stop, options.onToken)
+        let finishReason: LlmResult['finishReason'] = 'length'
+        let tFirst = 0
+        let tLast = 0
+        if (maxTokens > 0) {
+          const iterator = sequence.evaluate(prompt as Token[], { temperature: s.temperature, topK: s.topK, topP: s.topP, seed: s.seed })
+          for await (const token of iterator) {
+            if (isAborted(signal)) { finishReason = 'abort'; break }
+            if (m.model.isEogToken(token)) { finishReason = 'stop'; break }
+            tLast = performance.now()
+            if (tFirst === 0) tFirst = tLast
+            if (out.push(token)) { finishReason = 'stop'; break }
+            if (stopTokens.some(st => endsWith(out.tokens, st))) { finishReason = 'stop'; break }
+            if (out.tokens.length >= maxTokens) { finishReason = 'length'; break }
+          }
+        }
+        out.finish()
+        const n = out.tokens.length
+        const tEnd = performance.now()
+        const decodeMs = tLast - tFirst
+        return {
+          text: out.text,
+          tokens: out.tokens,
+          finishReason,
+          usage: {
+            promptTokens: prompt.length,
+            outputTokens: n,
+            ttftMs: n > 0 ? tFirst - t0 : 0,
+            // decode speed: tokens after the first over the time they took
+            tokensPerSecond: n > 1 && decodeMs > 0 ? (n - 1) / (decodeMs / 1000) : n > 0 ? n / ((tEnd - t0) / 1000) : 0,
+            totalMs: tEnd - t0
+          }
+        }
+      })
     } catch (e) {
-      if (e instanceof HeuristError && e.code === 'INFERENCE_ABORTED') return empty('abort')
+      // cancelled while waiting for a slot: an empty result, like a cancel before the first token
+      if (isHeuristError(e, 'INFERENCE_ABORTED')) return empty('abort')
       throw e
-    }
-    const sequence = await takeSequence(m).catch((e: unknown) => { release(); throw e })
-    try {
-      const out = new TextAssembler(m.model, s.stop, options.onToken)
-      let finishReason: LlmResult['finishReason'] = 'length'
-      let tFirst = 0
-      let tLast = 0
-      if (maxTokens > 0) {
-        const iterator = sequence.evaluate(prompt as Token[], { temperature: s.temperature, topK: s.topK, topP: s.topP, seed: s.seed })
-        for await (const token of iterator) {
-          if (isAborted(signal)) { finishReason = 'abort'; break }
-          if (m.model.isEogToken(token)) { finishReason = 'stop'; break }
-          tLast = performance.now()
-          if (tFirst === 0) tFirst = tLast
-          if (out.push(token)) { finishReason = 'stop'; break }
-          if (stopTokens.some(st => endsWith(out.tokens, st))) { finishReason = 'stop'; break }
-          if (out.tokens.length >= maxTokens) { finishReason = 'length'; break }
-        }
-      }
-      out.finish()
-      const n = out.tokens.length
-      const tEnd = performance.now()
-      const decodeMs = tLast - tFirst
-      return {
-        text: out.text,
-        tokens: out.tokens,
-        finishReason,
-        usage: {
-          promptTokens: prompt.length,
-          outputTokens: n,
-          ttftMs: n > 0 ? tFirst - t0 : 0,
-          // decode speed: tokens after the first over the time they took
-          tokensPerSecond: n > 1 && decodeMs > 0 ? (n - 1) / (decodeMs / 1000) : n > 0 ? n / ((tEnd - t0) / 1000) : 0,
-          totalMs: tEnd - t0
-        }
-      }
-    } finally {
-      await giveBack(m, sequence)
-      release()
     }
   }
 
@@ -299,9 +294,7 @@ export class LlamaEngine {
     if (prompt.length + outputTokens.length > m.info.contextSize) {
       throw usageError('INFERENCE_PROMPT_TOO_LONG', `prompt (${prompt.length}) + output (${outputTokens.length}) tokens exceed the context of ${m.info.contextSize}`)
     }
-    const release = await m.slots.acquire(options.signal)
-    const sequence = await takeSequence(m).catch((e: unknown) => { release(); throw e })
-    try {
+    return await this.withSequence(m, options.signal, async sequence => {
       const gen = { probabilities: true, options: { temperature: s.temperature, topK: s.topK, topP: s.topP, seed: s.seed } }
       const all = [...prompt, ...outputTokens.slice(0, -1)]
       const first = prompt.length - 1
@@ -314,10 +307,7 @@ export class LlamaEngine {
         if (s.temperature === 0) return probs.keys().next().value === t ? 1 : 0
         return probs.get(t as Token) ?? 0
       })
-    } finally {
-      await giveBack(m, sequence)
-      release()
-    }
+    })
   }
 
   /**
@@ -338,12 +328,19 @@ export class LlamaEngine {
     if (prompt.length + outputTokens.length > m.info.contextSize) {
       throw usageError('INFERENCE_PROMPT_TOO_LONG', `prompt (${prompt.length}) + output (${outputTokens.length}) tokens exceed the context of ${m.info.contextSize}`)
     }
-    const release = await m.slots.acquire(options.signal)
-    const sequence = await takeSequence(m).catch((e: unknown) => { release(); throw e })
-    try {
+    return await this.withSequence(m, options.signal, async sequence => {
       const distributions = await teacherForce(sequence, m.model, [...prompt, ...outputTokens], prompt.length - 1, Math.max(0, Math.floor(options.top ?? 0)))
       const eogTokens = [m.model.tokens.eos, m.model.tokens.eot].filter((t): t is Token => t !== null)
       return { distributions, eogTokens, prompt: { tokens: prompt, stopTokens } }
+    })
+  }
+
+  /** Runs `fn` on a free sequence of `m` once a job slot is granted (FIFO, bounded); gives both back after. */
+  private async withSequence<T> (m: Loaded, signal: AbortSignal | undefined, fn: (sequence: LlamaContextSequence) => Promise<T>): Promise<T> {
+    const release = await m.slots.acquire(signal)
+    const sequence = await takeSequence(m).catch((e: unknown) => { release(); throw e })
+    try {
+      return await fn(sequence)
     } finally {
       await giveBack(m, sequence)
       release()
