@@ -3,6 +3,15 @@ import type { ControlledEvaluateInputItem, LlamaContextSequence, LlamaModel, Tok
 /** A next-token distribution at temperature 1, most likely first (possibly only its head, renormalized). */
 export interface RawDistribution { tokens: Int32Array, probs: Float64Array }
 
+export interface TeacherForceOptions {
+  /** Sampler calls in flight at once. Default 4: libuv's worker threads (UV_THREADPOOL_SIZE). */
+  lanes: number
+  /** Use the fast path when available. Default true; false runs `controlledEvaluate` (tests compare the two). */
+  native: boolean
+}
+
+export const defaultTeacherForceOptions: TeacherForceOptions = { lanes: 4, native: true }
+
 /**
  * Teacher forcing: decodes `tokens` in one batch and reads the next-token distribution after
  * every position from `first` on (the sampler chain temperature 1 → top-k `topK` (0 = whole
@@ -20,15 +29,6 @@ export interface RawDistribution { tokens: Int32Array, probs: Float64Array }
  * fails before decoding, the public `controlledEvaluate` path runs instead, so an upgrade that
  * changes them costs speed, never results. The caller must hold the sequence exclusively.
  */
-export interface TeacherForceOptions {
-  /** Sampler calls in flight at once. Default 4: libuv's worker threads (UV_THREADPOOL_SIZE). */
-  lanes: number
-  /** Use the fast path when available. Default true; false runs `controlledEvaluate` (tests compare the two). */
-  native: boolean
-}
-
-export const defaultTeacherForceOptions: TeacherForceOptions = { lanes: 4, native: true }
-
 export async function teacherForce (sequence: LlamaContextSequence, model: LlamaModel, tokens: readonly number[], first: number, topK: number, options: Partial<TeacherForceOptions> = {}): Promise<RawDistribution[]> {
   const o = { ...defaultTeacherForceOptions, ...options }
   const fast = first >= 0 && o.native ? nativeAccess(sequence, model) : null

@@ -105,11 +105,6 @@ export function validateImageRequest (r: Omit<ImageRequest, 'modelId'>): void {
   if (typeof r.negativePrompt !== 'string' || r.negativePrompt.length > IMAGE_LIMITS.maxPromptChars) throw usageError('IMAGE_PROMPT_TOO_LONG', `negative prompt must be a string of at most ${IMAGE_LIMITS.maxPromptChars} characters`)
 }
 
-/** The id of a folder model: the model cache's manifest hash (see `folderId` in ../cache.ts). */
-export async function folderModelId (dir: string): Promise<string> {
-  return await folderId(dir)
-}
-
 type Meta = ort.InferenceSession.ValueMetadata
 type TensorMeta = Extract<Meta, { isTensor: true }>
 
@@ -237,7 +232,7 @@ export function createImageEngine (options: Partial<ImageEngineOptions> = {}): I
       }
       let memoryBytes = 0
       for (const f of REQUIRED_FILES) memoryBytes += (await stat(join(dir, f))).size
-      const modelInfo: ModelInfo = { id: info.id ?? await folderModelId(dir), name: info.name ?? dir, kind: 'image', contextSize: 0, memoryBytes }
+      const modelInfo: ModelInfo = { id: info.id ?? await folderId(dir), name: info.name ?? dir, kind: 'image', contextSize: 0, memoryBytes }
       let released = false
       const model: ImageModel = {
         info: modelInfo,

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { join } from 'node:path'
 import { readFile } from 'node:fs/promises'
-import { buildTinySd, folderModelId, REQUIRED_FILES, tinySdBuilders } from '../../../src/inference/image/index.js'
-import { tinyModelBuilders } from '../../../src/inference/index.js'
+import { buildTinySd, REQUIRED_FILES, tinySdBuilders } from '../../../src/inference/image/index.js'
+import { folderId, tinyModelBuilders } from '../../../src/inference/index.js'
 import { tempDir } from '../../helpers.js'
 
 describe('built-in tiny SD models', () => {
@@ -13,9 +13,9 @@ describe('built-in tiny SD models', () => {
       const b = await buildTinySd(join(dir, 'b'))
       const c = await buildTinySd(join(dir, 'c'), { seed: 7 })
       const d = await buildTinySd(join(dir, 'd'), { idsType: 'int32' })
-      expect(await folderModelId(a)).toBe(await folderModelId(b))
-      expect(await folderModelId(c)).not.toBe(await folderModelId(a))
-      expect(await folderModelId(d)).not.toBe(await folderModelId(a))
+      expect(await folderId(a)).toBe(await folderId(b))
+      expect(await folderId(c)).not.toBe(await folderId(a))
+      expect(await folderId(d)).not.toBe(await folderId(a))
       let total = 0
       for (const f of REQUIRED_FILES) total += (await readFile(join(a, f))).length
       expect(total).toBeLessThan(256 * 1024)
