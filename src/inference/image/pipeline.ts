@@ -148,7 +148,9 @@ function readFloats (t: ort.Tensor | undefined, what: string, dims: number[]): F
 /** Tokenizer files are read whole, so they are bounded (SD 1.5's are 1.1 MB and 0.5 MB). */
 const MAX_TOKENIZER_FILE_BYTES = 16 * 1024 * 1024
 
-async function requireFiles (dir: string): Promise<void> {
+/** Checks the layout's files and returns their total size. */
+async function requireFiles (dir: string): Promise<number> {
+  let total = 0
   for (const f of REQUIRED_FILES) {
     let size: number
     try {
@@ -159,7 +161,9 @@ async function requireFiles (dir: string): Promise<void> {
       throw new HeuristError('IMAGE_MODEL_MISSING_FILE', `model folder ${dir} is missing ${f} (expected the SD 1.5 ONNX layout: ${REQUIRED_FILES.join(', ')})`)
     }
     if (f.startsWith('tokenizer/') && size > MAX_TOKENIZER_FILE_BYTES) throw new HeuristError('IMAGE_MODEL_BAD_TOKENIZER', `${f} is ${size} bytes, over the ${MAX_TOKENIZER_FILE_BYTES}-byte bound`)
+    total += size
   }
+  return total
 }
 
 /**
@@ -219,7 +223,7 @@ export function createImageEngine (options: Partial<ImageEngineOptions> = {}): I
     options: opts,
     async load (dir, info = {}) {
       if (disposed) throw new HeuristError('IMAGE_ENGINE_DISPOSED', 'the image engine was disposed')
-      await requireFiles(dir)
+      const memoryBytes = await requireFiles(dir)
       const tokenizer = ClipTokenizer.fromFiles(await readFile(join(dir, 'tokenizer/vocab.json'), 'utf8'), await readFile(join(dir, 'tokenizer/merges.txt'), 'utf8'))
       const { provider, te, unet, vae } = await loadSessions(dir)
       const disposeSessions = async (): Promise<void> => { await Promise.allSettled([te.release(), unet.release(), vae.release()]) }
@@ -230,8 +234,6 @@ export function createImageEngine (options: Partial<ImageEngineOptions> = {}): I
         await disposeSessions()
         throw e
       }
-      let memoryBytes = 0
-      for (const f of REQUIRED_FILES) memoryBytes += (await stat(join(dir, f))).size
       const modelInfo: ModelInfo = { id: info.id ?? await folderId(dir), name: info.name ?? dir, kind: 'image', contextSize: 0, memoryBytes }
       let released = false
       const model: ImageModel = {
