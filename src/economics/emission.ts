@@ -62,9 +62,12 @@ export function whitepaperEpochCap (epochRevenueWei: bigint, epochSeconds: bigin
   requireRange('total supply', totalSupply, 0n, 10n ** 40n, { loOpen: true, what: '0, 1e40' })
   const revenueShareWad = epochRevenueWei * YEAR_SECONDS * WAD / (epochSeconds * totalSupply)
   const rateWad = emissionRateWad(revenueShareWad)
-  const emission = totalSupply * rateWad * epochSeconds / (WAD * YEAR_SECONDS)
-  const reservoir = totalSupply * (E_MAX_WAD - rateWad) * epochSeconds / (WAD * YEAR_SECONDS)
-  return { revenueShareWad, rateWad, emission, reservoir }
+  return {
+    revenueShareWad,
+    rateWad,
+    emission: emissionForPeriod(rateWad, epochSeconds, totalSupply),
+    reservoir: emissionForPeriod(E_MAX_WAD - rateWad, epochSeconds, totalSupply)
+  }
 }
 
 export interface AnnualEmission {

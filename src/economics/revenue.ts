@@ -1,4 +1,4 @@
-import { EconomicsError } from './errors.js'
+import { EconomicsError, requireNonNegative } from './errors.js'
 import { BPS } from './units.js'
 
 export interface RevenueShares {
@@ -13,7 +13,7 @@ export interface RevenueSplit { node: bigint, pod: bigint, frontend: bigint }
 function bps (name: string, v: number | bigint): bigint {
   if (typeof v === 'number' && !Number.isSafeInteger(v)) throw new EconomicsError('ECON_BAD_NUMBER', `${name} must be an integer number of basis points, got ${v}`)
   const b = BigInt(v)
-  if (b < 0n) throw new EconomicsError('ECON_NEGATIVE', `${name} must not be negative, got ${b}`)
+  requireNonNegative(name, b)
   return b
 }
 
@@ -23,7 +23,7 @@ function bps (name: string, v: number | bigint): bigint {
  * work, gets the rest including the rounding dust, so the three always sum to `amount`.
  */
 export function splitRevenue (amount: bigint, shares: RevenueShares): RevenueSplit {
-  if (amount < 0n) throw new EconomicsError('ECON_NEGATIVE', `amount must not be negative, got ${amount}`)
+  requireNonNegative('amount', amount)
   const podBps = bps('podBps', shares.podBps)
   const frontendBps = bps('frontendBps', shares.frontendBps)
   if (podBps + frontendBps > BPS) throw new EconomicsError('ECON_OUT_OF_RANGE', `podBps + frontendBps must be at most 10000, got ${podBps + frontendBps}`)
