@@ -17,6 +17,7 @@ import { PointsLedger } from './ledger.js'
 import { payers } from './inputs.js'
 import { onRewardRoots, checkLeaves, type RewardRootMessage } from './gossip.js'
 import { toSnapshot, POINTS_FILE, type PointsSnapshot } from './snapshot.js'
+import { PollLoop } from './loop.js'
 
 export interface RewardClaimerOptions {
   /** Claim as soon as a root with our leaf is on chain. Default true; `mine --no-auto-claim` turns it off. */
@@ -50,16 +51,15 @@ export class RewardClaimer {
   private readonly pending = new Map<bigint, Map<string, RewardRootMessage>>()
   private readonly done = new Map<bigint, Earning>()
   private payout: string | null = null
-  private timer: NodeJS.Timeout | null = null
-  private running: Promise<void> = Promise.resolve()
+  private readonly loop: PollLoop
   private off: (() => void) | null = null
   private lastSnapshot = 0
   private snapshot: PointsSnapshot | null = null
-  private stopped = false
 
   constructor (private readonly init: RewardClaimerInit, options: Partial<RewardClaimerOptions> = {}) {
     this.options = { ...defaultRewardClaimerOptions, ...options }
     this.ledger = new PointsLedger(init.store, init.logger)
+    this.loop = new PollLoop(async () => { await this.step() }, init.logger, 'rewards')
   }
 
   get operator (): string { return this.init.node.address }
@@ -70,17 +70,13 @@ export class RewardClaimer {
     this.ledger.setEpoch(await chain.currentEpoch())
     this.ledger.attach(node)
     this.off = onRewardRoots(node, chain.deployment, this.init.logger, ({ message }) => { this.stash(message) })
-    this.timer = setInterval(() => { this.tick() }, this.options.pollMs)
-    this.timer.unref()
+    this.loop.start(this.options.pollMs)
   }
 
   async stop (): Promise<void> {
-    this.stopped = true
-    if (this.timer !== null) clearInterval(this.timer)
-    this.timer = null
     this.off?.()
     this.ledger.detach()
-    await this.running
+    await this.loop.stop()
     await this.ledger.flush()
   }
 
@@ -90,10 +86,7 @@ export class RewardClaimer {
   /** The latest points snapshot (this epoch's points of every miner seen). */
   points (): PointsSnapshot | null { return this.snapshot }
 
-  async poll (): Promise<void> {
-    this.tick()
-    await this.running
-  }
+  async poll (): Promise<void> { await this.loop.run() }
 
   private stash (m: RewardRootMessage): void {
     const me = this.payout?.toLowerCase()
@@ -103,12 +96,6 @@ export class RewardClaimer {
     let roots = this.pending.get(epoch)
     if (roots === undefined) { roots = new Map(); this.pending.set(epoch, roots) }
     if (roots.size < MAX_ROOTS_PER_EPOCH) roots.set(m.root.toLowerCase(), m)
-  }
-
-  private tick (): void {
-    this.running = this.running.then(async () => { if (!this.stopped) await this.step() }).catch(err => {
-      this.init.logger.warn({ err: (err as Error).message, code: (err as { code?: string }).code }, 'rewards: step failed')
-    })
   }
 
   private async step (): Promise<void> {

@@ -16,6 +16,7 @@ import { PointsLedger } from './ledger.js'
 import { computeRewardTable, type RewardTable } from './table.js'
 import { tableInput, payers } from './inputs.js'
 import { onRewardRoots, publishRewardRoot, checkLeaves, type RewardRootMessage, type SignedRoot } from './gossip.js'
+import { PollLoop } from './loop.js'
 
 export interface EpochServiceOptions {
   /** How often the chain's epoch and the roots on chain are read. Default 1 s: time travel on a devnet shows at once; a week-long epoch does not care. */
@@ -56,14 +57,13 @@ export class EpochService {
   private readonly signatures = new Map<string, Map<string, string>>()
   private readonly records = new Map<bigint, EpochRecord>()
   private readonly lastPublish = new Map<bigint, number>()
-  private timer: NodeJS.Timeout | null = null
-  private running: Promise<void> = Promise.resolve()
+  private readonly loop: PollLoop
   private off: (() => void) | null = null
-  private stopped = false
 
   constructor (private readonly init: EpochServiceInit, options: Partial<EpochServiceOptions> = {}) {
     this.options = { ...defaultEpochServiceOptions, ...options }
     this.ledger = new PointsLedger(init.store, init.logger)
+    this.loop = new PollLoop(async () => { await this.step() }, init.logger, 'epochs')
   }
 
   async start (): Promise<void> {
@@ -83,17 +83,13 @@ export class EpochService {
     const ps = this.init.node.pubsub as unknown as { addEventListener: (t: 'message', f: typeof onMessage) => void, removeEventListener: (t: 'message', f: typeof onMessage) => void }
     ps.addEventListener('message', onMessage)
     this.off = () => { offRoots(); ps.removeEventListener('message', onMessage) }
-    this.timer = setInterval(() => { this.tick() }, this.options.pollMs)
-    this.timer.unref()
+    this.loop.start(this.options.pollMs)
   }
 
   async stop (): Promise<void> {
-    this.stopped = true
-    if (this.timer !== null) clearInterval(this.timer)
-    this.timer = null
     this.off?.()
     this.ledger.detach()
-    await this.running
+    await this.loop.stop()
     await this.ledger.flush()
   }
 
@@ -106,16 +102,7 @@ export class EpochService {
   closed (): EpochRecord[] { return [...this.records.values()].sort((a, b) => (a.epoch < b.epoch ? -1 : 1)) }
 
   /** Runs one poll now and waits for it (tests, and a clean stop). */
-  async poll (): Promise<void> {
-    this.tick()
-    await this.running
-  }
-
-  private tick (): void {
-    this.running = this.running.then(async () => { if (!this.stopped) await this.step() }).catch(err => {
-      this.init.logger.warn({ err: (err as Error).message, code: (err as { code?: string }).code }, 'epochs: step failed')
-    })
-  }
+  async poll (): Promise<void> { await this.loop.run() }
 
   private async step (): Promise<void> {
     const { chain } = this.init
