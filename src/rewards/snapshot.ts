@@ -4,7 +4,7 @@
  * locked by the running miner) and estimates the reward live with `src/economics`.
  */
 import { z } from 'zod'
-import { readFile } from 'node:fs/promises'
+import { readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { HeuristError } from '../core/errors.js'
 import type { Pool } from '../economics/index.js'
@@ -47,9 +47,12 @@ export function snapshotPoints (s: PointsSnapshot): Map<string, Record<Pool, big
 /** The snapshot in `rewardsDir`, or null when no miner wrote one there. A bad file is an error naming it. */
 export async function readPointsSnapshot (rewardsDir: string): Promise<PointsSnapshot | null> {
   const path = join(rewardsDir, POINTS_FILE)
+  // size first: a huge file is refused before it is read into memory
+  let size: number
+  try { size = (await stat(path)).size } catch { return null }
+  if (size > MAX_SNAPSHOT_BYTES) throw new HeuristError('REWARDS_BAD_SNAPSHOT', `${path} is too large`)
   let text: string
   try { text = await readFile(path, 'utf8') } catch { return null }
-  if (text.length > MAX_SNAPSHOT_BYTES) throw new HeuristError('REWARDS_BAD_SNAPSHOT', `${path} is too large`)
   let raw: unknown
   try { raw = JSON.parse(text) } catch { throw new HeuristError('REWARDS_BAD_SNAPSHOT', `${path} is not JSON`) }
   const r = pointsSnapshotSchema.safeParse(raw)
