@@ -7,17 +7,17 @@ import { loadContext } from '../context.js'
 import { parseIntFlag } from '../flags.js'
 import { parseAddress } from '../chain.js'
 
-export interface DeployFlags { epochSeconds?: string, lockupSeconds?: string, schedule: string }
+export interface DeployParamFlags { epochSeconds?: string, lockupSeconds?: string, schedule: string }
 
 /** The chain parameters `deploy` and `devnet` both take: epoch length, unstake lockup, emission schedule. */
-export function withDeployFlags (cmd: Command): Command {
+export function withDeployParamFlags (cmd: Command): Command {
   return cmd
     .option('--epoch-seconds <n>', 'epoch length in seconds (default a week)')
     .option('--lockup-seconds <n>', 'stHEU unstake lockup in seconds (default 365 days)')
     .option('--schedule <name>', 'emission schedule: whitepaper or season2', 'whitepaper')
 }
 
-export function parseDeployFlags (opts: DeployFlags): Partial<DeployParams> {
+export function deployParamsFromFlags (opts: DeployParamFlags): Partial<DeployParams> {
   if (opts.schedule !== 'whitepaper' && opts.schedule !== 'season2') throw usageError('CLI_BAD_FLAG', `--schedule: whitepaper or season2, got ${JSON.stringify(opts.schedule)}`)
   const params: Partial<DeployParams> = { schedule: opts.schedule }
   if (opts.epochSeconds !== undefined) params.epochSeconds = BigInt(parseIntFlag('--epoch-seconds', opts.epochSeconds, 1, 10 * 31_536_000))
@@ -26,14 +26,14 @@ export function parseDeployFlags (opts: DeployFlags): Partial<DeployParams> {
 }
 
 export function registerDeploy (program: Command): void {
-  withDeployFlags(program.command('deploy')
+  withDeployParamFlags(program.command('deploy')
     .description('deploy the contracts to any EVM chain from the operator key, and write the deployment file')
     .requiredOption('--rpc <url>', 'EVM JSON-RPC URL')
     .option('--out <file>', 'where to write the deployment file (default <home>/deployment.json)'))
     .option('--reservoir <address>', 'compute reservoir address (default: the deployer)')
-    .action(async (opts: DeployFlags & { rpc: string, out?: string, reservoir?: string }, cmd: Command) => {
+    .action(async (opts: DeployParamFlags & { rpc: string, out?: string, reservoir?: string }, cmd: Command) => {
       const ctx = await loadContext(cmd)
-      const params = parseDeployFlags(opts)
+      const params = deployParamsFromFlags(opts)
       if (opts.reservoir !== undefined) params.reservoir = parseAddress('--reservoir', opts.reservoir)
       const chainId = await probeChainId(opts.rpc)
       const provider = makeProvider(opts.rpc, chainId)

@@ -8,19 +8,19 @@ import { parseAddress } from '../chain.js'
 import { untilSignal } from '../lifecycle.js'
 import { usageError } from '../../core/errors.js'
 import { keystoreAddress } from '../../core/identity.js'
-import { parseDeployFlags, withDeployFlags, type DeployFlags } from './deploy.js'
+import { deployParamsFromFlags, withDeployParamFlags, type DeployParamFlags } from './deploy.js'
 
 export function registerDevnet (program: Command): void {
-  withDeployFlags(program.command('devnet')
+  withDeployParamFlags(program.command('devnet')
     .description('run a local chain (in-process EDR) with the contracts deployed; writes devnet.json in the home folder and funds the operator')
     .option('--port <port>', 'JSON-RPC port on 127.0.0.1', '8545'))
     .option('--fund <address>', 'also fund this address with HEU and ETH, e.g. the operator keys of other home folders (repeatable or comma-separated)', collectList)
-    .action(async (opts: DeployFlags & { port: string, fund?: string[] }, cmd: Command) => {
+    .action(async (opts: DeployParamFlags & { port: string, fund?: string[] }, cmd: Command) => {
       const ctx = await loadContext(cmd)
       const port = parseIntFlag('--port', opts.port, 0, 65535)
       const extra = (opts.fund ?? []).map(a => parseAddress('--fund', a))
       if (extra.length > 64) throw usageError('CLI_BAD_FLAG', '--fund: at most 64 addresses')
-      const deploy = parseDeployFlags(opts)
+      const deploy = deployParamsFromFlags(opts)
       await ensureHome(ctx.paths)
       const operator = await keystoreAddress(ctx.paths.keystore)
       const devnet = await startDevnet({
