@@ -80,7 +80,13 @@ describe('pods: scale from zero, serve, pay the deployer, scale to zero', () => 
 
     // scale to zero: no demand for 3 s → every miner unloads it, and adverts stop naming it
     expect(await until(() => hostsOf(net, podId).length === 0, 20_000, 100)).toBe(true)
-    for (const h of hosts) expect(h.host.manager.events.some(e => e.pod === podId && e.event === 'unloaded' && e.reason === 'idle')).toBe(true)
+    const unloads = hosts.map(h => h.host.manager.events.filter(e => e.pod === podId && e.event === 'unloaded'))
+    for (const u of unloads) expect(u.length).toBeGreaterThan(0)
+    // an extra host may step down first (scale-down, when the machine is slow and demand thins);
+    // the last host goes because the pod is idle: that is the scale to zero
+    const reasons = unloads.flat().map(e => e.reason)
+    expect(reasons.every(r => r === 'idle' || r === 'more hosts than its votes and demand want')).toBe(true)
+    expect(reasons).toContain('idle')
     expect(await until(() => net.gateway.node.peerTable.miners(podId).length === 0, 10_000, 100)).toBe(true)
   }, 150_000)
 
