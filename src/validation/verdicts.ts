@@ -2,7 +2,8 @@ import { verifyTypedData, getAddress, type Wallet } from 'ethers'
 import { z } from 'zod'
 import { HeuristError } from '../core/errors.js'
 import { VerdictTypes, type Verdict } from '../core/typed-data.js'
-import { receiptDomain, signedReceiptSchema, type ReceiptDomainOptions, type SignedReceipt } from '../p2p/index.js'
+import { sortBySigner } from '../chain/index.js'
+import { TOPICS, receiptDomain, signedReceiptSchema, type ReceiptDomainOptions, type SignedReceipt } from '../p2p/index.js'
 
 /**
  * Verdicts: a validator's EIP-712 statement on one receipt (`receiptHash` = the receipt's
@@ -12,7 +13,7 @@ import { receiptDomain, signedReceiptSchema, type ReceiptDomainOptions, type Sig
  * same miner it was decided over, so others re-check exactly the same jobs.
  */
 
-export const VERDICTS_TOPIC = 'heurist/1/verdicts'
+export const VERDICTS_TOPIC = TOPICS.verdicts
 
 /** Reason codes (uint8 on chain). 0 = passed. */
 export const REASON = {
@@ -118,11 +119,7 @@ export class QuorumBook {
   evidence (receiptHash: string): { signed: SignedReceipt, verdicts: Verdict[], signatures: string[] } {
     const e = this.byReceipt.get(receiptHash)
     if (e === undefined) throw new HeuristError('VALIDATION_NO_VERDICTS', `no failing verdicts on ${receiptHash}`)
-    const sorted = [...e.verdicts.values()].sort((a, b) => { const x = BigInt(a.verdict.validator); const y = BigInt(b.verdict.validator); return x < y ? -1 : x > y ? 1 : 0 })
+    const sorted = sortBySigner([...e.verdicts.values()], s => s.verdict.validator)
     return { signed: e.signed, verdicts: sorted.map(s => s.verdict), signatures: sorted.map(s => s.signature) }
-  }
-
-  forget (receiptHash: string): void {
-    this.byReceipt.delete(receiptHash)
   }
 }
