@@ -13,6 +13,8 @@ export interface StakeViews {
   totalStake: () => Promise<bigint>
 }
 
+const MAX_CACHED = 10_000
+
 /** Stake reads, cached for `cacheMs` (default 10 s: verdicts arrive in bursts; stake changes rarely). */
 export function chainStakeViews (client: ChainClient, cacheMs = 10_000): StakeViews {
   const cache = new Map<string, { at: number, value: bigint }>()
@@ -20,6 +22,9 @@ export function chainStakeViews (client: ChainClient, cacheMs = 10_000): StakeVi
     const hit = cache.get(key)
     if (hit !== undefined && Date.now() - hit.at < cacheMs) return hit.value
     const value = await load()
+    // keyed by verdict signers, who can be any key: bounded, the oldest read dropped first
+    cache.delete(key)
+    if (cache.size >= MAX_CACHED) { const oldest = cache.keys().next().value; if (oldest !== undefined) cache.delete(oldest) }
     cache.set(key, { at: Date.now(), value })
     return value
   }
