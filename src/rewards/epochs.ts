@@ -49,6 +49,9 @@ const verdictSchema = z.object({
 }).passthrough()
 const MAX_VERDICT_BYTES = 256 * 1024
 
+/** Signatures are collected per (epoch, root, total): the key gossip and our own record must share. */
+function rootKey (epoch: bigint | string, root: string, total: bigint | string): string { return `${epoch}:${root.toLowerCase()}:${total}` }
+
 export interface EpochRecord { epoch: bigint, table: RewardTable, tree: RewardTree, message: RewardRootMessage, posted: boolean, postedBy: string | null }
 
 export class EpochService {
@@ -146,7 +149,7 @@ export class EpochService {
 
   private addSignature (s: SignedRoot): void {
     const m = s.message
-    const key = `${m.epoch}:${m.root.toLowerCase()}:${m.total}`
+    const key = rootKey(m.epoch, m.root, m.total)
     let sigs = this.signatures.get(key)
     if (sigs === undefined) {
       // a root whose leaves do not build it is never counted (checked once per key)
@@ -159,7 +162,7 @@ export class EpochService {
 
   private async tryPost (rec: EpochRecord): Promise<void> {
     const { chain, node, logger } = this.init
-    const key = `${rec.epoch}:${rec.tree.root.toLowerCase()}:${rec.tree.total}`
+    const key = rootKey(rec.epoch, rec.tree.root, rec.tree.total)
     const sigs = [...(this.signatures.get(key) ?? new Map<string, string>())].map(([signer, sig]) => ({ signer, sig }))
     const last = this.lastPublish.get(rec.epoch) ?? 0
     if (Date.now() - last >= this.options.republishMs) {
