@@ -16,6 +16,9 @@ import { PointsLedger } from './ledger.js'
 import { computeRewardTable, type RewardTable } from './table.js'
 import { tableInput, payers } from './inputs.js'
 import { onRewardRoots, publishRewardRoot, checkLeaves, type RewardRootMessage, type SignedRoot } from './gossip.js'
+
+/** Root entries (epoch, root, total) held at once while their signatures are collected. */
+const MAX_OPEN_ROOTS = 256
 import { PollLoop } from './loop.js'
 
 export interface EpochServiceOptions {
@@ -72,7 +75,9 @@ export class EpochService {
   async start (): Promise<void> {
     this.ledger.setEpoch(await this.init.chain.currentEpoch())
     this.ledger.attach(this.init.node)
-    const offRoots = onRewardRoots(this.init.node, this.init.chain.deployment, this.init.logger, s => { this.addSignature(s) })
+    const offRoots = onRewardRoots(this.init.node, this.init.chain.deployment, this.init.logger, s => {
+      this.acceptGossiped(s).catch(err => { this.init.logger.debug({ err: (err as Error).message }, 'epochs: cannot check a reward root signer') })
+    })
     // Verdicts that passed the verdicts topic's validator (installed by the validator
     // service) arrive as gossipsub message events; our own are fed in by recordVerdict.
     const onMessage = (evt: CustomEvent<{ topic: string, data: Uint8Array }>): void => {
@@ -112,6 +117,8 @@ export class EpochService {
     const now = await chain.currentEpoch()
     this.ledger.setEpoch(now)
     const from = now > BigInt(this.options.lookback) ? now - BigInt(this.options.lookback) : 0n
+    // signatures for epochs past the lookback can never be posted by us: let them go
+    for (const key of [...this.signatures.keys()]) if (BigInt(key.slice(0, key.indexOf(':'))) < from) this.signatures.delete(key)
     for (let e = from; e < now; e++) {
       const rec = this.records.get(e)
       if (rec?.posted === true) continue
@@ -145,6 +152,20 @@ export class EpochService {
     logger.info({ epoch: e.toString(), root: tree.root, total: tree.total.toString(), cap: table.cap.toString(), miners: pts.miners.size, receipts: pts.receipts, counted: pts.counted, excluded: pts.excluded }, 'epochs: reward table signed')
     this.addSignature({ message, signer: wallet.address })
     await this.tryPost(rec)
+  }
+
+  /**
+   * A gossiped signature opens a new root entry (and a tree rebuild to check its leaves) only
+   * when its signer is a staked validator, and only while few entries are open: a stranger's
+   * key must not make us rebuild trees or grow this map without bound.
+   */
+  private async acceptGossiped (s: SignedRoot): Promise<void> {
+    const { chain } = this.init
+    const [stake] = await chain.read<[bigint, bigint]>(chain.contracts.nodes, 'validators', [s.signer])
+    if (stake === 0n) return
+    const key = rootKey(s.message.epoch, s.message.root, s.message.total)
+    if (!this.signatures.has(key) && this.signatures.size >= MAX_OPEN_ROOTS) return
+    this.addSignature(s)
   }
 
   private addSignature (s: SignedRoot): void {
