@@ -14,7 +14,7 @@ import { isHeuristError } from '../core/errors.js'
 import { writeRewardFile, type ChainClient } from '../chain/index.js'
 import type { HeuristNode } from '../p2p/index.js'
 import { PointsLedger } from './ledger.js'
-import { payers } from './inputs.js'
+import { payers, epochSchedule } from './inputs.js'
 import { onRewardRoots, checkLeaves, type RewardRootMessage } from './gossip.js'
 import { toSnapshot, POINTS_FILE, type PointsSnapshot } from './snapshot.js'
 import { PollLoop } from './loop.js'
@@ -67,6 +67,7 @@ export class RewardClaimer {
   async start (): Promise<void> {
     const { chain, node } = this.init
     this.payout = await chain.read<string>(chain.contracts.nodes, 'payoutOf', [node.address])
+    this.ledger.setSchedule(await epochSchedule(chain))
     this.ledger.setEpoch(await chain.currentEpoch())
     this.ledger.attach(node)
     this.off = onRewardRoots(node, chain.deployment, this.init.logger, ({ message }) => { this.stash(message) })

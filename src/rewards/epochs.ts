@@ -15,7 +15,7 @@ import { heuristDomain, VerdictTypes, type Verdict } from '../core/typed-data.js
 import { TOPICS, type HeuristNode } from '../p2p/index.js'
 import { PointsLedger } from './ledger.js'
 import { computeRewardTable, type RewardTable } from './table.js'
-import { tableInput, payers } from './inputs.js'
+import { tableInput, payers, epochSchedule } from './inputs.js'
 import { onRewardRoots, publishRewardRoot, checkLeaves, type RewardRootMessage, type SignedRoot } from './gossip.js'
 
 /** Root entries (epoch, root, total) held at once while their signatures are collected. */
@@ -31,9 +31,16 @@ export interface EpochServiceOptions {
   lookback: number
   /** Republish our signature this often until the root is on chain (late joiners, lost messages). Default 3 s. */
   republishMs: number
+  /**
+   * How long after this validator first sees an epoch ended it still takes that epoch's
+   * receipts, before building its root. Default 10 s: receipts are filed by their signed end
+   * time, so late gossip and validators polling at different moments file the same receipts
+   * as long as they arrive within the grace; much more than gossip needs, nothing next to an epoch.
+   */
+  graceMs: number
 }
 
-export const defaultEpochServiceOptions: EpochServiceOptions = { pollMs: 1000, tipBps: 1000, lookback: 4, republishMs: 3000 }
+export const defaultEpochServiceOptions: EpochServiceOptions = { pollMs: 1000, tipBps: 1000, lookback: 4, republishMs: 3000, graceMs: 10_000 }
 
 export interface EpochServiceInit {
   node: HeuristNode
@@ -68,6 +75,8 @@ export class EpochService {
   private readonly signatures = new Map<string, Map<string, string>>()
   private readonly records = new Map<bigint, EpochRecord>()
   private readonly lastPublish = new Map<bigint, number>()
+  /** When this validator first saw each epoch ended (the grace runs from there). */
+  private readonly endedSeen = new Map<bigint, number>()
   private readonly loop: PollLoop
   private off: (() => void) | null = null
 
@@ -78,7 +87,11 @@ export class EpochService {
   }
 
   async start (): Promise<void> {
-    this.ledger.setEpoch(await this.init.chain.currentEpoch())
+    const { chain } = this.init
+    this.ledger.setSchedule(await epochSchedule(chain))
+    this.ledger.setEpoch(await chain.currentEpoch())
+    // a closed epoch (root built) takes no more receipts: every validator's tree stays the one it signed
+    this.ledger.setOpen(e => !this.records.has(e))
     this.ledger.attach(this.init.node)
     const offRoots = onRewardRoots(this.init.node, this.init.chain.deployment, this.init.logger, s => {
       this.acceptGossiped(s).catch(err => { this.init.logger.debug({ err: (err as Error).message }, 'epochs: cannot check a reward root signer') })
@@ -144,16 +157,21 @@ export class EpochService {
     const from = now > BigInt(this.options.lookback) ? now - BigInt(this.options.lookback) : 0n
     // signatures for epochs past the lookback can never be posted by us: let them go
     for (const key of [...this.signatures.keys()]) if (BigInt(key.slice(0, key.indexOf(':'))) < from) this.signatures.delete(key)
+    for (const e of [...this.endedSeen.keys()]) if (e < from) this.endedSeen.delete(e)
     for (let e = from; e < now; e++) {
       const rec = this.records.get(e)
+      if (!this.endedSeen.has(e)) this.endedSeen.set(e, Date.now())
       if (rec?.posted === true) continue
       const onChain = await chain.read<string>(chain.contracts.emission, 'roots', [e])
       if (!/^0x0+$/.test(onChain)) {
         if (rec !== undefined) { rec.posted = true; this.init.logger.info({ epoch: e.toString(), root: onChain }, 'epochs: root on chain') }
         continue
       }
-      if (rec === undefined) await this.close(e)
-      else await this.tryPost(rec)
+      if (rec === undefined) {
+        // the grace: receipts of e still arriving are filed before its root is built
+        if (Date.now() - this.endedSeen.get(e)! < this.options.graceMs) continue
+        await this.close(e)
+      } else await this.tryPost(rec)
     }
   }
 

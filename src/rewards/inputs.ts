@@ -8,6 +8,7 @@ import type { ChainClient } from '../chain/index.js'
 import { HeuristError } from '../core/errors.js'
 import type { Pool, Season2Params } from '../economics/index.js'
 import type { MinerEpoch, RewardTableInput, Schedule } from './table.js'
+import type { EpochSchedule } from './ledger.js'
 
 /** At most this many miners in one epoch's table (bounds chain reads and the gossiped leaves). */
 export const MAX_TABLE_MINERS = 4000
@@ -31,6 +32,13 @@ export async function epochFacts (chain: ChainClient, epoch: bigint): Promise<Ep
     revenue: { llama: llm, waifu: image },
     season2: { base: BigInt(p.season2Base), maxDynamic: BigInt(p.season2MaxDynamic), halfSaturation: BigInt(p.season2HalfSaturation) }
   }
+}
+
+/** The chain's epoch schedule, from `Payments` (the contract that defines epochs). */
+export async function epochSchedule (chain: ChainClient): Promise<EpochSchedule> {
+  const genesis = await chain.read<bigint>(chain.contracts.payments, 'genesis')
+  const epochSeconds = await chain.read<bigint>(chain.contracts.payments, 'epochSeconds')
+  return { genesis, epochSeconds }
 }
 
 async function logs (chain: ChainClient, contract: 'payments' | 'voting' | 'slashing', event: string, args: unknown[] = []): Promise<EventLog[]> {

@@ -1,6 +1,9 @@
 /**
- * The points ledger: every receipt seen on `heurist/1/receipts`, filed under the epoch that
- * was current (by the chain's clock) when it arrived, and every verdict on those receipts.
+ * The points ledger: every receipt seen on `heurist/1/receipts`, filed under its own epoch
+ * (the chain's schedule applied to the end time its miner signed: a function of signed data,
+ * so every validator files it under the same epoch, whenever it arrives), and every verdict
+ * on those receipts. A receipt is taken only for the chain's current epoch or the one before,
+ * and only while its epoch is open (the epoch service closes an epoch after a grace period).
  * Points for an epoch come from the receipts that count (docs/ORGANIC.md):
  *   - organic: gossiped by the requester itself (the gateway's countersignature), a requester
  *     that funded a Payments deposit, and a requester other than the miner;
@@ -65,11 +68,26 @@ export interface OrganicCheck {
 
 function pad (n: bigint): string { return n.toString().padStart(20, '0') }
 
+/** The chain's epoch schedule (`Payments.genesis`, `Payments.epochSeconds`). */
+export interface EpochSchedule { genesis: bigint, epochSeconds: bigint }
+
+/**
+ * The epoch a receipt belongs to: its signed end time on the chain's schedule; null without a
+ * schedule. Times before genesis count as epoch 0 (a devnet's block times run ahead of the
+ * wall clock; on a live chain epoch 0 is long closed, so a backdated receipt is dropped anyway).
+ */
+export function receiptEpoch (endedAt: bigint, s: EpochSchedule): bigint | null {
+  if (s.epochSeconds <= 0n) return null
+  return endedAt < s.genesis ? 0n : (endedAt - s.genesis) / s.epochSeconds
+}
+
 export class PointsLedger {
   private readonly receipts: Repository<LedgerEntry>
   private readonly verdicts: Repository<{ pass: boolean }>
   private readonly jobs: Repository<{ receiptHash: string }>
   private epoch: bigint | null = null
+  private schedule: EpochSchedule | null = null
+  private isOpen: (epoch: bigint) => boolean = () => true
   private off: (() => void) | null = null
   private writes: Promise<void> = Promise.resolve()
 
@@ -79,8 +97,12 @@ export class PointsLedger {
     this.jobs = store.bucket('rw-jobs', jobSchema)
   }
 
-  /** The epoch new receipts are filed under; receipts that arrive before it is known are dropped. */
+  /** The chain's current epoch: receipts of later epochs, or of epochs before the previous one, are dropped. Unknown: all are dropped. */
   setEpoch (epoch: bigint): void { this.epoch = epoch }
+  /** The chain's schedule a receipt's epoch is computed on. Unknown: receipts are dropped. */
+  setSchedule (s: EpochSchedule): void { this.schedule = s }
+  /** Which epochs still take receipts (the epoch service closes them after a grace period). Default all. */
+  setOpen (isOpen: (epoch: bigint) => boolean): void { this.isOpen = isOpen }
   get currentEpoch (): bigint | null { return this.epoch }
 
   /** Files every receipt the node accepts from gossip. */
@@ -98,16 +120,19 @@ export class PointsLedger {
 
   /** Files one gossiped receipt (already schema- and signature-checked by the p2p validator). */
   async record (m: ReceiptMessage, fromPeer: string): Promise<boolean> {
-    if (this.epoch === null) return false
+    if (this.epoch === null || this.schedule === null) return false
     const from = addressFromPeerId(fromPeer)
     if (from === null) return false
     const r = m.signed.receipt
     if (r.pool !== 0 && r.pool !== 1) return false
+    const epoch = receiptEpoch(BigInt(r.endedAt), this.schedule)
+    // signed end times in the future, or epochs long gone, are not taken; nor closed ones
+    if (epoch === null || epoch > this.epoch || epoch + 1n < this.epoch || !this.isOpen(epoch)) return false
     const hash = receiptHash(m.signed, { chainId: m.chainId, verifyingContract: m.verifyingContract })
-    const key = `${pad(this.epoch)}/${hash}`
+    const key = `${pad(epoch)}/${hash}`
     if (await this.receipts.get(key) !== undefined) return false
     const entry: LedgerEntry = {
-      epoch: this.epoch.toString(), receiptHash: hash, jobId: r.jobId, miner: r.miner, requester: r.requester, from,
+      epoch: epoch.toString(), receiptHash: hash, jobId: r.jobId, miner: r.miner, requester: r.requester, from,
       pool: r.pool, computeUnits: r.computeUnits, startedAt: r.startedAt, endedAt: r.endedAt
     }
     const ops: Parameters<Store['batch']>[0] = [{ type: 'put', repo: this.receipts, key, value: entry }]

@@ -40,6 +40,9 @@ export interface ValidatorSpec {
   sampleRate: number
   /** Run the epoch service (reward roots) too. */
   epochs?: boolean
+  /** The epoch service's chain poll (default 250 ms) and grace (default 1 s). */
+  pollMs?: number
+  graceMs?: number
 }
 
 export interface NetSpec {
@@ -157,7 +160,7 @@ export async function startNet (spec: NetSpec): Promise<Net> {
       let epochs: EpochService | null = null
       if (s.epochs === true) {
         const store = await Store.open(join(d.dir, `v${s.account}`))
-        epochs = new EpochService({ node, chain, wallet, store, logger, rewardsDir: join(d.dir, `v${s.account}`, 'rewards') }, { pollMs: 250, republishMs: 500 })
+        epochs = new EpochService({ node, chain, wallet, store, logger, rewardsDir: join(d.dir, `v${s.account}`, 'rewards') }, { pollMs: s.pollMs ?? 250, republishMs: 500, graceMs: s.graceMs ?? 1000 })
         await epochs.start()
         const e = epochs
         stops.push(async () => { await e.stop(); await store.close() })

@@ -97,7 +97,7 @@ describe('the local dashboard in headless Chromium', () => {
     const vStore = await store('validator')
     const vNode = await createHeuristNode({ identity: identityFromPrivateKey(devnet.accounts[3]!.privateKey), logger, store: vStore, listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: boot, devnet: true, heartbeatMs: 200 })
     undo.push(async () => { await vNode.stop() })
-    const epochs = new EpochService({ node: vNode, chain: vChain, wallet: devnet.accounts[3]!, store: vStore, logger, rewardsDir: join(dir, 'v-rewards') }, { pollMs: 250, republishMs: 500 })
+    const epochs = new EpochService({ node: vNode, chain: vChain, wallet: devnet.accounts[3]!, store: vStore, logger, rewardsDir: join(dir, 'v-rewards') }, { pollMs: 250, republishMs: 500, graceMs: 500 })
     await epochs.start()
     undo.push(async () => { await epochs.stop() })
 

@@ -9,7 +9,7 @@ import { silentLogger } from '../../src/core/logger.js'
 import { Store } from '../../src/core/store.js'
 import { createHeuristNode, TOPICS, type HeuristNode } from '../../src/p2p/index.js'
 import { WAD, allocate, whitepaperEpochCap } from '../../src/economics/index.js'
-import { PointsLedger, payers } from '../../src/rewards/index.js'
+import { PointsLedger, payers, epochSchedule } from '../../src/rewards/index.js'
 import { BIN, runCli, tempDir } from '../helpers.js'
 import { until } from '../p2p/util.js'
 
@@ -77,6 +77,7 @@ beforeAll(async () => {
   observer = await createHeuristNode({ identity: identityFromPrivateKey(Wallet.createRandom().privateKey), logger, store, listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: info.p2p, devnet: true })
   ledger = new PointsLedger(store, logger)
   ledger.setEpoch(0n)
+  ledger.setSchedule(await epochSchedule(chain))
   ledger.attach(observer)
   observer.pubsub.subscribe(TOPICS.verdicts)
   observer.pubsub.addEventListener('message', (evt) => {

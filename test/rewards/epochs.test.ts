@@ -50,8 +50,9 @@ async function receipt (miner: Wallet, requester: string, pool: number, computeU
     outputHash: ZeroHash,
     paramsHash: ZeroHash,
     computeUnits,
-    startedAt: 1000n,
-    endedAt: 1010n
+    // signed times decide the epoch: now, on the chain's schedule (epoch 0 here)
+    startedAt: BigInt(Math.floor(Date.now() / 1000)) - 10n,
+    endedAt: BigInt(Math.floor(Date.now() / 1000))
   }
   return await signReceipt(miner, r, { chainId: devnet.deployment.chainId, verifyingContract: devnet.deployment.contracts.Slashing })
 }
@@ -102,7 +103,7 @@ describe('epochs on a real devnet and mesh', () => {
     const a = await node(aW, 'miner-a', boot)
     const b = await node(bW, 'miner-b', boot)
     const vs = [await node(v1W, 'v1', boot), await node(v2W, 'v2', boot), await node(v3W, 'v3', boot)]
-    const services = vs.map((v, i) => new EpochService({ node: v.node, chain: vChains[i]!, wallet: [v1W, v2W, v3W][i]!, store: v.store, logger, rewardsDir: join(dir, `v${i + 1}`, 'rewards') }, { pollMs: 250, republishMs: 500 }))
+    const services = vs.map((v, i) => new EpochService({ node: v.node, chain: vChains[i]!, wallet: [v1W, v2W, v3W][i]!, store: v.store, logger, rewardsDir: join(dir, `v${i + 1}`, 'rewards') }, { pollMs: 250, republishMs: 500, graceMs: 500 }))
     for (const s of services) { await s.start(); stops.push(async () => { await s.stop() }) }
     const claimA = new RewardClaimer({ node: a.node, chain: aChain, store: a.store, logger, rewardsDir: join(dir, 'miner-a', 'rewards') }, { pollMs: 250, snapshotMs: 250 })
     const claimB = new RewardClaimer({ node: b.node, chain: bChain, store: b.store, logger, rewardsDir: join(dir, 'miner-b', 'rewards') }, { pollMs: 250, snapshotMs: 250, autoClaim: false })

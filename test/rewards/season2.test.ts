@@ -53,7 +53,7 @@ describe('Season 2 schedule on chain', () => {
     const v = { payer: gw.node.address, miner: miner.node.address, podId: '0x' + '44'.repeat(32), pool: POOL.llm, frontend: '0x0000000000000000000000000000000000000000', cumulativeAmount: 10n * WAD }
     await miner.chain.redeemVoucher(v, await signVoucher(devnet.accounts[1]!, d, v))
 
-    const epochs = new EpochService({ node: val.node, chain: val.chain, wallet: devnet.accounts[3]!, store: val.store, logger, rewardsDir: join(t.dir, 'v-rewards') }, { pollMs: 250, republishMs: 500 })
+    const epochs = new EpochService({ node: val.node, chain: val.chain, wallet: devnet.accounts[3]!, store: val.store, logger, rewardsDir: join(t.dir, 'v-rewards') }, { pollMs: 250, republishMs: 500, graceMs: 500 })
     await epochs.start()
     undo.push(async () => { await epochs.stop() })
     const claimer = new RewardClaimer({ node: miner.node, chain: miner.chain, store: miner.store, logger, rewardsDir: join(t.dir, 'm-rewards') }, { pollMs: 250 })
@@ -65,7 +65,7 @@ describe('Season 2 schedule on chain', () => {
     for (const [i, pool] of [[1, POOL.llm], [2, POOL.image]] as const) {
       const signed = await signReceipt(devnet.accounts[2]!, {
         jobId: '0x' + i.toString(16).padStart(64, '0'), requester: gw.node.address, miner: miner.node.address, modelId: ZeroHash, pool,
-        inputHash: ZeroHash, outputHash: ZeroHash, paramsHash: ZeroHash, computeUnits: 500n, startedAt: 1n, endedAt: 2n
+        inputHash: ZeroHash, outputHash: ZeroHash, paramsHash: ZeroHash, computeUnits: 500n, startedAt: BigInt(Math.floor(Date.now() / 1000)) - 1n, endedAt: BigInt(Math.floor(Date.now() / 1000))
       }, where)
       await gw.node.publishReceipt({ v: 1, type: 'receipt', signed, chainId: d.chainId, verifyingContract: d.contracts.Slashing })
     }
