@@ -15,8 +15,8 @@ import { heuristDomain, VerdictTypes, type Verdict } from '../core/typed-data.js
 import { TOPICS, type HeuristNode } from '../p2p/index.js'
 import { PointsLedger } from './ledger.js'
 import { computeRewardTable, type RewardTable } from './table.js'
-import { tableInput, payers, epochSchedule } from './inputs.js'
-import { onRewardRoots, publishRewardRoot, checkLeaves, type RewardRootMessage, type SignedRoot } from './gossip.js'
+import { tableInput, payers, epochSchedule, MAX_TABLE_MINERS } from './inputs.js'
+import { onRewardRoots, publishRewardRoot, checkLeaves, splitRewardMessage, MAX_LEAVES, type RewardRootMessage, type SignedRoot } from './gossip.js'
 
 /** Root entries (epoch, root, total) held at once while their signatures are collected. */
 const MAX_OPEN_ROOTS = 256
@@ -38,9 +38,13 @@ export interface EpochServiceOptions {
    * as long as they arrive within the grace; much more than gossip needs, nothing next to an epoch.
    */
   graceMs: number
+  /** Leaves per gossip message; a root with more travels in several. Default MAX_LEAVES (8,000, under 1 MiB). */
+  leavesPerMessage: number
+  /** Registered miners one table takes at most (each costs chain reads at close); unregistered keys never count. Default MAX_TABLE_MINERS (50,000). */
+  maxTableMiners: number
 }
 
-export const defaultEpochServiceOptions: EpochServiceOptions = { pollMs: 1000, tipBps: 1000, lookback: 4, republishMs: 3000, graceMs: 10_000 }
+export const defaultEpochServiceOptions: EpochServiceOptions = { pollMs: 1000, tipBps: 1000, lookback: 4, republishMs: 3000, graceMs: 10_000, leavesPerMessage: MAX_LEAVES, maxTableMiners: MAX_TABLE_MINERS }
 
 export interface EpochServiceInit {
   node: HeuristNode
@@ -67,7 +71,18 @@ const MAX_VERDICT_BYTES = 256 * 1024
 /** Signatures are collected per (epoch, root, total): the key gossip and our own record must share. */
 function rootKey (epoch: bigint | string, root: string, total: bigint | string): string { return `${epoch}:${root.toLowerCase()}:${total}` }
 
-export interface EpochRecord { epoch: bigint, table: RewardTable, tree: RewardTree, message: RewardRootMessage, posted: boolean, postedBy: string | null }
+export interface EpochRecord {
+  epoch: bigint
+  table: RewardTable
+  tree: RewardTree
+  message: RewardRootMessage
+  posted: boolean
+  postedBy: string | null
+  /** Gossip messages the root's leaves take. */
+  parts: number
+  /** Time to build the table, tree and signature (ms). */
+  closeMs: number
+}
 
 export class EpochService {
   readonly ledger: PointsLedger
@@ -177,6 +192,7 @@ export class EpochService {
 
   /** Computes epoch `e`'s table and tree, writes the claim file, signs and gossips. */
   private async close (e: bigint): Promise<void> {
+    const t0 = performance.now()
     const { chain, wallet, logger } = this.init
     await this.ledger.flush()
     const paying = await payers(chain)
@@ -189,7 +205,7 @@ export class EpochService {
       return await p
     }
     const pts = await this.ledger.points(e, { isPayer: async (a) => paying.has(a.toLowerCase()), stakeOf })
-    const table = computeRewardTable(await tableInput(chain, e, pts.miners, this.options.tipBps))
+    const table = computeRewardTable(await tableInput(chain, e, pts.miners, this.options.tipBps, this.options.maxTableMiners))
     const tree = buildRewardTree(table.entries)
     await writeRewardFile(this.init.rewardsDir, e, tree)
     const signature = await signRewardRoot(wallet, chain.deployment, { epoch: e, root: tree.root, total: tree.total })
@@ -198,9 +214,10 @@ export class EpochService {
       epoch: e.toString(), root: tree.root, total: tree.total.toString(), signature,
       leaves: tree.claims.map(c => [c.account, c.amount.toString()])
     }
-    const rec: EpochRecord = { epoch: e, table, tree, message, posted: false, postedBy: null }
+    const parts = splitRewardMessage(message, this.options.leavesPerMessage).length
+    const rec: EpochRecord = { epoch: e, table, tree, message, posted: false, postedBy: null, parts, closeMs: performance.now() - t0 }
     this.records.set(e, rec)
-    logger.info({ epoch: e.toString(), root: tree.root, total: tree.total.toString(), cap: table.cap.toString(), miners: pts.miners.size, receipts: pts.receipts, counted: pts.counted, excluded: pts.excluded }, 'epochs: reward table signed')
+    logger.info({ epoch: e.toString(), root: tree.root, total: tree.total.toString(), cap: table.cap.toString(), miners: pts.miners.size, leaves: tree.claims.length, parts, closeMs: Math.round(rec.closeMs), receipts: pts.receipts, counted: pts.counted, excluded: pts.excluded }, 'epochs: reward table signed')
     this.addSignature({ message, signer: wallet.address })
     await this.tryPost(rec)
   }
@@ -239,7 +256,7 @@ export class EpochService {
     const last = this.lastPublish.get(rec.epoch) ?? 0
     if (Date.now() - last >= this.options.republishMs) {
       this.lastPublish.set(rec.epoch, Date.now())
-      await publishRewardRoot(node, rec.message).catch(err => { logger.debug({ err: (err as Error).message }, 'epochs: cannot publish reward root') })
+      await publishRewardRoot(node, rec.message, this.options.leavesPerMessage).catch(err => { logger.debug({ err: (err as Error).message }, 'epochs: cannot publish reward root') })
     }
     const sorted = sortBySigner(sigs, s => s.signer)
     const quorum = await chain.read<boolean>(chain.contracts.nodes, 'isQuorum', [sorted.map(s => s.signer)])
@@ -250,7 +267,7 @@ export class EpochService {
       rec.postedBy = this.init.wallet.address
       logger.info({ epoch: rec.epoch.toString(), root: rec.tree.root, total: rec.tree.total.toString(), signers: sorted.length }, 'epochs: reward root posted')
       // once more, so miners that missed the leaves get them with the root on chain
-      await publishRewardRoot(node, rec.message).catch(() => {})
+      await publishRewardRoot(node, rec.message, this.options.leavesPerMessage).catch(() => {})
     } catch (e) {
       const root = await chain.read<string>(chain.contracts.emission, 'roots', [rec.epoch])
       if (!/^0x0+$/.test(root)) { rec.posted = true; return }

@@ -13,10 +13,13 @@ import { addressFromPeerId } from '../core/identity.js'
 import type { Logger } from '../core/logger.js'
 import { TOPICS, GossipValidationError, gossipValidatorFn, type HeuristNode } from '../p2p/index.js'
 import { buildRewardTree, type Deployment, type RewardTree } from '../chain/index.js'
+import { HeuristError } from '../core/errors.js'
 
 export const REWARDS_TOPIC = TOPICS.rewards
 /** Leaves per message: ~90 bytes each, well under gossipsub's 1 MiB message bound. */
 export const MAX_LEAVES = 8000
+/** A root's leaves travel in at most this many messages (512,000 leaves). */
+export const MAX_PARTS = 64
 export const MAX_REWARD_MESSAGE_BYTES = 1000 * 1024
 
 const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/)
@@ -31,7 +34,10 @@ export const rewardRootMessageSchema = z.object({
   root: z.string().regex(/^0x[0-9a-fA-F]{64}$/),
   total: uint,
   signature: z.string().regex(/^0x[0-9a-fA-F]{130}$/),
-  leaves: z.array(z.tuple([address, uint])).max(MAX_LEAVES)
+  leaves: z.array(z.tuple([address, uint])).max(MAX_LEAVES),
+  /** A root with more leaves than one message holds: this message's index and the count (absent = 0 of 1). */
+  part: z.number().int().min(0).max(MAX_PARTS - 1).optional(),
+  parts: z.number().int().min(2).max(MAX_PARTS).optional()
 }).strict()
 export type RewardRootMessage = z.infer<typeof rewardRootMessageSchema>
 
@@ -56,9 +62,51 @@ export function validateRewardMessage (deployment: Deployment, data: Uint8Array,
   let signer: string
   try { signer = recoverAddress(rootDigest(deployment, BigInt(m.epoch), m.root, BigInt(m.total)), m.signature) } catch { reject('REWARDS_BAD_SIGNATURE', 'unreadable signature') }
   if (publisher === null || signer.toLowerCase() !== publisher.toLowerCase()) reject('REWARDS_BAD_SIGNATURE', 'reward root not signed by its publisher')
-  const sum = m.leaves.reduce((s, [, a]) => s + BigInt(a), 0n)
-  if (sum !== BigInt(m.total)) reject('REWARDS_BAD_TOTAL', 'leaves do not sum to the signed total')
+  if ((m.part === undefined) !== (m.parts === undefined) || (m.part ?? 0) >= (m.parts ?? 1)) reject('REWARDS_MALFORMED', 'reward message part out of range')
+  // one part of many: the sum is checked once the parts are put together
+  if (m.parts === undefined && !leavesSumTo(m.leaves, m.total)) reject('REWARDS_BAD_TOTAL', 'leaves do not sum to the signed total')
   return { message: m, signer: getAddress(signer) }
+}
+
+function leavesSumTo (leaves: RewardRootMessage['leaves'], total: string): boolean {
+  return leaves.reduce((s, [, a]) => s + BigInt(a), 0n) === BigInt(total)
+}
+
+/** A root message split into parts of at most `perMessage` leaves (one part when they fit). */
+export function splitRewardMessage (m: RewardRootMessage, perMessage = MAX_LEAVES): RewardRootMessage[] {
+  const { part: _p, parts: _n, ...base } = m
+  const size = Math.max(1, Math.min(perMessage, MAX_LEAVES))
+  if (m.leaves.length <= size) return [{ ...base }]
+  const parts = Math.ceil(m.leaves.length / size)
+  if (parts > MAX_PARTS) throw new HeuristError('REWARDS_TOO_MANY_LEAVES', `${m.leaves.length} leaves need ${parts} messages; at most ${MAX_PARTS}`)
+  return Array.from({ length: parts }, (_, i) => ({ ...base, leaves: m.leaves.slice(i * size, (i + 1) * size), part: i, parts }))
+}
+
+/**
+ * Puts split root messages back together, per signer and root; bounded (the oldest unfinished
+ * root is dropped first). Returns the whole message once every part is in, else null.
+ */
+export class RewardPartsAssembler {
+  private readonly open = new Map<string, Array<RewardRootMessage['leaves'] | undefined>>()
+  constructor (private readonly maxOpen = 64) {}
+
+  add (s: SignedRoot): SignedRoot | null {
+    const m = s.message
+    if (m.parts === undefined || m.part === undefined) return s
+    const key = `${s.signer.toLowerCase()}:${m.epoch}:${m.root.toLowerCase()}:${m.total}:${m.parts}`
+    let got = this.open.get(key)
+    if (got === undefined) {
+      if (this.open.size >= this.maxOpen) { const oldest = this.open.keys().next().value; if (oldest !== undefined) this.open.delete(oldest) }
+      got = new Array<RewardRootMessage['leaves'] | undefined>(m.parts).fill(undefined)
+      this.open.set(key, got)
+    }
+    got[m.part] = m.leaves
+    if (got.some(p => p === undefined)) return null
+    this.open.delete(key)
+    const { part: _p, parts: _n, ...base } = m
+    const whole = { ...base, leaves: got.flatMap(p => p!) }
+    return leavesSumTo(whole.leaves, whole.total) ? { message: whole, signer: s.signer } : null
+  }
 }
 
 export function encodeRewardMessage (m: RewardRootMessage): Uint8Array {
@@ -88,8 +136,11 @@ export function onRewardRoots (node: HeuristNode, deployment: Deployment, logger
       if (msg.type !== 'signed') reject('P2P_UNSIGNED', 'unsigned gossip message')
       return validateRewardMessage(deployment, msg.data, addressFromPeerId(msg.from))
     }
+    const parts = new RewardPartsAssembler()
     node.pubsub.topicValidators.set(REWARDS_TOPIC, gossipValidatorFn(REWARDS_TOPIC, validate, (s: SignedRoot) => {
-      for (const l of listeners) l(s)
+      // listeners see whole roots: a split one once all its parts arrived
+      const whole = parts.add(s)
+      if (whole !== null) for (const l of listeners) l(whole)
     }, logger, node.stats))
     node.pubsub.subscribe(REWARDS_TOPIC)
   }
@@ -98,6 +149,9 @@ export function onRewardRoots (node: HeuristNode, deployment: Deployment, logger
   return () => { listeners.delete(listener) }
 }
 
-export async function publishRewardRoot (node: HeuristNode, m: RewardRootMessage): Promise<void> {
-  await node.publish(REWARDS_TOPIC, encodeRewardMessage(m))
+/** Publishes a root with its leaves, in as many messages as they need (`perMessage` leaves each). Returns the message count. */
+export async function publishRewardRoot (node: HeuristNode, m: RewardRootMessage, perMessage = MAX_LEAVES): Promise<number> {
+  const msgs = splitRewardMessage(m, perMessage)
+  for (const part of msgs) await node.publish(REWARDS_TOPIC, encodeRewardMessage(part))
+  return msgs.length
 }

@@ -10,9 +10,9 @@
  */
 export { PointsLedger, MAX_WEIGHT_GIB, POOL_NAMES, receiptEpoch, type LedgerEntry, type EpochPoints, type OrganicCheck, type EpochSchedule } from './ledger.js'
 export { computeRewardTable, poolAmounts, type RewardTable, type RewardTableInput, type MinerEpoch, type MinerPayout, type PoolTable, type Schedule } from './table.js'
-export { tableInput, epochFacts, epochSchedule, minerFacts, payers, slashedSince, slashes, votersOf, MAX_TABLE_MINERS, type EpochChainFacts } from './inputs.js'
+export { tableInput, epochFacts, epochSchedule, everRegistered, minerFacts, payers, slashedSince, slashes, votersOf, MAX_TABLE_MINERS, type EpochChainFacts } from './inputs.js'
 export {
-  REWARDS_TOPIC, MAX_LEAVES, rewardRootMessageSchema, validateRewardMessage, encodeRewardMessage, checkLeaves, onRewardRoots,
+  REWARDS_TOPIC, MAX_LEAVES, MAX_PARTS, splitRewardMessage, RewardPartsAssembler, rewardRootMessageSchema, validateRewardMessage, encodeRewardMessage, checkLeaves, onRewardRoots,
   publishRewardRoot, rootDigest, type RewardRootMessage, type SignedRoot
 } from './gossip.js'
 export { EpochService, defaultEpochServiceOptions, type EpochServiceOptions, type EpochServiceInit, type EpochRecord, type SignedVerdict } from './epochs.js'

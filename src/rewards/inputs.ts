@@ -10,8 +10,12 @@ import type { Pool, Season2Params } from '../economics/index.js'
 import type { MinerEpoch, RewardTableInput, Schedule } from './table.js'
 import type { EpochSchedule } from './ledger.js'
 
-/** At most this many miners in one epoch's table (bounds chain reads and the gossiped leaves). */
-export const MAX_TABLE_MINERS = 4000
+/**
+ * At most this many registered miners in one epoch's table (bounds chain reads; each one put
+ * up the minimum collateral). Unregistered keys are dropped before this bound, so throwaway
+ * keys cannot block an epoch; the leaves travel in as many gossip messages as they need.
+ */
+export const MAX_TABLE_MINERS = 50_000
 
 export interface EpochChainFacts {
   schedule: Schedule
@@ -41,7 +45,7 @@ export async function epochSchedule (chain: ChainClient): Promise<EpochSchedule>
   return { genesis, epochSeconds }
 }
 
-async function logs (chain: ChainClient, contract: 'payments' | 'voting' | 'slashing', event: string, args: unknown[] = []): Promise<EventLog[]> {
+async function logs (chain: ChainClient, contract: 'payments' | 'voting' | 'slashing' | 'nodes', event: string, args: unknown[] = []): Promise<EventLog[]> {
   const c = chain.contracts[contract]
   try {
     const filter = c.filters[event]!(...args)
@@ -55,6 +59,13 @@ async function logs (chain: ChainClient, contract: 'payments' | 'voting' | 'slas
 export async function payers (chain: ChainClient): Promise<Set<string>> {
   const out = new Set<string>()
   for (const l of await logs(chain, 'payments', 'Deposited')) out.add(String(l.args[0]).toLowerCase())
+  return out
+}
+
+/** Operators that ever registered in NodeRegistry (one event scan, not one read per key). */
+export async function everRegistered (chain: ChainClient): Promise<Set<string>> {
+  const out = new Set<string>()
+  for (const l of await logs(chain, 'nodes', 'NodeRegistered')) out.add(String(l.args[0]).toLowerCase())
   return out
 }
 
@@ -109,12 +120,15 @@ export async function minerFacts (chain: ChainClient, operator: string): Promise
  * The table's whole input for `epoch` from ledger points and chain state. Only registered
  * miners (collateral that can be slashed) take part; slashed ones are marked.
  */
-export async function tableInput (chain: ChainClient, epoch: bigint, points: Map<string, Record<Pool, bigint>>, tipBps: number): Promise<RewardTableInput> {
-  if (points.size > MAX_TABLE_MINERS) throw new HeuristError('REWARDS_TOO_MANY_MINERS', `epoch ${epoch} has ${points.size} miners with points; at most ${MAX_TABLE_MINERS} fit one table`)
+export async function tableInput (chain: ChainClient, epoch: bigint, points: Map<string, Record<Pool, bigint>>, tipBps: number, maxMiners = MAX_TABLE_MINERS): Promise<RewardTableInput> {
+  // keys that never registered earn nothing: dropped before any bound or per-miner read
+  const registered = await everRegistered(chain)
+  const candidates = [...points].filter(([op]) => registered.has(op.toLowerCase()))
+  if (candidates.length > maxMiners) throw new HeuristError('REWARDS_TOO_MANY_MINERS', `epoch ${epoch} has ${candidates.length} registered miners with points; at most ${maxMiners} fit one table`)
   const facts = await epochFacts(chain, epoch)
   const slashed = await slashedSince(chain, epoch, facts)
   const miners: MinerEpoch[] = []
-  for (const [operator, pts] of [...points].sort(([a], [b]) => (a.toLowerCase() < b.toLowerCase() ? -1 : 1))) {
+  for (const [operator, pts] of candidates.sort(([a], [b]) => (a.toLowerCase() < b.toLowerCase() ? -1 : 1))) {
     const f = await minerFacts(chain, operator)
     if (!f.registered) continue
     miners.push({ operator, payout: f.payout, stake: f.stake, votes: f.votes, voters: f.voters, points: pts, slashed: slashed.has(operator.toLowerCase()) })

@@ -43,6 +43,9 @@ export interface ValidatorSpec {
   /** The epoch service's chain poll (default 250 ms) and grace (default 1 s). */
   pollMs?: number
   graceMs?: number
+  /** Leaves per reward-root gossip message, registered miners per table (default the service's). */
+  leavesPerMessage?: number
+  maxTableMiners?: number
 }
 
 export interface NetSpec {
@@ -51,6 +54,8 @@ export interface NetSpec {
   epochSeconds?: bigint
   /** Validators' context size (tokens); default the engine's own. */
   validatorContextSize?: number
+  /** Funded dev accounts. Default 16. */
+  accounts?: number
 }
 
 export interface MinerHandle { wallet: Wallet, node: HeuristNode, engine: LlamaEngine, info: ModelInfo, chain: ChainClient, vouchers: SignedVoucher[] }
@@ -86,7 +91,7 @@ export async function startNet (spec: NetSpec): Promise<Net> {
   const d = await tempDir('heurist-adv-valid-')
   const stops: Array<() => Promise<unknown> | unknown> = []
   const chains: ChainClient[] = []
-  const devnet = await startDevnet({ port: 0, accounts: 16, ...(spec.epochSeconds === undefined ? {} : { deploy: { epochSeconds: spec.epochSeconds } }) })
+  const devnet = await startDevnet({ port: 0, accounts: spec.accounts ?? 16, ...(spec.epochSeconds === undefined ? {} : { deploy: { epochSeconds: spec.epochSeconds } }) })
   const dep = devnet.deployment
   const domain = { chainId: dep.chainId, verifyingContract: dep.contracts.Slashing }
   const account = (i: number): Wallet => devnet.accounts[i]! as unknown as Wallet
@@ -160,7 +165,7 @@ export async function startNet (spec: NetSpec): Promise<Net> {
       let epochs: EpochService | null = null
       if (s.epochs === true) {
         const store = await Store.open(join(d.dir, `v${s.account}`))
-        epochs = new EpochService({ node, chain, wallet, store, logger, rewardsDir: join(d.dir, `v${s.account}`, 'rewards') }, { pollMs: s.pollMs ?? 250, republishMs: 500, graceMs: s.graceMs ?? 1000 })
+        epochs = new EpochService({ node, chain, wallet, store, logger, rewardsDir: join(d.dir, `v${s.account}`, 'rewards') }, { pollMs: s.pollMs ?? 250, republishMs: 500, graceMs: s.graceMs ?? 1000, ...(s.leavesPerMessage === undefined ? {} : { leavesPerMessage: s.leavesPerMessage }), ...(s.maxTableMiners === undefined ? {} : { maxTableMiners: s.maxTableMiners }) })
         await epochs.start()
         const e = epochs
         stops.push(async () => { await e.stop(); await store.close() })

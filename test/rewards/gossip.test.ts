@@ -2,7 +2,7 @@ import { describe, it, expect } from 'vitest'
 import { Wallet } from 'ethers'
 import { GossipValidationError } from '../../src/p2p/index.js'
 import { signRewardRoot, buildRewardTree, type Deployment } from '../../src/chain/index.js'
-import { validateRewardMessage, encodeRewardMessage, checkLeaves, MAX_LEAVES, type RewardRootMessage } from '../../src/rewards/index.js'
+import { validateRewardMessage, encodeRewardMessage, checkLeaves, splitRewardMessage, RewardPartsAssembler, MAX_LEAVES, type RewardRootMessage } from '../../src/rewards/index.js'
 
 const deployment = {
   chainId: 31337,
@@ -65,5 +65,24 @@ describe('heurist/1/rewards messages', () => {
     const m = await message()
     const other = { ...m, leaves: [[A, '30'], [B, '70']] as Array<[string, string]> }
     expect(checkLeaves(other)).toBeNull()
+  })
+
+  it('a root with more leaves than one message holds travels in parts, each checked, and is whole again once all arrived', async () => {
+    const m = await message()
+    const parts = splitRewardMessage(m, 1)
+    expect(parts.map(p => [p.part, p.parts, p.leaves.length])).toEqual([[0, 2, 1], [1, 2, 1]])
+    const assembler = new RewardPartsAssembler()
+    const signed = parts.map(p => validateRewardMessage(deployment, encodeRewardMessage(p), validator.address))
+    expect(assembler.add(signed[1]!)).toBeNull()
+    const whole = assembler.add(signed[0]!)!
+    expect(whole.message.leaves).toEqual(m.leaves)
+    expect(whole.message.part).toBeUndefined()
+    expect(checkLeaves(whole.message)?.root).toBe(m.root)
+    // a part out of range is malformed; parts whose leaves do not sum to the total are never whole
+    expect(code(() => validateRewardMessage(deployment, encodeRewardMessage({ ...parts[0]!, part: 2 }), validator.address))).toBe('reject:REWARDS_MALFORMED')
+    const forged = { ...signed[1]!, message: { ...signed[1]!.message, leaves: [[B, '31']] as Array<[string, string]> } }
+    expect(assembler.add(signed[0]!)).toBeNull()
+    expect(assembler.add(forged)).toBeNull()
+    expect(splitRewardMessage(m).length).toBe(1)
   })
 })
