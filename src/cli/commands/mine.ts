@@ -4,7 +4,7 @@ import { loadContext } from '../context.js'
 import { withChainFlags, type ChainFlags } from '../chain.js'
 import { collectList, parseIntFlag } from '../flags.js'
 import { untilSignal } from '../lifecycle.js'
-import { joinMesh, loadMinerModels, receiptDomainFor } from '../mesh.js'
+import { joinMesh, loadMinerModels, receiptDomainFor, type MinerModels } from '../mesh.js'
 import { Store } from '../../core/store.js'
 import { usageError } from '../../core/errors.js'
 import { heuristDomain } from '../../core/typed-data.js'
@@ -17,6 +17,7 @@ import { CHEAT_MODES, assertCheatAllowed, cheatingExecutor, parseCheatMode } fro
 import { nodeChain, startMinerRewards, startNodeDashboard } from '../rewards.js'
 import { nodeSource } from '../../dashboard/index.js'
 import { createAlerts, loadOrAlert, startNodeWatch } from '../alerts.js'
+import { PartSupervisor, healingExecutor } from '../../ops/index.js'
 
 interface MineOptions extends ChainFlags {
   models?: string[]
@@ -84,21 +85,28 @@ export function registerMine (program: Command): void {
       const store = await Store.open(ctx.paths.store)
       const alerts = createAlerts(ctx, identity.address, 'mine')
       let watch: Awaited<ReturnType<typeof startNodeWatch>> | undefined
-      let loaded: Awaited<ReturnType<typeof loadMinerModels>> | undefined
+      let loaded: MinerModels | undefined
+      // self-healing: a crashed engine is stopped and its models loaded again, with backoff
+      const engine = new PartSupervisor<MinerModels>({
+        name: 'engine', logger, alerts,
+        start: async () => await loadMinerModels(ctx, config.inference.models, logger),
+        stop: async m => { await m.stop() },
+        onStartFailed: e => { alerts.raise('model_load_failed', `models failed to load again: ${e.message}`, { model: config.inference.models.join(','), code: (e as { code?: string }).code ?? 'UNKNOWN', reason: e.message }) }
+      })
       let node: Awaited<ReturnType<typeof joinMesh>> | undefined
       let pods: MinerPods | undefined
       let rewards: { stop: () => Promise<void> } | undefined
       let chain: Awaited<ReturnType<typeof nodeChain>> = null
       let inbox: VoucherInbox | null = null
       try {
-        loaded = await loadOrAlert(alerts, config.inference.models.join(',') || 'built-in tiny models', async () => await loadMinerModels(ctx, config.inference.models, logger))
+        loaded = await loadOrAlert(alerts, config.inference.models.join(',') || 'built-in tiny models', async () => await engine.start())
         const hw = await hardware(config.inference.gpu, config.inference.threads)
         node = await joinMesh(ctx, { store, serving: true })
         // pods (PodRegistry) load and unload beside the fixed models, by demand and votes
         pods = await startMinerPods(ctx, node, hw)
         const podModels = pods
         if (cheat !== null) logger.warn({ cheat }, 'CHEATING on purpose (--cheat, a testing aid): results are dishonest and validators should slash this miner')
-        const executor = cheat === null ? loaded.executor : cheatingExecutor(cheat, { llm: loaded.llm, images: loaded.images, models: loaded.models, honest: loaded.executor })
+        const executor = cheat === null ? healingExecutor(engine) : cheatingExecutor(cheat, { llm: loaded.llm, images: loaded.images, models: loaded.models, honest: loaded.executor })
         const server = await node.serveJobs(podModels.executor(executor), {
           maxConcurrentJobs: config.mine.maxJobs,
           maxQueue: config.inference.maxQueue,
@@ -114,13 +122,14 @@ export function registerMine (program: Command): void {
         } else if (domain !== null) {
           logger.warn('the chain cannot be reached: vouchers are not accepted, so jobs earn nothing until it can')
         }
-        const models = loaded.models
+        const fixed = loaded.models
+        const models = (): typeof fixed => cheat === null ? engine.current()?.models ?? [] : fixed
         const n = node
         const advertiser = new Advertiser(node, {
           intervalMs: config.mine.advertIntervalMs,
           describe: () => ({
             hardware: hw,
-            models: [...models, ...podModels.models()],
+            models: [...models(), ...podModels.models()],
             queueDepth: server.queueDepth,
             maxJobs: config.mine.maxJobs,
             tokensPerSecond: server.stats.tokensPerSecond,
@@ -140,7 +149,7 @@ export function registerMine (program: Command): void {
         const claimer = await startMinerRewards(ctx, node, store, chain, logger, { onClaimFailed: (e, code, reason) => { w.claimFailed(e, code, reason) } })
         const dashboard = await startNodeDashboard(ctx, nodeSource({ role: 'miner', miners: [{ node, jobs: server, claimer }], chain }), logger)
         rewards = { async stop () { await dashboard?.stop(); await claimer?.stop() } }
-        logger.info({ address: identity.address, peerId: identity.peerId.toString(), addrs: node.multiaddrs(), dashboard: dashboard?.url, models: models.map(m => ({ name: m.name, id: m.id, kind: m.kind })), paid: domain !== null, redeemThreshold: inbox === null ? null : config.mine.redeemThreshold, reachability: node.reachability.report().status }, 'miner ready')
+        logger.info({ address: identity.address, peerId: identity.peerId.toString(), addrs: node.multiaddrs(), dashboard: dashboard?.url, models: fixed.map(m => ({ name: m.name, id: m.id, kind: m.kind })), paid: domain !== null, redeemThreshold: inbox === null ? null : config.mine.redeemThreshold, reachability: node.reachability.report().status }, 'miner ready')
 
         const tty = process.stderr.isTTY === true && ctx.config.log.format !== 'json'
         const status = (): string => `peers ${n.connectedPeers().length} · miners heard ${n.peerTable.miners().length} · jobs served ${server.stats.served} (running ${server.stats.running}) · ${server.stats.tokensPerSecond.toFixed(1)} tok/s`
@@ -180,7 +189,7 @@ export function registerMine (program: Command): void {
         chain?.close()
         await node?.stop(0).catch(() => {})
         await pods?.stop().catch(() => {})
-        await loaded?.stop().catch(() => {})
+        await engine.stop().catch(() => {})
         await store.close()
       }
     })
