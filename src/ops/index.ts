@@ -4,3 +4,4 @@ export { renderUnit, unitName, SERVICE_ROLES, type ServiceRole, type UnitOptions
 export { checkForUpdate, compareVersions, defaultUpdateCheckOptions, type UpdateCheckOptions, type UpdateInfo } from './update.js'
 export { PartSupervisor, defaultBackoffOptions, type BackoffOptions, type PartSupervisorInit, type PartSupervisorStats } from './heal.js'
 export { healingExecutor, engineCrashed, type EnginePart, type SupervisedEngine } from './engine-heal.js'
+export { MeshHealer, defaultMeshHealerOptions, type MeshHealerInit, type MeshHealerOptions, type MeshNode } from './mesh-heal.js'

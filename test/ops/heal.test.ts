@@ -5,12 +5,13 @@ import { copyFile, rename } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createLlamaEngine, ensureTinyModels, type LlamaEngine } from '../../src/inference/index.js'
 import { engineExecutor } from '../../src/cli/mesh.js'
-import { AlertSender, PartSupervisor, healingExecutor, type Alert } from '../../src/ops/index.js'
+import { AlertSender, MeshHealer, PartSupervisor, healingExecutor, type Alert } from '../../src/ops/index.js'
 import { silentLogger } from '../../src/core/logger.js'
 import { isHeuristError } from '../../src/core/errors.js'
-import type { JobExecutor, RequestFrame } from '../../src/p2p/index.js'
+import { Advertiser, basicHardware, TOPICS, type JobExecutor, type JobRequest, type RequestFrame } from '../../src/p2p/index.js'
 import { tempDir } from '../helpers.js'
-import { until } from '../p2p/util.js'
+import { testNode, until } from '../p2p/util.js'
+import { ScriptedExecutor, SCRIPT_MODEL } from '../p2p/scripted-executor.js'
 
 const stops: Array<() => Promise<unknown> | unknown> = []
 afterEach(async () => {
@@ -129,5 +130,52 @@ describe('self-healing: a crashed engine restarts with backoff, logged and alert
     await alerts.flush(5000)
     expect(r.got.map(a => a.data.inMs)).toEqual([40, 80, 160])
     expect(r.got.map(a => a.data.attempt)).toEqual([1, 2, 3])
+  }, 120_000)
+})
+
+describe('self-healing: libp2p that stopped on its own is started again in place', () => {
+  it('same PeerId, the job protocol and gossip work again, a restarted alert is posted', async () => {
+    const r = await receiver()
+    const alerts = new AlertSender({ url: r.url, node: '0xminer', role: 'mine', logger: silentLogger(), version: 'test' }, { baseDelayMs: 20 })
+    stops.push(() => { alerts.stop() })
+    const miner = await testNode()
+    stops.push(async () => { await miner.stop() })
+    await miner.serveJobs(new ScriptedExecutor(), { maxConcurrentJobs: 1, maxQueue: 1 })
+    const addr = miner.multiaddrs()[0]!
+    const peer = await testNode({ bootstrap: [addr] })
+    stops.push(async () => { await peer.stop() })
+    await peer.dial(addr)
+    const healer = new MeshHealer({ node: miner, logger: silentLogger(), alerts }, { checkMs: 60_000, backoff: { initialMs: 50 } })
+    await healer.start()
+    stops.push(async () => { await healer.stop() })
+    const id = miner.peerId.toString()
+    const llmJob: JobRequest = { kind: 'llm', modelId: SCRIPT_MODEL.id, input: 'hello', sampling: { seed: 1, temperature: 0, topP: 1, topK: 0, maxTokens: 5, stop: [] } }
+    const served = async (): Promise<unknown> => { const out = (await peer.runJob(miner.peerId, llmJob)).output; return out.kind === 'llm' ? out.result.text : out.kind }
+    expect(await served()).toBe('one two three four five')
+
+    // gossip: the miner's adverts reach the peer
+    const adv = new Advertiser(miner, { intervalMs: 500, describe: () => ({ hardware: basicHardware(), models: [SCRIPT_MODEL], queueDepth: 0, maxJobs: 1, tokensPerSecond: 1, imagesPerSecond: 0, price: 0n, version: 'test', paid: false }) }, silentLogger())
+    adv.start()
+    stops.push(() => { adv.stop() })
+    expect(await until(() => peer.peerTable.miners().some(m => m.peerId === id), 30_000)).toBe(true)
+
+    // the fault: libp2p stops under the running node
+    await miner.libp2p.stop()
+    expect(miner.multiaddrs()).toEqual([])
+    healer.check()
+    expect(await until(() => miner.libp2p.status === 'started' && healer.supervisor.current() !== null, 30_000)).toBe(true)
+    expect(miner.peerId.toString()).toBe(id)
+    expect(miner.pubsub.getTopics().sort()).toEqual([TOPICS.capacity, TOPICS.receipts].sort())
+
+    // the peer finds it again, and hears its adverts again (the node redials its bootstrap list; here the peer dials back)
+    await peer.dial(miner.multiaddrs()[0]!)
+    expect(await served()).toBe('one two three four five')
+    const heardAt = (): number => peer.peerTable.miners().find(m => m.peerId === id)?.lastSeen ?? 0
+    const restartedAt = Date.now()
+    expect(await until(() => heardAt() > restartedAt, 30_000)).toBe(true)
+
+    await alerts.flush(5000)
+    expect(r.got.map(a => a.data)).toMatchObject([{ part: 'mesh', attempt: 1, inMs: 50 }])
+    expect(String(r.got[0]!.data.reason)).toContain('libp2p stopped on its own')
   }, 120_000)
 })

@@ -17,7 +17,7 @@ import { CHEAT_MODES, assertCheatAllowed, cheatingExecutor, parseCheatMode } fro
 import { nodeChain, startMinerRewards, startNodeDashboard } from '../rewards.js'
 import { nodeSource } from '../../dashboard/index.js'
 import { createAlerts, loadOrAlert, startNodeWatch } from '../alerts.js'
-import { PartSupervisor, healingExecutor } from '../../ops/index.js'
+import { MeshHealer, PartSupervisor, healingExecutor } from '../../ops/index.js'
 
 interface MineOptions extends ChainFlags {
   models?: string[]
@@ -85,6 +85,7 @@ export function registerMine (program: Command): void {
       const store = await Store.open(ctx.paths.store)
       const alerts = createAlerts(ctx, identity.address, 'mine')
       let watch: Awaited<ReturnType<typeof startNodeWatch>> | undefined
+      let healer: MeshHealer | undefined
       let loaded: MinerModels | undefined
       // self-healing: a crashed engine is stopped and its models loaded again, with backoff
       const engine = new PartSupervisor<MinerModels>({
@@ -102,6 +103,9 @@ export function registerMine (program: Command): void {
         loaded = await loadOrAlert(alerts, config.inference.models.join(',') || 'built-in tiny models', async () => await engine.start())
         const hw = await hardware(config.inference.gpu, config.inference.threads)
         node = await joinMesh(ctx, { store, serving: true })
+        // self-healing: libp2p that stops on its own is started again in place (same key and handlers)
+        healer = new MeshHealer({ node, logger, alerts })
+        await healer.start()
         // pods (PodRegistry) load and unload beside the fixed models, by demand and votes
         pods = await startMinerPods(ctx, node, hw)
         const podModels = pods
@@ -166,6 +170,7 @@ export function registerMine (program: Command): void {
           if (tty) process.stderr.write('\n')
           advertiser.stop()
           watch?.stop()
+          await healer?.stop()
           await rewards?.stop()
           logger.info({ running: server.stats.running, graceMs: config.mine.drainGraceMs }, 'draining: no new jobs, finishing running ones')
           await server.drain(config.mine.drainGraceMs)
@@ -182,6 +187,7 @@ export function registerMine (program: Command): void {
         ctx.print({ served: server.stats.served, failed: server.stats.failed, rejected: server.stats.rejected, redeemed: redeemed.toString() }, r => `served ${r.served} jobs${inbox === null ? '' : `, redeemed ${formatUnits(redeemed, 18)} HEU`}`)
       } finally {
         watch?.stop()
+        await healer?.stop().catch(() => {})
         await alerts.flush(3000)
         alerts.stop()
         await rewards?.stop().catch(() => {})
