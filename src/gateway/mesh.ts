@@ -3,6 +3,7 @@ import { HeuristError } from '../core/errors.js'
 import type { Logger } from '../core/logger.js'
 import type { ImageResult, LlmResult } from '../inference/types.js'
 import type { AdvertisedModel, Backend, Candidate, JobOutcome, RunOptions } from './types.js'
+import { clampWeight } from '../economics/index.js'
 
 /**
  * The gateway's backend on the libp2p mesh: models and candidates come from the live
@@ -50,7 +51,8 @@ export function createMeshBackend (node: HeuristNode, logger: Logger, init: Part
       speed,
       votes: o.votes?.(e.address) ?? 0n,
       uptime: uptime.get(e.address.toLowerCase()) ?? 0,
-      pricePerUnit: BigInt(e.advert.price)
+      pricePerUnit: BigInt(e.advert.price),
+      weight: clampWeight(m?.weightGib)
     }
   }
 
@@ -86,14 +88,14 @@ export function createMeshBackend (node: HeuristNode, logger: Logger, init: Part
       const job = { kind: 'llm' as const, modelId: request.modelId, input: request.input, sampling: request.sampling }
       const r = await run(c, job, options)
       if (r.output.kind !== 'llm') throw new HeuristError('GATEWAY_BAD_RESULT', 'image result for a text job')
-      return { result: r.output.result, computeUnits: BigInt(r.receipt.receipt.computeUnits), receipt: r, jobId: r.jobId }
+      return { result: r.output.result, computeUnits: BigInt(r.receipt.receipt.computeUnits), claimedSpan: { startedAt: BigInt(r.receipt.receipt.startedAt), endedAt: BigInt(r.receipt.receipt.endedAt) }, receipt: r, jobId: r.jobId }
     },
     async runImage (c, request, options): Promise<JobOutcome<ImageResult>> {
       const { modelId, ...image } = request
       const job = { kind: 'image' as const, modelId, image }
       const r = await run(c, job, options)
       if (r.output.kind !== 'image') throw new HeuristError('GATEWAY_BAD_RESULT', 'text result for an image job')
-      return { result: r.output.result, computeUnits: BigInt(r.receipt.receipt.computeUnits), receipt: r, jobId: r.jobId }
+      return { result: r.output.result, computeUnits: BigInt(r.receipt.receipt.computeUnits), claimedSpan: { startedAt: BigInt(r.receipt.receipt.startedAt), endedAt: BigInt(r.receipt.receipt.endedAt) }, receipt: r, jobId: r.jobId }
     },
     start () {
       if (timer !== null) return

@@ -156,7 +156,8 @@ describe('failures and retries', () => {
   })
 
   it('the breaker skips a miner after repeated failures', async () => {
-    await setUp([miner('bad', { mode: 'fail', speed: 100 }), miner('good', { speed: 1 })], { breaker: { failureThreshold: 2, cooldownMs: 60_000 } })
+    // referred: ranked first whatever was observed of it, so only the breaker keeps it out
+    await setUp([miner('bad', { mode: 'fail', speed: 100 }), miner('good', { speed: 1 })], { breaker: { failureThreshold: 2, cooldownMs: 60_000 }, referred: ['bad'] })
     for (let i = 0; i < 4; i++) await client().chat.completions.create({ model: 'scripted-llm', messages: [{ role: 'user', content: 'hi' }] })
     expect(miners[0]!.jobs).toHaveLength(2)
     expect(gw.breakers.state('bad')).toBe('open')
