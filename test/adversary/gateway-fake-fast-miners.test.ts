@@ -29,14 +29,14 @@ describe('attack: miners that advertise speed they do not have', () => {
       const t0 = Date.now()
       const r = await client.chat.completions.create({ model: 'scripted', messages, max_tokens: 3 }).withResponse()
       expect(r.response.headers.get('x-heurist-miner')).toBe(honest.node.peerId.toString())
-      // no waiting on a silent miner: far under the hedge delay, let alone 120 s
-      expect(Date.now() - t0).toBeLessThan(defaultHedgeBound)
+      // no waiting on a silent miner, let alone 120 s (the bound allows for a loaded test machine)
+      expect(Date.now() - t0).toBeLessThan(servedBound)
     }
     expect(fakes.every(f => f.requests.length === 0)).toBe(true)
     const cost = 5n * honestUnits(messages, 3) * PRICE
     expect(await until(async () => await signedTotal(b!) === cost)).toBe(true)
     expect((await b.gw.accounts.lookup(apiKey))!.credits).toBe(1n * HEU - cost)
-  })
+  }, 120_000)
 
   it('two registered miners at 10^7 tokens/s that never answer: each costs one hedge at most, no request fails, and only the honest miner is paid', async () => {
     b = await startBench({ gatewayDeposit: 10n * HEU, http: { requestTimeoutMs: 120_000, hedgeAfterMs: 500 } })
@@ -71,11 +71,11 @@ describe('attack: miners that advertise speed they do not have', () => {
     expect(honest.inbox.stats.redeemed).toBe(cost)
     expect((await b.gwChain.balances(b.gwWallet.address)).deposit).toBe(depositBefore - cost)
     for (let i = 0; i < fakes.length; i++) expect((await b.gwChain.balances(fakes[i]!.identity.address)).heu).toBe(fakeHeu[i])
-  })
+  }, 120_000)
 })
 
-/** A request served by an idle honest miner on a loaded test machine: well under the untried timeout. */
-const defaultHedgeBound = 5_000
+/** A request served by an idle honest miner, on a loaded test machine: far under one 120 s wait. */
+const servedBound = 20_000
 
 async function until (check: () => Promise<boolean>, timeoutMs = 10_000): Promise<boolean> {
   const end = Date.now() + timeoutMs

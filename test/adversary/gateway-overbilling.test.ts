@@ -56,7 +56,7 @@ describe('attack: the miner bills the gateway', () => {
     expect(honest.inbox.stats.redeemed).toBe(cost)
     expect((await b.gwChain.balances(b.gwWallet.address)).deposit).toBe(depositBefore - cost)
     expect((await b.gwChain.balances(rogue.identity.address)).heu).toBe(rogueHeuBefore)
-  })
+  }, 120_000)
 
   it('50 concurrent requests on a key funded for about two: the vouchers signed never exceed the key\'s credits, to the wei', async () => {
     b = await startBench({ gatewayDeposit: 10n * HEU })
@@ -88,7 +88,7 @@ describe('attack: the miner bills the gateway', () => {
     await honest.inbox.stop()
     expect(honest.inbox.stats.redeemed).toBe(charged)
     expect((await b.gwChain.balances(b.gwWallet.address)).deposit).toBe(depositBefore - charged)
-  })
+  }, 120_000)
 })
 
 async function until (check: () => Promise<boolean>, timeoutMs = 10_000): Promise<boolean> {

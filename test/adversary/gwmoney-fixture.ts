@@ -97,7 +97,7 @@ export async function startGateway (b: Pick<Bench, 'devnet' | 'd' | 'chainOf' | 
     devnet: true,
     http: { port: 0, ...http },
     chain: { voucherSigner: { wallet: id.wallet, domain: heuristDomain(b.d.chainId, b.d.contracts.Payments) }, receiptDomain: receiptDomainOf(b.d) },
-    eligible: minerEligibility(chain, { ttlMs: 1000 }).isEligible
+    eligible: minerEligibility(chain).isEligible
   })
   b.defer(async () => { await gw.stop() })
   return gw
@@ -123,7 +123,7 @@ export async function startHonestMiner (b: Bench, i: number, price: bigint, exec
   await chain.register(BigInt(b.d.params.minCollateral))
   const node = await testNode({ identity: identityFromPrivateKey(wallet.privateKey), bootstrap: [b.gw.node.multiaddrs()[0]!] })
   b.defer(async () => { await node.stop() })
-  const server = await node.serveJobs(exec, { receiptDomain: receiptDomainOf(b.d), maxConcurrentJobs: 4, admit: depositAdmission({ depositOf: depositReader(chain, { ttlMs: 0 }), pricePerUnit: () => price }) })
+  const server = await node.serveJobs(exec, { receiptDomain: receiptDomainOf(b.d), maxConcurrentJobs: 4, admit: depositAdmission({ depositOf: depositReader(chain), pricePerUnit: () => price }) })
   const adv = new Advertiser(node, { intervalMs: 500, describe: () => ({ hardware: basicHardware(), models: [SCRIPT_MODEL], queueDepth: 0, maxJobs: 4, tokensPerSecond: 10, imagesPerSecond: 0, price, version: 'test', paid: true }) }, silentLogger())
   adv.start()
   b.defer(() => { adv.stop() })

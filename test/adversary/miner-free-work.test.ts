@@ -60,7 +60,7 @@ describe('attack: free work from a miner', () => {
     const gained = (await honest.chain.balances(honest.wallet.address)).heu - minerHeuBefore
     expect(gained).toBeGreaterThan(0n)
     expect(gained).toBeLessThanOrEqual(cost)
-  })
+  }, 120_000)
 })
 
 async function until (check: () => Promise<boolean>, timeoutMs = 10_000): Promise<boolean> {
