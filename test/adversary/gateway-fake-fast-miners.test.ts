@@ -74,8 +74,12 @@ describe('attack: miners that advertise speed they do not have', () => {
   }, 120_000)
 })
 
-/** A request served by an idle honest miner, on a loaded test machine: far under one 120 s wait. */
-const servedBound = 20_000
+/**
+ * A request served by an idle honest miner: about a second, but a test machine can be loaded
+ * far past its cores; the bound only shows no request waits out a silent miner's 120 s (that
+ * no request reached a fake at all is asserted exactly).
+ */
+const servedBound = 60_000
 
 async function until (check: () => Promise<boolean>, timeoutMs = 10_000): Promise<boolean> {
   const end = Date.now() + timeoutMs

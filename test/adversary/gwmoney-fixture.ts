@@ -26,6 +26,9 @@ import { ScriptedExecutor, SCRIPT_MODEL } from '../p2p/scripted-executor.js'
  * choose and answer the job protocol as they like (silent, or with a receipt billing whatever
  * they want, signed with their own key).
  */
+/** Adverts live 10 s: on a loaded test machine a 1.5 s TTL lets a live miner drop out of routing between two adverts. */
+const ADVERT_TTL_MS = 10_000
+
 export interface Bench {
   devnet: Devnet
   d: Deployment
@@ -124,7 +127,7 @@ export async function startHonestMiner (b: Bench, i: number, price: bigint, exec
   const node = await testNode({ identity: identityFromPrivateKey(wallet.privateKey), bootstrap: [b.gw.node.multiaddrs()[0]!] })
   b.defer(async () => { await node.stop() })
   const server = await node.serveJobs(exec, { receiptDomain: receiptDomainOf(b.d), maxConcurrentJobs: 4, admit: depositAdmission({ depositOf: depositReader(chain), pricePerUnit: () => price }) })
-  const adv = new Advertiser(node, { intervalMs: 500, describe: () => ({ hardware: basicHardware(), models: [SCRIPT_MODEL], queueDepth: 0, maxJobs: 4, tokensPerSecond: 10, imagesPerSecond: 0, price, version: 'test', paid: true }) }, silentLogger())
+  const adv = new Advertiser(node, { intervalMs: 500, ttlMs: ADVERT_TTL_MS, describe: () => ({ hardware: basicHardware(), models: [SCRIPT_MODEL], queueDepth: 0, maxJobs: 4, tokensPerSecond: 10, imagesPerSecond: 0, price, version: 'test', paid: true }) }, silentLogger())
   adv.start()
   b.defer(() => { adv.stop() })
   const t = await tempDir('heurist-adv-miner-')
@@ -172,7 +175,7 @@ export async function startRogueMiner (b: Bench, o: { register?: number, price: 
     void rogueServe(stream, connection.remotePeer.toString(), identity, b.d, o.behaviour, requests).catch(() => {})
   }, { runOnLimitedConnection: true })
   const model: ModelInfo = SCRIPT_MODEL
-  const adv = new Advertiser(node, { intervalMs: 500, describe: () => ({ hardware: basicHardware(), models: [model], queueDepth: 0, maxJobs: 4, tokensPerSecond: o.tokensPerSecond, imagesPerSecond: 0, price: o.price, version: 'test', paid: true }) }, silentLogger())
+  const adv = new Advertiser(node, { intervalMs: 500, ttlMs: ADVERT_TTL_MS, describe: () => ({ hardware: basicHardware(), models: [model], queueDepth: 0, maxJobs: 4, tokensPerSecond: o.tokensPerSecond, imagesPerSecond: 0, price: o.price, version: 'test', paid: true }) }, silentLogger())
   adv.start()
   b.defer(() => { adv.stop() })
   return { node, identity, requests }
@@ -189,8 +192,9 @@ async function rogueServe (stream: Stream, remotePeer: string, identity: Identit
   const words = ['one', ' two', ' three'].slice(0, request.sampling.maxTokens)
   for (let i = 0; i < words.length; i++) frames.write({ v: PROTOCOL_VERSION, type: 'token', text: words[i], id: i })
   const text = words.join('')
-  const out = { kind: 'llm' as const, result: { text, tokens: words.map((_, i) => i), finishReason: 'length' as const, usage: { promptTokens: 1, outputTokens: words.length, ttftMs: 1, tokensPerSecond: 1000, totalMs: 3 } } }
-  frames.write({ v: PROTOCOL_VERSION, type: 'result', kind: 'llm', text, tokens: out.result.tokens, finishReason: 'length', usage: out.result.usage })
+  // everything the receipt commits to is what an honest miner would send; only the units lie
+  const out = { kind: 'llm' as const, result: { text, tokens: words.map((_, i) => i), finishReason: 'length' as const, contextSize: SCRIPT_MODEL.contextSize, usage: { promptTokens: 1, outputTokens: words.length, ttftMs: 1, tokensPerSecond: 1000, totalMs: 3 } } }
+  frames.write({ v: PROTOCOL_VERSION, type: 'result', kind: 'llm', text, tokens: out.result.tokens, finishReason: 'length', contextSize: out.result.contextSize, usage: out.result.usage })
   const now = BigInt(Math.floor(Date.now() / 1000))
   const signed = await signReceipt(identity.wallet, {
     jobId: request.jobId,
