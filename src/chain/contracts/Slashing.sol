@@ -11,7 +11,10 @@ import {NodeRegistry} from "./NodeRegistry.sol";
 /// @title Slashing on evidence: a miner's signed receipt plus failing verdicts signed by
 ///        validators holding at least 2/3 of the validator stake.
 /// @notice Takes `slashBps` (F) of the miner's collateral; the reporter gets `reporterBps` of
-///         it, the compute reservoir the rest. One slash per receipt.
+///         it, the compute reservoir the rest. One slash per receipt, and only against the
+///         registration the receipt was earned under: a receipt that started before the
+///         miner's current registration (it exited and registered again since) slashes nothing,
+///         so collateral posted after an exit answers only for work done after it.
 contract Slashing is EIP712, ReentrancyGuard {
     using SafeERC20 for IERC20;
 
@@ -61,6 +64,7 @@ contract Slashing is EIP712, ReentrancyGuard {
     error NoQuorum();
     error AlreadySlashed(bytes32 receiptHash);
     error LengthMismatch();
+    error ReceiptBeforeRegistration(uint64 startedAt, uint64 registeredSince);
 
     constructor(IERC20 heu_, NodeRegistry registry_, address reservoir_, uint16 slashBps_, uint16 reporterBps_) EIP712("Heurist", "1") {
         heu = heu_;
@@ -96,6 +100,8 @@ contract Slashing is EIP712, ReentrancyGuard {
             signers[i] = verdicts[i].validator;
         }
         if (!registry.isQuorum(signers)) revert NoQuorum();
+        uint64 since = registry.registeredSince(receipt.miner);
+        if (receipt.startedAt < since) revert ReceiptBeforeRegistration(receipt.startedAt, since);
         slashed[rh] = true;
         amount = registry.collateralOf(receipt.miner) * slashBps / BPS;
         uint256 reporterShare = amount * reporterBps / BPS;
