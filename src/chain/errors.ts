@@ -37,7 +37,7 @@ function findRevertData (e: unknown, depth = 0): string | undefined {
 
 const HEU_ARGS = new Set(['balance', 'needed', 'allowance', 'amount', 'minimum', 'have', 'want', 'total', 'cap'])
 /** Unix-seconds arguments that do not end in `At`. */
-const TIME_ARGS = new Set(['deadline', 'registeredSince'])
+const TIME_ARGS = new Set(['deadline'])
 
 function describe (d: ErrorDescription): string {
   const parts = d.fragment.inputs.map((input, i) => {
@@ -61,7 +61,7 @@ const CODES: Record<string, string> = {
   RootExists: 'CHAIN_ROOT_EXISTS',
   AlreadyClaimed: 'CHAIN_ALREADY_CLAIMED',
   AlreadySlashed: 'CHAIN_ALREADY_SLASHED',
-  ReceiptBeforeRegistration: 'CHAIN_RECEIPT_BEFORE_REGISTRATION',
+  ReceiptFromPreviousRegistration: 'CHAIN_RECEIPT_FROM_PREVIOUS_REGISTRATION',
   BadSignature: 'CHAIN_BAD_SIGNATURE'
 }
 

@@ -114,14 +114,13 @@ describe('NodeRegistry', () => {
     await c.register(min, undefined, consent)
     expect(await c.read(c.contracts.nodes, 'payoutOf', [operator])).toBe(owner.address)
     expect(await c.read(c.contracts.nodes, 'isActive', [operator])).toBe(true)
-    const since = await c.read<bigint>(c.contracts.nodes, 'registeredSince', [operator])
-    expect(since).toBe(BigInt((await devnet.provider.getBlock('latest'))!.timestamp))
     await c.send('exit', c.contracts.nodes, 'requestExit', [operator])
     await expect(c.send('complete exit', c.contracts.nodes, 'completeExit', [operator])).rejects.toThrow(/CooldownNotOver/)
     const heu = (await c.balances(owner.address)).heu
     await devnet.timeTravel(COOLDOWN + 1n)
     await c.send('complete exit', c.contracts.nodes, 'completeExit', [operator])
     expect((await c.balances(owner.address)).heu).toBe(heu + min)
+    expect(await c.read<bigint>(c.contracts.nodes, 'exitedAt', [operator])).toBe(BigInt((await devnet.provider.getBlock('latest'))!.timestamp))
     // the consent was used: it cannot register the operator a second time
     await expect(c.register(min, undefined, consent)).rejects.toMatchObject({ code: 'CHAIN_BAD_CONSENT' })
     await expect(c.send('register', c.contracts.nodes, 'registerWithConsent', [operator, min, deadline, consent.signature])).rejects.toMatchObject({ code: 'CHAIN_BAD_CONSENT' })

@@ -23,7 +23,6 @@ contract NodeRegistry is EIP712, ReentrancyGuard {
         address owner;
         uint256 collateral;
         uint64 exitAt; // 0 = active
-        uint64 since; // when this registration began: Slashing refuses receipts from before it
     }
 
     struct Validator {
@@ -45,6 +44,10 @@ contract NodeRegistry is EIP712, ReentrancyGuard {
     mapping(address => Node) public nodes;
     /// Consents used per operator: a signed Registration is good for one registration only.
     mapping(address => uint256) public nonces;
+    /// When the operator's last registration ended (completeExit); 0 if it never exited.
+    /// Slashing refuses receipts that started by then: they belong to a previous registration,
+    /// whose collateral is gone, and must not slash collateral posted since.
+    mapping(address => uint64) public exitedAt;
     mapping(address => Validator) public validators;
     uint256 public totalValidatorStake;
 
@@ -109,7 +112,7 @@ contract NodeRegistry is EIP712, ReentrancyGuard {
         if (operator == address(0) || owner == address(0)) revert ZeroAddress();
         if (nodes[operator].owner != address(0)) revert AlreadyRegistered(operator);
         if (collateral < minCollateral) revert CollateralBelowMinimum(collateral, minCollateral);
-        nodes[operator] = Node(owner, collateral, 0, uint64(block.timestamp));
+        nodes[operator] = Node(owner, collateral, 0);
         heu.safeTransferFrom(msg.sender, address(this), collateral);
         emit NodeRegistered(operator, owner, collateral);
     }
@@ -139,6 +142,7 @@ contract NodeRegistry is EIP712, ReentrancyGuard {
         if (n.exitAt == 0) revert NotExiting(operator);
         if (block.timestamp < n.exitAt) revert CooldownNotOver(n.exitAt);
         delete nodes[operator];
+        exitedAt[operator] = uint64(block.timestamp);
         heu.safeTransfer(n.owner, n.collateral);
         emit Exited(operator, n.owner, n.collateral);
     }
@@ -158,10 +162,6 @@ contract NodeRegistry is EIP712, ReentrancyGuard {
         return nodes[operator].collateral;
     }
 
-    /// When the operator's current registration began (0 when not registered).
-    function registeredSince(address operator) external view returns (uint64) {
-        return nodes[operator].since;
-    }
 
     function registerValidator(uint256 stake) external nonReentrant {
         Validator storage v = validators[msg.sender];
