@@ -8,7 +8,8 @@ import { Store } from '../../src/core/store.js'
 import { POOL, type Receipt } from '../../src/core/typed-data.js'
 import { createHeuristNode, signReceipt, receiptHash, TOPICS, type HeuristNode, type SignedReceipt } from '../../src/p2p/index.js'
 import { WAD, allocate, multiplierWad, splitTips, whitepaperEpochCap } from '../../src/economics/index.js'
-import { EpochService, RewardClaimer, onRewardRoots, REWARDS_TOPIC, readPointsSnapshot } from '../../src/rewards/index.js'
+import { EpochService, RewardClaimer, onRewardRoots, REWARDS_TOPIC, readPointsSnapshot, type SignedVerdict } from '../../src/rewards/index.js'
+import { signVerdictWith } from '../../src/validation/index.js'
 import { tempDir } from '../helpers.js'
 import { until } from '../p2p/util.js'
 
@@ -131,9 +132,15 @@ describe('epochs on a real devnet and mesh', () => {
     await publish(bot.node, await receipt(bW, botW.address, POOL.llm, 9000n))
     await publish(b.node, await receipt(bW, bW.address, POOL.llm, 9000n))
     const failedHash = receiptHash(failed, where)
+    const signedFail = async (w: Wallet): Promise<SignedVerdict> => {
+      const verdict = { receiptHash: failedHash, validator: w.address, pass: false, reason: 1 }
+      return { verdict, signature: await signVerdictWith(w, where, verdict) }
+    }
     for (const s of services) {
-      await s.recordVerdict({ receiptHash: failedHash, validator: v1W.address, pass: false })
-      await s.recordVerdict({ receiptHash: failedHash, validator: v2W.address, pass: false })
+      expect(await s.recordVerdict(await signedFail(v1W))).toBe(true)
+      expect(await s.recordVerdict(await signedFail(v2W))).toBe(true)
+      // a verdict signed by a key with no validator stake never reaches the ledger
+      expect(await s.recordVerdict(await signedFail(botW))).toBe(false)
     }
     expect(await until(async () => (await Promise.all(services.map(async s => (await s.ledger.entries(0n)).length))).every(n => n === sent.length + 3), 20_000)).toBe(true)
 
@@ -197,7 +204,8 @@ describe('epochs on a real devnet and mesh', () => {
     await bChain.claim(0n, voterW.address, BigInt(tip.amount), tip.proof)
     expect(await aChain.read<bigint>(aChain.contracts.token, 'balanceOf', [voterW.address]) - before.voter).toBe(expectVoter)
 
-    const excluded = (await services[0]!.ledger.points(0n, { isPayer: async (x) => x.toLowerCase() === gwW.address.toLowerCase() })).excluded
+    const stakeOf = async (v: string): Promise<bigint> => (await aChain.read<[bigint, bigint]>(aChain.contracts.nodes, 'validators', [v]))[0]
+    const excluded = (await services[0]!.ledger.points(0n, { isPayer: async (x) => x.toLowerCase() === gwW.address.toLowerCase(), stakeOf })).excluded
     expect(excluded).toEqual({ 'not-organic': 2, failed: 1, duplicate: 0 })
 
     // the contract refuses a quorum-signed total above the epoch's cap (validators stopped first,

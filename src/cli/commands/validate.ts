@@ -77,7 +77,7 @@ export function registerValidate (program: Command): void {
           slash: chainSlasher(chain),
           fetchFromGateway: async (peer, jobId, signal) => await fetchTranscript(n, peer, jobId, { signal }) as GatewayTranscript,
           options: { sampleRate },
-          onVerdict: m => { epochs?.recordVerdict(m.verdict).catch(err => { logger.warn({ err: (err as Error).message }, 'cannot record our verdict') }) }
+          onVerdict: m => { epochs?.recordVerdict(m).catch(err => { logger.warn({ err: (err as Error).message }, 'cannot record our verdict') }) }
         })
         logger.info({ address: identity.address, peerId: identity.peerId.toString(), addrs: n.multiaddrs(), sampleRate, models: loaded.models.map(m => m.name) }, 'validator ready')
         const heartbeat = setInterval(() => { logger.info({ ...svc.validator.stats, peers: n.connectedPeers().length }, 'validator status') }, 10_000)
