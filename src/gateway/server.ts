@@ -313,7 +313,7 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     const finishReason = result.finishReason === 'length' ? 'length' : 'stop'
     const cost = outcome.candidate.pricePerUnit * outcome.value.computeUnits
     const endedAt = Date.now()
-    const job: CompletedJob = { jobId: id, ...(outcome.value.jobId === undefined ? {} : { receiptJobId: outcome.value.jobId }), accountId: auth.accountId, modelId: model.id, kind: 'llm', miner: outcome.candidate, input: llmRequest, output: { text: result.text, tokens: result.tokens, finishReason }, computeUnits: outcome.value.computeUnits, cost, receipt: outcome.value.receipt, startedAt, endedAt }
+    const job: CompletedJob = { jobId: id, ...(outcome.value.jobId === undefined ? {} : { receiptJobId: outcome.value.jobId }), accountId: auth.accountId, modelId: model.id, kind: 'llm', miner: outcome.candidate, input: llmRequest, output: { text: result.text, tokens: result.tokens, finishReason: result.finishReason, ...(result.contextSize === undefined ? {} : { contextSize: result.contextSize }) }, computeUnits: outcome.value.computeUnits, cost, receipt: outcome.value.receipt, startedAt, endedAt }
     if (sse !== null) {
       if (!sse.started && result.text !== '') sse.send(chunk(result.text, null)) // a backend that does not stream
       sse.send(chunk(null, finishReason))

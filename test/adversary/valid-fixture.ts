@@ -29,8 +29,8 @@ export interface MinerSpec {
   contextSize?: number
   /** Builds what the miner runs; default the honest engine. */
   executor?: (m: { engine: LlamaEngine, info: ModelInfo, honest: JobExecutor }) => JobExecutor
-  /** Advertised speed: the gateway routes to the fastest first. Default 10. */
-  speed?: number
+  /** Advertised speed, read at each advert: the gateway routes to the fastest first. Default 10. */
+  speed?: () => number
 }
 
 export interface ValidatorSpec {
@@ -61,6 +61,8 @@ export interface Net {
   gatewayWallet: Wallet
   gatewayChain: ChainClient
   apiKey: string
+  /** Every voucher the gateway signed, in order (any miner). */
+  vouchers: SignedVoucher[]
   miners: MinerHandle[]
   validators: ValidatorHandle[]
   dir: string
@@ -114,12 +116,13 @@ export async function startNet (spec: NetSpec): Promise<Net> {
       const node = await testNode({ identity: identityFromPrivateKey(wallet.privateKey), bootstrap: seeds.slice(0, 1) })
       seeds.push(node.multiaddrs()[0]!)
       await node.serveJobs(s.executor?.({ engine, info, honest }) ?? honest, { receiptDomain: domain })
-      const adv = new Advertiser(node, { intervalMs: 1000, describe: () => ({ hardware: basicHardware(), models: [info], queueDepth: 0, maxJobs: 1, tokensPerSecond: s.speed ?? 10, imagesPerSecond: 0, price: 1n, version: 'test', paid: true }) }, logger)
+      const adv = new Advertiser(node, { intervalMs: 1000, describe: () => ({ hardware: basicHardware(), models: [info], queueDepth: 0, maxJobs: 1, tokensPerSecond: s.speed?.() ?? 10, imagesPerSecond: 0, price: 1n, version: 'test', paid: true }) }, logger)
       adv.start()
       miners.push({ wallet, node, engine, info, chain, vouchers: [] })
       stops.push(async () => { adv.stop(); await node.stop(); await engine.stop() })
     }
 
+    const allVouchers: SignedVoucher[] = []
     const gatewayWallet = account(1)
     const gatewayChain = await chainOf(gatewayWallet)
     await gatewayChain.deposit(100n * 10n ** 18n)
@@ -136,7 +139,7 @@ export async function startNet (spec: NetSpec): Promise<Net> {
       devnet: true,
       http: { port: 0 },
       chain: { voucherSigner: { wallet: gwId.wallet, domain: heuristDomain(dep.chainId, dep.contracts.Payments) }, receiptDomain: domain },
-      deliverVoucher: (c, v) => { miners.find(x => x.wallet.address.toLowerCase() === c.address.toLowerCase())?.vouchers.push(v) },
+      deliverVoucher: (c, v) => { allVouchers.push(v); miners.find(x => x.wallet.address.toLowerCase() === c.address.toLowerCase())?.vouchers.push(v) },
       isValidator: async (x) => await gwViews.stakeOf(x) > 0n
     })
     stops.push(async () => { await gateway.stop() })
@@ -189,6 +192,7 @@ export async function startNet (spec: NetSpec): Promise<Net> {
       gatewayWallet,
       gatewayChain,
       apiKey,
+      vouchers: allVouchers,
       miners,
       validators,
       dir: d.dir,
