@@ -34,7 +34,7 @@ export {
   MAX_MODEL_WEIGHT_GIB, PROMPT_BYTES_PER_UNIT, PROMPT_UNITS_PER_MESSAGE, IMAGE_TILE_PX,
   modelWeightGib, clampWeight, promptUnits, llmComputeUnits, imageComputeUnits
 } from './compute-units.js'
-export { splitRevenue, type RevenueShares, type RevenueSplit } from './revenue.js'
+export { splitRevenue, PROTOCOL_FEE_BPS, type RevenueShares, type RevenueSplit } from './revenue.js'
 export {
   minimumStake, isStakeSecure, expectedPayoffHonest, expectedPayoffMalicious, attackProbabilityWad,
   isAttackBounded, maxTolerableMalicious, honestIsEquilibrium
