@@ -11,8 +11,8 @@ import { ApiError } from './openai.js'
  * as the request's deadline allows and nothing has reached the client yet. Once the client
  * has bytes, a failure is final: the caller reports it in the stream, never restarts silently.
  *
- * A miner the gateway has not yet seen answer is a claim, not a fact: it gets a short
- * first-output timeout, and once per request a hedge, that is, if it has produced nothing
+ * A miner the gateway has not yet seen answer is a claim, not a fact: while others are left to
+ * try it gets a short first-output timeout, and once per request a hedge, that is, if it has produced nothing
  * after `hedgeAfterMs`, the best other candidate (a proven one first) starts beside it and
  * whichever produces output first serves the job; the other is aborted. Miners that advertise
  * speed they do not have cost a request at most `hedgeAfterMs`, never a failure.
@@ -118,7 +118,9 @@ export async function dispatch<R> (ranked: Candidate[], attempt: (c: Candidate, 
       continue
     }
     const untried = o.untried?.is(c) === true
-    const firstMs = (x: Candidate): number => o.untried?.is(x) === true ? Math.min(o.untried.firstOutputTimeoutMs, o.firstTokenTimeoutMs) : o.firstTokenTimeoutMs
+    // the short wait is for an untried miner with someone to fall back on; the last one left
+    // gets the full first-token timeout (an honest new miner on a slow first job is not cut off)
+    const firstMs = (x: Candidate): number => o.untried?.is(x) === true && queue.some(y => y !== x && o.breakers.state(y.peerId) !== 'open') ? Math.min(o.untried.firstOutputTimeoutMs, o.firstTokenTimeoutMs) : o.firstTokenTimeoutMs
     attempts++
     const runners: Array<Runner<R>> = []
     // the first runner to produce output serves the job; any other is aborted at once, so
