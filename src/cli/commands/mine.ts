@@ -15,7 +15,8 @@ import { depositReader } from '../../chain/index.js'
 import { probeHardware } from '../../inference/index.js'
 import { startMinerPods, type MinerPods } from '../pod-host.js'
 import { CHEAT_MODES, assertCheatAllowed, cheatingExecutor, parseCheatMode } from '../../validation/index.js'
-import { nodeChain, startMinerRewards, startNodeDashboard } from '../rewards.js'
+import { nodeChain, rewardsDir, startMinerRewards, startNodeDashboard } from '../rewards.js'
+import { recordClaimFailure } from '../../rewards/index.js'
 import { nodeSource } from '../../dashboard/index.js'
 import { createAlerts, loadOrAlert, startNodeWatch } from '../alerts.js'
 import { MeshHealer, PartSupervisor, healingExecutor } from '../../ops/index.js'
@@ -155,7 +156,7 @@ export function registerMine (program: Command): void {
         watch = await startNodeWatch(ctx, alerts, { operator: identity.address, chain, jobsArrived: () => s.served + s.failed + s.rejected + s.running + s.queued, advertising: () => true, reachability: node.reachability })
         const w = watch
         // epoch rewards (claim files, auto-claim) and the local dashboard
-        const claimer = await startMinerRewards(ctx, node, store, chain, logger, { onClaimFailed: (e, code, reason) => { w.claimFailed(e, code, reason) } })
+        const claimer = await startMinerRewards(ctx, node, store, chain, logger, { onClaimFailed: (e, code, reason) => { w.claimFailed(e, code, reason); recordClaimFailure(rewardsDir(ctx), e, code, reason).catch(() => {}) } })
         const dashboard = await startNodeDashboard(ctx, nodeSource({ role: 'miner', miners: [{ node, jobs: server, claimer }], chain }), logger)
         rewards = { async stop () { await dashboard?.stop(); await claimer?.stop() } }
         logger.info({ address: identity.address, peerId: identity.peerId.toString(), addrs: node.multiaddrs(), dashboard: dashboard?.url, models: fixed.map(m => ({ name: m.name, id: m.id, kind: m.kind })), paid: domain !== null, redeemThreshold: inbox === null ? null : config.mine.redeemThreshold, reachability: node.reachability.report().status }, 'miner ready')
