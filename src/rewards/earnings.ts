@@ -47,6 +47,10 @@ export interface LedgerEarnings {
   points: Record<Pool, string>
   /** The ledger's own total for this miner (ledger.ts), to show the two agree. */
   ledgerPoints: Record<Pool, string>
+  /** Counted receipts left out of `receipts` to bound the listing (every one that does not count is listed). */
+  receiptsOmitted: number
+  /** Where this came from: the store itself, or the running miner's report (with its time). */
+  source: string
 }
 
 export interface Redemption { payer: string, amount: string, nodeShare: string, tx: string, block: number }
@@ -95,12 +99,14 @@ const jobFirst = z.object({ receiptHash: z.string() }).strict()
  * This miner's receipts in `epoch` from the points ledger, each with its status and reason, by
  * the rules ledger.ts `points` applies (organic, not failed by stake, first per job id).
  */
-export async function ledgerEarnings (ledger: PointsLedger, store: Store, epoch: bigint, operator: string, check: OrganicCheck & { stakeOf: (v: string) => Promise<bigint> }): Promise<LedgerEarnings> {
+export async function ledgerEarnings (ledger: PointsLedger, store: Store, epoch: bigint, operator: string, check: OrganicCheck & { stakeOf: (v: string) => Promise<bigint> }, maxCountedListed = MAX_LISTED): Promise<LedgerEarnings> {
   const firstOfJob = store.bucket('rw-jobs', jobFirst)
   const points: Record<Pool, bigint> = { llama: 0n, waifu: 0n }
   const paid = new Map<string, boolean>()
   const receipts: ReceiptLine[] = []
   let sampled = 0
+  let counted = 0
+  let omitted = 0
   for (const e of (await ledger.entries(epoch)).filter(x => same(x.miner, operator))) {
     const pool = POOL_NAMES[e.pool]!
     const verdicts: VerdictLine[] = []
@@ -141,6 +147,7 @@ export async function ledgerEarnings (ledger: PointsLedger, store: Store, epoch:
     const pts = units < bound ? units : bound
     line.points = pts.toString()
     points[pool] += pts
+    if (++counted > maxCountedListed) { receipts.pop(); omitted++ }
   }
   const mine = (await ledger.points(epoch, check)).miners
   const own = [...mine].find(([a]) => same(a, operator))?.[1] ?? { llama: 0n, waifu: 0n }
@@ -149,7 +156,56 @@ export async function ledgerEarnings (ledger: PointsLedger, store: Store, epoch:
     receipts,
     sampled,
     points: { llama: points.llama.toString(), waifu: points.waifu.toString() },
-    ledgerPoints: { llama: own.llama.toString(), waifu: own.waifu.toString() }
+    ledgerPoints: { llama: own.llama.toString(), waifu: own.waifu.toString() },
+    receiptsOmitted: omitted,
+    source: 'store'
+  }
+}
+
+// ---- the running miner's report (its store is locked while it runs) ----
+
+export const LEDGER_REPORT_FILE = 'earnings-ledger.json'
+const MAX_LISTED = 2000
+const MAX_REPORT_BYTES = 32 * 1024 * 1024
+const uintStr = z.string().regex(/^\d{1,78}$/)
+const poolPoints = z.object({ llama: uintStr, waifu: uintStr }).strict()
+const ledgerEarningsSchema = z.object({
+  epoch: uintStr,
+  receipts: z.array(z.object({
+    receiptHash: z.string().max(66), jobId: z.string().max(66), requester: z.string().max(42), from: z.string().max(42),
+    pool: z.enum(['llama', 'waifu']), computeUnits: uintStr, points: uintStr,
+    status: z.enum(['counted', 'not-organic', 'failed', 'duplicate']), reason: z.string().max(2000).nullable(),
+    verdicts: z.array(z.object({ validator: z.string().max(42), pass: z.boolean(), stake: uintStr }).strict()).max(1000)
+  }).strict()).max(20_000),
+  sampled: z.number().int().min(0),
+  points: poolPoints,
+  ledgerPoints: poolPoints,
+  receiptsOmitted: z.number().int().min(0),
+  source: z.string().max(200)
+}).strict()
+const ledgerReportSchema = z.object({ operator: z.string().regex(/^0x[0-9a-fA-F]{40}$/), updatedAt: z.string().max(40), epochs: z.array(ledgerEarningsSchema).max(4) }).strict()
+export type LedgerReport = z.infer<typeof ledgerReportSchema>
+
+/** Written by a running miner every minute: its ledger part for the current and the previous epoch. */
+export async function writeLedgerReport (rewardsDir: string, operator: string, epochs: LedgerEarnings[]): Promise<void> {
+  await mkdir(rewardsDir, { recursive: true })
+  const path = join(rewardsDir, LEDGER_REPORT_FILE)
+  const tmp = `${path}.${process.pid}.tmp`
+  const report: LedgerReport = { operator, updatedAt: new Date().toISOString(), epochs: epochs.slice(-4) }
+  await writeFile(tmp, JSON.stringify(report))
+  await rename(tmp, path)
+}
+
+/** The running miner's report, or null when there is none. A bad file is an error naming it. */
+export async function readLedgerReport (rewardsDir: string): Promise<LedgerReport | null> {
+  const path = join(rewardsDir, LEDGER_REPORT_FILE)
+  let size: number
+  try { size = (await stat(path)).size } catch { return null }
+  if (size > MAX_REPORT_BYTES) throw new HeuristError('REWARDS_BAD_LEDGER_REPORT', `${path} is too large`)
+  try {
+    return ledgerReportSchema.parse(JSON.parse(await readFile(path, 'utf8')))
+  } catch {
+    throw new HeuristError('REWARDS_BAD_LEDGER_REPORT', `${path} is not a ledger report`)
   }
 }
 
@@ -243,7 +299,7 @@ export async function reconcileEarnings (input: { operator: string, ledger: Ledg
   const { chain: c, ledger: l, operator } = input
   const epoch = BigInt(c.epoch)
   const gaps: Gap[] = []
-  if (l === null) gaps.push({ code: 'NO_LEDGER', reason: 'this node\'s points ledger is not readable here (no store in this home, or a running miner holds it): receipts are not listed' })
+  if (l === null) gaps.push({ code: 'NO_LEDGER', reason: 'this node\'s points ledger is not readable here (a running miner holds the store and has not written rewards/earnings-ledger.json for this epoch yet): receipts are not listed' })
   for (const r of l?.receipts ?? []) {
     if (r.status === 'counted') continue
     gaps.push({ code: r.status === 'failed' ? 'RECEIPT_FAILED' : r.status === 'duplicate' ? 'RECEIPT_DUPLICATE' : 'RECEIPT_NOT_ORGANIC', reason: r.reason ?? r.status, receiptHash: r.receiptHash })

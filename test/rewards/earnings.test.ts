@@ -9,8 +9,12 @@ import { isHeuristError } from '../../src/core/errors.js'
 import { POOL, type Receipt } from '../../src/core/typed-data.js'
 import { signReceipt, receiptHash, type SignedReceipt } from '../../src/p2p/index.js'
 import { WAD } from '../../src/economics/index.js'
-import { PointsLedger, recordClaimFailure, type EpochEarnings } from '../../src/rewards/index.js'
+import { PointsLedger, chainOrganicCheck, ledgerEarnings, recordClaimFailure, writeLedgerReport, type EpochEarnings } from '../../src/rewards/index.js'
+import { VERDICTS_TOPIC, buildVerdictMessage, chainStakeViews } from '../../src/validation/index.js'
+import { encodeMessage } from '../../src/p2p/index.js'
+import { hearOwnVerdicts } from '../../src/cli/own-verdicts.js'
 import { runCli, tempDir } from '../helpers.js'
+import { testNode, until } from '../p2p/util.js'
 
 const EPOCH = 3600n
 
@@ -147,4 +151,60 @@ describe('heurist earnings, reconciled against the devnet', () => {
     expect(text.stdout).toContain('gap          RECEIPT_FAILED')
     expect(text.stdout).toContain('gap          CLAIM_FAILED')
   }, 180_000)
+
+  it('a running miner files staked validators\' verdicts on its receipts from gossip, and earnings reads its report while the store is locked', async () => {
+    const acc = devnet.accounts
+    const [gwW, minerW, stakedW, strangerW] = [acc[1]!, acc[3]!, acc[6]!, acc[7]!]
+    const d = devnet.deployment
+    const where = { chainId: d.chainId, verifyingContract: d.contracts.Slashing }
+    const { dir: home2, cleanup: clean2 } = await tempDir('heurist-earnings-live-')
+    const nodes: Array<{ stop: (ms?: number) => Promise<void> }> = []
+    const store = await Store.open(join(home2, 'store'))
+    try {
+      await writeDeployment(join(home2, 'devnet.json'), d)
+      await writeKeystore(join(home2, 'keystore.json'), await encryptKey(minerW as never, 'pw', { scryptLogN: 4 }))
+      const gwChain = await chainFor(gwW)
+      await gwChain.deposit(WAD)
+      await (await chainFor(stakedW)).registerValidator(BigInt(d.params.minValidatorStake))
+      const minerChain = await chainFor(minerW)
+      const ledger = new PointsLedger(store, silentLogger())
+      ledger.setEpoch(await minerChain.currentEpoch())
+      const r: Receipt = { jobId: '0x' + 'ab'.repeat(32), requester: gwW.address, miner: minerW.address, modelId: '0x' + '11'.repeat(32), pool: POOL.llm, inputHash: ZeroHash, outputHash: ZeroHash, paramsHash: ZeroHash, computeUnits: 2000n, startedAt: 1000n, endedAt: 1010n }
+      const signed = await signReceipt(minerW, r, where)
+      await ledger.record({ v: 1, type: 'receipt', signed, chainId: d.chainId, verifyingContract: d.contracts.Slashing } as never, identityFromPrivateKey(gwW.privateKey).peerId.toString())
+      const hash = receiptHash(signed, where)
+
+      // the mesh: the miner hears verdicts; a staked validator and a key without stake publish
+      const miner = await testNode({ identity: identityFromPrivateKey(minerW.privateKey) })
+      nodes.push(miner)
+      const off = hearOwnVerdicts({ node: miner, ledger, operator: minerW.address, domain: where, stakeOf: chainStakeViews(minerChain).stakeOf, logger: silentLogger() })
+      const publishers = await Promise.all([stakedW, strangerW].map(async w => await testNode({ identity: identityFromPrivateKey(w.privateKey), bootstrap: [miner.multiaddrs()[0]!] })))
+      nodes.push(...publishers)
+      for (const p of publishers) {
+        p.pubsub.subscribe(VERDICTS_TOPIC)
+        expect(await until(() => p.pubsub.getSubscribers(VERDICTS_TOPIC).some(x => x.equals(miner.peerId)), 20_000)).toBe(true)
+      }
+      await publishers[1]!.publish(VERDICTS_TOPIC, encodeMessage(await buildVerdictMessage(strangerW as never, where, signed, hash, false, 1)))
+      await publishers[0]!.publish(VERDICTS_TOPIC, encodeMessage(await buildVerdictMessage(stakedW as never, where, signed, hash, false, 1)))
+      expect(await until(async () => (await ledger.verdictsOf(hash)).length > 0, 20_000)).toBe(true)
+      await new Promise(resolve => setTimeout(resolve, 500)) // room for the stranger's, had it been filed
+      expect(await ledger.verdictsOf(hash)).toEqual([{ validator: stakedW.address.toLowerCase(), pass: false }])
+      off()
+
+      // what the running miner writes every minute; the store stays locked, as while mine runs
+      const epoch = await minerChain.currentEpoch()
+      await writeLedgerReport(join(home2, 'rewards'), minerW.address, [await ledgerEarnings(ledger, store, epoch, minerW.address, await chainOrganicCheck(minerChain))])
+      const out = await runCli(['earnings', '--home', home2, '--json', '--epoch', epoch.toString()], { timeoutMs: 60_000 })
+      expect(out.code, out.stderr).toBe(0)
+      const e = (JSON.parse(out.stdout) as { epochs: EpochEarnings[] }).epochs[0]!
+      expect(e.ledger!.source).toContain('running miner')
+      expect(e.ledger!.sampled).toBe(1)
+      expect(e.ledger!.receipts[0]!.verdicts).toEqual([{ validator: stakedW.address, pass: false, stake: String(d.params.minValidatorStake) }])
+      expect(e.gaps.map(g => g.code)).toContain('RECEIPT_FAILED')
+    } finally {
+      for (const n of nodes) await n.stop(0).catch(() => {})
+      await store.close()
+      await clean2()
+    }
+  }, 120_000)
 })

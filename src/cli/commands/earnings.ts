@@ -6,7 +6,7 @@ import { rewardsDir } from '../rewards.js'
 import { keystoreAddress } from '../../core/identity.js'
 import { Store } from '../../core/store.js'
 import { isHeuristError } from '../../core/errors.js'
-import { PointsLedger, chainEarnings, chainOrganicCheck, ledgerEarnings, reconcileEarnings, type EpochEarnings, type LedgerEarnings } from '../../rewards/index.js'
+import { PointsLedger, chainEarnings, chainOrganicCheck, ledgerEarnings, readLedgerReport, reconcileEarnings, type EpochEarnings, type LedgerEarnings } from '../../rewards/index.js'
 import { silentLogger } from '../../core/logger.js'
 
 interface EarningsOptions extends ChainFlags { epoch?: string, address?: string }
@@ -53,10 +53,17 @@ export function registerEarnings (program: Command): void {
         }
         try {
           const check = await chainOrganicCheck(chain)
+          // a running miner writes its ledger part every minute
+          const report = store === null ? await readLedgerReport(rewardsDir(ctx)) : null
+          const fromReport = report !== null && report.operator.toLowerCase() === operator.toLowerCase() ? report : null
           const out: EpochEarnings[] = []
           for (const epoch of epochs) {
             let ledger: LedgerEarnings | null = null
             if (store !== null) ledger = await ledgerEarnings(new PointsLedger(store, silentLogger()), store, epoch, operator, check)
+            else {
+              const part = fromReport?.epochs.find(x => x.epoch === epoch.toString())
+              if (part !== undefined) ledger = { ...part, source: `the running miner's report of ${fromReport!.updatedAt}` }
+            }
             const c = await chainEarnings(chain, epoch, operator, chain.deployment.deployBlock)
             out.push(await reconcileEarnings({ operator, ledger, chain: c, rewardsDir: rewardsDir(ctx) }))
           }

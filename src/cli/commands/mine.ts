@@ -17,6 +17,7 @@ import { startMinerPods, type MinerPods } from '../pod-host.js'
 import { CHEAT_MODES, assertCheatAllowed, cheatingExecutor, parseCheatMode } from '../../validation/index.js'
 import { nodeChain, rewardsDir, startMinerRewards, startNodeDashboard } from '../rewards.js'
 import { recordClaimFailure } from '../../rewards/index.js'
+import { startEarningsFeeds } from '../earnings-feeds.js'
 import { nodeSource } from '../../dashboard/index.js'
 import { createAlerts, loadOrAlert, startNodeWatch } from '../alerts.js'
 import { MeshHealer, PartSupervisor, healingExecutor } from '../../ops/index.js'
@@ -158,7 +159,9 @@ export function registerMine (program: Command): void {
         // epoch rewards (claim files, auto-claim) and the local dashboard
         const claimer = await startMinerRewards(ctx, node, store, chain, logger, { onClaimFailed: (e, code, reason) => { w.claimFailed(e, code, reason); recordClaimFailure(rewardsDir(ctx), e, code, reason).catch(() => {}) } })
         const dashboard = await startNodeDashboard(ctx, nodeSource({ role: 'miner', miners: [{ node, jobs: server, claimer }], chain }), logger)
-        rewards = { async stop () { await dashboard?.stop(); await claimer?.stop() } }
+        // heurist earnings: verdicts on our receipts, and the ledger part while the store is locked
+        const stopFeeds = claimer === null || chain === null ? null : startEarningsFeeds({ node, store, ledger: claimer.ledger, chain, operator: identity.address, rewardsDir: rewardsDir(ctx), logger })
+        rewards = { async stop () { stopFeeds?.(); await dashboard?.stop(); await claimer?.stop() } }
         logger.info({ address: identity.address, peerId: identity.peerId.toString(), addrs: node.multiaddrs(), dashboard: dashboard?.url, models: fixed.map(m => ({ name: m.name, id: m.id, kind: m.kind })), paid: domain !== null, redeemThreshold: inbox === null ? null : config.mine.redeemThreshold, reachability: node.reachability.report().status }, 'miner ready')
 
         const tty = process.stderr.isTTY === true && ctx.config.log.format !== 'json'
