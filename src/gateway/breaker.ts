@@ -55,6 +55,12 @@ export class CircuitBreakers {
     this.entries.set(key, e)
   }
 
+  /** An attempt ended with no verdict on the miner (another answered first): a half-open trial slot frees. */
+  release (key: string): void {
+    const e = this.entries.get(key)
+    if (e !== undefined) e.trialInFlight = false
+  }
+
   /** Forgets a miner's history (it left the mesh). */
   forget (key: string): void {
     this.entries.delete(key)

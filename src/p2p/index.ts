@@ -25,3 +25,4 @@ export {
   type ReachabilityInit, type ReachabilityOptions, type ReachabilityReport, type ReachabilityStatus, type RelayGuardStats, type RelayLimits
 } from './reachability.js'
 export { probeReachability, type ReachabilityProbeOptions, type ReachabilityProbeResult } from './probe.js'
+export { depositAdmission, jobCostBound, type AdmitJob, type AdmissionRefusal, type DepositAdmissionOptions } from './admission.js'

@@ -7,6 +7,8 @@ import type { Logger } from '../core/logger.js'
 import { POOL } from '../core/typed-data.js'
 import type { ImageResult, LlmResult, ModelInfo } from '../inference/types.js'
 import { FrameStream } from './frames.js'
+import type { AdmitJob } from './admission.js'
+import { imageComputeUnits, llmComputeUnits, modelWeightGib, promptUnits } from '../economics/index.js'
 import {
   JOB_PROTOCOL, MAX_BYTES, PROTOCOL_VERSION, requestFrameSchema, responseFrameSchema,
   type ImageRequestFrame, type LlmRequestFrame, type RequestFrame, type ResponseFrame, type SignedReceipt
@@ -80,6 +82,8 @@ export interface JobServerOptions {
    * first token goes out at once, and a fast model does not pay one frame per token. Default 4.
    */
   tokenBatchMs: number
+  /** Who is served (p2p/admission.ts): undefined serves every requester (no chain, or mine.serveUnpaid). */
+  admit?: AdmitJob
 }
 
 export const defaultJobServerOptions: JobServerOptions = {
@@ -231,6 +235,8 @@ export class JobServer {
     if (model.kind !== request.kind) { this.reject(frames, jobId, 'P2P_UNSUPPORTED_KIND', `model ${request.modelId} is ${model.kind}, not ${request.kind}`); await finish(); return }
     if (this.running.has(jobId)) { this.reject(frames, jobId, 'P2P_DUPLICATE', 'job id already running'); await finish(); return }
     if (this.slots.full) { this.reject(frames, jobId, 'P2P_BUSY', 'queue full'); await finish(); return }
+    const refusal = await this.o.admit?.(requester, request, model)
+    if (refusal != null) { this.logger.info({ jobId, peer: peer.toString(), code: refusal.code, reason: refusal.reason }, 'job refused'); this.reject(frames, jobId, refusal.code, refusal.reason); await finish(); return }
 
     const abort = new AbortController()
     let resolveDone!: () => void
@@ -291,8 +297,9 @@ export class JobServer {
         frames.write({ v: PROTOCOL_VERSION, type: 'image-result', kind: 'image', pngBase64: Buffer.from(r.png).toString('base64'), pixelSha256: r.pixelSha256, width: r.width, height: r.height, ms: r.ms })
         if (r.ms > 0) this.stats.imagesPerSecond = 1000 / r.ms
       }
-      // compute units: milliseconds of work weighted by the model's memory in GiB (at least 1)
-      const weight = BigInt(Math.max(1, Math.ceil(model.memoryBytes / 2 ** 30)))
+      // compute units (economics/compute-units): the delivered output weighted by the model's
+      // memory, counted as the gateway counts them, so an honest receipt is paid in full
+      const weight = modelWeightGib(model.memoryBytes)
       const signed = await signReceipt(this.wallet, {
         jobId,
         requester,
@@ -302,7 +309,7 @@ export class JobServer {
         inputHash: inputHashOf(request),
         outputHash: outputHashOf(out),
         paramsHash: paramsHashOf(request),
-        computeUnits: BigInt(Math.max(1, endedAt - startedAt)) * weight,
+        computeUnits: out.kind === 'llm' ? llmComputeUnits(weight, promptUnits(request.kind === 'llm' ? request.input : ''), Math.min(out.result.tokens.length, request.kind === 'llm' ? request.sampling.maxTokens : 0)) : imageComputeUnits(weight, request.kind === 'image' ? request.image : { width: 0, height: 0, steps: 0 }),
         startedAt: BigInt(Math.floor(startedAt / 1000)),
         endedAt: BigInt(Math.floor(endedAt / 1000))
       }, this.o.receiptDomain)
