@@ -226,7 +226,13 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
   async function eligibleOnly (model: AdvertisedModel, candidates: Candidate[]): Promise<Candidate[]> {
     const priced = candidates.filter(c => c.pricePerUnit <= o.maxPricePerUnit)
     const check = components.eligible
-    const out = check === undefined ? priced : (await Promise.all(priced.map(async c => await check(c.address).catch(() => false) ? c : null))).filter((c): c is Candidate => c !== null)
+    const out = check === undefined
+      ? priced
+      : (await Promise.all(priced.map(async c => await check(c.address).catch((err: unknown) => {
+          // a miner whose registration cannot be read is not routed to: unchecked is unpaid
+          logger.warn({ miner: c.peerId, err: (err as Error).message }, 'cannot read the miner\'s registration; not routed to')
+          return false
+        }) ? c : null))).filter((c): c is Candidate => c !== null)
     if (out.length === 0 && candidates.length > 0) throw new ApiError(503, `No eligible miner serves '${model.name}' now (${candidates.length} advertise it; none registered with collateral under this gateway's price ceiling).`, 'server_error', 'no_eligible_miner', 'model')
     return out
   }

@@ -233,10 +233,13 @@ export class JobServer {
     const model = this.executor.models().find(m => m.id === request.modelId)
     if (model === undefined) { this.reject(frames, jobId, 'P2P_UNKNOWN_MODEL', `model ${request.modelId} is not loaded here`); await finish(); return }
     if (model.kind !== request.kind) { this.reject(frames, jobId, 'P2P_UNSUPPORTED_KIND', `model ${request.modelId} is ${model.kind}, not ${request.kind}`); await finish(); return }
-    if (this.running.has(jobId)) { this.reject(frames, jobId, 'P2P_DUPLICATE', 'job id already running'); await finish(); return }
-    if (this.slots.full) { this.reject(frames, jobId, 'P2P_BUSY', 'queue full'); await finish(); return }
-    const refusal = await this.o.admit?.(requester, request, model)
-    if (refusal != null) { this.logger.info({ jobId, peer: peer.toString(), code: refusal.code, reason: refusal.reason }, 'job refused'); this.reject(frames, jobId, refusal.code, refusal.reason); await finish(); return }
+    // who is served (p2p/admission.ts); awaited before the checks below, which must run in the
+    // same turn as the job taking its place
+    const admitted = this.o.admit === undefined ? undefined : await this.o.admit(requester, request, model)
+    if (admitted !== undefined && typeof admitted !== 'function') { this.logger.info({ jobId, peer: peer.toString(), code: admitted.code, reason: admitted.reason }, 'job refused'); this.reject(frames, jobId, admitted.code, admitted.reason); await finish(); return }
+    if (this.draining && admitted !== undefined) { admitted(); this.reject(frames, jobId, 'P2P_DRAINING', 'miner is shutting down'); await finish(); return }
+    if (this.running.has(jobId)) { admitted?.(); this.reject(frames, jobId, 'P2P_DUPLICATE', 'job id already running'); await finish(); return }
+    if (this.slots.full) { admitted?.(); this.reject(frames, jobId, 'P2P_BUSY', 'queue full'); await finish(); return }
 
     const abort = new AbortController()
     let resolveDone!: () => void
@@ -333,6 +336,7 @@ export class JobServer {
       stream.removeEventListener('close', onClose)
       this.running.delete(jobId)
       this.stats.queued = this.slots.queued
+      admitted?.()
       resolveDone()
     }
   }
@@ -370,8 +374,16 @@ interface Dialer {
   peerId: PeerId
 }
 
+/**
+ * How far a miner's receipt times (unix seconds, its clock) may lie outside the requester's own
+ * view of the job (its clock). Clocks of NTP-synced hosts agree to well under a second; 30 s
+ * leaves room for a sloppy one. The bound matters on chain: Slashing refuses receipts that
+ * started by the miner's last exit, so a receipt backdated past it would be unslashable.
+ */
+export const RECEIPT_CLOCK_SKEW_S = 30n
+
 /** Checks a receipt against the job we asked for; returns the problem or null. */
-export function checkReceipt (signed: SignedReceipt, expect: { jobId: string, requester: string, miner: string, job: JobRequest, output: JobOutput, domain?: ReceiptDomainOptions }): string | null {
+export function checkReceipt (signed: SignedReceipt, expect: { jobId: string, requester: string, miner: string, job: JobRequest, output: JobOutput, domain?: ReceiptDomainOptions, window?: { fromS: bigint, toS: bigint } }): string | null {
   const r = signed.receipt
   const signer = receiptSigner(signed, expect.domain)
   if (signer === null) return 'signature does not parse'
@@ -385,6 +397,8 @@ export function checkReceipt (signed: SignedReceipt, expect: { jobId: string, re
   if (r.paramsHash !== paramsHashOf(expect.job)) return 'params hash differs'
   if (r.outputHash !== outputHashOf(expect.output)) return 'output hash differs'
   if (BigInt(r.endedAt) < BigInt(r.startedAt)) return 'ends before it starts'
+  const w = expect.window
+  if (w !== undefined && (BigInt(r.startedAt) < w.fromS - RECEIPT_CLOCK_SKEW_S || BigInt(r.endedAt) > w.toS + RECEIPT_CLOCK_SKEW_S)) return `times ${r.startedAt}–${r.endedAt} lie outside the job (${w.fromS}–${w.toS}, ±${RECEIPT_CLOCK_SKEW_S} s)`
   return null
 }
 
@@ -403,6 +417,7 @@ export async function runJob (node: Dialer, peer: PeerId, job: JobRequest, optio
   const jobId = options.jobId ?? '0x' + randomBytes(32).toString('hex')
   const signal = options.signal === undefined ? AbortSignal.timeout(timeoutMs) : AbortSignal.any([options.signal, AbortSignal.timeout(timeoutMs)])
   const t0 = performance.now()
+  const wallStartS = BigInt(Math.floor(Date.now() / 1000))
   let stream: Stream
   try {
     stream = await node.dialProtocol(peer, JOB_PROTOCOL, { signal })
@@ -461,7 +476,7 @@ export async function runJob (node: Dialer, peer: PeerId, job: JobRequest, optio
           // streamed text that is not the result's: the caller got something the receipt does not commit to
           const problem = output.kind === 'llm' && streamed !== '' && streamed !== output.result.text
             ? 'streamed text differs from the signed result'
-            : checkReceipt(f.signed, { jobId, requester, miner, job, output, domain: options.receiptDomain })
+            : checkReceipt(f.signed, { jobId, requester, miner, job, output, domain: options.receiptDomain, window: { fromS: wallStartS, toS: BigInt(Math.ceil(Date.now() / 1000)) } })
           await stream.close().catch(() => {})
           return {
             jobId,
