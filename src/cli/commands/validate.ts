@@ -3,6 +3,7 @@ import { loadContext } from '../context.js'
 import { collectList } from '../flags.js'
 import { untilSignal } from '../lifecycle.js'
 import { joinMesh, loadMinerModels } from '../mesh.js'
+import { createAlerts, loadOrAlert, startNodeWatch } from '../alerts.js'
 import { resolveDeployment, withChainFlags, type ChainFlags } from '../chain.js'
 import { usageError } from '../../core/errors.js'
 import { Store } from '../../core/store.js'
@@ -46,6 +47,8 @@ export function registerValidate (program: Command): void {
       const { deployment, rpc } = await resolveDeployment(ctx, opts)
       const chain = await connectChain({ deployment, rpc, signer: identity.wallet })
       const store = await Store.open(ctx.paths.store)
+      const alerts = createAlerts(ctx, identity.address, 'validate')
+      let watch: Awaited<ReturnType<typeof startNodeWatch>> | undefined
       let loaded: Awaited<ReturnType<typeof loadMinerModels>> | undefined
       let node: Awaited<ReturnType<typeof joinMesh>> | undefined
       try {
@@ -53,7 +56,7 @@ export function registerValidate (program: Command): void {
         if (await views.stakeOf(identity.address) === 0n) {
           throw usageError('VALIDATION_NOT_A_VALIDATOR', `${identity.address} has no validator stake in NodeRegistry: run \`heurist register --validator --collateral <HEU>\` first`)
         }
-        loaded = await loadMinerModels(ctx, config.inference.models, logger)
+        loaded = await loadOrAlert(alerts, config.inference.models.join(',') || 'built-in tiny models', async () => await loadMinerModels(ctx, config.inference.models, logger))
         const images = loaded.images
         const rerunImage: ImageRerun = async (request, settings, signal) => {
           const model = images.get(request.modelId)
@@ -80,6 +83,8 @@ export function registerValidate (program: Command): void {
           onVerdict: m => { epochs?.recordVerdict(m).catch(err => { logger.warn({ err: (err as Error).message }, 'cannot record our verdict') }) }
         })
         logger.info({ address: identity.address, peerId: identity.peerId.toString(), addrs: n.multiaddrs(), sampleRate, models: loaded.models.map(m => m.name) }, 'validator ready')
+        // alerts.*: gas for posting roots and slashes, reachability
+        watch = await startNodeWatch(ctx, alerts, { operator: identity.address, chain, jobsArrived: null, advertising: () => false, reachability: n.reachability })
         const heartbeat = setInterval(() => { logger.info({ ...svc.validator.stats, peers: n.connectedPeers().length }, 'validator status') }, 10_000)
         await untilSignal(logger, async () => {
           clearInterval(heartbeat)
@@ -89,6 +94,9 @@ export function registerValidate (program: Command): void {
         })
         ctx.print(svc.validator.stats, s => `checked ${s.passed + s.failed} jobs: ${s.passed} passed, ${s.failed} failed, ${s.gatewayBlamed} transcripts blamed on gateways; ${s.slashesSubmitted} slashes submitted`)
       } finally {
+        watch?.stop()
+        await alerts.flush(3000)
+        alerts.stop()
         await node?.stop(0).catch(() => {})
         await loaded?.stop().catch(() => {})
         chain.close()
