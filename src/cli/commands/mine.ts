@@ -154,7 +154,7 @@ export function registerMine (program: Command): void {
         podModels.onChange(() => { advertiser.advertiseSoon() })
         // alerts.*: gas, slashes, idle while advertising, reachability lost
         const s = server.stats
-        watch = await startNodeWatch(ctx, alerts, { operator: identity.address, chain, jobsArrived: () => s.served + s.failed + s.rejected + s.running + s.queued, advertising: () => true, reachability: node.reachability })
+        watch = await startNodeWatch(ctx, alerts, { operator: identity.address, chain, jobsArrived: () => s.served + s.failed + s.rejected + s.running + s.queued, advertising: () => true, reachability: node.reachability, podEvents: () => podModels.host?.manager.events ?? [] })
         const w = watch
         // epoch rewards (claim files, auto-claim) and the local dashboard
         const claimer = await startMinerRewards(ctx, node, store, chain, logger, { onClaimFailed: (e, code, reason) => { w.claimFailed(e, code, reason); recordClaimFailure(rewardsDir(ctx), e, code, reason).catch(() => {}) } })
