@@ -50,7 +50,8 @@ export function createMeshBackend (node: HeuristNode, logger: Logger, init: Part
       speed,
       votes: o.votes?.(e.address) ?? 0n,
       uptime: uptime.get(e.address.toLowerCase()) ?? 0,
-      pricePerUnit: BigInt(e.advert.price)
+      pricePerUnit: BigInt(e.advert.price),
+      slots: e.advert.maxJobs
     }
   }
 
@@ -60,6 +61,7 @@ export function createMeshBackend (node: HeuristNode, logger: Logger, init: Part
       timeoutMs: o.jobTimeoutMs,
       ...(o.receiptDomain === undefined ? {} : { receiptDomain: o.receiptDomain }),
       onToken: (text) => { options.onToken?.(text) },
+      onAccepted: (queued) => { options.onQueued?.(queued > 0) },
       onProgress: () => { options.onToken?.('') }
     })
     if (!r.receiptValid) {

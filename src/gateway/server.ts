@@ -12,6 +12,9 @@ import { CircuitBreakers, type BreakerOptions } from './breaker.js'
 import { rankCandidates } from './routing.js'
 import { dispatch, ClientGone, CommittedFailure } from './dispatch.js'
 import { GatewayMetrics } from './metrics.js'
+import { RequestQueue, type QueueOptions } from './queue.js'
+import { ConnectionGuard, defaultConnectionLimits, type ConnectionLimits } from './connections.js'
+import { jobFrameProblem } from './precheck.js'
 import { imageComputeUnits } from './local.js'
 import {
   ApiError, badRequest, chatRequestSchema, completionRequestSchema, imageRequestSchema, parseBody, chatMessages,
@@ -42,6 +45,16 @@ export interface GatewayOptions {
    * counts as demand. Default 60 s: a pull and load of a small model (bench:pods).
    */
   coldStartTimeoutMs: number
+  /** The per-model request queue (bounds, fairness, per-miner load); see queue.ts. */
+  queue: Partial<QueueOptions>
+  /** A client must send its whole header within this many ms. Default 10 s: slow-header clients are cut off. */
+  headersTimeoutMs: number
+  /** ... and its whole request (header and body) within this many ms. Default 30 s: a 1 MiB body on a slow link fits. */
+  bodyTimeoutMs: number
+  /** An idle keep-alive connection is closed after this many ms. Default 5 s. */
+  keepAliveTimeoutMs: number
+  /** TCP connections per client IP and in all; see connections.ts. */
+  connections: Partial<ConnectionLimits>
 }
 
 export const defaultGatewayOptions: GatewayOptions = {
@@ -55,7 +68,12 @@ export const defaultGatewayOptions: GatewayOptions = {
   referred: [],
   breaker: {},
   rng: Math.random,
-  coldStartTimeoutMs: 60_000
+  coldStartTimeoutMs: 60_000,
+  queue: {},
+  headersTimeoutMs: 10_000,
+  bodyTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000,
+  connections: {}
 }
 
 export interface GatewayComponents {
@@ -79,6 +97,9 @@ export interface Gateway {
   readonly port: number
   readonly metrics: GatewayMetrics
   readonly breakers: CircuitBreakers
+  readonly queue: RequestQueue
+  /** Connections per IP and in all. Null before start. */
+  readonly connections: ConnectionGuard | null
   /** Jobs waiting or running per model id (what the gateway publishes as demand). */
   pending: () => Record<string, number>
   start: () => Promise<void>
@@ -152,6 +173,11 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
   const { backend, accounts, logger } = components
   const metrics = new GatewayMetrics()
   const breakers = new CircuitBreakers(o.breaker)
+  const queue = new RequestQueue(metrics, o.queue)
+  let guard: ConnectionGuard | null = null
+  /** What the onRequest hook learned: the caller's account, and why a request failed (metrics). */
+  const auths = new WeakMap<FastifyRequest, { keyHash: string, accountId: string }>()
+  const reasons = new WeakMap<object, string>()
   const referred = new Set(o.referred)
   const pending = new Map<string, number>()
   let app: FastifyInstance | null = null
@@ -164,6 +190,11 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     const pod = components.pods?.resolve(name)
     if (pod !== undefined) return { ...pod, miners: 0 }
     throw new ApiError(404, `The model '${name}' does not exist or no miner serves it now.`, 'invalid_request_error', 'model_not_found', 'model')
+  }
+
+  /** The account the onRequest hook found for this request (authentication runs before the body is read). */
+  async function authenticated (req: FastifyRequest): Promise<{ keyHash: string, accountId: string }> {
+    return auths.get(req) ?? await authenticate(req)
   }
 
   async function authenticate (req: FastifyRequest): Promise<{ keyHash: string, accountId: string }> {
@@ -237,13 +268,15 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
   }
 
   async function runLlm (req: FastifyRequest, reply: FastifyReply, kind: 'chat' | 'completion'): Promise<void> {
-    const auth = await authenticate(req)
+    const auth = await authenticated(req)
     const body: ChatRequest | CompletionRequest = kind === 'chat' ? parseBody(chatRequestSchema, req.body) : parseBody(completionRequestSchema, req.body)
     const model = findModel(body.model)
     if (model.kind !== 'llm') throw badRequest(`The model '${body.model}' is an image model; use /v1/images/generations.`, 'model', 'model_not_supported')
     const sampling = samplingFrom(body, o.limits, o.defaultMaxTokens)
     const input = kind === 'chat' ? chatMessages(body as ChatRequest) : (() => { const p = (body as CompletionRequest).prompt; return typeof p === 'string' ? p : p[0]! })()
     const llmRequest: LlmRequest = { modelId: model.id, input, sampling }
+    const problem = jobFrameProblem({ kind: 'llm', modelId: model.id, input, sampling })
+    if (problem !== null) throw problem
     const candidates = await candidatesFor(model, reply)
     const promptChars = typeof input === 'string' ? input.length : input.reduce((n, m) => n + m.content.length + 8, 0)
     const settle = await reserve(auth.keyHash, candidates, BigInt(promptChars + sampling.maxTokens))
@@ -263,9 +296,10 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     let outcome: { value: JobOutcome<LlmResult>, candidate: Candidate }
     try {
       try {
-        outcome = await dispatch(rankCandidates(candidates, { referred, rng: o.rng }), async (c, ctx) => {
+        outcome = await dispatch(queue.source({ modelId: model.id, key: auth.keyHash, rank: () => rankCandidates(backend.candidates(model.id), { referred, rng: o.rng }), breakers, deadline: startedAt + o.requestTimeoutMs, signal: client.signal }), async (c, ctx) => {
           return await backend.runLlm(c, llmRequest, {
             signal: ctx.signal,
+            onQueued: ctx.waiting,
             onToken: (text) => {
               ctx.progress()
               if (sse === null || ctx.signal.aborted || text === '') return
@@ -286,9 +320,10 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
           sse.send(err.body())
           reply.raw.end()
           metrics.requests.inc({ endpoint: req.routeOptions.url ?? '', status: 'stream_error' })
+          metrics.errors.inc({ endpoint: req.routeOptions.url ?? '', status: 'stream_error', reason: err.code ?? 'error' })
           return
         }
-        if (sse !== null) { sendRawError(reply, e); return }
+        if (sse !== null) { sendRawError(req, reply, e); return }
         throw e
       }
     } finally {
@@ -318,14 +353,15 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     await finish(job, settle)
   }
 
-  function sendRawError (reply: FastifyReply, e: unknown): void {
+  function sendRawError (req: FastifyRequest, reply: FastifyReply, e: unknown): void {
     const err = toApiError(e, logger)
-    if (!reply.raw.headersSent) reply.raw.writeHead(err.status, { 'content-type': 'application/json; charset=utf-8' })
+    reasons.set(req, err.code ?? err.type)
+    if (!reply.raw.headersSent) reply.raw.writeHead(err.status, { 'content-type': 'application/json; charset=utf-8', ...err.headers })
     reply.raw.end(JSON.stringify(err.body()))
   }
 
   async function runImage (req: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const auth = await authenticate(req)
+    const auth = await authenticated(req)
     const body = parseBody(imageRequestSchema, req.body)
     const model = findModel(body.model)
     if (model.kind !== 'image') throw badRequest(`The model '${body.model}' is a language model; use /v1/chat/completions.`, 'model', 'model_not_supported')
@@ -343,6 +379,9 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
       seed: body.seed ?? Math.floor(Math.random() * 2 ** 32),
       scheduler: body.scheduler ?? 'euler'
     }
+    const { modelId: _m, ...imageParams } = imageRequest
+    const problem = jobFrameProblem({ kind: 'image', modelId: model.id, image: imageParams })
+    if (problem !== null) throw problem
     const candidates = await candidatesFor(model, reply)
     const settle = await reserve(auth.keyHash, candidates, imageComputeUnits(imageRequest))
     const id = newId('img-')
@@ -351,8 +390,8 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     track(model.id, 1)
     let outcome: { value: JobOutcome<ImageResult>, candidate: Candidate }
     try {
-      outcome = await dispatch(rankCandidates(candidates, { referred, rng: o.rng }), async (c, ctx) =>
-        await backend.runImage(c, imageRequest, { signal: ctx.signal, onToken: () => { ctx.progress() } }),
+      outcome = await dispatch(queue.source({ modelId: model.id, key: auth.keyHash, rank: () => rankCandidates(backend.candidates(model.id), { referred, rng: o.rng }), breakers, deadline: startedAt + o.requestTimeoutMs, signal: client.signal }), async (c, ctx) =>
+        await backend.runImage(c, imageRequest, { signal: ctx.signal, onToken: () => { ctx.progress() }, onQueued: ctx.waiting }),
       { deadline: startedAt + o.requestTimeoutMs, firstTokenTimeoutMs: Math.max(o.firstTokenTimeoutMs, o.requestTimeoutMs / 2), signal: client.signal, breakers, metrics, logger, committed: () => false })
     } catch (e) {
       await settle(0n)
@@ -370,17 +409,38 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
   }
 
   function build (): FastifyInstance {
-    const f = Fastify({ bodyLimit: o.bodyLimit, logger: false, return503OnClosing: true, forceCloseConnections: true })
+    const f = Fastify({
+      bodyLimit: o.bodyLimit,
+      logger: false,
+      return503OnClosing: true,
+      forceCloseConnections: true,
+      // slow clients: the header, then the whole request, must arrive in time; idle
+      // keep-alives close; a silent socket outlives no request's deadline
+      requestTimeout: o.bodyTimeoutMs,
+      keepAliveTimeout: o.keepAliveTimeoutMs,
+      connectionTimeout: o.requestTimeoutMs + o.coldStartTimeoutMs + 10_000,
+      http: { headersTimeout: Math.min(o.headersTimeoutMs, o.bodyTimeoutMs), connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(o.headersTimeoutMs / 2))) }
+    })
+    guard = new ConnectionGuard({ ...defaultConnectionLimits, ...o.connections })
+    guard.attach(f.server)
+    // the API key is checked before the body is read: a stranger cannot make us buffer 1 MiB
+    f.addHook('onRequest', async (req) => {
+      if (!req.url.startsWith('/v1/')) return
+      auths.set(req, await authenticate(req))
+    })
     f.addHook('onResponse', async (req, reply) => {
       const endpoint = req.routeOptions.url ?? 'unknown'
       metrics.requests.inc({ endpoint, status: String(reply.statusCode) })
+      if (reply.statusCode !== 200) metrics.errors.inc({ endpoint, status: String(reply.statusCode), reason: reasons.get(req) ?? 'unknown' })
       metrics.latency.observe({ endpoint }, reply.elapsedTime / 1000)
     })
-    f.setErrorHandler(async (e, _req, reply) => {
+    f.setErrorHandler(async (e, req, reply) => {
       const err = toApiError(e, logger)
-      await reply.status(err.status).send(err.body())
+      reasons.set(req, err.code ?? err.type)
+      await reply.status(err.status).headers(err.headers).send(err.body())
     })
     f.setNotFoundHandler(async (req, reply) => {
+      reasons.set(req, 'unknown_url')
       await reply.status(404).send(new ApiError(404, `Unknown request URL: ${req.method} ${req.url.slice(0, 200)}`, 'invalid_request_error', 'unknown_url').body())
     })
     f.get('/health', async () => {
@@ -391,7 +451,7 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
       await reply.header('content-type', metrics.registry.contentType).send(await metrics.text())
     })
     f.get('/v1/models', async (req) => {
-      await authenticate(req)
+      await authenticated(req)
       return {
         object: 'list',
         data: backend.models().map(m => ({ id: m.name, object: 'model', created: 0, owned_by: 'heurist', heurist: { modelId: m.id, kind: m.kind, miners: m.miners } }))
@@ -408,6 +468,8 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     get port () { return port },
     metrics,
     breakers,
+    queue,
+    get connections () { return guard },
     pending: () => Object.fromEntries(pending),
     async start () {
       if (app !== null) return
@@ -426,6 +488,7 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     async stop () {
       const a = app
       app = null
+      queue.stop()
       if (a !== null) await a.close()
     }
   }

@@ -31,12 +31,16 @@ export interface Candidate {
   uptime: number
   /** Price in HEU wei per compute unit. */
   pricePerUnit: bigint
+  /** Jobs the miner runs at once (its advert's maxJobs); the queue keeps this gateway's load on it in proportion. */
+  slots?: number
 }
 
 export interface RunOptions {
   signal: AbortSignal
   /** LLM: each piece of text as the miner produces it. */
   onToken?: (text: string) => void
+  /** The miner accepted the job into its queue (true) / started it (false): no output is due while it waits. */
+  onQueued?: (waiting: boolean) => void
 }
 
 /** What a miner returned for one job, with what it is paid for. */
