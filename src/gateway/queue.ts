@@ -160,8 +160,7 @@ export class RequestQueue {
           if (p === 'none') return null
           if (p !== 'wait') { if (!waited) this.metrics?.queueWait.observe(0); waited = true; return take(p) }
         }
-        const c = await this.wait(q, r, pick, requeue)
-        if (c !== null) take(c)
+        const c = await this.wait(q, r, pick, take, requeue)
         waited = true
         return c
       },
@@ -200,7 +199,8 @@ export class RequestQueue {
     }
   }
 
-  private async wait (q: ModelQueue, r: SourceInit, pick: () => Pick, front: boolean): Promise<Candidate | null> {
+  /** Queues the request until `pick` finds it a miner; `take` counts the grant at once (before other grants in the same pump). */
+  private async wait (q: ModelQueue, r: SourceInit, pick: () => Pick, take: (c: Candidate) => Candidate, front: boolean): Promise<Candidate | null> {
     if (!front && q.size >= this.o.maxQueued) throw this.full(q, r.modelId, `The queue for this model is full (${q.size} requests waiting); retry after the Retry-After interval.`)
     const mine = q.byKey.get(r.key)
     if (!front && mine !== undefined && mine.length >= this.o.maxQueuedPerKey) throw this.full(q, r.modelId, `This API key has ${mine.length} requests waiting for this model, the most one key may; retry after the Retry-After interval.`)
@@ -211,6 +211,7 @@ export class RequestQueue {
         enqueuedAt: this.o.now(),
         pick,
         grant: (c) => {
+          if (c !== null) take(c)
           clearTimeout(timer)
           r.signal.removeEventListener('abort', onAbort)
           this.metrics?.queueWait.observe((this.o.now() - w.enqueuedAt) / 1000)
