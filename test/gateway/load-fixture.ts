@@ -3,7 +3,7 @@ import { silentLogger } from '../../src/core/logger.js'
 import { ensureTinyModels, createLlamaEngine, type LlamaEngine, type ModelInfo } from '../../src/inference/index.js'
 import { Advertiser, basicHardware, type HeuristNode, type JobServer } from '../../src/p2p/index.js'
 import { engineExecutor } from '../../src/cli/mesh.js'
-import { Accounts, createGateway, createMeshBackend, type Gateway, type GatewayOptions, type MeshBackend } from '../../src/gateway/index.js'
+import { Accounts, createGateway, createMeshBackend, type CompletedJob, type Gateway, type GatewayOptions, type MeshBackend } from '../../src/gateway/index.js'
 import { tempDir } from '../helpers.js'
 import { testNode, until } from '../p2p/util.js'
 
@@ -13,7 +13,7 @@ import { testNode, until } from '../p2p/util.js'
  * and gateways (mesh node + HTTP server) that hear their adverts. For load tests.
  */
 export interface TinyMiner { node: HeuristNode, engine: LlamaEngine, jobs: JobServer, advertiser: Advertiser }
-export interface TinyGateway { node: HeuristNode, backend: MeshBackend, gateway: Gateway, accounts: Accounts, store: Store }
+export interface TinyGateway { node: HeuristNode, backend: MeshBackend, gateway: Gateway, accounts: Accounts, store: Store, jobs: CompletedJob[] }
 
 export interface TinyMesh {
   model: ModelInfo
@@ -55,10 +55,11 @@ export async function startTinyMesh (o: { miners: number, slots?: number, minerQ
       const backend = createMeshBackend(node, silentLogger())
       backend.start()
       const accounts = new Accounts(store)
-      const gateway = createGateway({ backend, accounts, logger: silentLogger(), vouchers: null, transcripts: null }, { port: 0, ...options })
+      const jobs: CompletedJob[] = []
+      const gateway = createGateway({ backend, accounts, logger: silentLogger(), vouchers: null, transcripts: null, onJob: (j) => { jobs.push(j) } }, { port: 0, ...options })
       await gateway.start()
       stops.unshift(async () => { await gateway.stop(); backend.stop(); await node.stop(); await store.close() })
-      const g = { node, backend, gateway, accounts, store }
+      const g = { node, backend, gateway, accounts, store, jobs }
       gateways.push(g)
       if (!await until(() => node.peerTable.miners(model!.id).length === o.miners, 30_000, 50)) throw new Error('the miners\' adverts did not reach the gateway')
       return g
