@@ -75,7 +75,8 @@ export const configSpec = {
     port: field(port, 8080, 'HTTP port of the OpenAI-compatible gateway')
   },
   metrics: {
-    port: field(port, 0, 'Prometheus metrics port; 0 = off')
+    port: field(port, 0, 'Prometheus metrics port of mine and validate (GET /metrics); 0 = off (the gateway serves /metrics on its own port)'),
+    host: field(z.string().min(1).max(255), '127.0.0.1', 'address the metrics port listens on (0.0.0.0 for a scraper on another machine)')
   }
 } as const
 
