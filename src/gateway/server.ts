@@ -129,6 +129,8 @@ class SseWriter {
   private pending = ''
   private scheduled = false
   private textSent = false
+  /** The serving miner, sent as x-heurist-miner with the headers (as non-streamed answers carry it). */
+  miner = ''
   constructor (private readonly res: ServerResponse, private readonly requestId: string, private readonly textChunk: (text: string) => unknown = text => text) {}
 
   send (data: unknown): void {
@@ -157,7 +159,7 @@ class SseWriter {
   private write (data: unknown): void {
     if (!this.started) {
       this.started = true
-      this.res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-request-id': this.requestId })
+      this.res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-request-id': this.requestId, ...(this.miner === '' ? {} : { 'x-heurist-miner': this.miner }) })
     }
     this.res.write(`data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`)
   }
@@ -305,6 +307,7 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
               if (sse === null || ctx.signal.aborted || text === '') return
               if (firstTokenAt === 0) {
                 firstTokenAt = Date.now()
+                sse.miner = c.peerId
                 metrics.ttft.observe((firstTokenAt - startedAt) / 1000)
                 if (kind === 'chat') sse.send({ ...(chunk(null, null) as object), choices: [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }] })
               }
