@@ -77,6 +77,14 @@ export const configSpec = {
   metrics: {
     port: field(port, 0, 'Prometheus metrics port of mine and validate (GET /metrics); 0 = off (the gateway serves /metrics on its own port)'),
     host: field(z.string().min(1).max(255), '127.0.0.1', 'address the metrics port listens on (0.0.0.0 for a scraper on another machine)')
+  },
+  alerts: {
+    webhook: field(z.string().max(2048).regex(/^(|https?:\/\/\S+)$/, 'an http(s):// URL, or empty for none'), '', 'URL that receives a JSON POST for each alert (slashed, claim failed, reachability lost, model failed to load, low gas, idle, part restarted); empty = off'),
+    minEth: field(z.string().regex(/^\d{1,12}(\.\d{1,18})?$/, 'an amount of ETH such as 0.01'), '0.01', 'alert when the operator\'s gas balance falls below this many ETH; 0 = off'),
+    idleMinutes: field(z.number().int().min(0).max(10_080), 60, 'alert when no job arrives for this many minutes while adverts are out; 0 = off')
+  },
+  update: {
+    registry: field(z.string().max(2048).regex(/^https?:\/\/\S+$/, 'an http(s):// URL'), 'https://registry.npmjs.org', 'npm registry that `heurist update check` asks for the newest published version')
   }
 } as const
 

@@ -30,7 +30,7 @@ export {
   previewRedeem, exchangeRateWad, deposit, redeem, addRewards, requestUnstake, withdrawable,
   type Rounding, type VaultState, type Unstake
 } from './staking.js'
-export { splitRevenue, type RevenueShares, type RevenueSplit } from './revenue.js'
+export { splitRevenue, PROTOCOL_FEE_BPS, type RevenueShares, type RevenueSplit } from './revenue.js'
 export {
   minimumStake, isStakeSecure, expectedPayoffHonest, expectedPayoffMalicious, attackProbabilityWad,
   isAttackBounded, maxTolerableMalicious, honestIsEquilibrium

@@ -2,6 +2,7 @@ import type { HeuristNode, MinerEntry, ReceiptDomainOptions, RunJobResult } from
 import { HeuristError } from '../core/errors.js'
 import type { Logger } from '../core/logger.js'
 import type { ImageResult, LlmResult } from '../inference/types.js'
+import { deliveredPixels } from '../inference/index.js'
 import type { AdvertisedModel, Backend, Candidate, JobOutcome, RunOptions } from './types.js'
 
 /**
@@ -88,6 +89,12 @@ export function createMeshBackend (node: HeuristNode, logger: Logger, init: Part
       const job = { kind: 'llm' as const, modelId: request.modelId, input: request.input, sampling: request.sampling }
       const r = await run(c, job, options)
       if (r.output.kind !== 'llm') throw new HeuristError('GATEWAY_BAD_RESULT', 'image result for a text job')
+      // the signed context must be the one the miner advertised (a smaller one would excuse a short `length` end)
+      const advertised = node.peerTable.miners(request.modelId).find(e => e.peerId === c.peerId)?.advert.models.find(m => m.id === request.modelId)?.contextSize
+      if (advertised !== undefined && r.output.result.contextSize !== advertised) {
+        logger.warn({ miner: c.peerId, signed: r.output.result.contextSize, advertised }, 'miner signed another context size than it advertises; not paid')
+        throw new HeuristError('GATEWAY_BAD_RECEIPT', `miner ${c.peerId} signed context ${String(r.output.result.contextSize)}, advertises ${advertised}`)
+      }
       return { result: r.output.result, computeUnits: BigInt(r.receipt.receipt.computeUnits), receipt: r, jobId: r.jobId }
     },
     async runImage (c, request, options): Promise<JobOutcome<ImageResult>> {
@@ -95,6 +102,12 @@ export function createMeshBackend (node: HeuristNode, logger: Logger, init: Part
       const job = { kind: 'image' as const, modelId, image }
       const r = await run(c, job, options)
       if (r.output.kind !== 'image') throw new HeuristError('GATEWAY_BAD_RESULT', 'text result for an image job')
+      // the receipt commits to a pixel hash: it must be the delivered PNG's, not the miner's word
+      const got = await deliveredPixels(r.output.result.png)
+      if (got === null || got.pixelSha256 !== r.output.result.pixelSha256 || got.width !== r.output.result.width || got.height !== r.output.result.height) {
+        logger.warn({ miner: c.peerId }, 'delivered PNG does not match the signed pixel hash; not paid')
+        throw new HeuristError('GATEWAY_BAD_RECEIPT', `the PNG from ${c.peerId} does not decode to the pixels its receipt signs`)
+      }
       return { result: r.output.result, computeUnits: BigInt(r.receipt.receipt.computeUnits), receipt: r, jobId: r.jobId }
     },
     start () {

@@ -5,7 +5,7 @@ import type { Logger } from '../core/logger.js'
 import { HeuristError } from '../core/errors.js'
 import type { LlmRequest, LlmResult, ImageRequest, ImageResult, ModelKind } from '../inference/types.js'
 import type { Accounts } from './accounts.js'
-import type { VoucherBook, SignedVoucher } from './vouchers.js'
+import { NO_POD_SHARE, type VoucherBook, type SignedVoucher, type PodShare } from './vouchers.js'
 import type { Transcripts } from './transcripts.js'
 import type { AdvertisedModel, Backend, Candidate, CompletedJob, JobOutcome, PodResolver } from './types.js'
 import { CircuitBreakers, type BreakerOptions } from './breaker.js'
@@ -115,6 +115,18 @@ function newId (prefix: string): string {
 function podIdOf (modelId: string): string {
   const hex = modelId.startsWith('0x') ? modelId.slice(2) : modelId
   return /^[0-9a-fA-F]{64}$/.test(hex) ? '0x' + hex.toLowerCase() : '0x' + '0'.repeat(64)
+}
+
+/**
+ * The pod share a request pays: only when the request named a registered pod by its name
+ * (`model: "<pod name>"`) and that pod is the model that ran. A request for a model by its own
+ * name or id pays no pod, so registering a popular model's sha256 first takes nothing.
+ */
+function namedPodShare (pods: PodResolver | undefined, requested: string, modelId: string): PodShare {
+  const pod = pods?.resolve(requested)
+  if (pod?.deployer === undefined || pod.revenueBps === undefined || pod.name !== requested) return NO_POD_SHARE
+  if (podIdOf(pod.id) !== podIdOf(modelId)) return NO_POD_SHARE
+  return { deployer: pod.deployer, bps: pod.revenueBps }
 }
 
 /**
@@ -254,11 +266,11 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
   }
 
   /** Pays and records a finished job; failures here are logged, the client already has its answer. */
-  async function finish (job: CompletedJob, settle: (cost: bigint) => Promise<void>): Promise<void> {
+  async function finish (job: CompletedJob, settle: (cost: bigint) => Promise<void>, requested: string): Promise<void> {
     await settle(job.cost)
     try {
       if (components.vouchers !== null && job.cost > 0n) {
-        const v = await components.vouchers.raise(job.miner.address, podIdOf(job.modelId), POOL[job.kind], job.cost)
+        const v = await components.vouchers.raise(job.miner.address, podIdOf(job.modelId), POOL[job.kind], job.cost, namedPodShare(components.pods, requested, job.modelId))
         metrics.spent.inc(Number(job.cost))
         await components.onVoucher?.(job.miner, v)
       }
@@ -339,7 +351,7 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     const finishReason = result.finishReason === 'length' ? 'length' : 'stop'
     const cost = outcome.candidate.pricePerUnit * outcome.value.computeUnits
     const endedAt = Date.now()
-    const job: CompletedJob = { jobId: id, ...(outcome.value.jobId === undefined ? {} : { receiptJobId: outcome.value.jobId }), accountId: auth.accountId, modelId: model.id, kind: 'llm', miner: outcome.candidate, input: llmRequest, output: { text: result.text, tokens: result.tokens, finishReason }, computeUnits: outcome.value.computeUnits, cost, receipt: outcome.value.receipt, startedAt, endedAt }
+    const job: CompletedJob = { jobId: id, ...(outcome.value.jobId === undefined ? {} : { receiptJobId: outcome.value.jobId }), accountId: auth.accountId, modelId: model.id, kind: 'llm', miner: outcome.candidate, input: llmRequest, output: { text: result.text, tokens: result.tokens, finishReason: result.finishReason, ...(result.contextSize === undefined ? {} : { contextSize: result.contextSize }) }, computeUnits: outcome.value.computeUnits, cost, receipt: outcome.value.receipt, startedAt, endedAt }
     if (sse !== null) {
       if (!sse.started && result.text !== '') sse.send(chunk(result.text, null)) // a backend that does not stream
       sse.send(chunk(null, finishReason))
@@ -353,7 +365,7 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
         : { index: 0, text: result.text, logprobs: null, finish_reason: finishReason }
       await reply.send({ id, object, created, model: body.model, system_fingerprint: null, choices: [choice], usage })
     }
-    await finish(job, settle)
+    await finish(job, settle, body.model)
   }
 
   function sendRawError (req: FastifyRequest, reply: FastifyReply, e: unknown): void {
@@ -408,7 +420,7 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     const cost = outcome.candidate.pricePerUnit * outcome.value.computeUnits
     void reply.header('x-heurist-miner', outcome.candidate.peerId).header('x-request-id', id)
     await reply.send({ created: Math.floor(startedAt / 1000), data: [{ b64_json: Buffer.from(result.png).toString('base64'), revised_prompt: null }] })
-    await finish({ jobId: id, ...(outcome.value.jobId === undefined ? {} : { receiptJobId: outcome.value.jobId }), accountId: auth.accountId, modelId: model.id, kind: 'image', miner: outcome.candidate, input: imageRequest, output: { pixelSha256: result.pixelSha256, width: result.width, height: result.height, pngBase64: Buffer.from(result.png).toString('base64') }, computeUnits: outcome.value.computeUnits, cost, receipt: outcome.value.receipt, startedAt, endedAt: Date.now() }, settle)
+    await finish({ jobId: id, ...(outcome.value.jobId === undefined ? {} : { receiptJobId: outcome.value.jobId }), accountId: auth.accountId, modelId: model.id, kind: 'image', miner: outcome.candidate, input: imageRequest, output: { pixelSha256: result.pixelSha256, width: result.width, height: result.height, pngBase64: Buffer.from(result.png).toString('base64') }, computeUnits: outcome.value.computeUnits, cost, receipt: outcome.value.receipt, startedAt, endedAt: Date.now() }, settle, body.model)
   }
 
   function build (): FastifyInstance {

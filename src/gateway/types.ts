@@ -59,8 +59,11 @@ export interface JobOutcome<R> {
  * gateway then counts the request as demand, which makes miners load it (scale from zero).
  */
 export interface PodResolver {
-  /** A live (not retired) pod by name or id; undefined when there is none. */
-  resolve: (ref: string) => { id: string, name: string, kind: ModelKind } | undefined
+  /**
+   * A live (not retired) pod by name or id; undefined when there is none. `deployer` and
+   * `revenueBps` are the registry's: a request that names the pod pays them (in the voucher).
+   */
+  resolve: (ref: string) => { id: string, name: string, kind: ModelKind, deployer?: string, revenueBps?: number } | undefined
 }
 
 export interface Backend {

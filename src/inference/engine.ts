@@ -78,6 +78,8 @@ interface Loaded {
   /** Free sequences; the slots guarantee one is here for every running job. */
   free: LlamaContextSequence[]
   chatWrapper?: ChatWrapper
+  /** Every token the model declares an end of generation (eos, eot, eom, ...), found once. */
+  eog?: number[]
 }
 
 /** What a loaded model needs from its file: id and a display name. */
@@ -235,7 +237,7 @@ export class LlamaEngine {
     }
     const maxTokens = Math.min(s.maxTokens, room)
     const signal = options.signal
-    const empty = (reason: LlmResult['finishReason']): LlmResult => ({ text: '', tokens: [], finishReason: reason, usage: { promptTokens: prompt.length, outputTokens: 0, ttftMs: 0, tokensPerSecond: 0, totalMs: performance.now() - t0 } })
+    const empty = (reason: LlmResult['finishReason']): LlmResult => ({ text: '', tokens: [], finishReason: reason, contextSize: m.info.contextSize, usage: { promptTokens: prompt.length, outputTokens: 0, ttftMs: 0, tokensPerSecond: 0, totalMs: performance.now() - t0 } })
     if (signal?.aborted === true) return empty('abort')
     try {
       return await this.withSequence(m, signal, async sequence => {
@@ -263,6 +265,7 @@ export class LlamaEngine {
           text: out.text,
           tokens: out.tokens,
           finishReason,
+          contextSize: m.info.contextSize,
           usage: {
             promptTokens: prompt.length,
             outputTokens: n,
@@ -330,9 +333,23 @@ export class LlamaEngine {
     }
     return await this.withSequence(m, options.signal, async sequence => {
       const distributions = await teacherForce(sequence, m.model, [...prompt, ...outputTokens], prompt.length - 1, Math.max(0, Math.floor(options.top ?? 0)))
-      const eogTokens = [m.model.tokens.eos, m.model.tokens.eot].filter((t): t is Token => t !== null)
-      return { distributions, eogTokens, prompt: { tokens: prompt, stopTokens } }
+      return { distributions, eogTokens: this.eogTokens(modelId), prompt: { tokens: prompt, stopTokens } }
     })
+  }
+
+  /**
+   * Every token the model declares an end of generation: `generate` stops on any of them
+   * (llama.cpp's EOG set: eos, eot, and e.g. Llama 3.1's <|eom_id|>), so a validator must
+   * accept an end on any of them. Scanned once per model over the vocabulary.
+   */
+  eogTokens (modelId: string): number[] {
+    const m = this.get(modelId)
+    if (m.eog === undefined) {
+      const out = new Set<number>([m.model.tokens.eos, m.model.tokens.eot].filter((t): t is Token => t !== null))
+      for (const t of m.model.iterateAllTokens()) if (m.model.isEogToken(t)) out.add(t)
+      m.eog = [...out].sort((a, b) => a - b)
+    }
+    return m.eog
   }
 
   /** Runs `fn` on a free sequence of `m` once a job slot is granted (FIFO, bounded); gives both back after. */

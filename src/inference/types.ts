@@ -55,6 +55,8 @@ export interface LlmResult {
   /** Token ids of the output, for validators that teacher-force them. */
   tokens: number[]
   finishReason: 'stop' | 'length' | 'abort'
+  /** The context (tokens) the job ran in: with the prompt, it bounds a `length` finish. Part of what the receipt commits to. */
+  contextSize?: number
   usage: LlmUsage
 }
 

@@ -93,7 +93,12 @@ export interface ReceiptValidatorOptions {
 
 export const defaultReceiptValidatorOptions: ReceiptValidatorOptions = { ratePerSecond: 50, burst: 200, now: Date.now }
 
-/** Validates gossiped receipts: schema, the miner's EIP-712 signature, duplicates, rate. */
+/**
+ * Validates gossiped receipts: schema, the miner's EIP-712 signature, the publisher (only the
+ * receipt's requester may gossip it: a miner publishing its own receipt first would otherwise
+ * take the job id's place, and validators would ask it, not the requester, for the
+ * transcript), duplicates, rate.
+ */
 export function createReceiptValidator (init: Partial<ReceiptValidatorOptions> = {}): (msg: Message) => ReceiptMessage {
   const o = { ...defaultReceiptValidatorOptions, ...init }
   const seen = new BoundedMap<true>(50_000)
@@ -109,6 +114,7 @@ export function createReceiptValidator (init: Partial<ReceiptValidatorOptions> =
     b.tokens -= 1
     buckets.set(address, b)
     if (!verifyReceipt(m.signed, { chainId: m.chainId, verifyingContract: m.verifyingContract })) reject('P2P_BAD_SIGNATURE', 'receipt not signed by its miner')
+    if (address.toLowerCase() !== m.signed.receipt.requester.toLowerCase()) reject('P2P_NOT_REQUESTER', `receipt for requester ${m.signed.receipt.requester} gossiped by ${address}`)
     const id = m.signed.receipt.jobId + m.signed.receipt.miner
     if (seen.has(id)) ignore('P2P_DUPLICATE', 'receipt already seen')
     seen.set(id, true)

@@ -49,8 +49,17 @@ export function paramsHashOf (job: JobRequest | RequestFrame): string {
   return hashJson(params)
 }
 
+/**
+ * What the receipt's `outputHash` commits to: exactly what the requester received. LLM: the
+ * text, the token ids, the finish reason and the context size the job ran in (a validator
+ * judges a `length` end against the miner's own context), so every one of them is the
+ * signer's statement and a mismatch among them is the miner's fault. Image: the sha256 of
+ * the delivered PNG's decoded RGB pixels (receivers decode the PNG and check it).
+ */
 export function outputHashOf (out: JobOutput): string {
-  return out.kind === 'llm' ? sha256Hex(out.result.text) : '0x' + out.result.pixelSha256
+  if (out.kind === 'image') return '0x' + out.result.pixelSha256
+  const r = out.result
+  return hashJson({ kind: 'llm', text: r.text, tokens: r.tokens, finishReason: r.finishReason, contextSize: r.contextSize ?? 0 })
 }
 
 // ---- server ----
@@ -326,8 +335,10 @@ export class JobServer {
       const endedAt = Date.now()
       if (abort.signal.aborted) throw abort.signal.reason
       if (out.kind === 'llm') {
+        // the context the job ran in is part of the signed output (the engine reports it; else the model's)
+        out = { kind: 'llm', result: { ...out.result, contextSize: out.result.contextSize ?? model.contextSize } }
         const r = out.result
-        frames.write({ v: PROTOCOL_VERSION, type: 'result', kind: 'llm', text: r.text, tokens: r.tokens, finishReason: r.finishReason, usage: r.usage })
+        frames.write({ v: PROTOCOL_VERSION, type: 'result', kind: 'llm', text: r.text, tokens: r.tokens, finishReason: r.finishReason, contextSize: r.contextSize ?? 0, usage: r.usage })
         if (r.usage.tokensPerSecond > 0) this.stats.tokensPerSecond = this.stats.tokensPerSecond === 0 ? r.usage.tokensPerSecond : 0.8 * this.stats.tokensPerSecond + 0.2 * r.usage.tokensPerSecond
       } else {
         const r = out.result
@@ -463,6 +474,8 @@ export async function runJob (node: Dialer, peer: PeerId, job: JobRequest, optio
     await frames.flush()
     let ttftMs = -1
     let output: JobOutput | undefined
+    // what reached the caller's onToken: the receipt must commit to exactly this text
+    let streamed = ''
     for (;;) {
       let f: ResponseFrame | null
       try {
@@ -482,11 +495,12 @@ export async function runJob (node: Dialer, peer: PeerId, job: JobRequest, optio
         case 'error': throw new HeuristError('P2P_JOB_FAILED', `miner failed the job: ${f.code}: ${f.message}`, { details: { code: f.code } })
         case 'token':
           if (ttftMs < 0) ttftMs = performance.now() - t0
+          streamed += f.text
           options.onToken?.(f.text, f.id)
           break
         case 'tokens':
           if (ttftMs < 0) ttftMs = performance.now() - t0
-          for (let i = 0; i < f.texts.length; i++) options.onToken?.(f.texts[i]!, f.ids[i] ?? -1)
+          for (let i = 0; i < f.texts.length; i++) { streamed += f.texts[i]!; options.onToken?.(f.texts[i]!, f.ids[i] ?? -1) }
           break
         case 'progress':
           if (ttftMs < 0) ttftMs = performance.now() - t0
@@ -494,7 +508,7 @@ export async function runJob (node: Dialer, peer: PeerId, job: JobRequest, optio
           break
         case 'result':
           if (job.kind !== 'llm') throw new HeuristError('P2P_PROTOCOL', 'text result for an image job')
-          output = { kind: 'llm', result: { text: f.text, tokens: f.tokens, finishReason: f.finishReason, usage: f.usage } }
+          output = { kind: 'llm', result: { text: f.text, tokens: f.tokens, finishReason: f.finishReason, ...(f.contextSize === undefined ? {} : { contextSize: f.contextSize }), usage: f.usage } }
           break
         case 'image-result': {
           if (job.kind !== 'image') throw new HeuristError('P2P_PROTOCOL', 'image result for a text job')
@@ -504,7 +518,10 @@ export async function runJob (node: Dialer, peer: PeerId, job: JobRequest, optio
         }
         case 'receipt': {
           if (output === undefined) throw new HeuristError('P2P_PROTOCOL', 'receipt before the result')
-          const problem = checkReceipt(f.signed, { jobId, requester, miner, job, output, domain: options.receiptDomain })
+          // streamed text that is not the result's: the caller got something the receipt does not commit to
+          const problem = output.kind === 'llm' && streamed !== '' && streamed !== output.result.text
+            ? 'streamed text differs from the signed result'
+            : checkReceipt(f.signed, { jobId, requester, miner, job, output, domain: options.receiptDomain })
           await stream.close().catch(() => {})
           return {
             jobId,

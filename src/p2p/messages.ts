@@ -178,6 +178,8 @@ export const responseFrameSchema = z.discriminatedUnion('type', [
     text: z.string().max(MAX_BYTES.frame),
     tokens: z.array(z.number().int()).max(65_536),
     finishReason: z.enum(['stop', 'length', 'abort']),
+    /** The context (tokens) the job ran in; committed to by the receipt's outputHash. */
+    contextSize: int.optional(),
     usage: usageSchema
   }).strict(),
   z.object({

@@ -5,12 +5,13 @@
  * (epoch, root, total), and posts the root once the signers hold a quorum of validator stake.
  * Any validator with a quorum may post; the rest see RootExists and stop.
  */
-import type { Wallet } from 'ethers'
+import { getAddress, verifyTypedData, type Wallet } from 'ethers'
 import type { Logger } from '../core/logger.js'
 import type { Store } from '../core/store.js'
 import { isHeuristError } from '../core/errors.js'
 import { signRewardRoot, sortBySigner, buildRewardTree, writeRewardFile, type ChainClient, type RewardTree } from '../chain/index.js'
 import { z } from 'zod'
+import { heuristDomain, VerdictTypes, type Verdict } from '../core/typed-data.js'
 import { TOPICS, type HeuristNode } from '../p2p/index.js'
 import { PointsLedger } from './ledger.js'
 import { computeRewardTable, type RewardTable } from './table.js'
@@ -45,11 +46,15 @@ export interface EpochServiceInit {
   rewardsDir: string
 }
 
-/** Only what the ledger needs of a verdict; the verdict topic's own validator (src/validation) checked the rest. */
+/** What the ledger needs of a verdict: the signed statement itself (its signature is checked in recordVerdict). */
 const verdictSchema = z.object({
   type: z.literal('verdict'),
-  verdict: z.object({ receiptHash: z.string().regex(/^0x[0-9a-fA-F]{64}$/), validator: z.string().regex(/^0x[0-9a-fA-F]{40}$/), pass: z.boolean() }).passthrough()
+  verdict: z.object({ receiptHash: z.string().regex(/^0x[0-9a-fA-F]{64}$/), validator: z.string().regex(/^0x[0-9a-fA-F]{40}$/), pass: z.boolean(), reason: z.number().int().min(0).max(255) }).strict(),
+  signature: z.string().regex(/^0x[0-9a-fA-F]{130}$/)
 }).passthrough()
+
+/** A validator's EIP-712 verdict with its signature, as gossiped on `heurist/1/verdicts`. */
+export interface SignedVerdict { verdict: Verdict, signature: string }
 const MAX_VERDICT_BYTES = 256 * 1024
 
 /** Signatures are collected per (epoch, root, total): the key gossip and our own record must share. */
@@ -86,7 +91,7 @@ export class EpochService {
       let raw: unknown
       try { raw = JSON.parse(new TextDecoder().decode(msg.data)) } catch { return }
       const r = verdictSchema.safeParse(raw)
-      if (r.success) this.recordVerdict(r.data.verdict).catch(err => { this.init.logger.warn({ err: (err as Error).message }, 'epochs: cannot record a verdict') })
+      if (r.success) this.recordVerdict(r.data).catch(err => { this.init.logger.warn({ err: (err as Error).message }, 'epochs: cannot record a verdict') })
     }
     const ps = this.init.node.pubsub as unknown as { addEventListener: (t: 'message', f: typeof onMessage) => void, removeEventListener: (t: 'message', f: typeof onMessage) => void }
     ps.addEventListener('message', onMessage)
@@ -101,9 +106,29 @@ export class EpochService {
     await this.ledger.flush()
   }
 
-  /** Verdicts the validator sees (its own and gossiped ones) decide which receipts count. */
-  async recordVerdict (v: { receiptHash: string, validator: string, pass: boolean }): Promise<void> {
-    await this.ledger.recordVerdict(v)
+  /**
+   * Verdicts the validator sees (its own and gossiped ones) decide which receipts count, but
+   * only after the checks the validator itself applies: the EIP-712 signature (Slashing's
+   * domain) is the named validator's, and that validator has active stake in NodeRegistry.
+   * Anything else (a junk signature, an unstaked key, an exiting validator) is dropped here
+   * and never reaches the ledger. Returns whether the verdict was recorded.
+   */
+  async recordVerdict (m: SignedVerdict): Promise<boolean> {
+    const { chain } = this.init
+    const d = chain.deployment
+    let signer: string
+    try { signer = verifyTypedData(heuristDomain(d.chainId, d.contracts.Slashing), VerdictTypes, m.verdict, m.signature) } catch { return false }
+    if (signer !== getAddress(m.verdict.validator)) return false
+    if (await this.stakeOf(signer) === 0n) return false
+    await this.ledger.recordVerdict(m.verdict)
+    return true
+  }
+
+  /** Active validator stake (0 when not a validator or exiting): a verdict's weight. */
+  private async stakeOf (validator: string): Promise<bigint> {
+    const { chain } = this.init
+    const [stake, exitAt] = await chain.read<[bigint, bigint]>(chain.contracts.nodes, 'validators', [getAddress(validator)])
+    return exitAt === 0n ? stake : 0n
   }
 
   /** The epochs this validator has closed, newest last. */
@@ -122,9 +147,9 @@ export class EpochService {
     for (let e = from; e < now; e++) {
       const rec = this.records.get(e)
       if (rec?.posted === true) continue
-      const onChain = await chain.read<string>(chain.contracts.emission, 'roots', [e])
-      if (!/^0x0+$/.test(onChain)) {
-        if (rec !== undefined) { rec.posted = true; this.init.logger.info({ epoch: e.toString(), root: onChain }, 'epochs: root on chain') }
+      // `posted`, not the root: an epoch nobody earned in posts root 0x0, once
+      if (await chain.read<boolean>(chain.contracts.emission, 'posted', [e])) {
+        if (rec !== undefined) { rec.posted = true; this.init.logger.info({ epoch: e.toString() }, 'epochs: root on chain') }
         continue
       }
       if (rec === undefined) await this.close(e)
@@ -137,7 +162,15 @@ export class EpochService {
     const { chain, wallet, logger } = this.init
     await this.ledger.flush()
     const paying = await payers(chain)
-    const pts = await this.ledger.points(e, { isPayer: async (a) => paying.has(a.toLowerCase()) })
+    // one stake read per validator for the whole epoch: every receipt's verdicts weigh the same
+    const stakes = new Map<string, Promise<bigint>>()
+    const stakeOf = async (v: string): Promise<bigint> => {
+      const k = v.toLowerCase()
+      let p = stakes.get(k)
+      if (p === undefined) { p = this.stakeOf(v); stakes.set(k, p) }
+      return await p
+    }
+    const pts = await this.ledger.points(e, { isPayer: async (a) => paying.has(a.toLowerCase()), stakeOf })
     const table = computeRewardTable(await tableInput(chain, e, pts.miners, this.options.tipBps))
     const tree = buildRewardTree(table.entries)
     await writeRewardFile(this.init.rewardsDir, e, tree)
@@ -201,8 +234,7 @@ export class EpochService {
       // once more, so miners that missed the leaves get them with the root on chain
       await publishRewardRoot(node, rec.message).catch(() => {})
     } catch (e) {
-      const root = await chain.read<string>(chain.contracts.emission, 'roots', [rec.epoch])
-      if (!/^0x0+$/.test(root)) { rec.posted = true; return }
+      if (await chain.read<boolean>(chain.contracts.emission, 'posted', [rec.epoch])) { rec.posted = true; return }
       if (isHeuristError(e)) logger.warn({ epoch: rec.epoch.toString(), code: e.code, err: e.message }, 'epochs: cannot post reward root')
       else throw e
     }

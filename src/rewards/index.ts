@@ -4,7 +4,7 @@
  * co-signed roots on `heurist/1/rewards`, and miners' automatic claims.
  *
  *   const epochs = new EpochService({ node, chain, wallet, store, logger, rewardsDir })   // validators
- *   await epochs.start(); await epochs.recordVerdict({ receiptHash, validator, pass })
+ *   await epochs.start(); await epochs.recordVerdict({ verdict, signature })   // checked: signature, stake
  *   const claimer = new RewardClaimer({ node, chain, store, logger, rewardsDir }, { autoClaim })  // miners
  *   await claimer.start()
  */
@@ -15,7 +15,7 @@ export {
   REWARDS_TOPIC, MAX_LEAVES, rewardRootMessageSchema, validateRewardMessage, encodeRewardMessage, checkLeaves, onRewardRoots,
   publishRewardRoot, rootDigest, type RewardRootMessage, type SignedRoot
 } from './gossip.js'
-export { EpochService, defaultEpochServiceOptions, type EpochServiceOptions, type EpochServiceInit, type EpochRecord } from './epochs.js'
+export { EpochService, defaultEpochServiceOptions, type EpochServiceOptions, type EpochServiceInit, type EpochRecord, type SignedVerdict } from './epochs.js'
 export { RewardClaimer, defaultRewardClaimerOptions, type RewardClaimerOptions, type RewardClaimerInit, type Earning } from './claimer.js'
 export { readPointsSnapshot, snapshotPoints, toSnapshot, pointsSnapshotSchema, POINTS_FILE, type PointsSnapshot } from './snapshot.js'
 export { estimateReward, type RewardEstimate } from './estimate.js'

@@ -4,7 +4,9 @@
  * Points for an epoch come from the receipts that count (docs/ORGANIC.md):
  *   - organic: gossiped by the requester itself (the gateway's countersignature), a requester
  *     that funded a Payments deposit, and a requester other than the miner;
- *   - not failed: no verdicts, or more passing than failing verdicts from distinct validators;
+ *   - not failed: no failing verdicts, or failing verdicts whose signers hold less validator
+ *     stake than the passing ones' (weighed by stake, never by heads; only verdicts whose
+ *     EIP-712 signature is their staked validator's reach the ledger: see epochs.ts);
  *   - one receipt per job id (the first one filed).
  * A receipt's points are its compute units (milliseconds of work × GiB of model memory, as the
  * miner signed them: whitepaper §3.2.1, GPU time weighted by VRAM), bounded by the wall time
@@ -57,6 +59,8 @@ export interface EpochPoints {
 export interface OrganicCheck {
   /** True when `requester` funded a Payments deposit (a paying gateway account). */
   isPayer: (requester: string) => Promise<boolean>
+  /** A validator's active stake: the weight of its verdicts. Absent = every verdict weighs 0 (a miner's own estimate). */
+  stakeOf?: (validator: string) => Promise<bigint>
 }
 
 function pad (n: bigint): string { return n.toString().padStart(20, '0') }
@@ -118,10 +122,16 @@ export class PointsLedger {
     await this.verdicts.put(`${v.receiptHash.toLowerCase()}/${v.validator.toLowerCase()}`, { pass: v.pass })
   }
 
-  async verdictsOf (hash: string): Promise<{ pass: number, fail: number }> {
+  async verdictsOf (hash: string): Promise<Array<{ validator: string, pass: boolean }>> {
     const k = hash.toLowerCase()
-    const out = { pass: 0, fail: 0 }
-    for (const [, v] of await this.verdicts.entries({ gt: `${k}/`, lt: `${k}/~`, limit: 1000 })) out[v.pass ? 'pass' : 'fail']++
+    return (await this.verdicts.entries({ gt: `${k}/`, lt: `${k}/~`, limit: 1000 })).map(([key, v]) => ({ validator: key.slice(k.length + 1), pass: v.pass }))
+  }
+
+  /** Stake behind the passing and the failing verdicts on `hash`. */
+  async verdictStake (hash: string, stakeOf: ((validator: string) => Promise<bigint>) | undefined): Promise<{ pass: bigint, fail: bigint }> {
+    const out = { pass: 0n, fail: 0n }
+    if (stakeOf === undefined) return out
+    for (const v of await this.verdictsOf(hash)) out[v.pass ? 'pass' : 'fail'] += await stakeOf(v.validator)
     return out
   }
 
@@ -141,8 +151,8 @@ export class PointsLedger {
       let paid = payer.get(req)
       if (paid === undefined) { paid = await organic.isPayer(e.requester); payer.set(req, paid) }
       if (!paid || e.from.toLowerCase() !== req || req === e.miner.toLowerCase()) { out.excluded['not-organic']++; continue }
-      const v = await this.verdictsOf(e.receiptHash)
-      if (v.fail > 0 && v.fail >= v.pass) { out.excluded.failed++; continue }
+      const v = await this.verdictStake(e.receiptHash, organic.stakeOf)
+      if (v.fail > 0n && v.fail >= v.pass) { out.excluded.failed++; continue }
       out.counted++
       const pool = POOL_NAMES[e.pool]!
       const seconds = BigInt(e.endedAt) - BigInt(e.startedAt)

@@ -75,7 +75,8 @@ export interface LlmJob {
   modelId: string
   input: string | ChatMessage[]
   sampling: SamplingParams
-  output: { text: string, tokens: number[], finishReason: 'stop' | 'length' | 'abort' }
+  /** `contextSize`: the miner's context, as it signed it; absent = this validator's own. */
+  output: { text: string, tokens: number[], finishReason: 'stop' | 'length' | 'abort', contextSize?: number }
 }
 
 export interface LlmJobScore {
@@ -211,7 +212,9 @@ function endOf (model: TeacherForcingModel, job: LlmJob, last: TokenDistribution
   const { tokens, finishReason } = job.output
   if (finishReason === 'abort') return { ok: true } // a cancelled job is billed for what it made
   const prompt = formatted ?? model.promptTokens(job.modelId, job.input)
-  const contextSize = model.loaded().find(m => m.id === job.modelId)?.contextSize ?? Infinity
+  // the miner's own context bounds a `length` end (it is signed); a validator with another
+  // context would otherwise fail an honest miner with a smaller one as truncated
+  const contextSize = job.output.contextSize ?? model.loaded().find(m => m.id === job.modelId)?.contextSize ?? Infinity
   const allowed = Math.min(job.sampling.maxTokens, contextSize - prompt.tokens.length)
   if (finishReason === 'length') return { ok: tokens.length === allowed }
   if (tokens.length > allowed) return { ok: false }

@@ -10,9 +10,9 @@ import { MAX_VERDICT_BYTES, VERDICTS_TOPIC, verdictMessageSchema, type VerdictMe
 import { createValidator, type Validator, type ValidatorDeps, type ValidatorOptions } from './validator.js'
 
 /**
- * The validator on the mesh: receipts from `heurist/1/receipts` (remembering which gateway
- * gossiped each, since that gateway keeps its transcript), transcripts fetched from that
- * gateway, verdicts published and heard on `heurist/1/verdicts`.
+ * The validator on the mesh: receipts from `heurist/1/receipts` gossiped by their requester
+ * (the gateway that asked for the job and keeps its transcript), transcripts fetched from that
+ * requester, verdicts published and heard on `heurist/1/verdicts`.
  */
 
 /** The gateway's stored transcript, as `/heurist/transcript/1.0.0` returns it. */
@@ -83,8 +83,12 @@ export function startValidatorService (init: ValidatorServiceInit): ValidatorSer
     }
   }, init.options)
 
+  // only the requester speaks for a receipt (the p2p validator rejects anyone else's; checked
+  // again here): its transcript is fetched from the requester, never from whoever was first
   const offReceipts = node.onReceipt((m, from) => {
-    if (from !== '') remember(m.signed.receipt.jobId, from)
+    const publisher = from === '' ? null : addressFromPeerId(from)
+    if (publisher === null || publisher.toLowerCase() !== m.signed.receipt.requester.toLowerCase()) return
+    remember(m.signed.receipt.jobId, from)
     validator.onReceipt(m)
   })
 

@@ -27,7 +27,9 @@ export const llmTranscriptSchema = z.object({
   output: z.object({
     text: z.string().max(4 * 1024 * 1024),
     tokens: z.array(z.number().int().min(0).max(2 ** 31 - 1)).max(65_536),
-    finishReason: z.enum(['stop', 'length', 'abort'])
+    finishReason: z.enum(['stop', 'length', 'abort']),
+    /** The miner's context (tokens), as it signed it (part of the output hash). */
+    contextSize: z.number().int().min(0).max(2 ** 31 - 1).optional()
   }).strict()
 }).strict()
 
@@ -75,7 +77,8 @@ export function jobRequestOf (t: ValidationTranscript): JobRequest {
 /** Builds the transcript of a job a miner ran (gateway side, and tests). */
 export function transcriptOf (jobId: string, request: JobRequest, out: JobOutput): ValidationTranscript {
   if (request.kind === 'llm' && out.kind === 'llm') {
-    return { v: 1, kind: 'llm', jobId, modelId: request.modelId, input: request.input, sampling: request.sampling, output: { text: out.result.text, tokens: out.result.tokens, finishReason: out.result.finishReason } }
+    const r = out.result
+    return { v: 1, kind: 'llm', jobId, modelId: request.modelId, input: request.input, sampling: request.sampling, output: { text: r.text, tokens: r.tokens, finishReason: r.finishReason, ...(r.contextSize === undefined ? {} : { contextSize: r.contextSize }) } }
   }
   if (request.kind === 'image' && out.kind === 'image') {
     return { v: 1, kind: 'image', jobId, modelId: request.modelId, image: request.image, output: { pngBase64: Buffer.from(out.result.png).toString('base64'), pixelSha256: out.result.pixelSha256, width: out.result.width, height: out.result.height, threads: out.result.threads, optimizationLevel: out.result.optimizationLevel as 'basic' } }
@@ -85,7 +88,8 @@ export function transcriptOf (jobId: string, request: JobRequest, out: JobOutput
 
 /**
  * Why the transcript does not match the receipt, or null when it does: job id, model, input,
- * params and output hashes (the output hash is over the text for LLMs, the pixel hash for images).
+ * params and output hashes (the output hash is over text, token ids, finish reason and context
+ * size for LLMs, the pixel hash for images: see `outputHashOf`).
  */
 export function transcriptMismatch (t: ValidationTranscript, signed: SignedReceipt): string | null {
   const r = signed.receipt
@@ -95,7 +99,7 @@ export function transcriptMismatch (t: ValidationTranscript, signed: SignedRecei
   if (inputHashOf(req) !== r.inputHash) return 'input hash differs'
   if (paramsHashOf(req) !== r.paramsHash) return 'params hash differs'
   const out: JobOutput = t.kind === 'llm'
-    ? { kind: 'llm', result: { text: t.output.text, tokens: t.output.tokens, finishReason: t.output.finishReason, usage: { promptTokens: 0, outputTokens: 0, ttftMs: 0, tokensPerSecond: 0, totalMs: 0 } } }
+    ? { kind: 'llm', result: { ...t.output, usage: { promptTokens: 0, outputTokens: 0, ttftMs: 0, tokensPerSecond: 0, totalMs: 0 } } }
     : { kind: 'image', result: { png: new Uint8Array(0), pixelSha256: t.output.pixelSha256, width: t.output.width, height: t.output.height, ms: 0, threads: 1, optimizationLevel: 'basic' } }
   if (outputHashOf(out) !== r.outputHash) return 'output hash differs'
   return null

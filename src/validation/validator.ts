@@ -8,6 +8,7 @@ import type { CompareThresholds } from '../inference/index.js'
 import { defaultLlmCheckOptions, scoreLlmJob, windowTest, type LlmCheckOptions, type LlmJobScore, type TeacherForcingModel } from './llm-check.js'
 import { scoreImageJob, type ImageRerun } from './image-check.js'
 import { transcriptMismatch, type ValidationTranscript } from './transcript.js'
+import { textMatchesTokens } from './output-check.js'
 import { QuorumBook, REASON, buildVerdictMessage, verdictSigner, type VerdictMessage } from './verdicts.js'
 
 /**
@@ -16,7 +17,9 @@ import { QuorumBook, REASON, buildVerdictMessage, verdictSigner, type VerdictMes
  * fetches the transcript, checks it, gossips a signed verdict, re-checks receipts other
  * validators failed, and once failing verdicts from 2/3 of the validator stake agree on one
  * receipt, submits them to `Slashing`. A transcript that does not match its receipt blames
- * the gateway that served it: no verdict, nothing slashed.
+ * the gateway that served it: no verdict, nothing slashed. One that matches is the miner's
+ * signed output (text, token ids, finish reason, context size), so anything wrong inside it,
+ * inconsistent text and tokens included, fails the miner.
  */
 
 export interface ValidatorOptions {
@@ -184,14 +187,17 @@ export class Validator {
     if (t.kind === 'llm') {
       const llm = this.d.llm
       if (llm === null || !llm.loaded().some(m => m.id === t.modelId)) return { kind: 'unavailable', why: 'model not loaded here' }
-      // the tokens are not in the receipt: they must spell the receipted text, or the transcript is not the miner's
-      let text: string
-      try { text = llm.detokenize(t.modelId, t.output.tokens) } catch { return { kind: 'gateway', why: 'tokens outside the vocabulary' } }
-      if (text !== t.output.text) return { kind: 'gateway', why: 'tokens do not spell the text' }
+      // the receipt commits to text and token ids together: if the tokens do not give the
+      // delivered text (cut at a stop string), the miner signed something it did not produce
+      let tokensText: string
+      try { tokensText = llm.detokenize(t.modelId, t.output.tokens) } catch { return { kind: 'fail', reason: REASON.inconsistentOutput } }
+      if (!textMatchesTokens(tokensText, t.output.text, t.output.finishReason, t.sampling.stop)) return { kind: 'fail', reason: REASON.inconsistentOutput }
       let score: LlmJobScore
       try {
         score = await scoreLlmJob(llm, { modelId: t.modelId, input: t.input, sampling: t.sampling, output: t.output }, this.llmOptions, signal)
       } catch (e) {
+        // a job longer than this validator's context: it cannot be checked here, nobody's fault
+        if (isHeuristError(e, 'INFERENCE_PROMPT_TOO_LONG')) return { kind: 'unavailable', why: e.message }
         if (isHeuristError(e) && e.usage) return { kind: 'gateway', why: e.message }
         throw e
       }

@@ -22,7 +22,9 @@ export const REASON = {
   truncated: 2,
   unlikelyText: 3,
   tooLikelyText: 4,
-  imageMismatch: 5
+  imageMismatch: 5,
+  /** The signed text is not what the signed token ids give (see output-check.ts). */
+  inconsistentOutput: 6
 } as const
 export type ReasonName = keyof typeof REASON
 

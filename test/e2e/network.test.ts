@@ -177,7 +177,9 @@ describe('the whole network: heurist up, 3 miners (one cheating), 3 validators, 
 
     // expected, from src/economics and the observer's points: no stake or votes here, so every multiplier is 1
     const paying = await payers(c)
-    const pts = await ledger.points(0n, { isPayer: async (a) => paying.has(a.toLowerCase()) })
+    // verdicts weigh their validator's active stake, as the validators' own ledgers weigh them
+    const stakeOf = async (v: string): Promise<bigint> => { const [s, exitAt] = await c.read<[bigint, bigint]>(c.contracts.nodes, 'validators', [v]); return exitAt === 0n ? s : 0n }
+    const pts = await ledger.points(0n, { isPayer: async (a) => paying.has(a.toLowerCase()), stakeOf })
     const [llmRev, imgRev] = await c.read<[bigint, bigint]>(c.contracts.payments, 'epochRevenue', [0n])
     const cap = whitepaperEpochCap(llmRev + imgRev, epochSeconds)
     const llamaPool = llmRev + imgRev === 0n ? cap.emission / 2n : cap.emission * llmRev / (llmRev + imgRev)

@@ -8,7 +8,8 @@ import { Store } from '../../src/core/store.js'
 import { POOL, type Receipt } from '../../src/core/typed-data.js'
 import { createHeuristNode, signReceipt, receiptHash, TOPICS, type HeuristNode, type SignedReceipt } from '../../src/p2p/index.js'
 import { WAD, allocate, multiplierWad, splitTips, whitepaperEpochCap } from '../../src/economics/index.js'
-import { EpochService, RewardClaimer, onRewardRoots, REWARDS_TOPIC, readPointsSnapshot } from '../../src/rewards/index.js'
+import { EpochService, RewardClaimer, onRewardRoots, REWARDS_TOPIC, readPointsSnapshot, type SignedVerdict } from '../../src/rewards/index.js'
+import { signVerdictWith } from '../../src/validation/index.js'
 import { tempDir } from '../helpers.js'
 import { until } from '../p2p/util.js'
 
@@ -89,7 +90,7 @@ describe('epochs on a real devnet and mesh', () => {
     // revenue this epoch: 12 HEU of LLM jobs, 4 HEU of image jobs (paid from the gateway's deposit;
     // vouchers are cumulative per pod, so each pool's voucher names its own pod)
     for (const [pool, amount] of [[POOL.llm, 12n * WAD], [POOL.image, 4n * WAD]] as const) {
-      const v = { payer: gwW.address, miner: aW.address, podId: '0x' + (pool === POOL.llm ? '22' : '33').repeat(32), pool, frontend: '0x0000000000000000000000000000000000000000', cumulativeAmount: amount }
+      const v = { payer: gwW.address, miner: aW.address, podId: '0x' + (pool === POOL.llm ? '22' : '33').repeat(32), podDeployer: '0x0000000000000000000000000000000000000000', podBps: 0, pool, frontend: '0x0000000000000000000000000000000000000000', cumulativeAmount: amount }
       await aChain.redeemVoucher(v, await signVoucher(gwW, d, v))
     }
 
@@ -131,9 +132,15 @@ describe('epochs on a real devnet and mesh', () => {
     await publish(bot.node, await receipt(bW, botW.address, POOL.llm, 9000n))
     await publish(b.node, await receipt(bW, bW.address, POOL.llm, 9000n))
     const failedHash = receiptHash(failed, where)
+    const signedFail = async (w: Wallet): Promise<SignedVerdict> => {
+      const verdict = { receiptHash: failedHash, validator: w.address, pass: false, reason: 1 }
+      return { verdict, signature: await signVerdictWith(w, where, verdict) }
+    }
     for (const s of services) {
-      await s.recordVerdict({ receiptHash: failedHash, validator: v1W.address, pass: false })
-      await s.recordVerdict({ receiptHash: failedHash, validator: v2W.address, pass: false })
+      expect(await s.recordVerdict(await signedFail(v1W))).toBe(true)
+      expect(await s.recordVerdict(await signedFail(v2W))).toBe(true)
+      // a verdict signed by a key with no validator stake never reaches the ledger
+      expect(await s.recordVerdict(await signedFail(botW))).toBe(false)
     }
     expect(await until(async () => (await Promise.all(services.map(async s => (await s.ledger.entries(0n)).length))).every(n => n === sent.length + 3), 20_000)).toBe(true)
 
@@ -158,7 +165,11 @@ describe('epochs on a real devnet and mesh', () => {
     const cap = whitepaperEpochCap(16n * WAD, EPOCH)
     const llamaPool = cap.emission * 12n / 16n
     const waifuPool = cap.emission - llamaPool
-    const mA = multiplierWad(50_000n * WAD, 0n)
+    // A's stake is worth a little more than the 50,000 HEU it staked: the protocol fee of the
+    // redemptions above went to the stHEU vault (whitepaper §3.4.3)
+    const aStake = (await aChain.balances(aW.address)).stheuValue
+    expect(aStake).toBeGreaterThan(50_000n * WAD)
+    const mA = multiplierWad(aStake, 0n)
     const mB = multiplierWad(0n, 20_000n * WAD)
     const sum = (xs: bigint[]): bigint => xs.reduce((s, x) => s + x, 0n)
     const llama = allocate(llamaPool, [{ id: 'a', points: sum(aLlm), multiplierWad: mA }, { id: 'b', points: sum(bLlm), multiplierWad: mB }])
@@ -193,7 +204,8 @@ describe('epochs on a real devnet and mesh', () => {
     await bChain.claim(0n, voterW.address, BigInt(tip.amount), tip.proof)
     expect(await aChain.read<bigint>(aChain.contracts.token, 'balanceOf', [voterW.address]) - before.voter).toBe(expectVoter)
 
-    const excluded = (await services[0]!.ledger.points(0n, { isPayer: async (x) => x.toLowerCase() === gwW.address.toLowerCase() })).excluded
+    const stakeOf = async (v: string): Promise<bigint> => (await aChain.read<[bigint, bigint]>(aChain.contracts.nodes, 'validators', [v]))[0]
+    const excluded = (await services[0]!.ledger.points(0n, { isPayer: async (x) => x.toLowerCase() === gwW.address.toLowerCase(), stakeOf })).excluded
     expect(excluded).toEqual({ 'not-organic': 2, failed: 1, duplicate: 0 })
 
     // the contract refuses a quorum-signed total above the epoch's cap (validators stopped first,

@@ -6,6 +6,7 @@ import { unpaidReceiptDomain, type MinerEntry, type JobRequest } from '../../p2p
 import { parseIntFlag } from '../flags.js'
 import { inputFromFlags, samplingFromFlags, type InferFlags } from './infer.js'
 import { imageRequestFromFlags } from './infer-image.js'
+import { deliveredPixels } from '../../inference/index.js'
 import { writeFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 
@@ -67,7 +68,13 @@ export async function inferNetwork (ctx: CommandContext, prompt: string, opts: N
         })
         if (r.output.kind === 'image') {
           const res = r.output.result
-          if (opts.out !== undefined) await writeFile(resolve(opts.out), res.png)
+          // the receipt signs a pixel hash: it must be the delivered PNG's, or nothing is written
+          const got = await deliveredPixels(res.png)
+          if (r.receiptValid && (got === null || got.pixelSha256 !== res.pixelSha256 || got.width !== res.width || got.height !== res.height)) {
+            r.receiptValid = false
+            r.receiptProblem = 'the delivered PNG does not decode to the pixels the receipt signs'
+          }
+          if (opts.out !== undefined && r.receiptValid) await writeFile(resolve(opts.out), res.png)
           ctx.print({ miner: r.miner, peerId: r.peerId, model: model.name, modelId: model.id, jobId: r.jobId, seed: image?.seed, width: res.width, height: res.height, pixelSha256: res.pixelSha256, receipt: r.receipt, receiptValid: r.receiptValid, ...(r.receiptProblem === undefined ? {} : { receiptProblem: r.receiptProblem }) },
             x => `${opts.out === undefined ? 'image generated (no --out given, PNG not written)' : `wrote ${opts.out}`}: ${String(x.width)}×${String(x.height)} by ${String(x.miner)}, pixels sha256 ${String(x.pixelSha256)}, receipt ${x.receiptValid === true ? 'valid' : 'INVALID'}`)
         } else if (ctx.json) {

@@ -17,6 +17,7 @@ import { CHEAT_MODES, assertCheatAllowed, cheatingExecutor, parseCheatMode } fro
 import { nodeChain, startMinerRewards, startNodeDashboard } from '../rewards.js'
 import { nodeSource } from '../../dashboard/index.js'
 import { Registry, minerMetrics, nodeMetrics, serveMetrics, type MetricsServer } from '../metrics-server.js'
+import { createAlerts, loadOrAlert, startNodeWatch } from '../alerts.js'
 
 interface MineOptions extends ChainFlags {
   models?: string[]
@@ -85,6 +86,8 @@ export function registerMine (program: Command): void {
       if (cheat !== null) assertCheatAllowed(cheat, domain === null ? null : domain.chainId)
       if (domain === null) logger.warn('no chain configured (no deployment, no devnet.json): serving jobs unpaid')
       const store = await Store.open(ctx.paths.store)
+      const alerts = createAlerts(ctx, identity.address, 'mine')
+      let watch: Awaited<ReturnType<typeof startNodeWatch>> | undefined
       let loaded: Awaited<ReturnType<typeof loadMinerModels>> | undefined
       let node: Awaited<ReturnType<typeof joinMesh>> | undefined
       let pods: MinerPods | undefined
@@ -93,7 +96,7 @@ export function registerMine (program: Command): void {
       let inbox: VoucherInbox | null = null
       let metrics: MetricsServer | null = null
       try {
-        loaded = await loadMinerModels(ctx, config.inference.models, logger)
+        loaded = await loadOrAlert(alerts, config.inference.models.join(',') || 'built-in tiny models', async () => await loadMinerModels(ctx, config.inference.models, logger))
         const hw = await hardware(config.inference.gpu, config.inference.threads)
         node = await joinMesh(ctx, { store, serving: true })
         // pods (PodRegistry) load and unload beside the fixed models, by demand and votes
@@ -140,8 +143,12 @@ export function registerMine (program: Command): void {
         }, logger)
         advertiser.start()
         podModels.onChange(() => { advertiser.advertiseSoon() })
+        // alerts.*: gas, slashes, idle while advertising, reachability lost
+        const s = server.stats
+        watch = await startNodeWatch(ctx, alerts, { operator: identity.address, chain, jobsArrived: () => s.served + s.failed + s.rejected + s.running + s.queued, advertising: () => true, reachability: node.reachability })
+        const w = watch
         // epoch rewards (claim files, auto-claim) and the local dashboard
-        const claimer = await startMinerRewards(ctx, node, store, chain, logger)
+        const claimer = await startMinerRewards(ctx, node, store, chain, logger, { onClaimFailed: (e, code, reason) => { w.claimFailed(e, code, reason) } })
         const dashboard = await startNodeDashboard(ctx, nodeSource({ role: 'miner', miners: [{ node, jobs: server, claimer }], chain }), logger)
         rewards = { async stop () { await dashboard?.stop(); await claimer?.stop() } }
         logger.info({ address: identity.address, peerId: identity.peerId.toString(), addrs: node.multiaddrs(), dashboard: dashboard?.url, metrics: metrics?.url, models: models.map(m => ({ name: m.name, id: m.id, kind: m.kind })), paid: domain !== null, redeemThreshold: inbox === null ? null : config.mine.redeemThreshold, reachability: node.reachability.report().status }, 'miner ready')
@@ -160,6 +167,7 @@ export function registerMine (program: Command): void {
           clearInterval(heartbeat)
           if (tty) process.stderr.write('\n')
           advertiser.stop()
+          watch?.stop()
           await rewards?.stop()
           logger.info({ running: server.stats.running, graceMs: config.mine.drainGraceMs }, 'draining: no new jobs, finishing running ones')
           await server.drain(config.mine.drainGraceMs)
@@ -176,6 +184,9 @@ export function registerMine (program: Command): void {
         ctx.print({ served: server.stats.served, failed: server.stats.failed, rejected: server.stats.rejected, redeemed: redeemed.toString() }, r => `served ${r.served} jobs${inbox === null ? '' : `, redeemed ${formatUnits(redeemed, 18)} HEU`}`)
       } finally {
         await metrics?.stop().catch(() => {})
+        watch?.stop()
+        await alerts.flush(3000)
+        alerts.stop()
         await rewards?.stop().catch(() => {})
         await inbox?.stop().catch(() => {})
         chain?.close()

@@ -226,7 +226,7 @@ async function runLocked (ctx: CommandContext, o: UpConfig, root: string): Promi
         ...chainStakeViews(chain),
         slash: chainSlasher(chain),
         fetchFromGateway: async (peer, jobId, signal) => await fetchTranscript(node, peer, jobId, { signal }) as GatewayTranscript,
-        onVerdict: m => { epochs?.recordVerdict(m.verdict).catch(() => {}) },
+        onVerdict: m => { epochs?.recordVerdict(m).catch(() => {}) },
         options: { sampleRate: o.sampleRate }
       })
       cleanups.push(async () => { v.stop() })

@@ -82,7 +82,7 @@ export function registerValidate (program: Command): void {
           slash: chainSlasher(chain),
           fetchFromGateway: async (peer, jobId, signal) => await fetchTranscript(n, peer, jobId, { signal }) as GatewayTranscript,
           options: { sampleRate },
-          onVerdict: m => { epochs?.recordVerdict(m.verdict).catch(err => { logger.warn({ err: (err as Error).message }, 'cannot record our verdict') }) }
+          onVerdict: m => { epochs?.recordVerdict(m).catch(err => { logger.warn({ err: (err as Error).message }, 'cannot record our verdict') }) }
         })
         logger.info({ address: identity.address, peerId: identity.peerId.toString(), addrs: n.multiaddrs(), sampleRate, models: loaded.models.map(m => m.name) }, 'validator ready')
         if (config.metrics.port !== 0) {

@@ -4,6 +4,7 @@ export { buildTinySd, tinySdBuilders, isTinySdName, TINY_SD_NAME } from './tiny-
 export type { TinySdOptions } from './tiny-sd.js'
 export { comparePixels, ssim, dhash, hammingHex, pixelSha256, defaultCompareThresholds } from './compare.js'
 export type { RgbImage, Comparison, CompareThresholds } from './compare.js'
+export { deliveredPixels } from './png-pixels.js'
 export { ClipTokenizer, CONTEXT_LENGTH } from './tokenizer.js'
 export { createScheduler, alphasCumprod, SCHEDULERS } from './schedulers.js'
 export type { Scheduler, SchedulerName } from './schedulers.js'
