@@ -4,6 +4,7 @@ import type { Logger } from '../core/logger.js'
 import type { ImageResult, LlmResult } from '../inference/types.js'
 import { deliveredPixels } from '../inference/index.js'
 import type { AdvertisedModel, Backend, Candidate, JobOutcome, RunOptions } from './types.js'
+import { clampWeight } from '../economics/index.js'
 
 /**
  * The gateway's backend on the libp2p mesh: models and candidates come from the live
@@ -52,7 +53,8 @@ export function createMeshBackend (node: HeuristNode, logger: Logger, init: Part
       votes: o.votes?.(e.address) ?? 0n,
       uptime: uptime.get(e.address.toLowerCase()) ?? 0,
       pricePerUnit: BigInt(e.advert.price),
-      slots: e.advert.maxJobs
+      slots: e.advert.maxJobs,
+      weight: clampWeight(m?.weightGib)
     }
   }
 
@@ -95,7 +97,7 @@ export function createMeshBackend (node: HeuristNode, logger: Logger, init: Part
         logger.warn({ miner: c.peerId, signed: r.output.result.contextSize, advertised }, 'miner signed another context size than it advertises; not paid')
         throw new HeuristError('GATEWAY_BAD_RECEIPT', `miner ${c.peerId} signed context ${String(r.output.result.contextSize)}, advertises ${advertised}`)
       }
-      return { result: r.output.result, computeUnits: BigInt(r.receipt.receipt.computeUnits), receipt: r, jobId: r.jobId }
+      return { result: r.output.result, computeUnits: BigInt(r.receipt.receipt.computeUnits), claimedSpan: { startedAt: BigInt(r.receipt.receipt.startedAt), endedAt: BigInt(r.receipt.receipt.endedAt) }, receipt: r, jobId: r.jobId }
     },
     async runImage (c, request, options): Promise<JobOutcome<ImageResult>> {
       const { modelId, ...image } = request
@@ -108,7 +110,7 @@ export function createMeshBackend (node: HeuristNode, logger: Logger, init: Part
         logger.warn({ miner: c.peerId }, 'delivered PNG does not match the signed pixel hash; not paid')
         throw new HeuristError('GATEWAY_BAD_RECEIPT', `the PNG from ${c.peerId} does not decode to the pixels its receipt signs`)
       }
-      return { result: r.output.result, computeUnits: BigInt(r.receipt.receipt.computeUnits), receipt: r, jobId: r.jobId }
+      return { result: r.output.result, computeUnits: BigInt(r.receipt.receipt.computeUnits), claimedSpan: { startedAt: BigInt(r.receipt.receipt.startedAt), endedAt: BigInt(r.receipt.receipt.endedAt) }, receipt: r, jobId: r.jobId }
     },
     start () {
       if (timer !== null) return

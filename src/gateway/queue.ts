@@ -42,6 +42,10 @@ export const defaultQueueOptions: QueueOptions = {
 export interface CandidateSource {
   /** The next miner to try, once one has room; null when none is left or the deadline passed or the client left. */
   next: () => Promise<Candidate | null>
+  /** A miner with room right now, `prefer`red ones first, or null; never waits (a hedge beside a running attempt). */
+  now: (prefer: (c: Candidate) => boolean) => Candidate | null
+  /** Whether a miner other than `c` is left to try (so an untried `c` may get a shorter first-output timeout). */
+  others: (c: Candidate) => boolean
   /** The attempt on `c` ended: null = served; otherwise whose fault (see faults.ts). */
   done: (c: Candidate, fault: AttemptFault | null) => void
   /** `c` was not used after all (the client left, the deadline passed): its slot goes back, nothing learned. */
@@ -150,6 +154,14 @@ export class RequestQueue {
       return c
     }
     return {
+      now: (prefer) => {
+        const at = this.o.now()
+        const open = r.rank().filter(c => !tried.has(c.peerId) && !started.has(c.peerId) && r.breakers.state(c.peerId) === 'closed' && this.hasRoom(c, at))
+        const h = open.find(prefer) ?? open[0]
+        if (h === undefined || !r.breakers.allow(h.peerId)) return null
+        return take(h)
+      },
+      others: (c) => r.rank().some(x => x.peerId !== c.peerId && !tried.has(x.peerId) && r.breakers.state(x.peerId) !== 'open'),
       next: async () => {
         if (r.signal.aborted || this.o.now() >= r.deadline) return null
         const q = this.modelQueue(r.modelId)

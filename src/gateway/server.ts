@@ -10,12 +10,14 @@ import type { Transcripts } from './transcripts.js'
 import type { AdvertisedModel, Backend, Candidate, CompletedJob, JobOutcome, PodResolver } from './types.js'
 import { CircuitBreakers, type BreakerOptions } from './breaker.js'
 import { rankCandidates } from './routing.js'
-import { dispatch, ClientGone, CommittedFailure } from './dispatch.js'
+import { dispatch, ClientGone, CommittedFailure, type DispatchOptions, type DispatchResult } from './dispatch.js'
 import { GatewayMetrics } from './metrics.js'
 import { RequestQueue, type QueueOptions } from './queue.js'
 import { ConnectionGuard, defaultConnectionLimits, type ConnectionLimits } from './connections.js'
 import { jobFrameProblem } from './precheck.js'
-import { imageComputeUnits } from './local.js'
+import { billJob, reservationFor, type Bill, type BilledJob } from './billing.js'
+import { ObservedSpeeds } from './observed.js'
+import type { Reservation } from './accounts.js'
 import {
   ApiError, badRequest, chatRequestSchema, completionRequestSchema, imageRequestSchema, parseBody, chatMessages,
   samplingFrom, parseSize, defaultRequestLimits, type RequestLimits, type ChatRequest, type CompletionRequest
@@ -55,6 +57,15 @@ export interface GatewayOptions {
   keepAliveTimeoutMs: number
   /** TCP connections per client IP and in all; see connections.ts. */
   connections: Partial<ConnectionLimits>
+  /**
+   * Highest price per compute unit (wei) the gateway pays: adverts above it are never routed
+   * to nor reserved for (gateway.maxPrice). Default 10^12 wei, a thousand times `heurist up`'s price.
+   */
+  maxPricePerUnit: bigint
+  /** First-output timeout for a miner the gateway has not yet seen answer. Default 5 s. */
+  untriedFirstOutputTimeoutMs: number
+  /** An untried miner silent this long gets one hedged attempt beside it. Default 1 s. */
+  hedgeAfterMs: number
 }
 
 export const defaultGatewayOptions: GatewayOptions = {
@@ -73,7 +84,10 @@ export const defaultGatewayOptions: GatewayOptions = {
   headersTimeoutMs: 10_000,
   bodyTimeoutMs: 30_000,
   keepAliveTimeoutMs: 5_000,
-  connections: {}
+  connections: {},
+  maxPricePerUnit: 10n ** 12n,
+  untriedFirstOutputTimeoutMs: 5_000,
+  hedgeAfterMs: 1_000
 }
 
 export interface GatewayComponents {
@@ -90,6 +104,11 @@ export interface GatewayComponents {
   onJob?: (job: CompletedJob) => void | Promise<void>
   /** Pods on chain: `model` may name one that no miner hosts yet. Default none. */
   pods?: PodResolver
+  /**
+   * Whether a miner may be routed to: registered and active on chain with the minimum
+   * collateral (chain/eligibility.ts). Default: every miner (no chain, unpaid local use).
+   */
+  eligible?: (address: string) => Promise<boolean>
 }
 
 export interface Gateway {
@@ -192,6 +211,7 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
   /** What the onRequest hook learned: the caller's account, and why a request failed (metrics). */
   const auths = new WeakMap<FastifyRequest, { keyHash: string, accountId: string }>()
   const reasons = new WeakMap<object, string>()
+  const observed = new ObservedSpeeds()
   const referred = new Set(o.referred)
   const pending = new Map<string, number>()
   let app: FastifyInstance | null = null
@@ -220,13 +240,73 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     return { keyHash: account.keyHash, accountId: account.id }
   }
 
-  /** Worst-case cost: the dearest candidate times the most units the job can use. */
-  async function reserve (keyHash: string, candidates: Candidate[], units: bigint): Promise<(cost: bigint) => Promise<void>> {
-    let price = 0n
-    for (const c of candidates) if (c.pricePerUnit > price) price = c.pricePerUnit
-    const settle = await accounts.reserve(keyHash, price * units)
-    if (settle === null) throw new ApiError(402, 'You have no credits left for this request; top up the account behind this API key.', 'insufficient_quota', 'insufficient_quota')
-    return settle
+  /**
+   * Reserves the job's worst case (billing.ts, in the unit it is charged in) on the dearest
+   * eligible miner the key can afford, at least on the cheapest; returns the reservation and
+   * the miners it covers. One dear advert narrows a poor key's choice, it never 402s it.
+   */
+  async function reserve (keyHash: string, candidates: Candidate[], job: BilledJob): Promise<{ reservation: Reservation, affordable: Candidate[] }> {
+    const need = candidates.map(c => ({ c, wei: reservationFor(job, c.weight ?? 1n, c.pricePerUnit) }))
+    let max = 0n
+    let min = need.length === 0 ? 0n : need[0]!.wei
+    for (const n of need) { if (n.wei > max) max = n.wei; if (n.wei < min) min = n.wei }
+    const reservation = await accounts.reserveUpTo(keyHash, max, min)
+    if (reservation === null) throw new ApiError(402, 'You have no credits left for this request; top up the account behind this API key.', 'insufficient_quota', 'insufficient_quota')
+    return { reservation, affordable: need.filter(n => n.wei <= reservation.amount).map(n => n.c) }
+  }
+
+  /** Miners under the price ceiling and, on a chain, registered with collateral. */
+  async function eligibleOnly (model: AdvertisedModel, candidates: Candidate[]): Promise<Candidate[]> {
+    const priced = candidates.filter(c => c.pricePerUnit <= o.maxPricePerUnit)
+    const check = components.eligible
+    const out = check === undefined
+      ? priced
+      : (await Promise.all(priced.map(async c => await check(c.address).catch((err: unknown) => {
+          // a miner whose registration cannot be read is not routed to: unchecked is unpaid
+          logger.warn({ miner: c.peerId, err: (err as Error).message }, 'cannot read the miner\'s registration; not routed to')
+          return false
+        }) ? c : null))).filter((c): c is Candidate => c !== null)
+    if (out.length === 0 && candidates.length > 0) throw new ApiError(503, `No eligible miner serves '${model.name}' now (${candidates.length} advertise it; none registered with collateral under this gateway's price ceiling).`, 'server_error', 'no_eligible_miner', 'model')
+    return out
+  }
+
+  /**
+   * The miners a waiting request may use now: those of `admitted` (eligible and affordable when
+   * it was admitted) still advertising the model (a dead one's advert expires), best first.
+   */
+  function rankFresh (modelId: string, admitted: Candidate[], kind: ModelKind): Candidate[] {
+    const ok = new Map(admitted.map(c => [c.peerId, c]))
+    return rank(backend.candidates(modelId).filter(c => ok.has(c.peerId)), kind)
+  }
+
+  /** Candidates best first: observed speed, a capped prior for the untried (observed.ts). */
+  function rank (candidates: Candidate[], kind: ModelKind): Candidate[] {
+    return rankCandidates(observed.rankSpeeds(candidates, kind), { referred, rng: o.rng })
+  }
+
+  function dispatchPolicy (kind: ModelKind): Pick<DispatchOptions, 'untried' | 'onFailure'> {
+    return {
+      untried: { is: (c) => observed.untried(c.peerId, kind), firstOutputTimeoutMs: o.untriedFirstOutputTimeoutMs, hedgeAfterMs: o.hedgeAfterMs },
+      onFailure: (c) => { observed.failure(c.peerId, kind) }
+    }
+  }
+
+  /** Bills a served job from what was measured; a receipt claiming more is not paid, and its miner is penalized. */
+  function billOutcome (kind: ModelKind, job: BilledJob, served: DispatchResult<JobOutcome<unknown>>, reserved: bigint, deliveredTokens: number, endedAt: number, firstOutputAt: number | undefined): Bill {
+    const c = served.candidate
+    const v = served.value
+    const bill = billJob({
+      job, weight: c.weight ?? 1n, pricePerUnit: c.pricePerUnit, reserved, deliveredTokens, startedAt: served.startedAt, endedAt,
+      claim: { units: v.computeUnits, ...(v.claimedSpan === undefined ? {} : v.claimedSpan) }
+    })
+    if (bill.overclaim !== null) {
+      logger.warn({ miner: c.peerId, problem: bill.overclaim }, 'receipt claims more than was measured: not paid')
+      breakers.failure(c.peerId)
+      observed.failure(c.peerId, kind)
+    } else {
+      observed.success(c.peerId, kind, kind === 'llm' ? bill.outputTokens : 1, bill.ms, (firstOutputAt ?? endedAt) - served.startedAt)
+    }
+    return bill
   }
 
   function track (modelId: string, delta: number): void {
@@ -266,12 +346,13 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
   }
 
   /** Pays and records a finished job; failures here are logged, the client already has its answer. */
-  async function finish (job: CompletedJob, settle: (cost: bigint) => Promise<void>, requested: string): Promise<void> {
-    await settle(job.cost)
+  async function finish (job: CompletedJob, settle: (cost: bigint) => Promise<bigint>, requested: string): Promise<void> {
+    // the voucher grows by what the key was charged: never more than its reservation
+    const charged = await settle(job.cost)
     try {
-      if (components.vouchers !== null && job.cost > 0n) {
-        const v = await components.vouchers.raise(job.miner.address, podIdOf(job.modelId), POOL[job.kind], job.cost, namedPodShare(components.pods, requested, job.modelId))
-        metrics.spent.inc(Number(job.cost))
+      if (components.vouchers !== null && charged > 0n) {
+        const v = await components.vouchers.raise(job.miner.address, podIdOf(job.modelId), POOL[job.kind], charged, namedPodShare(components.pods, requested, job.modelId))
+        metrics.spent.inc(Number(charged))
         await components.onVoucher?.(job.miner, v)
       }
       await components.transcripts?.put({ jobId: job.receiptJobId ?? job.jobId, modelId: job.modelId, kind: job.kind, miner: job.miner.peerId, input: job.input, output: job.output, endedAt: job.endedAt })
@@ -291,9 +372,11 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     const llmRequest: LlmRequest = { modelId: model.id, input, sampling }
     const problem = jobFrameProblem({ kind: 'llm', modelId: model.id, input, sampling })
     if (problem !== null) throw problem
-    const candidates = await candidatesFor(model, reply)
-    const promptChars = typeof input === 'string' ? input.length : input.reduce((n, m) => n + m.content.length + 8, 0)
-    const settle = await reserve(auth.keyHash, candidates, BigInt(promptChars + sampling.maxTokens))
+    const candidates = await eligibleOnly(model, await candidatesFor(model, reply))
+    const billed: BilledJob = { kind: 'llm', input, maxTokens: sampling.maxTokens }
+    const { reservation, affordable } = await reserve(auth.keyHash, candidates, billed)
+    const settle = reservation.settle
+    const firstOutput = new Map<string, number>()
     const id = newId(kind === 'chat' ? 'chatcmpl-' : 'cmpl-')
     const created = Math.floor(Date.now() / 1000)
     const object = kind === 'chat' ? 'chat.completion' : 'text_completion'
@@ -307,16 +390,18 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     if (sse !== null) reply.hijack()
     let firstTokenAt = 0
     track(model.id, 1)
-    let outcome: { value: JobOutcome<LlmResult>, candidate: Candidate }
+    let outcome: DispatchResult<JobOutcome<LlmResult>>
     try {
       try {
-        outcome = await dispatch(queue.source({ modelId: model.id, key: auth.keyHash, rank: () => rankCandidates(backend.candidates(model.id), { referred, rng: o.rng }), breakers, deadline: startedAt + o.requestTimeoutMs, signal: client.signal }), async (c, ctx) => {
+        outcome = await dispatch(queue.source({ modelId: model.id, key: auth.keyHash, rank: () => rankFresh(model.id, affordable, 'llm'), breakers, deadline: startedAt + o.requestTimeoutMs, signal: client.signal }), async (c, ctx) => {
           return await backend.runLlm(c, llmRequest, {
             signal: ctx.signal,
             onQueued: ctx.waiting,
             onToken: (text) => {
               ctx.progress()
-              if (sse === null || ctx.signal.aborted || text === '') return
+              if (ctx.signal.aborted) return
+              if (!firstOutput.has(c.peerId)) firstOutput.set(c.peerId, Date.now())
+              if (sse === null || text === '') return
               if (firstTokenAt === 0) {
                 firstTokenAt = Date.now()
                 sse.miner = c.peerId
@@ -326,7 +411,7 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
               sse.text(text)
             }
           })
-        }, { deadline: startedAt + o.requestTimeoutMs, firstTokenTimeoutMs: o.firstTokenTimeoutMs, signal: client.signal, breakers, metrics, logger, committed: () => sse?.started === true })
+        }, { deadline: startedAt + o.requestTimeoutMs, firstTokenTimeoutMs: o.firstTokenTimeoutMs, signal: client.signal, breakers, metrics, logger, committed: () => sse?.started === true, ...dispatchPolicy('llm') })
       } catch (e) {
         await settle(0n)
         if (e instanceof ClientGone) { logger.info({ id }, 'client disconnected; job cancelled'); if (sse !== null && !reply.raw.destroyed) reply.raw.destroy(); return }
@@ -349,9 +434,9 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     metrics.tokens.inc({ direction: 'prompt' }, usage.prompt_tokens)
     metrics.tokens.inc({ direction: 'completion' }, usage.completion_tokens)
     const finishReason = result.finishReason === 'length' ? 'length' : 'stop'
-    const cost = outcome.candidate.pricePerUnit * outcome.value.computeUnits
     const endedAt = Date.now()
-    const job: CompletedJob = { jobId: id, ...(outcome.value.jobId === undefined ? {} : { receiptJobId: outcome.value.jobId }), accountId: auth.accountId, modelId: model.id, kind: 'llm', miner: outcome.candidate, input: llmRequest, output: { text: result.text, tokens: result.tokens, finishReason: result.finishReason, ...(result.contextSize === undefined ? {} : { contextSize: result.contextSize }) }, computeUnits: outcome.value.computeUnits, cost, receipt: outcome.value.receipt, startedAt, endedAt }
+    const bill = billOutcome('llm', billed, outcome, reservation.amount, result.tokens.length, endedAt, firstOutput.get(outcome.candidate.peerId))
+    const job: CompletedJob = { jobId: id, ...(outcome.value.jobId === undefined ? {} : { receiptJobId: outcome.value.jobId }), accountId: auth.accountId, modelId: model.id, kind: 'llm', miner: outcome.candidate, input: llmRequest, output: { text: result.text, tokens: result.tokens, finishReason: result.finishReason, ...(result.contextSize === undefined ? {} : { contextSize: result.contextSize }) }, computeUnits: bill.units, cost: bill.cost, overclaim: bill.overclaim, receipt: outcome.value.receipt, startedAt, endedAt }
     if (sse !== null) {
       if (!sse.started && result.text !== '') sse.send(chunk(result.text, null)) // a backend that does not stream
       sse.send(chunk(null, finishReason))
@@ -397,17 +482,20 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     const { modelId: _m, ...imageParams } = imageRequest
     const problem = jobFrameProblem({ kind: 'image', modelId: model.id, image: imageParams })
     if (problem !== null) throw problem
-    const candidates = await candidatesFor(model, reply)
-    const settle = await reserve(auth.keyHash, candidates, imageComputeUnits(imageRequest))
+    const candidates = await eligibleOnly(model, await candidatesFor(model, reply))
+    const billed: BilledJob = { kind: 'image', image: imageRequest }
+    const { reservation, affordable } = await reserve(auth.keyHash, candidates, billed)
+    const settle = reservation.settle
+    const firstOutput = new Map<string, number>()
     const id = newId('img-')
     const startedAt = Date.now()
     const client = clientSignal(reply)
     track(model.id, 1)
-    let outcome: { value: JobOutcome<ImageResult>, candidate: Candidate }
+    let outcome: DispatchResult<JobOutcome<ImageResult>>
     try {
-      outcome = await dispatch(queue.source({ modelId: model.id, key: auth.keyHash, rank: () => rankCandidates(backend.candidates(model.id), { referred, rng: o.rng }), breakers, deadline: startedAt + o.requestTimeoutMs, signal: client.signal }), async (c, ctx) =>
-        await backend.runImage(c, imageRequest, { signal: ctx.signal, onToken: () => { ctx.progress() }, onQueued: ctx.waiting }),
-      { deadline: startedAt + o.requestTimeoutMs, firstTokenTimeoutMs: Math.max(o.firstTokenTimeoutMs, o.requestTimeoutMs / 2), signal: client.signal, breakers, metrics, logger, committed: () => false })
+      outcome = await dispatch(queue.source({ modelId: model.id, key: auth.keyHash, rank: () => rankFresh(model.id, affordable, 'image'), breakers, deadline: startedAt + o.requestTimeoutMs, signal: client.signal }), async (c, ctx) =>
+        await backend.runImage(c, imageRequest, { signal: ctx.signal, onQueued: ctx.waiting, onToken: () => { ctx.progress(); if (!ctx.signal.aborted && !firstOutput.has(c.peerId)) firstOutput.set(c.peerId, Date.now()) } }),
+      { deadline: startedAt + o.requestTimeoutMs, firstTokenTimeoutMs: Math.max(o.firstTokenTimeoutMs, o.requestTimeoutMs / 2), signal: client.signal, breakers, metrics, logger, committed: () => false, ...dispatchPolicy('image') })
     } catch (e) {
       await settle(0n)
       if (e instanceof ClientGone) { logger.info({ id }, 'client disconnected; job cancelled'); return }
@@ -417,10 +505,10 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     }
     const { result } = outcome.value
     metrics.images.inc()
-    const cost = outcome.candidate.pricePerUnit * outcome.value.computeUnits
+    const bill = billOutcome('image', billed, outcome, reservation.amount, 0, Date.now(), firstOutput.get(outcome.candidate.peerId))
     void reply.header('x-heurist-miner', outcome.candidate.peerId).header('x-request-id', id)
     await reply.send({ created: Math.floor(startedAt / 1000), data: [{ b64_json: Buffer.from(result.png).toString('base64'), revised_prompt: null }] })
-    await finish({ jobId: id, ...(outcome.value.jobId === undefined ? {} : { receiptJobId: outcome.value.jobId }), accountId: auth.accountId, modelId: model.id, kind: 'image', miner: outcome.candidate, input: imageRequest, output: { pixelSha256: result.pixelSha256, width: result.width, height: result.height, pngBase64: Buffer.from(result.png).toString('base64') }, computeUnits: outcome.value.computeUnits, cost, receipt: outcome.value.receipt, startedAt, endedAt: Date.now() }, settle, body.model)
+    await finish({ jobId: id, ...(outcome.value.jobId === undefined ? {} : { receiptJobId: outcome.value.jobId }), accountId: auth.accountId, modelId: model.id, kind: 'image', miner: outcome.candidate, input: imageRequest, output: { pixelSha256: result.pixelSha256, width: result.width, height: result.height, pngBase64: Buffer.from(result.png).toString('base64') }, computeUnits: bill.units, cost: bill.cost, overclaim: bill.overclaim, receipt: outcome.value.receipt, startedAt, endedAt: Date.now() }, settle, body.model)
   }
 
   function build (): FastifyInstance {

@@ -7,6 +7,8 @@ import type { Logger } from '../core/logger.js'
 import { POOL } from '../core/typed-data.js'
 import type { ImageResult, LlmResult, ModelInfo } from '../inference/types.js'
 import { FrameStream } from './frames.js'
+import type { AdmitJob } from './admission.js'
+import { imageComputeUnits, llmComputeUnits, modelWeightGib, promptUnits } from '../economics/index.js'
 import {
   JOB_PROTOCOL, MAX_BYTES, PROTOCOL_VERSION, requestFrameSchema, responseFrameSchema,
   type ImageRequestFrame, type LlmRequestFrame, type RequestFrame, type ResponseFrame, type SignedReceipt
@@ -84,6 +86,8 @@ export interface JobServerOptions {
    * first token goes out at once, and a fast model does not pay one frame per token. Default 4.
    */
   tokenBatchMs: number
+  /** Who is served (p2p/admission.ts): undefined serves every requester (no chain, or mine.serveUnpaid). */
+  admit?: AdmitJob
 }
 
 export const defaultJobServerOptions: JobServerOptions = {
@@ -274,8 +278,11 @@ export class JobServer {
     if (model === undefined) { this.reject(frames, jobId, 'P2P_UNKNOWN_MODEL', `model ${request.modelId} is not loaded here`); await finish(); return }
     if (model.kind !== request.kind) { this.reject(frames, jobId, 'P2P_UNSUPPORTED_KIND', `model ${request.modelId} is ${model.kind}, not ${request.kind}`); await finish(); return }
     if (this.running.has(jobId)) { this.reject(frames, jobId, 'P2P_DUPLICATE', 'job id already running'); await finish(); return }
-    const refusal = this.admission(requester)
-    if (refusal !== null) { this.busy(frames, jobId, refusal); await finish(); return }
+    const refusal = await this.o.admit?.(requester, request, model)
+    if (refusal != null) { this.logger.info({ jobId, peer: peer.toString(), code: refusal.code, reason: refusal.reason }, 'job refused'); this.reject(frames, jobId, refusal.code, refusal.reason); await finish(); return }
+    // capacity last: the admission hook may await, and the count must be the one at admission
+    const full = this.admission(requester)
+    if (full !== null) { this.busy(frames, jobId, full); await finish(); return }
 
     const abort = new AbortController()
     let resolveDone!: () => void
@@ -345,8 +352,9 @@ export class JobServer {
         frames.write({ v: PROTOCOL_VERSION, type: 'image-result', kind: 'image', pngBase64: Buffer.from(r.png).toString('base64'), pixelSha256: r.pixelSha256, width: r.width, height: r.height, ms: r.ms })
         if (r.ms > 0) this.stats.imagesPerSecond = 1000 / r.ms
       }
-      // compute units: milliseconds of work weighted by the model's memory in GiB (at least 1)
-      const weight = BigInt(Math.max(1, Math.ceil(model.memoryBytes / 2 ** 30)))
+      // compute units (economics/compute-units): the delivered output weighted by the model's
+      // memory, counted as the gateway counts them, so an honest receipt is paid in full
+      const weight = modelWeightGib(model.memoryBytes)
       const signed = await signReceipt(this.wallet, {
         jobId,
         requester,
@@ -356,7 +364,7 @@ export class JobServer {
         inputHash: inputHashOf(request),
         outputHash: outputHashOf(out),
         paramsHash: paramsHashOf(request),
-        computeUnits: BigInt(Math.max(1, endedAt - startedAt)) * weight,
+        computeUnits: out.kind === 'llm' ? llmComputeUnits(weight, promptUnits(request.kind === 'llm' ? request.input : ''), Math.min(out.result.tokens.length, request.kind === 'llm' ? request.sampling.maxTokens : 0)) : imageComputeUnits(weight, request.kind === 'image' ? request.image : { width: 0, height: 0, steps: 0 }),
         startedAt: BigInt(Math.floor(startedAt / 1000)),
         endedAt: BigInt(Math.floor(endedAt / 1000))
       }, this.o.receiptDomain)
@@ -426,8 +434,16 @@ interface Dialer {
   peerId: PeerId
 }
 
+/**
+ * How far a miner's receipt times (unix seconds, its clock) may lie outside the requester's own
+ * view of the job (its clock). Clocks of NTP-synced hosts agree to well under a second; 30 s
+ * leaves room for a sloppy one. The bound matters on chain: Slashing refuses receipts that
+ * started by the miner's last exit, so a receipt backdated past it would be unslashable.
+ */
+export const RECEIPT_CLOCK_SKEW_S = 30n
+
 /** Checks a receipt against the job we asked for; returns the problem or null. */
-export function checkReceipt (signed: SignedReceipt, expect: { jobId: string, requester: string, miner: string, job: JobRequest, output: JobOutput, domain?: ReceiptDomainOptions }): string | null {
+export function checkReceipt (signed: SignedReceipt, expect: { jobId: string, requester: string, miner: string, job: JobRequest, output: JobOutput, domain?: ReceiptDomainOptions, window?: { fromS: bigint, toS: bigint } }): string | null {
   const r = signed.receipt
   const signer = receiptSigner(signed, expect.domain)
   if (signer === null) return 'signature does not parse'
@@ -441,6 +457,8 @@ export function checkReceipt (signed: SignedReceipt, expect: { jobId: string, re
   if (r.paramsHash !== paramsHashOf(expect.job)) return 'params hash differs'
   if (r.outputHash !== outputHashOf(expect.output)) return 'output hash differs'
   if (BigInt(r.endedAt) < BigInt(r.startedAt)) return 'ends before it starts'
+  const w = expect.window
+  if (w !== undefined && (BigInt(r.startedAt) < w.fromS - RECEIPT_CLOCK_SKEW_S || BigInt(r.endedAt) > w.toS + RECEIPT_CLOCK_SKEW_S)) return `times ${r.startedAt}–${r.endedAt} lie outside the job (${w.fromS}–${w.toS}, ±${RECEIPT_CLOCK_SKEW_S} s)`
   return null
 }
 
@@ -459,6 +477,7 @@ export async function runJob (node: Dialer, peer: PeerId, job: JobRequest, optio
   const jobId = options.jobId ?? '0x' + randomBytes(32).toString('hex')
   const signal = options.signal === undefined ? AbortSignal.timeout(timeoutMs) : AbortSignal.any([options.signal, AbortSignal.timeout(timeoutMs)])
   const t0 = performance.now()
+  const wallStartS = BigInt(Math.floor(Date.now() / 1000))
   let stream: Stream
   try {
     stream = await node.dialProtocol(peer, JOB_PROTOCOL, { signal })
@@ -521,7 +540,7 @@ export async function runJob (node: Dialer, peer: PeerId, job: JobRequest, optio
           // streamed text that is not the result's: the caller got something the receipt does not commit to
           const problem = output.kind === 'llm' && streamed !== '' && streamed !== output.result.text
             ? 'streamed text differs from the signed result'
-            : checkReceipt(f.signed, { jobId, requester, miner, job, output, domain: options.receiptDomain })
+            : checkReceipt(f.signed, { jobId, requester, miner, job, output, domain: options.receiptDomain, window: { fromS: wallStartS, toS: BigInt(Math.ceil(Date.now() / 1000)) } })
           await stream.close().catch(() => {})
           return {
             jobId,

@@ -41,7 +41,9 @@ export const modelAdvertSchema = z.object({
   id: modelId,
   name: z.string().max(128),
   kind: z.enum(['llm', 'image']),
-  contextSize: int
+  contextSize: int,
+  /** The model's weight in compute units (GiB of memory, rounded up; economics/compute-units); absent = 1. */
+  weightGib: z.number().int().min(1).max(1024).optional()
 }).strict()
 
 export const hardwareSchema = z.object({
@@ -67,7 +69,7 @@ export const advertSchema = z.object({
   /** Measured speed; 0 = not measured yet. */
   tokensPerSecond: nonNeg.max(1e7),
   imagesPerSecond: nonNeg.max(1e5),
-  /** Price per job in wei. */
+  /** Price per compute unit (economics/compute-units), in wei. */
   price: uintString,
   version: z.string().max(32),
   /** Where the miner can be dialled (the job protocol needs a connection). */

@@ -1,5 +1,12 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { keccak256, toUtf8Bytes, type Wallet } from 'ethers'
+import * as lp from 'it-length-prefixed'
+import {
+  JOB_PROTOCOL, MAX_BYTES, RECEIPT_CLOCK_SKEW_S, encodeMessage, signReceipt as signWireReceipt, inputHashOf, paramsHashOf, outputHashOf,
+  type JobRequest
+} from '../../src/p2p/index.js'
+import { identityFromPrivateKey } from '../../src/core/identity.js'
+import { testNode } from '../p2p/util.js'
 import { signReceipt, signVerdict, receiptDigest, sortBySigner, type ChainClient } from '../../src/chain/index.js'
 import type { Receipt, Verdict } from '../../src/core/typed-data.js'
 import { startChainWorld, type ChainWorld } from './chain-fixture.js'
@@ -8,7 +15,8 @@ import { startChainWorld, type ChainWorld } from './chain-fixture.js'
  * Attack 9b (issue 15): a receipt the miner signed under its previous registration (before it
  * exited and took its collateral back) is kept by a reporter and, with a quorum of failing
  * verdicts, used to slash the collateral the miner posted when it registered again. The
- * receipt must slash only the registration it was earned under.
+ * receipt must slash only the registration it was earned under. And the converse: a miner that
+ * backdates its receipts past its last exit, to make its work unslashable, is not paid.
  */
 const COOLDOWN = 86_400n
 
@@ -92,5 +100,45 @@ describe('attack 9b: a receipt from a previous registration', () => {
       reservoir: before.reservoir + amount - reporterShare,
       registry: before.registry - amount
     })
+  })
+})
+
+describe('attack 9b, the converse: a miner backdating receipts past its last exit', () => {
+  it('the requester refuses a receipt whose times lie outside the job it watched', async () => {
+    const job: JobRequest = { kind: 'llm', modelId: 'b'.repeat(64), input: 'hello', sampling: { seed: 1, temperature: 0, topP: 1, topK: 0, maxTokens: 5, stop: [] } }
+    const minerWallet = await world.wallet(0n)
+    const miner = await testNode({ identity: identityFromPrivateKey(minerWallet.privateKey) })
+    const gateway = await testNode({ bootstrap: [miner.multiaddrs()[0]!] })
+    try {
+      let backdateS = 0n
+      // a miner that serves honestly and signs with its own key, but stamps the times it likes
+      await miner.libp2p.handle(JOB_PROTOCOL, async (stream) => {
+        const frames = lp.decode(stream, { maxDataLength: MAX_BYTES.request })
+        const req = JSON.parse(new TextDecoder().decode((await frames.next()).value!.subarray())) as { jobId: string }
+        const send = (f: unknown): void => { stream.send(lp.encode.single(encodeMessage(f))) }
+        send({ v: 1, type: 'accepted', jobId: req.jobId, queued: 0 })
+        const result = { text: 'hi', tokens: [1], finishReason: 'stop' as const, usage: { promptTokens: 1, outputTokens: 1, ttftMs: 1, tokensPerSecond: 1, totalMs: 1 } }
+        send({ v: 1, type: 'result', kind: 'llm', ...result })
+        const now = BigInt(Math.floor(Date.now() / 1000))
+        const signed = await signWireReceipt(minerWallet, {
+          jobId: req.jobId, requester: gateway.address, miner: miner.address, modelId: '0x' + job.modelId, pool: 0,
+          inputHash: inputHashOf(job), outputHash: outputHashOf({ kind: 'llm', result }), paramsHash: paramsHashOf(job), computeUnits: 1n, startedAt: now - backdateS, endedAt: now - backdateS + 1n
+        })
+        send({ v: 1, type: 'receipt', signed })
+        await stream.close()
+      })
+      await gateway.dial(miner.multiaddrs()[0]!)
+      // honest times: valid
+      const ok = await gateway.runJob(miner.peerId, job)
+      expect({ valid: ok.receiptValid, problem: ok.receiptProblem }).toEqual({ valid: true, problem: undefined })
+      // backdated by an hour (past an exit that happened since): refused, so the gateway pays nothing for it
+      backdateS = 3600n
+      const late = await gateway.runJob(miner.peerId, job)
+      expect(late.receiptValid).toBe(false)
+      expect(late.receiptProblem).toMatch(new RegExp(`lie outside the job \\(\\d+–\\d+, ±${RECEIPT_CLOCK_SKEW_S} s\\)$`))
+    } finally {
+      await gateway.stop()
+      await miner.stop()
+    }
   })
 })

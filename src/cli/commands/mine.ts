@@ -10,7 +10,8 @@ import { usageError } from '../../core/errors.js'
 import { heuristDomain } from '../../core/typed-data.js'
 import { VoucherInbox } from '../../gateway/index.js'
 import { VERSION } from '../version.js'
-import { Advertiser, basicHardware, unpaidReceiptDomain, type Hardware } from '../../p2p/index.js'
+import { Advertiser, basicHardware, depositAdmission, unpaidReceiptDomain, type Hardware } from '../../p2p/index.js'
+import { depositReader } from '../../chain/index.js'
 import { probeHardware } from '../../inference/index.js'
 import { startMinerPods, type MinerPods } from '../pod-host.js'
 import { CHEAT_MODES, assertCheatAllowed, cheatingExecutor, parseCheatMode } from '../../validation/index.js'
@@ -55,7 +56,7 @@ export function registerMine (program: Command): void {
     .option('--listen <multiaddr>', 'address to listen on (repeatable; default p2p.listen)', collectList)
     .option('--bootstrap <multiaddr>', 'peer to join through, with /p2p/<peerId> (repeatable; default p2p.bootstrap)', collectList)
     .option('--max-jobs <n>', 'jobs run at once (default mine.maxJobs)')
-    .option('--price <wei>', 'price per job in wei (default mine.price)')
+    .option('--price <wei>', 'price per compute unit in wei (default mine.price)')
     .option('--devnet', 'loopback-only relaxations for a local devnet (p2p.devnet)')
     .option('--relay', 'also serve as a circuit relay for miners behind NAT (p2p.relay = on; auto relays on a public listen address)')
     .option('--cheat <mode>', `testing aid for validators, devnet only: serve dishonest results and sign receipts for them (${CHEAT_MODES.join(', ')})`)
@@ -104,14 +105,18 @@ export function registerMine (program: Command): void {
         const podModels = pods
         if (cheat !== null) logger.warn({ cheat }, 'CHEATING on purpose (--cheat, a testing aid): results are dishonest and validators should slash this miner')
         const executor = cheat === null ? loaded.executor : cheatingExecutor(cheat, { llm: loaded.llm, images: loaded.images, models: loaded.models, honest: loaded.executor })
+        chain = domain === null ? null : await nodeChain(ctx, identity.wallet, logger)
+        // on a chain, only requesters whose Payments deposit covers the job are served
+        // (mine.serveUnpaid: everyone, for local use)
+        const admit = chain === null || config.mine.serveUnpaid ? {} : { admit: depositAdmission({ depositOf: depositReader(chain), pricePerUnit: () => BigInt(config.mine.price) }) }
         const server = await node.serveJobs(podModels.executor(executor), {
           maxConcurrentJobs: config.mine.maxJobs,
           maxQueue: config.inference.maxQueue,
-          receiptDomain: domain ?? unpaidReceiptDomain
+          receiptDomain: domain ?? unpaidReceiptDomain,
+          ...admit
         })
         // getting paid: the gateways' cumulative vouchers on /heurist/voucher/1.0.0, redeemed in
         // Payments once a payer owes mine.redeemThreshold, and whatever is left on shutdown
-        chain = domain === null ? null : await nodeChain(ctx, identity.wallet, logger)
         if (chain !== null) {
           inbox = new VoucherInbox(node, store, chain, logger, { domain: heuristDomain(chain.deployment.chainId, chain.deployment.contracts.Payments), thresholdWei: redeemThreshold })
           await inbox.start()
