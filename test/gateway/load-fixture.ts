@@ -39,7 +39,8 @@ export async function startTinyMesh (o: { miners: number, slots?: number, minerQ
     const node = await testNode({ bootstrap: [bootAddr] })
     const jobs = await node.serveJobs(engineExecutor(engine, new Map(), [model]), { maxConcurrentJobs: slots, maxQueue: o.minerQueue ?? 16 })
     const info = model
-    const advertiser = new Advertiser(node, { intervalMs: 500, describe: () => ({ hardware: basicHardware(), models: [info], queueDepth: jobs.queueDepth, maxJobs: slots, tokensPerSecond: 10, imagesPerSecond: 0, price: 1n, version: 'test', paid: false }) }, silentLogger())
+    // adverts live 10 s: a loaded machine must not drop live miners between two adverts
+    const advertiser = new Advertiser(node, { intervalMs: 1000, ttlMs: 10_000, describe: () => ({ hardware: basicHardware(), models: [info], queueDepth: jobs.queueDepth, maxJobs: slots, tokensPerSecond: 10, imagesPerSecond: 0, price: 1n, version: 'test', paid: false }) }, silentLogger())
     advertiser.start()
     miners.push({ node, engine, jobs, advertiser })
     stops.unshift(async () => { advertiser.stop(); await node.stop(); await engine.stop() })

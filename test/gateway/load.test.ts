@@ -38,7 +38,7 @@ async function load (client: OpenAI, total: number, concurrency: number, maxToke
 }
 
 describe('gateway under load (2 tiny-llama miners, 2 slots each)', () => {
-  it('400 requests at concurrency 64 through the openai client: every one answered 200, none failed at a miner', async () => {
+  it('400 requests at concurrency 64 through the openai client: every one answered 200, no attempt failed, no breaker opened', async () => {
     const g = await mesh.addGateway()
     const { apiKey } = await g.accounts.create(10n ** 18n)
     const client = new OpenAI({ apiKey, baseURL: `${g.gateway.url}/v1`, maxRetries: 0, timeout: 60_000 })
@@ -46,13 +46,15 @@ describe('gateway under load (2 tiny-llama miners, 2 slots each)', () => {
     const { statuses } = await load(client, 400, 64, 4)
     const counts = statuses.reduce<Record<number, number>>((m, s) => { m[s] = (m[s] ?? 0) + 1; return m }, {})
     expect(counts).toEqual({ 200: 400 })
-    // both miners carried load, and no miner saw a failed job
+    // both miners carried load; no attempt failed or timed out (a hedge beside an untried miner
+    // may be cancelled as outrun, which is no failure), and no breaker opened
     const served = mesh.miners.map(m => m.jobs.stats.served)
     expect(served.every(n => n > 0)).toBe(true)
-    expect(mesh.miners.map(m => m.jobs.stats.failed)).toEqual([0, 0])
-    expect(g.gateway.breakers.state(mesh.miners[0]!.node.peerId.toString())).toBe('closed')
+    for (const m of mesh.miners) expect(g.gateway.breakers.state(m.node.peerId.toString())).toBe('closed')
     expect(g.gateway.queue.depth()).toBe(0)
     const metrics = await g.gateway.metrics.text()
+    expect(metrics).not.toMatch(/heurist_gateway_miner_attempts_total\{[^}]*outcome="(error|timeout)"\}/)
+    expect(metrics).not.toMatch(/^heurist_gateway_request_errors_total\{/m)
     expect(metrics).toMatch(/heurist_gateway_queue_wait_seconds_count \d+/)
     expect(Date.now() - t0).toBeLessThan(120_000)
   }, 150_000)
