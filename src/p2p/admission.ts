@@ -14,8 +14,8 @@ export interface AdmissionRefusal {
   reason: string
 }
 
-/** The job server's hook: null admits the job. */
-export type AdmitJob = (requester: string, job: RequestFrame, model: ModelInfo) => Promise<AdmissionRefusal | null>
+/** The job server's hook: a refusal, or the function the server calls when the admitted job ends. */
+export type AdmitJob = (requester: string, job: RequestFrame, model: ModelInfo) => Promise<AdmissionRefusal | (() => void)>
 
 export interface DepositAdmissionOptions {
   /** The requester's Payments deposit in wei (a chain read; chain/eligibility.ts's depositReader caches it). */
@@ -31,8 +31,13 @@ export function jobCostBound (job: RequestFrame, model: ModelInfo, pricePerUnit:
   return units * pricePerUnit
 }
 
-/** Admits a requester whose deposit is above zero and covers the job's cost bound. */
+/**
+ * Admits a requester whose deposit is above zero and covers this job's cost bound plus the
+ * bounds of its jobs already running here: concurrent jobs cannot together outrun the deposit.
+ */
 export function depositAdmission (o: DepositAdmissionOptions): AdmitJob {
+  // cost bounds of admitted jobs not yet ended, per requester (bounded by the server's slots)
+  const held = new Map<string, bigint>()
   return async (requester, job, model) => {
     let deposit: bigint
     try {
@@ -40,8 +45,20 @@ export function depositAdmission (o: DepositAdmissionOptions): AdmitJob {
     } catch (e) {
       return { code: 'P2P_DEPOSIT_UNKNOWN', reason: `cannot read the requester's Payments deposit: ${(e as Error).message.slice(0, 200)}` }
     }
+    const key = requester.toLowerCase()
     const need = jobCostBound(job, model, o.pricePerUnit())
-    if (deposit === 0n || deposit < need) return { code: 'P2P_NO_DEPOSIT', reason: `the requester's Payments deposit (${deposit} wei) does not cover this job (up to ${need} wei)` }
-    return null
+    const running = held.get(key) ?? 0n
+    if (deposit === 0n || deposit < running + need) {
+      return { code: 'P2P_NO_DEPOSIT', reason: `the requester's Payments deposit (${deposit} wei) does not cover this job (up to ${need} wei${running > 0n ? `, beside ${running} wei of its jobs running here` : ''})` }
+    }
+    held.set(key, running + need)
+    let released = false
+    return () => {
+      if (released) return
+      released = true
+      const left = (held.get(key) ?? 0n) - need
+      if (left > 0n) held.set(key, left)
+      else held.delete(key)
+    }
   }
 }

@@ -277,12 +277,14 @@ export class JobServer {
     const model = this.executor.models().find(m => m.id === request.modelId)
     if (model === undefined) { this.reject(frames, jobId, 'P2P_UNKNOWN_MODEL', `model ${request.modelId} is not loaded here`); await finish(); return }
     if (model.kind !== request.kind) { this.reject(frames, jobId, 'P2P_UNSUPPORTED_KIND', `model ${request.modelId} is ${model.kind}, not ${request.kind}`); await finish(); return }
-    if (this.running.has(jobId)) { this.reject(frames, jobId, 'P2P_DUPLICATE', 'job id already running'); await finish(); return }
-    const refusal = await this.o.admit?.(requester, request, model)
-    if (refusal != null) { this.logger.info({ jobId, peer: peer.toString(), code: refusal.code, reason: refusal.reason }, 'job refused'); this.reject(frames, jobId, refusal.code, refusal.reason); await finish(); return }
-    // capacity last: the admission hook may await, and the count must be the one at admission
+    // who is served (p2p/admission.ts); awaited before the checks below, which must run in the
+    // same turn as the job taking its place
+    const admitted = this.o.admit === undefined ? undefined : await this.o.admit(requester, request, model)
+    if (admitted !== undefined && typeof admitted !== 'function') { this.logger.info({ jobId, peer: peer.toString(), code: admitted.code, reason: admitted.reason }, 'job refused'); this.reject(frames, jobId, admitted.code, admitted.reason); await finish(); return }
+    if (this.draining && admitted !== undefined) { admitted(); this.reject(frames, jobId, 'P2P_DRAINING', 'miner is shutting down'); await finish(); return }
+    if (this.running.has(jobId)) { admitted?.(); this.reject(frames, jobId, 'P2P_DUPLICATE', 'job id already running'); await finish(); return }
     const full = this.admission(requester)
-    if (full !== null) { this.busy(frames, jobId, full); await finish(); return }
+    if (full !== null) { admitted?.(); this.busy(frames, jobId, full); await finish(); return }
 
     const abort = new AbortController()
     let resolveDone!: () => void
@@ -395,6 +397,7 @@ export class JobServer {
       this.running.delete(jobId)
       this.hold(requester, -1)
       this.stats.queued = this.slots.queued
+      admitted?.()
       resolveDone()
     }
   }

@@ -4,7 +4,7 @@ import { loadContext } from '../context.js'
 import { withChainFlags, type ChainFlags } from '../chain.js'
 import { collectList, parseIntFlag } from '../flags.js'
 import { untilSignal } from '../lifecycle.js'
-import { joinMesh, loadMinerModels, receiptDomainFor } from '../mesh.js'
+import { joinMesh, loadMinerModels, receiptDomainFor, type MinerModels } from '../mesh.js'
 import { Store } from '../../core/store.js'
 import { usageError } from '../../core/errors.js'
 import { heuristDomain } from '../../core/typed-data.js'
@@ -15,10 +15,13 @@ import { depositReader } from '../../chain/index.js'
 import { probeHardware } from '../../inference/index.js'
 import { startMinerPods, type MinerPods } from '../pod-host.js'
 import { CHEAT_MODES, assertCheatAllowed, cheatingExecutor, parseCheatMode } from '../../validation/index.js'
-import { nodeChain, startMinerRewards, startNodeDashboard } from '../rewards.js'
+import { nodeChain, rewardsDir, startMinerRewards, startNodeDashboard } from '../rewards.js'
+import { recordClaimFailure } from '../../rewards/index.js'
+import { startEarningsFeeds } from '../earnings-feeds.js'
 import { nodeSource } from '../../dashboard/index.js'
 import { Registry, minerMetrics, nodeMetrics, serveMetrics, type MetricsServer } from '../metrics-server.js'
 import { createAlerts, loadOrAlert, startNodeWatch } from '../alerts.js'
+import { MeshHealer, PartSupervisor, healingExecutor } from '../../ops/index.js'
 
 interface MineOptions extends ChainFlags {
   models?: string[]
@@ -89,7 +92,15 @@ export function registerMine (program: Command): void {
       const store = await Store.open(ctx.paths.store)
       const alerts = createAlerts(ctx, identity.address, 'mine')
       let watch: Awaited<ReturnType<typeof startNodeWatch>> | undefined
-      let loaded: Awaited<ReturnType<typeof loadMinerModels>> | undefined
+      let healer: MeshHealer | undefined
+      let loaded: MinerModels | undefined
+      // self-healing: a crashed engine is stopped and its models loaded again, with backoff
+      const engine = new PartSupervisor<MinerModels>({
+        name: 'engine', logger, alerts,
+        start: async () => await loadMinerModels(ctx, config.inference.models, logger),
+        stop: async m => { await m.stop() },
+        onStartFailed: e => { alerts.raise('model_load_failed', `models failed to load again: ${e.message}`, { model: config.inference.models.join(','), code: (e as { code?: string }).code ?? 'UNKNOWN', reason: e.message }) }
+      })
       let node: Awaited<ReturnType<typeof joinMesh>> | undefined
       let pods: MinerPods | undefined
       let rewards: { stop: () => Promise<void> } | undefined
@@ -97,14 +108,17 @@ export function registerMine (program: Command): void {
       let inbox: VoucherInbox | null = null
       let metrics: MetricsServer | null = null
       try {
-        loaded = await loadOrAlert(alerts, config.inference.models.join(',') || 'built-in tiny models', async () => await loadMinerModels(ctx, config.inference.models, logger))
+        loaded = await loadOrAlert(alerts, config.inference.models.join(',') || 'built-in tiny models', async () => await engine.start())
         const hw = await hardware(config.inference.gpu, config.inference.threads)
         node = await joinMesh(ctx, { store, serving: true })
+        // self-healing: libp2p that stops on its own is started again in place (same key and handlers)
+        healer = new MeshHealer({ node, logger, alerts })
+        await healer.start()
         // pods (PodRegistry) load and unload beside the fixed models, by demand and votes
         pods = await startMinerPods(ctx, node, hw)
         const podModels = pods
         if (cheat !== null) logger.warn({ cheat }, 'CHEATING on purpose (--cheat, a testing aid): results are dishonest and validators should slash this miner')
-        const executor = cheat === null ? loaded.executor : cheatingExecutor(cheat, { llm: loaded.llm, images: loaded.images, models: loaded.models, honest: loaded.executor })
+        const executor = cheat === null ? healingExecutor(engine) : cheatingExecutor(cheat, { llm: loaded.llm, images: loaded.images, models: loaded.models, honest: loaded.executor })
         chain = domain === null ? null : await nodeChain(ctx, identity.wallet, logger)
         // on a chain, only requesters whose Payments deposit covers the job are served
         // (mine.serveUnpaid: everyone, for local use)
@@ -130,13 +144,14 @@ export function registerMine (program: Command): void {
           minerMetrics(registry, server)
           metrics = await serveMetrics(registry, { host: config.metrics.host, port: config.metrics.port, logger })
         }
-        const models = loaded.models
+        const fixed = loaded.models
+        const models = (): typeof fixed => cheat === null ? engine.current()?.models ?? [] : fixed
         const n = node
         const advertiser = new Advertiser(node, {
           intervalMs: config.mine.advertIntervalMs,
           describe: () => ({
             hardware: hw,
-            models: [...models, ...podModels.models()],
+            models: [...models(), ...podModels.models()],
             queueDepth: server.queueDepth,
             maxJobs: config.mine.maxJobs,
             tokensPerSecond: server.stats.tokensPerSecond,
@@ -153,10 +168,12 @@ export function registerMine (program: Command): void {
         watch = await startNodeWatch(ctx, alerts, { operator: identity.address, chain, jobsArrived: () => s.served + s.failed + s.rejected + s.running + s.queued, advertising: () => true, reachability: node.reachability })
         const w = watch
         // epoch rewards (claim files, auto-claim) and the local dashboard
-        const claimer = await startMinerRewards(ctx, node, store, chain, logger, { onClaimFailed: (e, code, reason) => { w.claimFailed(e, code, reason) } })
+        const claimer = await startMinerRewards(ctx, node, store, chain, logger, { onClaimFailed: (e, code, reason) => { w.claimFailed(e, code, reason); recordClaimFailure(rewardsDir(ctx), e, code, reason).catch(() => {}) } })
         const dashboard = await startNodeDashboard(ctx, nodeSource({ role: 'miner', miners: [{ node, jobs: server, claimer }], chain }), logger)
-        rewards = { async stop () { await dashboard?.stop(); await claimer?.stop() } }
-        logger.info({ address: identity.address, peerId: identity.peerId.toString(), addrs: node.multiaddrs(), dashboard: dashboard?.url, metrics: metrics?.url, models: models.map(m => ({ name: m.name, id: m.id, kind: m.kind })), paid: domain !== null, redeemThreshold: inbox === null ? null : config.mine.redeemThreshold, reachability: node.reachability.report().status }, 'miner ready')
+        // heurist earnings: verdicts on our receipts, and the ledger part while the store is locked
+        const stopFeeds = claimer === null || chain === null ? null : startEarningsFeeds({ node, store, ledger: claimer.ledger, chain, operator: identity.address, rewardsDir: rewardsDir(ctx), logger })
+        rewards = { async stop () { stopFeeds?.(); await dashboard?.stop(); await claimer?.stop() } }
+        logger.info({ address: identity.address, peerId: identity.peerId.toString(), addrs: node.multiaddrs(), dashboard: dashboard?.url, metrics: metrics?.url, models: fixed.map(m => ({ name: m.name, id: m.id, kind: m.kind })), paid: domain !== null, redeemThreshold: inbox === null ? null : config.mine.redeemThreshold, reachability: node.reachability.report().status }, 'miner ready')
 
         const tty = process.stderr.isTTY === true && ctx.config.log.format !== 'json'
         const status = (): string => `peers ${n.connectedPeers().length} · miners heard ${n.peerTable.miners().length} · jobs served ${server.stats.served} (running ${server.stats.running}) · ${server.stats.tokensPerSecond.toFixed(1)} tok/s`
@@ -173,6 +190,7 @@ export function registerMine (program: Command): void {
           if (tty) process.stderr.write('\n')
           advertiser.stop()
           watch?.stop()
+          await healer?.stop()
           await rewards?.stop()
           logger.info({ running: server.stats.running, graceMs: config.mine.drainGraceMs }, 'draining: no new jobs, finishing running ones')
           await server.drain(config.mine.drainGraceMs)
@@ -190,6 +208,7 @@ export function registerMine (program: Command): void {
       } finally {
         await metrics?.stop().catch(() => {})
         watch?.stop()
+        await healer?.stop().catch(() => {})
         await alerts.flush(3000)
         alerts.stop()
         await rewards?.stop().catch(() => {})
@@ -197,7 +216,7 @@ export function registerMine (program: Command): void {
         chain?.close()
         await node?.stop(0).catch(() => {})
         await pods?.stop().catch(() => {})
-        await loaded?.stop().catch(() => {})
+        await engine.stop().catch(() => {})
         await store.close()
       }
     })
