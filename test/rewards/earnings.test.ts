@@ -9,7 +9,7 @@ import { isHeuristError } from '../../src/core/errors.js'
 import { POOL, type Receipt } from '../../src/core/typed-data.js'
 import { signReceipt, receiptHash, type SignedReceipt } from '../../src/p2p/index.js'
 import { WAD } from '../../src/economics/index.js'
-import { PointsLedger, chainOrganicCheck, ledgerEarnings, recordClaimFailure, writeLedgerReport, type EpochEarnings } from '../../src/rewards/index.js'
+import { PointsLedger, chainOrganicCheck, estimateReward, ledgerEarnings, recordClaimFailure, toSnapshot, writeLedgerReport, type EpochEarnings } from '../../src/rewards/index.js'
 import { VERDICTS_TOPIC, buildVerdictMessage, chainStakeViews } from '../../src/validation/index.js'
 import { encodeMessage } from '../../src/p2p/index.js'
 import { hearOwnVerdicts } from '../../src/cli/own-verdicts.js'
@@ -141,9 +141,20 @@ describe('heurist earnings, reconciled against the devnet', () => {
     expect(gap('RECEIPT_NOT_ORGANIC')).toContain(`requester ${botW.address} has no Payments deposit`)
     expect(gap('CLAIM_FAILED')).toContain(String((err as Error).message).slice(0, 40))
 
-    const e2 = await run('2')
+    // the running epoch: estimated from the running miner's points snapshot, as status does
+    const snapStore = await Store.open(join(home, 'store'))
+    const live = new PointsLedger(snapStore, silentLogger())
+    const points = await live.points(2n, { isPayer: async () => true })
+    await snapStore.close()
+    const { writeFile, mkdir } = await import('node:fs/promises')
+    await mkdir(join(home, 'rewards'), { recursive: true })
+    points.miners.set(minerW.address, { llama: 1000n, waifu: 0n })
+    await writeFile(join(home, 'rewards', 'points.json'), JSON.stringify(toSnapshot(minerW.address, minerW.address, points)))
+    const e2 = await run('2') as EpochEarnings & { estimatedReward: string | null }
     expect(e2.chain.current).toBe(true)
     expect(e2.gaps.map(g => g.code)).toEqual(['EPOCH_RUNNING'])
+    expect(e2.estimatedReward).toBe((await estimateReward(minerChain, 2n, minerW.address, points.miners, 1000)).reward.toString())
+    expect(BigInt(e2.estimatedReward!)).toBeGreaterThanOrEqual(0n)
 
     // the human form names each gap too
     const text = await runCli(['earnings', '--home', home, '--epoch', '1'])

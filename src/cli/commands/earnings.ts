@@ -6,12 +6,23 @@ import { rewardsDir } from '../rewards.js'
 import { keystoreAddress } from '../../core/identity.js'
 import { Store } from '../../core/store.js'
 import { isHeuristError } from '../../core/errors.js'
-import { PointsLedger, chainEarnings, chainOrganicCheck, ledgerEarnings, readLedgerReport, reconcileEarnings, type EpochEarnings, type LedgerEarnings } from '../../rewards/index.js'
+import { PointsLedger, chainEarnings, chainOrganicCheck, estimateReward, ledgerEarnings, readLedgerReport, readPointsSnapshot, reconcileEarnings, snapshotPoints, type EpochEarnings, type LedgerEarnings } from '../../rewards/index.js'
+import type { ChainClient } from '../../chain/index.js'
+import type { CommandContext } from '../context.js'
 import { silentLogger } from '../../core/logger.js'
 
 interface EarningsOptions extends ChainFlags { epoch?: string, address?: string }
 
-function human (e: EpochEarnings): string {
+type Reported = EpochEarnings & { estimatedReward: string | null }
+
+/** The running epoch's reward if it ended now: src/economics over the running miner's points snapshot (all miners it heard), as `status` computes it. */
+async function estimateNow (ctx: CommandContext, chain: ChainClient, operator: string, epoch: bigint): Promise<string | null> {
+  const snap = await readPointsSnapshot(rewardsDir(ctx))
+  if (snap === null || BigInt(snap.epoch) !== epoch || snap.operator.toLowerCase() !== operator.toLowerCase()) return null
+  return (await estimateReward(chain, epoch, snap.operator, snapshotPoints(snap), ctx.config.rewards.tipBps)).reward.toString()
+}
+
+function human (e: Reported): string {
   const c = e.chain
   const l = e.ledger
   const lines = [`epoch ${e.epoch}${c.current ? ' (running)' : ''}  ${c.startsAt} → ${c.endsAt}`]
@@ -22,6 +33,7 @@ function human (e: EpochEarnings): string {
   }
   lines.push(`  multiplier   ${formatHeu(BigInt(c.multiplierWad))}× (stake ${formatHeu(BigInt(c.stake))} HEU, votes ${formatHeu(BigInt(c.votes))} stHEU)`)
   lines.push(`  root         ${c.rootPosted ? `posted (total ${formatHeu(BigInt(c.rootTotal ?? '0'))} HEU)` : 'not posted'}`)
+  if (e.estimatedReward !== null) lines.push(`  estimated    ${formatHeu(BigInt(e.estimatedReward))} HEU if the epoch ended now`)
   lines.push(`  expected     ${e.expectedReward === null ? 'unknown' : `${formatHeu(BigInt(e.expectedReward))} HEU`}`)
   lines.push(`  claimed      ${c.claim === null ? 'no' : `${formatHeu(BigInt(c.claim.amount))} HEU (tx ${c.claim.tx})`}`)
   for (const r of c.redeemed) lines.push(`  vouchers     ${formatHeu(BigInt(r.nodeShare))} HEU from ${r.payer} (${r.transactions.length} redemption${r.transactions.length === 1 ? '' : 's'})`)
@@ -56,7 +68,7 @@ export function registerEarnings (program: Command): void {
           // a running miner writes its ledger part every minute
           const report = store === null ? await readLedgerReport(rewardsDir(ctx)) : null
           const fromReport = report !== null && report.operator.toLowerCase() === operator.toLowerCase() ? report : null
-          const out: EpochEarnings[] = []
+          const out: Reported[] = []
           for (const epoch of epochs) {
             let ledger: LedgerEarnings | null = null
             if (store !== null) ledger = await ledgerEarnings(new PointsLedger(store, silentLogger()), store, epoch, operator, check)
@@ -65,7 +77,8 @@ export function registerEarnings (program: Command): void {
               if (part !== undefined) ledger = { ...part, source: `the running miner's report of ${fromReport!.updatedAt}` }
             }
             const c = await chainEarnings(chain, epoch, operator, chain.deployment.deployBlock)
-            out.push(await reconcileEarnings({ operator, ledger, chain: c, rewardsDir: rewardsDir(ctx) }))
+            const r = await reconcileEarnings({ operator, ledger, chain: c, rewardsDir: rewardsDir(ctx) })
+            out.push({ ...r, estimatedReward: c.current ? await estimateNow(ctx, chain, operator, epoch) : null })
           }
           ctx.print({ operator, epochs: out }, () => out.map(human).join('\n\n'))
         } finally {

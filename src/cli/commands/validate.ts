@@ -3,6 +3,7 @@ import { loadContext } from '../context.js'
 import { collectList, parseIntFlag } from '../flags.js'
 import { untilSignal } from '../lifecycle.js'
 import { joinMesh, loadMinerModels } from '../mesh.js'
+import { createAlerts, loadOrAlert, startNodeWatch } from '../alerts.js'
 import { resolveDeployment, withChainFlags, type ChainFlags } from '../chain.js'
 import { usageError } from '../../core/errors.js'
 import { Store } from '../../core/store.js'
@@ -50,6 +51,8 @@ export function registerValidate (program: Command): void {
       const { deployment, rpc } = await resolveDeployment(ctx, opts)
       const chain = await connectChain({ deployment, rpc, signer: identity.wallet })
       const store = await Store.open(ctx.paths.store)
+      const alerts = createAlerts(ctx, identity.address, 'validate')
+      let watch: Awaited<ReturnType<typeof startNodeWatch>> | undefined
       let loaded: Awaited<ReturnType<typeof loadMinerModels>> | undefined
       let node: Awaited<ReturnType<typeof joinMesh>> | undefined
       let metrics: MetricsServer | null = null
@@ -58,7 +61,7 @@ export function registerValidate (program: Command): void {
         if (await views.stakeOf(identity.address) === 0n) {
           throw usageError('VALIDATION_NOT_A_VALIDATOR', `${identity.address} has no validator stake in NodeRegistry: run \`heurist register --validator --collateral <HEU>\` first`)
         }
-        loaded = await loadMinerModels(ctx, config.inference.models, logger)
+        loaded = await loadOrAlert(alerts, config.inference.models.join(',') || 'built-in tiny models', async () => await loadMinerModels(ctx, config.inference.models, logger))
         const images = loaded.images
         const rerunImage: ImageRerun = async (request, settings, signal) => {
           const model = images.get(request.modelId)
@@ -91,6 +94,8 @@ export function registerValidate (program: Command): void {
           statsMetrics(registry, 'heurist_validator_events_total', 'validator events: receipts seen and sampled, checks passed and failed, verdicts, slashes, errors', () => ({ ...svc.validator.stats }))
           metrics = await serveMetrics(registry, { host: config.metrics.host, port: config.metrics.port, logger })
         }
+        // alerts.*: gas for posting roots and slashes, reachability
+        watch = await startNodeWatch(ctx, alerts, { operator: identity.address, chain, jobsArrived: null, advertising: () => false, reachability: n.reachability })
         const heartbeat = setInterval(() => { logger.info({ ...svc.validator.stats, peers: n.connectedPeers().length }, 'validator status') }, 10_000)
         await untilSignal(logger, async () => {
           clearInterval(heartbeat)
@@ -101,6 +106,9 @@ export function registerValidate (program: Command): void {
         ctx.print(svc.validator.stats, s => `checked ${s.passed + s.failed} jobs: ${s.passed} passed, ${s.failed} failed, ${s.gatewayBlamed} transcripts blamed on gateways; ${s.slashesSubmitted} slashes submitted`)
       } finally {
         await metrics?.stop().catch(() => {})
+        watch?.stop()
+        await alerts.flush(3000)
+        alerts.stop()
         await node?.stop(0).catch(() => {})
         await loaded?.stop().catch(() => {})
         chain.close()
