@@ -19,6 +19,7 @@ import { nodeChain, rewardsDir, startMinerRewards, startNodeDashboard } from '..
 import { recordClaimFailure } from '../../rewards/index.js'
 import { startEarningsFeeds } from '../earnings-feeds.js'
 import { nodeSource } from '../../dashboard/index.js'
+import { Registry, minerMetrics, nodeMetrics, serveMetrics, type MetricsServer } from '../metrics-server.js'
 import { createAlerts, loadOrAlert, startNodeWatch } from '../alerts.js'
 import { MeshHealer, PartSupervisor, healingExecutor } from '../../ops/index.js'
 
@@ -33,6 +34,7 @@ interface MineOptions extends ChainFlags {
   cheat?: string
   autoClaim?: boolean
   dashboardPort?: string
+  metricsPort?: string
 }
 
 /** GPU, VRAM, cores and RAM as the LLM runtime sees them; the OS view when it cannot start. */
@@ -63,6 +65,7 @@ export function registerMine (program: Command): void {
     .option('--cheat <mode>', `testing aid for validators, devnet only: serve dishonest results and sign receipts for them (${CHEAT_MODES.join(', ')})`)
     .option('--no-auto-claim', 'do not claim epoch rewards automatically (mine.autoClaim; `heurist claim` works by hand)')
     .option('--dashboard-port <port>', 'local dashboard port on 127.0.0.1 (dashboard.port; 0 = any free one)')
+    .option('--metrics-port <port>', 'serve Prometheus metrics on this port, GET /metrics (metrics.port; 0 = off)')
     .action(async (opts: MineOptions, cmd: Command) => {
       const cheat = opts.cheat === undefined ? null : parseCheatMode(opts.cheat)
       const ctx = await loadContext(cmd, {
@@ -75,6 +78,7 @@ export function registerMine (program: Command): void {
         'mine.price': opts.price,
         'mine.autoClaim': opts.autoClaim === false ? false : undefined,
         'dashboard.port': opts.dashboardPort === undefined ? undefined : parseIntFlag('--dashboard-port', opts.dashboardPort, 0, 65535),
+        'metrics.port': opts.metricsPort === undefined ? undefined : parseIntFlag('--metrics-port', opts.metricsPort, 0, 65535),
         'chain.rpc': opts.rpc,
         'chain.deployment': opts.deployment
       })
@@ -102,6 +106,7 @@ export function registerMine (program: Command): void {
       let rewards: { stop: () => Promise<void> } | undefined
       let chain: Awaited<ReturnType<typeof nodeChain>> = null
       let inbox: VoucherInbox | null = null
+      let metrics: MetricsServer | null = null
       try {
         loaded = await loadOrAlert(alerts, config.inference.models.join(',') || 'built-in tiny models', async () => await engine.start())
         const hw = await hardware(config.inference.gpu, config.inference.threads)
@@ -133,6 +138,12 @@ export function registerMine (program: Command): void {
         } else if (domain !== null) {
           logger.warn('the chain cannot be reached: vouchers are not accepted, so jobs earn nothing until it can')
         }
+        if (config.metrics.port !== 0) {
+          const registry = new Registry()
+          nodeMetrics(registry, node, node.stats)
+          minerMetrics(registry, server)
+          metrics = await serveMetrics(registry, { host: config.metrics.host, port: config.metrics.port, logger })
+        }
         const fixed = loaded.models
         const models = (): typeof fixed => cheat === null ? engine.current()?.models ?? [] : fixed
         const n = node
@@ -162,7 +173,7 @@ export function registerMine (program: Command): void {
         // heurist earnings: verdicts on our receipts, and the ledger part while the store is locked
         const stopFeeds = claimer === null || chain === null ? null : startEarningsFeeds({ node, store, ledger: claimer.ledger, chain, operator: identity.address, rewardsDir: rewardsDir(ctx), logger })
         rewards = { async stop () { stopFeeds?.(); await dashboard?.stop(); await claimer?.stop() } }
-        logger.info({ address: identity.address, peerId: identity.peerId.toString(), addrs: node.multiaddrs(), dashboard: dashboard?.url, models: fixed.map(m => ({ name: m.name, id: m.id, kind: m.kind })), paid: domain !== null, redeemThreshold: inbox === null ? null : config.mine.redeemThreshold, reachability: node.reachability.report().status }, 'miner ready')
+        logger.info({ address: identity.address, peerId: identity.peerId.toString(), addrs: node.multiaddrs(), dashboard: dashboard?.url, metrics: metrics?.url, models: fixed.map(m => ({ name: m.name, id: m.id, kind: m.kind })), paid: domain !== null, redeemThreshold: inbox === null ? null : config.mine.redeemThreshold, reachability: node.reachability.report().status }, 'miner ready')
 
         const tty = process.stderr.isTTY === true && ctx.config.log.format !== 'json'
         const status = (): string => `peers ${n.connectedPeers().length} · miners heard ${n.peerTable.miners().length} · jobs served ${server.stats.served} (running ${server.stats.running}) · ${server.stats.tokensPerSecond.toFixed(1)} tok/s`
@@ -195,6 +206,7 @@ export function registerMine (program: Command): void {
         const redeemed = inbox?.stats.redeemed ?? 0n
         ctx.print({ served: server.stats.served, failed: server.stats.failed, rejected: server.stats.rejected, redeemed: redeemed.toString() }, r => `served ${r.served} jobs${inbox === null ? '' : `, redeemed ${formatUnits(redeemed, 18)} HEU`}`)
       } finally {
+        await metrics?.stop().catch(() => {})
         watch?.stop()
         await healer?.stop().catch(() => {})
         await alerts.flush(3000)
