@@ -7,6 +7,7 @@
 import { Contract, type JsonRpcProvider, type Signer, type ContractTransactionResponse, type EventLog } from 'ethers'
 import { HeuristError } from '../core/errors.js'
 import type { Voucher, Receipt, Verdict } from '../core/typed-data.js'
+import { signRegistration } from './signing.js'
 import { formatHeu } from '../economics/index.js'
 import { loadArtifacts, type Artifacts, type ContractName } from './compile.js'
 import { chainError } from './errors.js'
@@ -59,7 +60,14 @@ export interface ChainClient {
   votePod: (podId: string, amount: bigint) => Promise<TxResult[]>
   unvoteNode: (node: string, amount: bigint) => Promise<TxResult[]>
   unvotePod: (podId: string, amount: bigint) => Promise<TxResult[]>
-  register: (collateral: bigint, owner?: string, operator?: string) => Promise<TxResult[]>
+  /**
+   * Registers a miner. Without `consent` the signer is the operator (owned by `owner`, default
+   * itself). With `consent` the signer is the owner, registering `consent.operator` with the
+   * operator's signed consent (see `signRegistrationConsent`), and pays the collateral.
+   */
+  register: (collateral: bigint, owner?: string, consent?: RegistrationConsent) => Promise<TxResult[]>
+  /** The operator's (this signer's) consent to be registered owned by `owner`, good until `deadline` (unix seconds). */
+  signRegistrationConsent: (owner: string, deadline: bigint) => Promise<RegistrationConsent>
   registerValidator: (stake: bigint) => Promise<TxResult[]>
   registerPod: (modelId: string, kind: number, minVramMb: number, revenueBps: number) => Promise<TxResult[]>
   deposit: (amount: bigint) => Promise<TxResult[]>
@@ -67,6 +75,8 @@ export interface ChainClient {
   redeemVoucher: (voucher: Voucher, signature: string) => Promise<TxResult[]>
   /** What redeeming `voucher` would pay now (0 when it is not above what was redeemed). */
   redeemable: (voucher: Voucher) => Promise<bigint>
+  /** The payer's deposit (compute credits) in Payments. */
+  depositOf: (payer: string) => Promise<bigint>
   postRewardRoot: (epoch: bigint, root: string, total: bigint, signatures: string[]) => Promise<TxResult[]>
   claim: (epoch: bigint, account: string, amount: bigint, proof: string[]) => Promise<TxResult[]>
   slash: (receipt: Receipt, minerSignature: string, verdicts: Verdict[], verdictSignatures: string[]) => Promise<TxResult[]>
@@ -81,6 +91,15 @@ export interface ChainClient {
   /** The epoch's cap and reservoir part as Emission computes it. */
   epochCap: (epoch: bigint) => Promise<{ cap: bigint, reservoir: bigint }>
   close: () => void
+}
+
+/** An operator's signed consent to be registered owned by `owner` (NodeRegistry.registerWithConsent). */
+export interface RegistrationConsent {
+  operator: string
+  owner: string
+  nonce: bigint
+  deadline: bigint
+  signature: string
 }
 
 export interface ConnectOptions {
@@ -236,18 +255,37 @@ export async function connectChain (options: ConnectOptions): Promise<ChainClien
     async votePod (podId, amount) { return await vote('votePod', podId, amount) },
     async unvoteNode (node, amount) { return await unvote('unvoteNode', 'nodeVotesBy', node, node, amount) },
     async unvotePod (podId, amount) { return await unvote('unvotePod', 'podVotesBy', podId, `pod ${podId}`, amount) },
-    async register (collateral, owner, operator) {
+    async register (collateral, owner, consent) {
       const a = await me()
-      const op = operator ?? a
+      const op = consent?.operator ?? a
+      if (consent !== undefined) {
+        if (owner !== undefined && owner.toLowerCase() !== a.toLowerCase()) throw fail('CHAIN_BAD_CONSENT', 'register: with a consent the owner is the sender; drop --owner or run from the owner key')
+        if (consent.owner.toLowerCase() !== a.toLowerCase()) throw fail('CHAIN_BAD_CONSENT', `register: the consent names owner ${consent.owner}, not this key ${a}`)
+      }
       const min = await read<bigint>(nodes, 'minCollateral')
       if (collateral < min) throw fail('CHAIN_INSUFFICIENT_STAKE', `register: collateral ${formatHeu(collateral)} HEU is under the minimum ${formatHeu(min)} HEU`)
       const existing = await read<[string, bigint, bigint]>(nodes, 'nodes', [op])
       if (existing[0] !== '0x0000000000000000000000000000000000000000') throw fail('CHAIN_ALREADY_REGISTERED', `register: ${op} is already registered (owner ${existing[0]})`)
+      if (consent !== undefined) {
+        const nonce = await read<bigint>(nodes, 'nonces', [op])
+        if (nonce !== consent.nonce) throw fail('CHAIN_BAD_CONSENT', `register: the consent was for nonce ${consent.nonce}, the operator is at ${nonce} (already used: ask the operator for a new one)`)
+        const now = BigInt((await provider.getBlock('latest'))?.timestamp ?? 0)
+        if (now > consent.deadline) throw fail('CHAIN_BAD_CONSENT', `register: the consent expired at ${new Date(Number(consent.deadline) * 1000).toISOString()}`)
+      }
       await needHeu(a, collateral, 'register')
       const out: TxResult[] = []
       await approveIfNeeded(a, nodes, collateral, out)
-      out.push(await send('register', nodes, 'register', [op, owner ?? a, collateral]))
+      out.push(consent === undefined
+        ? await send('register', nodes, 'register', [owner ?? a, collateral])
+        : await send('register', nodes, 'registerWithConsent', [op, collateral, consent.deadline, consent.signature]))
       return out
+    },
+    async signRegistrationConsent (owner, deadline) {
+      if (signer === undefined) throw new HeuristError('CHAIN_NO_SIGNER', 'consent needs the operator key')
+      const operator = await me()
+      const nonce = await read<bigint>(nodes, 'nonces', [operator])
+      const signature = await signRegistration(signer, d, { operator, owner, nonce, deadline })
+      return { operator, owner, nonce, deadline, signature }
     },
     async registerValidator (amount) {
       positive(amount, 'register validator')
@@ -273,8 +311,11 @@ export async function connectChain (options: ConnectOptions): Promise<ChainClien
       return out
     },
     async redeemable (v) {
-      const done = await read<bigint>(payments, 'redeemed', [v.payer, v.miner, v.podId])
+      const done = await read<bigint>(payments, 'redeemedOf', [v])
       return v.cumulativeAmount > done ? v.cumulativeAmount - done : 0n
+    },
+    async depositOf (payer) {
+      return await read<bigint>(payments, 'deposits', [payer])
     },
     async redeemVoucher (v, signature) {
       return [await send('redeem', payments, 'redeem', [v, signature])]
@@ -283,8 +324,7 @@ export async function connectChain (options: ConnectOptions): Promise<ChainClien
       return [await send('post reward root', emission, 'postRoot', [epoch, root, total, signatures])]
     },
     async claim (epoch, account, amount, proof) {
-      const root = await read<string>(emission, 'roots', [epoch])
-      if (/^0x0+$/.test(root)) throw fail('CHAIN_NO_ROOT', `claim: no reward root posted for epoch ${epoch}`)
+      if (!await read<boolean>(emission, 'posted', [epoch])) throw fail('CHAIN_NO_ROOT', `claim: no reward root posted for epoch ${epoch}`)
       if (await read<boolean>(emission, 'claimed', [epoch, account])) throw fail('CHAIN_ALREADY_CLAIMED', `claim: epoch ${epoch} already claimed for ${account}`)
       return [await send('claim', emission, 'claim', [epoch, account, amount, proof])]
     },

@@ -6,11 +6,15 @@
  * which pays reward claims and sends each epoch's unused cap (and, on the whitepaper
  * schedule, E_max − E) to the compute reservoir, an address chosen at deploy. Nothing is
  * minted later, so no colluding quorum can create tokens.
+ *
+ * The deployer also stakes `vaultSeedStake` into stHEU for a dead address: those shares can
+ * never leave, so the vault is never empty and a first staker's donation cannot inflate the
+ * exchange rate against the next staker (the ERC4626 inflation attack).
  */
 import { Contract, ContractFactory, type Signer } from 'ethers'
 import {
   defaultSeason2Params, minimumStake, STHEU_LOCKUP_SECONDS, WAD, WEEK_SECONDS,
-  TOKEN_DISTRIBUTION
+  TOKEN_DISTRIBUTION, PROTOCOL_FEE_BPS
 } from '../economics/index.js'
 import { loadArtifacts, type ContractName } from './compile.js'
 import { chainError } from './errors.js'
@@ -33,6 +37,10 @@ export interface DeployParams {
   maxPodRevenueBps: number
   /** Frontend's share of each payment, in basis points. Default 1000 (ours; whitepaper §3.2.5 gives no number). */
   frontendBps: number
+  /** Protocol fee of each payment to the stHEU vault, basis points. Default economics PROTOCOL_FEE_BPS (500, ours; §3.4.3). */
+  protocolFeeBps: number
+  /** HEU the deployer stakes into stHEU for a dead address at deploy (dead shares). Default 1 HEU (ours). */
+  vaultSeedStake: bigint
   /** Wait before a payer can take back its deposit, so miners can redeem held vouchers: a day (ours). */
   withdrawDelay: bigint
   /** F: fraction of the collateral a slash takes, basis points. Default 5000 (ours). */
@@ -57,6 +65,9 @@ export interface DeployParams {
  */
 export const DEFAULT_MIN_COLLATERAL = minimumStake(11n * WAD, 1n * WAD, 5n * WAD / 100n, WAD / 2n)
 
+/** Holds the stHEU dead shares: nobody has its key. */
+export const DEAD_ADDRESS = '0x000000000000000000000000000000000000dEaD'
+
 export const defaultDeployParams: DeployParams = {
   lockupSeconds: STHEU_LOCKUP_SECONDS,
   epochSeconds: WEEK_SECONDS,
@@ -65,6 +76,8 @@ export const defaultDeployParams: DeployParams = {
   exitCooldown: WEEK_SECONDS,
   maxPodRevenueBps: 3000,
   frontendBps: 1000,
+  protocolFeeBps: PROTOCOL_FEE_BPS,
+  vaultSeedStake: WAD,
   withdrawDelay: 86_400n,
   slashBps: 5000,
   reporterBps: 1000,
@@ -118,10 +131,14 @@ export async function deployContracts (signer: Signer, params: Partial<DeployPar
 
   const token = await deploy('HeuristToken', deployer)
   const stheu = await deploy('StakedHeurist', token, p.lockupSeconds)
+  if (p.vaultSeedStake > 0n) {
+    await call('HeuristToken', 'approve', stheu, p.vaultSeedStake)
+    await call('StakedHeurist', 'deposit', p.vaultSeedStake, DEAD_ADDRESS)
+  }
   const nodes = await deploy('NodeRegistry', token, p.minCollateral, p.minValidatorStake, p.exitCooldown)
   const pods = await deploy('PodRegistry', p.maxPodRevenueBps)
   await deploy('Voting', stheu)
-  const payments = await deploy('Payments', token, pods, nodes, p.frontendBps, p.epochSeconds, p.withdrawDelay)
+  const payments = await deploy('Payments', token, pods, nodes, stheu, p.frontendBps, p.protocolFeeBps, p.epochSeconds, p.withdrawDelay)
   const slashing = await deploy('Slashing', token, nodes, reservoir, p.slashBps, p.reporterBps)
   await call('NodeRegistry', 'setSlasher', slashing)
   const emission = await deploy('Emission', token, payments, nodes, reservoir, p.schedule === 'whitepaper' ? 0 : 1,
@@ -142,6 +159,8 @@ export async function deployContracts (signer: Signer, params: Partial<DeployPar
       exitCooldown: s(p.exitCooldown),
       maxPodRevenueBps: p.maxPodRevenueBps,
       frontendBps: p.frontendBps,
+      protocolFeeBps: p.protocolFeeBps,
+      vaultSeedStake: s(p.vaultSeedStake),
       withdrawDelay: s(p.withdrawDelay),
       slashBps: p.slashBps,
       reporterBps: p.reporterBps,

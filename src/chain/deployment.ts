@@ -25,6 +25,8 @@ export const deploymentSchema = z.object({
     exitCooldown: uint,
     maxPodRevenueBps: z.number().int().min(0).max(10_000),
     frontendBps: z.number().int().min(0).max(10_000),
+    protocolFeeBps: z.number().int().min(0).max(10_000),
+    vaultSeedStake: uint,
     withdrawDelay: uint,
     slashBps: z.number().int().min(0).max(10_000),
     reporterBps: z.number().int().min(0).max(10_000),

@@ -36,12 +36,14 @@ function findRevertData (e: unknown, depth = 0): string | undefined {
 }
 
 const HEU_ARGS = new Set(['balance', 'needed', 'allowance', 'amount', 'minimum', 'have', 'want', 'total', 'cap'])
+/** Unix-seconds arguments that do not end in `At`. */
+const TIME_ARGS = new Set(['deadline'])
 
 function describe (d: ErrorDescription): string {
   const parts = d.fragment.inputs.map((input, i) => {
     const v = d.args[i]
     if (typeof v === 'bigint' && HEU_ARGS.has(input.name)) return `${input.name} ${formatUnits(v, 18)} HEU`
-    if (typeof v === 'bigint' && /At$/.test(input.name)) return `${input.name} ${v === 0n ? 'never' : new Date(Number(v) * 1000).toISOString()}`
+    if (typeof v === 'bigint' && (/At$/.test(input.name) || TIME_ARGS.has(input.name))) return `${input.name} ${v === 0n ? 'never' : new Date(Number(v) * 1000).toISOString()}`
     return `${input.name} ${String(v)}`
   })
   return parts.length === 0 ? d.name : `${d.name}: ${parts.join(', ')}`
@@ -52,7 +54,15 @@ const CODES: Record<string, string> = {
   ERC20InsufficientAllowance: 'CHAIN_INSUFFICIENT_ALLOWANCE',
   CollateralBelowMinimum: 'CHAIN_INSUFFICIENT_STAKE',
   NothingMatured: 'CHAIN_NOT_MATURED',
-  InsufficientDeposit: 'CHAIN_INSUFFICIENT_DEPOSIT'
+  InsufficientDeposit: 'CHAIN_INSUFFICIENT_DEPOSIT',
+  AlreadyRegistered: 'CHAIN_ALREADY_REGISTERED',
+  BadConsent: 'CHAIN_BAD_CONSENT',
+  ConsentExpired: 'CHAIN_BAD_CONSENT',
+  RootExists: 'CHAIN_ROOT_EXISTS',
+  AlreadyClaimed: 'CHAIN_ALREADY_CLAIMED',
+  AlreadySlashed: 'CHAIN_ALREADY_SLASHED',
+  ReceiptFromPreviousRegistration: 'CHAIN_RECEIPT_FROM_PREVIOUS_REGISTRATION',
+  BadSignature: 'CHAIN_BAD_SIGNATURE'
 }
 
 /** The revert's decoded description, or undefined when `e` carries no decodable revert data. */

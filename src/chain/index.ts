@@ -9,10 +9,10 @@
  *   await chain.redeemVoucher(voucher, sig)
  */
 export { startDevnet, devAccounts, defaultDevnetOptions, DEV_MNEMONIC, edrAvailable, type Devnet, type DevnetOptions } from './devnet.js'
-export { deployContracts, defaultDeployParams, DEFAULT_MIN_COLLATERAL, type DeployParams, type DeployOptions, type EmissionSchedule } from './deploy.js'
-export { connectChain, type ChainClient, type ConnectOptions, type TxResult, type Balances, type Contracts } from './client.js'
+export { deployContracts, defaultDeployParams, DEFAULT_MIN_COLLATERAL, DEAD_ADDRESS, type DeployParams, type DeployOptions, type EmissionSchedule } from './deploy.js'
+export { connectChain, type ChainClient, type ConnectOptions, type TxResult, type Balances, type Contracts, type RegistrationConsent } from './client.js'
 export {
-  signVoucher, voucherDigest, signReceipt, receiptDigest, signVerdict, signRewardRoot,
+  signVoucher, voucherDigest, signReceipt, receiptDigest, signVerdict, signRewardRoot, signRegistration,
   buildRewardTree, sortBySigner, type RewardEntry, type RewardClaim, type RewardTree
 } from './signing.js'
 export { readDeployment, writeDeployment, parseDeployment, deploymentSchema, type Deployment } from './deployment.js'
@@ -21,3 +21,4 @@ export { chainError, decodeRevert } from './errors.js'
 export { probeChainId, makeProvider } from './provider.js'
 export { startRpcServer, type RpcServer, type RpcServerOptions } from './rpc-server.js'
 export { readRewardFiles, writeRewardFile, rewardFileSchema, type RewardFile } from './rewards.js'
+export { minerEligibility, depositReader, defaultChainReadCacheOptions, type MinerEligibility, type ChainReadCacheOptions } from './eligibility.js'

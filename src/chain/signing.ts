@@ -1,14 +1,14 @@
 /**
- * EIP-712 signing and digests for the four shared types (src/core/typed-data.ts), each under
+ * EIP-712 signing and digests for the shared types (src/core/typed-data.ts), each under
  * the domain of the contract that checks it: vouchers → Payments, receipts and verdicts →
- * Slashing, reward roots → Emission. A signature made for another chain id or another
+ * Slashing, reward roots → Emission, registration consents → NodeRegistry. A signature made for another chain id or another
  * contract address recovers to a different signer there and is rejected.
  */
 import { TypedDataEncoder, type Signer } from 'ethers'
 import { StandardMerkleTree } from '@openzeppelin/merkle-tree'
 import {
-  heuristDomain, ReceiptTypes, VerdictTypes, VoucherTypes, RewardRootTypes,
-  type Receipt, type Verdict, type Voucher, type RewardRoot
+  heuristDomain, ReceiptTypes, VerdictTypes, VoucherTypes, RewardRootTypes, RegistrationTypes,
+  type Receipt, type Verdict, type Voucher, type RewardRoot, type Registration
 } from '../core/typed-data.js'
 import type { Deployment } from './deployment.js'
 
@@ -37,6 +37,11 @@ export async function signVerdict (signer: Signer, where: Where, v: Verdict): Pr
 
 export async function signRewardRoot (signer: Signer, where: Where, r: RewardRoot): Promise<string> {
   return await signer.signTypedData(heuristDomain(where.chainId, where.contracts.Emission), RewardRootTypes, r)
+}
+
+/** The operator's consent to be registered owned by `r.owner` (NodeRegistry.registerWithConsent). */
+export async function signRegistration (signer: Signer, where: Where, r: Registration): Promise<string> {
+  return await signer.signTypedData(heuristDomain(where.chainId, where.contracts.NodeRegistry), RegistrationTypes, r)
 }
 
 export interface RewardEntry { account: string, amount: bigint }

@@ -5,6 +5,7 @@ import { readConfigFile, resolveConfig, type ConfigOverrides, type ResolvedConfi
 import { readKeystore, type Identity } from '../core/identity.js'
 import { usageError } from '../core/errors.js'
 import { readPassword } from './prompt.js'
+import { passwordFromFile } from './password-file.js'
 
 /** Options every command accepts (declared once on the program). */
 export interface GlobalOptions {
@@ -71,11 +72,13 @@ export async function loadContext (cmd: Command, flags: ConfigOverrides = {}, en
   }
 }
 
-/** The keystore password: HEURIST_PASSWORD, else a prompt on a TTY, else a usage error. */
+/** The keystore password: HEURIST_PASSWORD, else a password file (password-file.ts), else a prompt on a TTY, else a usage error. */
 export async function passwordFor (what: string, env: NodeJS.ProcessEnv = process.env, confirm = false): Promise<string> {
   const fromEnv = env.HEURIST_PASSWORD
   if (fromEnv !== undefined && fromEnv !== '') return fromEnv
-  if (process.stdin.isTTY !== true) throw usageError('KEY_NO_PASSWORD', `no password for ${what}: set HEURIST_PASSWORD or run on a terminal`)
+  const fromFile = await passwordFromFile(env)
+  if (fromFile !== undefined) return fromFile
+  if (process.stdin.isTTY !== true) throw usageError('KEY_NO_PASSWORD', `no password for ${what}: set HEURIST_PASSWORD or HEURIST_PASSWORD_FILE, or run on a terminal`)
   const pw = await readPassword(`Password for ${what}: `)
   if (pw === '') throw usageError('KEY_NO_PASSWORD', 'an empty password is not allowed')
   if (confirm && await readPassword('Repeat the password: ') !== pw) throw usageError('KEY_PASSWORD_MISMATCH', 'the passwords do not match')

@@ -47,7 +47,8 @@ export const configSpec = {
   },
   mine: {
     maxJobs: field(z.number().int().min(1).max(256), 2, 'jobs a miner runs at once (more wait in the queue)'),
-    price: field(z.string().regex(/^(0|[1-9][0-9]{0,77})$/, 'a price in wei (decimal integer)'), '0', 'price per job advertised, in wei'),
+    price: field(z.string().regex(/^(0|[1-9][0-9]{0,77})$/, 'a price in wei (decimal integer)'), '0', 'price per compute unit advertised, in wei (a unit: one token, or one step of a 64×64 image tile, on a 1 GiB model)'),
+    serveUnpaid: field(z.boolean(), false, 'serve requesters whose Payments deposit does not cover the job (local use); off: they get a P2P_NO_DEPOSIT rejection'),
     advertIntervalMs: field(z.number().int().min(500).max(600_000), 5000, 'how often the capacity advert is published, in ms (adverts live three intervals)'),
     drainGraceMs: field(z.number().int().min(0).max(600_000), 30_000, 'on SIGINT/SIGTERM, how long running jobs may take to finish before they are cancelled'),
     autoClaim: field(z.boolean(), true, 'claim epoch rewards as soon as their root is on chain (mine --no-auto-claim turns it off; heurist claim works by hand)'),
@@ -72,10 +73,20 @@ export const configSpec = {
   },
   gateway: {
     host: field(z.string().min(1).max(255), '127.0.0.1', 'address the gateway listens on'),
-    port: field(port, 8080, 'HTTP port of the OpenAI-compatible gateway')
+    port: field(port, 8080, 'HTTP port of the OpenAI-compatible gateway'),
+    maxPrice: field(z.string().regex(/^(0|[1-9][0-9]{0,77})$/, 'a price in wei (decimal integer)'), '1000000000000', 'highest price per compute unit the gateway pays, in wei: dearer miners are never routed to nor reserved for')
   },
   metrics: {
-    port: field(port, 0, 'Prometheus metrics port; 0 = off')
+    port: field(port, 0, 'Prometheus metrics port of mine and validate (GET /metrics); 0 = off (the gateway serves /metrics on its own port)'),
+    host: field(z.string().min(1).max(255), '127.0.0.1', 'address the metrics port listens on (0.0.0.0 for a scraper on another machine)')
+  },
+  alerts: {
+    webhook: field(z.string().max(2048).regex(/^(|https?:\/\/\S+)$/, 'an http(s):// URL, or empty for none'), '', 'URL that receives a JSON POST for each alert (slashed, claim failed, reachability lost, model failed to load, low gas, idle, part restarted); empty = off'),
+    minEth: field(z.string().regex(/^\d{1,12}(\.\d{1,18})?$/, 'an amount of ETH such as 0.01'), '0.01', 'alert when the operator\'s gas balance falls below this many ETH; 0 = off'),
+    idleMinutes: field(z.number().int().min(0).max(10_080), 60, 'alert when no job arrives for this many minutes while adverts are out; 0 = off')
+  },
+  update: {
+    registry: field(z.string().max(2048).regex(/^https?:\/\/\S+$/, 'an http(s):// URL'), 'https://registry.npmjs.org', 'npm registry that `heurist update check` asks for the newest published version')
   }
 } as const
 

@@ -57,15 +57,20 @@ export interface Receipt {
 }
 
 /**
- * A cumulative payment promise payer → miner for one pod: each job raises `cumulativeAmount`;
- * the miner redeems the latest one whenever it likes (one transaction for any number of jobs).
- * Payments keeps the amount already redeemed per (payer, miner, podId) and pays the difference.
+ * A cumulative payment promise payer → miner for one channel: each job raises
+ * `cumulativeAmount`; the miner redeems the latest one whenever it likes (one transaction for
+ * any number of jobs). Payments keeps the amount already redeemed per channel (payer, miner,
+ * podId, podDeployer, podBps) and pays the difference. `podId` is the model the jobs ran;
+ * `podDeployer` and `podBps` name the pod share, and are set only when the request named a
+ * registered pod (zero otherwise): Payments pays the pod only when both match PodRegistry.
  */
 export const VoucherTypes: Record<string, TypedDataField[]> = {
   Voucher: [
     { name: 'payer', type: 'address' },
     { name: 'miner', type: 'address' },
     { name: 'podId', type: 'bytes32' },
+    { name: 'podDeployer', type: 'address' },
+    { name: 'podBps', type: 'uint16' },
     { name: 'pool', type: 'uint8' },
     { name: 'frontend', type: 'address' },
     { name: 'cumulativeAmount', type: 'uint256' }
@@ -76,6 +81,8 @@ export interface Voucher {
   payer: string
   miner: string
   podId: string
+  podDeployer: string
+  podBps: number
   pool: number
   frontend: string
   cumulativeAmount: bigint
@@ -111,4 +118,25 @@ export interface RewardRoot {
   epoch: bigint
   root: string
   total: bigint
+}
+
+/**
+ * An operator's consent to be registered in NodeRegistry owned by `owner` (verifying contract
+ * = NodeRegistry). The owner submits it with the collateral; `nonce` is the operator's count of
+ * consents used, so one signature registers once.
+ */
+export const RegistrationTypes: Record<string, TypedDataField[]> = {
+  Registration: [
+    { name: 'operator', type: 'address' },
+    { name: 'owner', type: 'address' },
+    { name: 'nonce', type: 'uint256' },
+    { name: 'deadline', type: 'uint256' }
+  ]
+}
+
+export interface Registration {
+  operator: string
+  owner: string
+  nonce: bigint
+  deadline: bigint
 }

@@ -30,7 +30,11 @@ export {
   previewRedeem, exchangeRateWad, deposit, redeem, addRewards, requestUnstake, withdrawable,
   type Rounding, type VaultState, type Unstake
 } from './staking.js'
-export { splitRevenue, type RevenueShares, type RevenueSplit } from './revenue.js'
+export {
+  MAX_MODEL_WEIGHT_GIB, PROMPT_BYTES_PER_UNIT, PROMPT_UNITS_PER_MESSAGE, IMAGE_TILE_PX,
+  modelWeightGib, clampWeight, promptUnits, llmComputeUnits, imageComputeUnits
+} from './compute-units.js'
+export { splitRevenue, PROTOCOL_FEE_BPS, type RevenueShares, type RevenueSplit } from './revenue.js'
 export {
   minimumStake, isStakeSecure, expectedPayoffHonest, expectedPayoffMalicious, attackProbabilityWad,
   isAttackBounded, maxTolerableMalicious, honestIsEquilibrium

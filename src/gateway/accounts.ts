@@ -29,6 +29,12 @@ export function isWellFormedApiKey (key: string): boolean {
   return KEY_RE.test(key)
 }
 
+/** Credits held for one job; `settle(cost)` frees them and charges at most `amount`, returning the charge. */
+export interface Reservation {
+  amount: bigint
+  settle: (cost: bigint) => Promise<bigint>
+}
+
 export class Accounts {
   private readonly repo: Repository<Account>
   /** Credits reserved by jobs in flight, per account id. */
@@ -72,31 +78,45 @@ export class Accounts {
   }
 
   /**
-   * Reserves `amount` (the job's estimated worst case) for a job; null when the account
-   * cannot cover it. The returned settle function frees the reservation and charges the real
-   * cost, never more than the credits left (the gateway bears an estimate that fell short).
+   * Reserves `amount` (the job's worst case) for a job; null when the account cannot cover it.
+   * The returned settle function frees the reservation and charges the real cost, never more
+   * than was reserved; it returns what it charged (what the miner may be paid).
    */
-  async reserve (keyHash: string, amount: bigint): Promise<((cost: bigint) => Promise<void>) | null> {
+  async reserve (keyHash: string, amount: bigint): Promise<((cost: bigint) => Promise<bigint>) | null> {
+    return (await this.reserveUpTo(keyHash, amount, amount))?.settle ?? null
+  }
+
+  /**
+   * Reserves as much of `max` as the account has left, but at least `min` (the cheapest way to
+   * serve the job); null when even `min` is not there. A rich key can use any miner, a poor one
+   * the miners it can afford: one dear miner does not lock every key out.
+   */
+  async reserveUpTo (keyHash: string, max: bigint, min: bigint): Promise<Reservation | null> {
     return await this.serial(keyHash, async () => {
       const a = await this.repo.get(keyHash)
       if (a === undefined) return null
       const held = this.reserved.get(a.id) ?? 0n
-      if (a.credits - held < amount || a.credits - held <= 0n) return null
+      const free = a.credits - held
+      if (free <= 0n || free < min) return null
+      const amount = max < free ? max : free
       this.reserved.set(a.id, held + amount)
-      let settled = false
-      return async (cost: bigint) => {
-        if (settled) return
-        settled = true
-        await this.serial(keyHash, async () => {
+      let settled: Promise<bigint> | null = null
+      const settle = async (cost: bigint): Promise<bigint> => {
+        settled ??= this.serial(keyHash, async () => {
           const left = (this.reserved.get(a.id) ?? 0n) - amount
           if (left > 0n) this.reserved.set(a.id, left)
           else this.reserved.delete(a.id)
           const cur = await this.repo.get(keyHash)
-          if (cur === undefined || cost <= 0n) return
-          const charge = cost > cur.credits ? cur.credits : cost
+          if (cur === undefined || cost <= 0n) return 0n
+          // never above the reservation: concurrent jobs together never charge more than the credits
+          const capped = cost > amount ? amount : cost
+          const charge = capped > cur.credits ? cur.credits : capped
           await this.repo.put(keyHash, { ...cur, credits: cur.credits - charge, spent: cur.spent + charge })
+          return charge
         })
+        return await settled
       }
+      return { amount, settle }
     })
   }
 

@@ -55,6 +55,15 @@ export class CircuitBreakers {
     this.entries.set(key, e)
   }
 
+  /**
+   * The job let through ended with no verdict on the miner (it was busy, the request was at
+   * fault, the client left): a half-open trial slot is free again, the count is unchanged.
+   */
+  release (key: string): void {
+    const e = this.entries.get(key)
+    if (e !== undefined) e.trialInFlight = false
+  }
+
   /** Forgets a miner's history (it left the mesh). */
   forget (key: string): void {
     this.entries.delete(key)

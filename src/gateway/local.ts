@@ -1,6 +1,7 @@
 import type { ModelInfo, LlmRequest, LlmResult, GenerateOptions, ImageRequest, ImageResult, ImageOptions } from '../inference/types.js'
 import { HeuristError } from '../core/errors.js'
 import type { Backend, Candidate, AdvertisedModel } from './types.js'
+import { imageComputeUnits as imageUnits, llmComputeUnits, modelWeightGib, promptUnits } from '../economics/index.js'
 
 /**
  * A backend on engines in this process: one "miner" that is the local machine. For a
@@ -26,26 +27,28 @@ export interface LocalBackendOptions {
   pricePerUnit?: bigint
 }
 
-/** Image units billed: steps × 64×64 latent tiles (the gateway's reservation uses the same bound). */
+/** Image units billed on a 1 GiB model (kept for callers; billing.ts weighs by the model). */
 export function imageComputeUnits (r: Pick<ImageRequest, 'steps' | 'width' | 'height'>): bigint {
-  return BigInt(r.steps * Math.ceil(r.width / 64) * Math.ceil(r.height / 64))
+  return imageUnits(1n, r)
 }
 
 export function createLocalBackend (o: LocalBackendOptions): Backend {
-  const me: Candidate = { peerId: o.peerId ?? 'local', address: o.address ?? '0x' + '0'.repeat(40), modelLoaded: true, speed: 0, votes: 0n, uptime: 1, pricePerUnit: o.pricePerUnit ?? 0n }
+  const me = (modelId: string): Candidate => ({ peerId: o.peerId ?? 'local', address: o.address ?? '0x' + '0'.repeat(40), modelLoaded: true, speed: 0, votes: 0n, uptime: 1, pricePerUnit: o.pricePerUnit ?? 0n, weight: weightOf(modelId) })
+  const weightOf = (id: string): bigint => modelWeightGib(o.models.find(m => m.id === id)?.memoryBytes ?? 0)
   const served = (m: ModelInfo): boolean => m.kind === 'llm' ? o.llm !== undefined : o.image !== undefined
   return {
     models: (): AdvertisedModel[] => o.models.filter(served).map(m => ({ id: m.id, name: m.name, kind: m.kind, miners: 1 })),
-    candidates: (modelId) => o.models.some(m => m.id === modelId && served(m)) ? [me] : [],
+    candidates: (modelId) => o.models.some(m => m.id === modelId && served(m)) ? [me(modelId)] : [],
     async runLlm (_c, request, options) {
       if (o.llm === undefined) throw new HeuristError('GATEWAY_NO_ENGINE', 'no LLM engine in this process')
       const result = await o.llm.generate(request, { signal: options.signal, onToken: (text) => { options.onToken?.(text) } })
-      return { result, computeUnits: BigInt(result.usage.promptTokens + result.usage.outputTokens) }
+      // in process, the engine is measured like a miner: the same units the gateway bills
+      return { result, computeUnits: llmComputeUnits(weightOf(request.modelId), promptUnits(request.input), Math.min(result.tokens.length, request.sampling.maxTokens)) }
     },
     async runImage (_c, request, options) {
       if (o.image === undefined) throw new HeuristError('GATEWAY_NO_ENGINE', 'no image engine in this process')
       const result = await o.image.generate(request, { signal: options.signal, onProgress: () => { options.onToken?.('') } })
-      return { result, computeUnits: imageComputeUnits(request) }
+      return { result, computeUnits: imageUnits(weightOf(request.modelId), request) }
     }
   }
 }

@@ -4,6 +4,7 @@ import type { Logger } from '../core/logger.js'
 import type { ImageResult, LlmResult } from '../inference/types.js'
 import { deliveredPixels } from '../inference/index.js'
 import type { AdvertisedModel, Backend, Candidate, JobOutcome, RunOptions } from './types.js'
+import { clampWeight } from '../economics/index.js'
 
 /**
  * The gateway's backend on the libp2p mesh: models and candidates come from the live
@@ -51,7 +52,9 @@ export function createMeshBackend (node: HeuristNode, logger: Logger, init: Part
       speed,
       votes: o.votes?.(e.address) ?? 0n,
       uptime: uptime.get(e.address.toLowerCase()) ?? 0,
-      pricePerUnit: BigInt(e.advert.price)
+      pricePerUnit: BigInt(e.advert.price),
+      slots: e.advert.maxJobs,
+      weight: clampWeight(m?.weightGib)
     }
   }
 
@@ -61,6 +64,7 @@ export function createMeshBackend (node: HeuristNode, logger: Logger, init: Part
       timeoutMs: o.jobTimeoutMs,
       ...(o.receiptDomain === undefined ? {} : { receiptDomain: o.receiptDomain }),
       onToken: (text) => { options.onToken?.(text) },
+      onAccepted: (queued) => { options.onQueued?.(queued > 0) },
       onProgress: () => { options.onToken?.('') }
     })
     if (!r.receiptValid) {
@@ -93,7 +97,7 @@ export function createMeshBackend (node: HeuristNode, logger: Logger, init: Part
         logger.warn({ miner: c.peerId, signed: r.output.result.contextSize, advertised }, 'miner signed another context size than it advertises; not paid')
         throw new HeuristError('GATEWAY_BAD_RECEIPT', `miner ${c.peerId} signed context ${String(r.output.result.contextSize)}, advertises ${advertised}`)
       }
-      return { result: r.output.result, computeUnits: BigInt(r.receipt.receipt.computeUnits), receipt: r, jobId: r.jobId }
+      return { result: r.output.result, computeUnits: BigInt(r.receipt.receipt.computeUnits), claimedSpan: { startedAt: BigInt(r.receipt.receipt.startedAt), endedAt: BigInt(r.receipt.receipt.endedAt) }, receipt: r, jobId: r.jobId }
     },
     async runImage (c, request, options): Promise<JobOutcome<ImageResult>> {
       const { modelId, ...image } = request
@@ -106,7 +110,7 @@ export function createMeshBackend (node: HeuristNode, logger: Logger, init: Part
         logger.warn({ miner: c.peerId }, 'delivered PNG does not match the signed pixel hash; not paid')
         throw new HeuristError('GATEWAY_BAD_RECEIPT', `the PNG from ${c.peerId} does not decode to the pixels its receipt signs`)
       }
-      return { result: r.output.result, computeUnits: BigInt(r.receipt.receipt.computeUnits), receipt: r, jobId: r.jobId }
+      return { result: r.output.result, computeUnits: BigInt(r.receipt.receipt.computeUnits), claimedSpan: { startedAt: BigInt(r.receipt.receipt.startedAt), endedAt: BigInt(r.receipt.receipt.endedAt) }, receipt: r, jobId: r.jobId }
     },
     start () {
       if (timer !== null) return

@@ -13,8 +13,13 @@ import type { SignedVoucher } from './vouchers.js'
 /**
  * Getting paid: the gateway pushes each new cumulative voucher to its miner over
  * `/heurist/voucher/1.0.0` (one length-prefixed JSON frame). The miner keeps the highest valid
- * voucher per (payer, pod) and redeems in `Payments` when what it is owed passes a threshold,
- * and once more on shutdown: one transaction for any number of jobs.
+ * voucher per Payments channel (payer, pod, pod share) and redeems in `Payments` when what it
+ * is owed passes a threshold, and once more on shutdown: one transaction for any number of jobs.
+ *
+ * A voucher is a claim by its payer, and anyone can make up payers: before one is stored it
+ * must be signed by its payer under this Payments domain, for this miner, and covered by the
+ * payer's deposit as the chain says now. Stored channels are bounded per sending peer and in
+ * total; a voucher whose payer's deposit no longer covers it is dropped, not retried.
  */
 export const VOUCHER_PROTOCOL = '/heurist/voucher/1.0.0'
 export const MAX_VOUCHER_BYTES = 2048
@@ -27,6 +32,8 @@ const voucherMessageSchema = z.object({
     payer: address,
     miner: address,
     podId: z.string().regex(/^0x[0-9a-f]{64}$/),
+    podDeployer: address,
+    podBps: z.number().int().min(0).max(10_000),
     pool: z.number().int().min(0).max(1),
     frontend: address,
     cumulativeAmount: z.string().regex(/^(0|[1-9][0-9]{0,77})$/)
@@ -35,9 +42,12 @@ const voucherMessageSchema = z.object({
 }).strict()
 
 const storedSchema = z.object({
-  payer: address, miner: address, podId: z.string(), pool: z.number().int(), frontend: address,
-  cumulativeAmount: z.coerce.bigint(), signature: z.string().max(200)
+  payer: address, miner: address, podId: z.string(), podDeployer: address, podBps: z.number().int(), pool: z.number().int(), frontend: address,
+  cumulativeAmount: z.coerce.bigint(), signature: z.string().max(200),
+  /** The peer that sent it (for the per-peer bound). */
+  from: z.string().max(128).default('')
 })
+type StoredVoucher = z.infer<typeof storedSchema>
 
 /** Total decoder of a voucher frame: a SignedVoucher or a GATEWAY_* error. */
 export function decodeVoucherMessage (bytes: Uint8Array): SignedVoucher {
@@ -66,10 +76,12 @@ export async function sendVoucher (node: HeuristNode, minerPeerId: string, v: Si
   }
 }
 
-/** What the miner needs from the chain to redeem. */
+/** What the miner needs from the chain to check and redeem vouchers. */
 export interface Redeemer {
   redeemable: (v: Voucher) => Promise<bigint>
   redeemVoucher: (v: Voucher, signature: string) => Promise<unknown>
+  /** The payer's Payments deposit now. */
+  depositOf: (payer: string) => Promise<bigint>
 }
 
 export interface VoucherInboxOptions {
@@ -77,36 +89,57 @@ export interface VoucherInboxOptions {
   domain: Eip712Domain
   /** Redeem once a voucher owes at least this much (wei). Default 0: redeem at every voucher. */
   thresholdWei: bigint
+  /** Most channels one sending peer may open here. Default 64 (a gateway pays a miner on one channel per pod it uses). */
+  maxPerPeer: number
+  /** Most channels kept in all. Default 4096 (each is one store entry and one check per redemption pass). */
+  maxTotal: number
+}
+
+export const defaultVoucherInboxOptions: Omit<VoucherInboxOptions, 'domain'> = { thresholdWei: 0n, maxPerPeer: 64, maxTotal: 4096 }
+
+/** Reverts that mean a stored voucher can never pay: it is dropped instead of retried. */
+const HOPELESS = new Set(['CHAIN_INSUFFICIENT_DEPOSIT', 'CHAIN_BAD_SIGNATURE'])
+
+function channelKey (v: Voucher): string {
+  return `${v.payer.toLowerCase()}:${v.podId.toLowerCase()}:${v.podDeployer.toLowerCase()}:${v.podBps}`
+}
+
+function plain (v: SignedVoucher | StoredVoucher): { voucher: Voucher, signature: string } {
+  return { voucher: { payer: v.payer, miner: v.miner, podId: v.podId, podDeployer: v.podDeployer, podBps: v.podBps, pool: v.pool, frontend: v.frontend, cumulativeAmount: v.cumulativeAmount }, signature: v.signature }
 }
 
 /**
- * Miner side: accepts vouchers addressed to this miner and signed by their payer under the
- * Payments domain, keeps the highest per (payer, pod) in the store, and redeems.
+ * Miner side: accepts vouchers addressed to this miner, signed by their payer under the
+ * Payments domain and covered by the payer's deposit; keeps the highest per channel in the
+ * store (bounded per peer and in total), and redeems.
  */
 export class VoucherInbox {
-  private readonly repo: Repository<SignedVoucher>
+  private readonly repo: Repository<StoredVoucher>
   private readonly o: VoucherInboxOptions
   private queue: Promise<unknown> = Promise.resolve()
   private started = false
-  readonly stats = { received: 0, refused: 0, redeemed: 0n, transactions: 0 }
+  /** Stored channel → the peer that opened it (loaded at start; the bounds count these). */
+  private readonly channels = new Map<string, string>()
+  readonly stats = { received: 0, refused: 0, dropped: 0, redeemed: 0n, transactions: 0 }
 
   constructor (private readonly node: HeuristNode, store: Store, private readonly chain: Redeemer | null, private readonly logger: Logger, init: Partial<VoucherInboxOptions> & Pick<VoucherInboxOptions, 'domain'>) {
-    this.o = { thresholdWei: 0n, ...init }
+    this.o = { ...defaultVoucherInboxOptions, ...init }
     this.repo = store.bucket('miner-vouchers', storedSchema)
   }
 
   async start (): Promise<void> {
     if (this.started) return
     this.started = true
-    await this.node.libp2p.handle(VOUCHER_PROTOCOL, (stream: Stream) => { this.onStream(stream).catch(err => { this.logger.debug({ err: (err as Error).message }, 'voucher stream failed') }) }, { maxInboundStreams: 8 })
+    for (const [k, v] of await this.repo.entries({ limit: this.o.maxTotal })) this.channels.set(k, v.from)
+    await this.node.libp2p.handle(VOUCHER_PROTOCOL, (stream: Stream, connection: { remotePeer: { toString: () => string } }) => { this.onStream(stream, connection.remotePeer.toString()).catch(err => { this.logger.debug({ err: (err as Error).message }, 'voucher stream failed') }) }, { maxInboundStreams: 8 })
   }
 
-  private async onStream (stream: Stream): Promise<void> {
+  private async onStream (stream: Stream, from: string): Promise<void> {
     const frames = lp.decode(stream, { maxDataLength: MAX_VOUCHER_BYTES }) as unknown as AsyncIterable<{ subarray: () => Uint8Array }>
     const timer = setTimeout(() => { stream.abort(new Error('voucher stream too slow')) }, 10_000)
     try {
       for await (const f of frames) {
-        await this.accept(f.subarray())
+        await this.accept(f.subarray(), from)
         break
       }
     } finally {
@@ -115,29 +148,63 @@ export class VoucherInbox {
     }
   }
 
-  /** Checks and keeps one voucher; redeems when it owes enough. Returns whether it was kept. */
-  async accept (bytes: Uint8Array): Promise<boolean> {
+  /**
+   * Checks and keeps one voucher from peer `from`; redeems when it owes enough. Returns whether
+   * it was kept. Refusals are logged with their code; nothing is stored for them.
+   */
+  async accept (bytes: Uint8Array, from = ''): Promise<boolean> {
     let v: SignedVoucher
     try {
       v = decodeVoucherMessage(bytes)
-      const { signature, ...voucher } = v
+      const { voucher, signature } = plain(v)
       if (voucher.miner.toLowerCase() !== this.node.address.toLowerCase()) throw new HeuristError('GATEWAY_VOUCHER_NOT_OURS', 'voucher for another miner')
       if (verifyTypedData(this.o.domain as never, VoucherTypes, voucher, signature).toLowerCase() !== voucher.payer.toLowerCase()) throw new HeuristError('GATEWAY_VOUCHER_BAD_SIGNATURE', 'voucher not signed by its payer for this Payments contract')
+      await this.covered(voucher)
     } catch (e) {
       this.stats.refused++
-      this.logger.info({ code: (e as HeuristError).code }, 'voucher refused')
+      this.logger.info({ code: (e as HeuristError).code, reason: (e as Error).message, from }, 'voucher refused')
       return false
     }
-    const key = `${v.payer.toLowerCase()}:${v.podId}`
+    const key = channelKey(v)
     const kept = await this.serial(async () => {
       const prev = await this.repo.get(key)
       if (prev !== undefined && prev.cumulativeAmount >= v.cumulativeAmount) return false
-      await this.repo.put(key, v)
+      if (prev === undefined) this.roomFor(from)
+      await this.repo.put(key, { ...v, from: prev?.from ?? from })
+      this.channels.set(key, prev?.from ?? from)
       return true
+    }).catch((e: unknown) => {
+      this.stats.refused++
+      this.logger.info({ code: (e as HeuristError).code, reason: (e as Error).message, from }, 'voucher refused')
+      return null
     })
+    if (kept === null) return false
     this.stats.received++
     if (kept && this.chain !== null) await this.redeem(key, this.o.thresholdWei).catch(err => { this.logger.warn({ err: (err as Error).message }, 'redeem failed; will retry with the next voucher or at shutdown') })
     return kept
+  }
+
+  /** The payer's deposit must cover what this voucher adds over what was redeemed. */
+  private async covered (v: Voucher): Promise<void> {
+    if (this.chain === null) return
+    const [owed, deposit] = await Promise.all([this.chain.redeemable(v), this.chain.depositOf(v.payer)])
+    if (deposit === 0n) throw new HeuristError('GATEWAY_VOUCHER_UNFUNDED', `payer ${v.payer} has no deposit in Payments`)
+    if (owed > deposit) throw new HeuristError('GATEWAY_VOUCHER_OVER_DEPOSIT', `voucher owes ${owed} wei but payer ${v.payer} holds ${deposit} wei`)
+  }
+
+  /** Throws when a new channel from `from` would pass the per-peer or the total bound. */
+  private roomFor (from: string): void {
+    if (this.channels.size >= this.o.maxTotal) throw new HeuristError('GATEWAY_VOUCHER_LIMIT', `already holding ${this.o.maxTotal} voucher channels`)
+    let mine = 0
+    for (const p of this.channels.values()) if (p === from) mine++
+    if (mine >= this.o.maxPerPeer) throw new HeuristError('GATEWAY_VOUCHER_LIMIT', `peer ${from} already opened ${this.o.maxPerPeer} voucher channels`)
+  }
+
+  private async drop (key: string, why: string): Promise<void> {
+    await this.repo.del(key)
+    this.channels.delete(key)
+    this.stats.dropped++
+    this.logger.info({ key, reason: why }, 'voucher dropped: it can never pay')
   }
 
   private async serial<T> (fn: () => Promise<T>): Promise<T> {
@@ -150,15 +217,21 @@ export class VoucherInbox {
     const chain = this.chain
     if (chain === null) return 0n
     return await this.serial(async () => {
-      const v = await this.repo.get(key)
-      if (v === undefined) return 0n
-      const { signature, ...voucher } = v
+      const stored = await this.repo.get(key)
+      if (stored === undefined) return 0n
+      const { voucher, signature } = plain(stored)
       const owed = await chain.redeemable(voucher)
       if (owed === 0n || owed < threshold) return 0n
-      await chain.redeemVoucher(voucher, signature)
+      try {
+        await chain.redeemVoucher(voucher, signature)
+      } catch (e) {
+        const code = (e as HeuristError).code
+        if (HOPELESS.has(code)) { await this.drop(key, (e as Error).message); return 0n }
+        throw e
+      }
       this.stats.redeemed += owed
       this.stats.transactions++
-      this.logger.info({ payer: v.payer, podId: v.podId, amount: owed.toString() }, 'voucher redeemed')
+      this.logger.info({ payer: voucher.payer, podId: voucher.podId, amount: owed.toString() }, 'voucher redeemed')
       return owed
     })
   }
@@ -167,14 +240,14 @@ export class VoucherInbox {
   async owed (): Promise<bigint> {
     if (this.chain === null) return 0n
     let total = 0n
-    for (const [, v] of await this.repo.entries()) { const { signature: _s, ...voucher } = v; total += await this.chain.redeemable(voucher) }
+    for (const [, v] of await this.repo.entries({ limit: this.o.maxTotal })) total += await this.chain.redeemable(plain(v).voucher)
     return total
   }
 
   /** Redeems every voucher that still owes anything (on shutdown); returns the amount. */
   async redeemAll (): Promise<bigint> {
     let total = 0n
-    for (const [key] of await this.repo.entries()) {
+    for (const [key] of await this.repo.entries({ limit: this.o.maxTotal })) {
       try { total += await this.redeem(key, 1n) } catch (err) { this.logger.warn({ err: (err as Error).message }, 'redeem at shutdown failed') }
     }
     return total

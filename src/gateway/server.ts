@@ -5,14 +5,19 @@ import type { Logger } from '../core/logger.js'
 import { HeuristError } from '../core/errors.js'
 import type { LlmRequest, LlmResult, ImageRequest, ImageResult, ModelKind } from '../inference/types.js'
 import type { Accounts } from './accounts.js'
-import type { VoucherBook, SignedVoucher } from './vouchers.js'
+import { NO_POD_SHARE, type VoucherBook, type SignedVoucher, type PodShare } from './vouchers.js'
 import type { Transcripts } from './transcripts.js'
 import type { AdvertisedModel, Backend, Candidate, CompletedJob, JobOutcome, PodResolver } from './types.js'
 import { CircuitBreakers, type BreakerOptions } from './breaker.js'
 import { rankCandidates } from './routing.js'
-import { dispatch, ClientGone, CommittedFailure } from './dispatch.js'
+import { dispatch, ClientGone, CommittedFailure, type DispatchOptions, type DispatchResult } from './dispatch.js'
 import { GatewayMetrics } from './metrics.js'
-import { imageComputeUnits } from './local.js'
+import { RequestQueue, type QueueOptions } from './queue.js'
+import { ConnectionGuard, defaultConnectionLimits, type ConnectionLimits } from './connections.js'
+import { jobFrameProblem } from './precheck.js'
+import { billJob, reservationFor, type Bill, type BilledJob } from './billing.js'
+import { ObservedSpeeds } from './observed.js'
+import type { Reservation } from './accounts.js'
 import {
   ApiError, badRequest, chatRequestSchema, completionRequestSchema, imageRequestSchema, parseBody, chatMessages,
   samplingFrom, parseSize, defaultRequestLimits, type RequestLimits, type ChatRequest, type CompletionRequest
@@ -42,6 +47,25 @@ export interface GatewayOptions {
    * counts as demand. Default 60 s: a pull and load of a small model (bench:pods).
    */
   coldStartTimeoutMs: number
+  /** The per-model request queue (bounds, fairness, per-miner load); see queue.ts. */
+  queue: Partial<QueueOptions>
+  /** A client must send its whole header within this many ms. Default 10 s: slow-header clients are cut off. */
+  headersTimeoutMs: number
+  /** ... and its whole request (header and body) within this many ms. Default 30 s: a 1 MiB body on a slow link fits. */
+  bodyTimeoutMs: number
+  /** An idle keep-alive connection is closed after this many ms. Default 5 s. */
+  keepAliveTimeoutMs: number
+  /** TCP connections per client IP and in all; see connections.ts. */
+  connections: Partial<ConnectionLimits>
+  /**
+   * Highest price per compute unit (wei) the gateway pays: adverts above it are never routed
+   * to nor reserved for (gateway.maxPrice). Default 10^12 wei, a thousand times `heurist up`'s price.
+   */
+  maxPricePerUnit: bigint
+  /** First-output timeout for a miner the gateway has not yet seen answer. Default 5 s. */
+  untriedFirstOutputTimeoutMs: number
+  /** An untried miner silent this long gets one hedged attempt beside it. Default 1 s. */
+  hedgeAfterMs: number
 }
 
 export const defaultGatewayOptions: GatewayOptions = {
@@ -55,7 +79,15 @@ export const defaultGatewayOptions: GatewayOptions = {
   referred: [],
   breaker: {},
   rng: Math.random,
-  coldStartTimeoutMs: 60_000
+  coldStartTimeoutMs: 60_000,
+  queue: {},
+  headersTimeoutMs: 10_000,
+  bodyTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000,
+  connections: {},
+  maxPricePerUnit: 10n ** 12n,
+  untriedFirstOutputTimeoutMs: 5_000,
+  hedgeAfterMs: 1_000
 }
 
 export interface GatewayComponents {
@@ -72,6 +104,11 @@ export interface GatewayComponents {
   onJob?: (job: CompletedJob) => void | Promise<void>
   /** Pods on chain: `model` may name one that no miner hosts yet. Default none. */
   pods?: PodResolver
+  /**
+   * Whether a miner may be routed to: registered and active on chain with the minimum
+   * collateral (chain/eligibility.ts). Default: every miner (no chain, unpaid local use).
+   */
+  eligible?: (address: string) => Promise<boolean>
 }
 
 export interface Gateway {
@@ -79,6 +116,9 @@ export interface Gateway {
   readonly port: number
   readonly metrics: GatewayMetrics
   readonly breakers: CircuitBreakers
+  readonly queue: RequestQueue
+  /** Connections per IP and in all. Null before start. */
+  readonly connections: ConnectionGuard | null
   /** Jobs waiting or running per model id (what the gateway publishes as demand). */
   pending: () => Record<string, number>
   start: () => Promise<void>
@@ -97,6 +137,18 @@ function podIdOf (modelId: string): string {
 }
 
 /**
+ * The pod share a request pays: only when the request named a registered pod by its name
+ * (`model: "<pod name>"`) and that pod is the model that ran. A request for a model by its own
+ * name or id pays no pod, so registering a popular model's sha256 first takes nothing.
+ */
+function namedPodShare (pods: PodResolver | undefined, requested: string, modelId: string): PodShare {
+  const pod = pods?.resolve(requested)
+  if (pod?.deployer === undefined || pod.revenueBps === undefined || pod.name !== requested) return NO_POD_SHARE
+  if (podIdOf(pod.id) !== podIdOf(modelId)) return NO_POD_SHARE
+  return { deployer: pod.deployer, bps: pod.revenueBps }
+}
+
+/**
  * SSE writer over the raw response; headers go out with the first event (so a failure before
  * it can still be a plain HTTP error). Text deltas that arrive in the same turn of the event
  * loop (a mesh frame carries several tokens) go out as one chunk carrying all their text, as
@@ -108,6 +160,8 @@ class SseWriter {
   private pending = ''
   private scheduled = false
   private textSent = false
+  /** The serving miner, sent as x-heurist-miner with the headers (as non-streamed answers carry it). */
+  miner = ''
   constructor (private readonly res: ServerResponse, private readonly requestId: string, private readonly textChunk: (text: string) => unknown = text => text) {}
 
   send (data: unknown): void {
@@ -136,7 +190,7 @@ class SseWriter {
   private write (data: unknown): void {
     if (!this.started) {
       this.started = true
-      this.res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-request-id': this.requestId })
+      this.res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-request-id': this.requestId, ...(this.miner === '' ? {} : { 'x-heurist-miner': this.miner }) })
     }
     this.res.write(`data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`)
   }
@@ -152,6 +206,12 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
   const { backend, accounts, logger } = components
   const metrics = new GatewayMetrics()
   const breakers = new CircuitBreakers(o.breaker)
+  const queue = new RequestQueue(metrics, o.queue)
+  let guard: ConnectionGuard | null = null
+  /** What the onRequest hook learned: the caller's account, and why a request failed (metrics). */
+  const auths = new WeakMap<FastifyRequest, { keyHash: string, accountId: string }>()
+  const reasons = new WeakMap<object, string>()
+  const observed = new ObservedSpeeds()
   const referred = new Set(o.referred)
   const pending = new Map<string, number>()
   let app: FastifyInstance | null = null
@@ -166,6 +226,11 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     throw new ApiError(404, `The model '${name}' does not exist or no miner serves it now.`, 'invalid_request_error', 'model_not_found', 'model')
   }
 
+  /** The account the onRequest hook found for this request (authentication runs before the body is read). */
+  async function authenticated (req: FastifyRequest): Promise<{ keyHash: string, accountId: string }> {
+    return auths.get(req) ?? await authenticate(req)
+  }
+
   async function authenticate (req: FastifyRequest): Promise<{ keyHash: string, accountId: string }> {
     const h = req.headers.authorization
     const key = typeof h === 'string' && /^Bearer /i.test(h) ? h.slice(7).trim() : ''
@@ -175,13 +240,73 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     return { keyHash: account.keyHash, accountId: account.id }
   }
 
-  /** Worst-case cost: the dearest candidate times the most units the job can use. */
-  async function reserve (keyHash: string, candidates: Candidate[], units: bigint): Promise<(cost: bigint) => Promise<void>> {
-    let price = 0n
-    for (const c of candidates) if (c.pricePerUnit > price) price = c.pricePerUnit
-    const settle = await accounts.reserve(keyHash, price * units)
-    if (settle === null) throw new ApiError(402, 'You have no credits left for this request; top up the account behind this API key.', 'insufficient_quota', 'insufficient_quota')
-    return settle
+  /**
+   * Reserves the job's worst case (billing.ts, in the unit it is charged in) on the dearest
+   * eligible miner the key can afford, at least on the cheapest; returns the reservation and
+   * the miners it covers. One dear advert narrows a poor key's choice, it never 402s it.
+   */
+  async function reserve (keyHash: string, candidates: Candidate[], job: BilledJob): Promise<{ reservation: Reservation, affordable: Candidate[] }> {
+    const need = candidates.map(c => ({ c, wei: reservationFor(job, c.weight ?? 1n, c.pricePerUnit) }))
+    let max = 0n
+    let min = need.length === 0 ? 0n : need[0]!.wei
+    for (const n of need) { if (n.wei > max) max = n.wei; if (n.wei < min) min = n.wei }
+    const reservation = await accounts.reserveUpTo(keyHash, max, min)
+    if (reservation === null) throw new ApiError(402, 'You have no credits left for this request; top up the account behind this API key.', 'insufficient_quota', 'insufficient_quota')
+    return { reservation, affordable: need.filter(n => n.wei <= reservation.amount).map(n => n.c) }
+  }
+
+  /** Miners under the price ceiling and, on a chain, registered with collateral. */
+  async function eligibleOnly (model: AdvertisedModel, candidates: Candidate[]): Promise<Candidate[]> {
+    const priced = candidates.filter(c => c.pricePerUnit <= o.maxPricePerUnit)
+    const check = components.eligible
+    const out = check === undefined
+      ? priced
+      : (await Promise.all(priced.map(async c => await check(c.address).catch((err: unknown) => {
+          // a miner whose registration cannot be read is not routed to: unchecked is unpaid
+          logger.warn({ miner: c.peerId, err: (err as Error).message }, 'cannot read the miner\'s registration; not routed to')
+          return false
+        }) ? c : null))).filter((c): c is Candidate => c !== null)
+    if (out.length === 0 && candidates.length > 0) throw new ApiError(503, `No eligible miner serves '${model.name}' now (${candidates.length} advertise it; none registered with collateral under this gateway's price ceiling).`, 'server_error', 'no_eligible_miner', 'model')
+    return out
+  }
+
+  /**
+   * The miners a waiting request may use now: those of `admitted` (eligible and affordable when
+   * it was admitted) still advertising the model (a dead one's advert expires), best first.
+   */
+  function rankFresh (modelId: string, admitted: Candidate[], kind: ModelKind): Candidate[] {
+    const ok = new Map(admitted.map(c => [c.peerId, c]))
+    return rank(backend.candidates(modelId).filter(c => ok.has(c.peerId)), kind)
+  }
+
+  /** Candidates best first: observed speed, a capped prior for the untried (observed.ts). */
+  function rank (candidates: Candidate[], kind: ModelKind): Candidate[] {
+    return rankCandidates(observed.rankSpeeds(candidates, kind), { referred, rng: o.rng })
+  }
+
+  function dispatchPolicy (kind: ModelKind): Pick<DispatchOptions, 'untried' | 'onFailure'> {
+    return {
+      untried: { is: (c) => observed.untried(c.peerId, kind), firstOutputTimeoutMs: o.untriedFirstOutputTimeoutMs, hedgeAfterMs: o.hedgeAfterMs },
+      onFailure: (c) => { observed.failure(c.peerId, kind) }
+    }
+  }
+
+  /** Bills a served job from what was measured; a receipt claiming more is not paid, and its miner is penalized. */
+  function billOutcome (kind: ModelKind, job: BilledJob, served: DispatchResult<JobOutcome<unknown>>, reserved: bigint, deliveredTokens: number, endedAt: number, firstOutputAt: number | undefined): Bill {
+    const c = served.candidate
+    const v = served.value
+    const bill = billJob({
+      job, weight: c.weight ?? 1n, pricePerUnit: c.pricePerUnit, reserved, deliveredTokens, startedAt: served.startedAt, endedAt,
+      claim: { units: v.computeUnits, ...(v.claimedSpan === undefined ? {} : v.claimedSpan) }
+    })
+    if (bill.overclaim !== null) {
+      logger.warn({ miner: c.peerId, problem: bill.overclaim }, 'receipt claims more than was measured: not paid')
+      breakers.failure(c.peerId)
+      observed.failure(c.peerId, kind)
+    } else {
+      observed.success(c.peerId, kind, kind === 'llm' ? bill.outputTokens : 1, bill.ms, (firstOutputAt ?? endedAt) - served.startedAt)
+    }
+    return bill
   }
 
   function track (modelId: string, delta: number): void {
@@ -221,12 +346,13 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
   }
 
   /** Pays and records a finished job; failures here are logged, the client already has its answer. */
-  async function finish (job: CompletedJob, settle: (cost: bigint) => Promise<void>): Promise<void> {
-    await settle(job.cost)
+  async function finish (job: CompletedJob, settle: (cost: bigint) => Promise<bigint>, requested: string): Promise<void> {
+    // the voucher grows by what the key was charged: never more than its reservation
+    const charged = await settle(job.cost)
     try {
-      if (components.vouchers !== null && job.cost > 0n) {
-        const v = await components.vouchers.raise(job.miner.address, podIdOf(job.modelId), POOL[job.kind], job.cost)
-        metrics.spent.inc(Number(job.cost))
+      if (components.vouchers !== null && charged > 0n) {
+        const v = await components.vouchers.raise(job.miner.address, podIdOf(job.modelId), POOL[job.kind], charged, namedPodShare(components.pods, requested, job.modelId))
+        metrics.spent.inc(Number(charged))
         await components.onVoucher?.(job.miner, v)
       }
       await components.transcripts?.put({ jobId: job.receiptJobId ?? job.jobId, modelId: job.modelId, kind: job.kind, miner: job.miner.peerId, input: job.input, output: job.output, endedAt: job.endedAt })
@@ -237,16 +363,20 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
   }
 
   async function runLlm (req: FastifyRequest, reply: FastifyReply, kind: 'chat' | 'completion'): Promise<void> {
-    const auth = await authenticate(req)
+    const auth = await authenticated(req)
     const body: ChatRequest | CompletionRequest = kind === 'chat' ? parseBody(chatRequestSchema, req.body) : parseBody(completionRequestSchema, req.body)
     const model = findModel(body.model)
     if (model.kind !== 'llm') throw badRequest(`The model '${body.model}' is an image model; use /v1/images/generations.`, 'model', 'model_not_supported')
     const sampling = samplingFrom(body, o.limits, o.defaultMaxTokens)
     const input = kind === 'chat' ? chatMessages(body as ChatRequest) : (() => { const p = (body as CompletionRequest).prompt; return typeof p === 'string' ? p : p[0]! })()
     const llmRequest: LlmRequest = { modelId: model.id, input, sampling }
-    const candidates = await candidatesFor(model, reply)
-    const promptChars = typeof input === 'string' ? input.length : input.reduce((n, m) => n + m.content.length + 8, 0)
-    const settle = await reserve(auth.keyHash, candidates, BigInt(promptChars + sampling.maxTokens))
+    const problem = jobFrameProblem({ kind: 'llm', modelId: model.id, input, sampling })
+    if (problem !== null) throw problem
+    const candidates = await eligibleOnly(model, await candidatesFor(model, reply))
+    const billed: BilledJob = { kind: 'llm', input, maxTokens: sampling.maxTokens }
+    const { reservation, affordable } = await reserve(auth.keyHash, candidates, billed)
+    const settle = reservation.settle
+    const firstOutput = new Map<string, number>()
     const id = newId(kind === 'chat' ? 'chatcmpl-' : 'cmpl-')
     const created = Math.floor(Date.now() / 1000)
     const object = kind === 'chat' ? 'chat.completion' : 'text_completion'
@@ -260,24 +390,28 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     if (sse !== null) reply.hijack()
     let firstTokenAt = 0
     track(model.id, 1)
-    let outcome: { value: JobOutcome<LlmResult>, candidate: Candidate }
+    let outcome: DispatchResult<JobOutcome<LlmResult>>
     try {
       try {
-        outcome = await dispatch(rankCandidates(candidates, { referred, rng: o.rng }), async (c, ctx) => {
+        outcome = await dispatch(queue.source({ modelId: model.id, key: auth.keyHash, rank: () => rankFresh(model.id, affordable, 'llm'), breakers, deadline: startedAt + o.requestTimeoutMs, signal: client.signal }), async (c, ctx) => {
           return await backend.runLlm(c, llmRequest, {
             signal: ctx.signal,
+            onQueued: ctx.waiting,
             onToken: (text) => {
               ctx.progress()
-              if (sse === null || ctx.signal.aborted || text === '') return
+              if (ctx.signal.aborted) return
+              if (!firstOutput.has(c.peerId)) firstOutput.set(c.peerId, Date.now())
+              if (sse === null || text === '') return
               if (firstTokenAt === 0) {
                 firstTokenAt = Date.now()
+                sse.miner = c.peerId
                 metrics.ttft.observe((firstTokenAt - startedAt) / 1000)
                 if (kind === 'chat') sse.send({ ...(chunk(null, null) as object), choices: [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }] })
               }
               sse.text(text)
             }
           })
-        }, { deadline: startedAt + o.requestTimeoutMs, firstTokenTimeoutMs: o.firstTokenTimeoutMs, signal: client.signal, breakers, metrics, logger, committed: () => sse?.started === true })
+        }, { deadline: startedAt + o.requestTimeoutMs, firstTokenTimeoutMs: o.firstTokenTimeoutMs, signal: client.signal, breakers, metrics, logger, committed: () => sse?.started === true, ...dispatchPolicy('llm') })
       } catch (e) {
         await settle(0n)
         if (e instanceof ClientGone) { logger.info({ id }, 'client disconnected; job cancelled'); if (sse !== null && !reply.raw.destroyed) reply.raw.destroy(); return }
@@ -286,9 +420,10 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
           sse.send(err.body())
           reply.raw.end()
           metrics.requests.inc({ endpoint: req.routeOptions.url ?? '', status: 'stream_error' })
+          metrics.errors.inc({ endpoint: req.routeOptions.url ?? '', status: 'stream_error', reason: err.code ?? 'error' })
           return
         }
-        if (sse !== null) { sendRawError(reply, e); return }
+        if (sse !== null) { sendRawError(req, reply, e); return }
         throw e
       }
     } finally {
@@ -299,9 +434,9 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     metrics.tokens.inc({ direction: 'prompt' }, usage.prompt_tokens)
     metrics.tokens.inc({ direction: 'completion' }, usage.completion_tokens)
     const finishReason = result.finishReason === 'length' ? 'length' : 'stop'
-    const cost = outcome.candidate.pricePerUnit * outcome.value.computeUnits
     const endedAt = Date.now()
-    const job: CompletedJob = { jobId: id, ...(outcome.value.jobId === undefined ? {} : { receiptJobId: outcome.value.jobId }), accountId: auth.accountId, modelId: model.id, kind: 'llm', miner: outcome.candidate, input: llmRequest, output: { text: result.text, tokens: result.tokens, finishReason: result.finishReason, ...(result.contextSize === undefined ? {} : { contextSize: result.contextSize }) }, computeUnits: outcome.value.computeUnits, cost, receipt: outcome.value.receipt, startedAt, endedAt }
+    const bill = billOutcome('llm', billed, outcome, reservation.amount, result.tokens.length, endedAt, firstOutput.get(outcome.candidate.peerId))
+    const job: CompletedJob = { jobId: id, ...(outcome.value.jobId === undefined ? {} : { receiptJobId: outcome.value.jobId }), accountId: auth.accountId, modelId: model.id, kind: 'llm', miner: outcome.candidate, input: llmRequest, output: { text: result.text, tokens: result.tokens, finishReason: result.finishReason, ...(result.contextSize === undefined ? {} : { contextSize: result.contextSize }) }, computeUnits: bill.units, cost: bill.cost, overclaim: bill.overclaim, receipt: outcome.value.receipt, startedAt, endedAt }
     if (sse !== null) {
       if (!sse.started && result.text !== '') sse.send(chunk(result.text, null)) // a backend that does not stream
       sse.send(chunk(null, finishReason))
@@ -315,17 +450,18 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
         : { index: 0, text: result.text, logprobs: null, finish_reason: finishReason }
       await reply.send({ id, object, created, model: body.model, system_fingerprint: null, choices: [choice], usage })
     }
-    await finish(job, settle)
+    await finish(job, settle, body.model)
   }
 
-  function sendRawError (reply: FastifyReply, e: unknown): void {
+  function sendRawError (req: FastifyRequest, reply: FastifyReply, e: unknown): void {
     const err = toApiError(e, logger)
-    if (!reply.raw.headersSent) reply.raw.writeHead(err.status, { 'content-type': 'application/json; charset=utf-8' })
+    reasons.set(req, err.code ?? err.type)
+    if (!reply.raw.headersSent) reply.raw.writeHead(err.status, { 'content-type': 'application/json; charset=utf-8', ...err.headers })
     reply.raw.end(JSON.stringify(err.body()))
   }
 
   async function runImage (req: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const auth = await authenticate(req)
+    const auth = await authenticated(req)
     const body = parseBody(imageRequestSchema, req.body)
     const model = findModel(body.model)
     if (model.kind !== 'image') throw badRequest(`The model '${body.model}' is a language model; use /v1/chat/completions.`, 'model', 'model_not_supported')
@@ -343,17 +479,23 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
       seed: body.seed ?? Math.floor(Math.random() * 2 ** 32),
       scheduler: body.scheduler ?? 'euler'
     }
-    const candidates = await candidatesFor(model, reply)
-    const settle = await reserve(auth.keyHash, candidates, imageComputeUnits(imageRequest))
+    const { modelId: _m, ...imageParams } = imageRequest
+    const problem = jobFrameProblem({ kind: 'image', modelId: model.id, image: imageParams })
+    if (problem !== null) throw problem
+    const candidates = await eligibleOnly(model, await candidatesFor(model, reply))
+    const billed: BilledJob = { kind: 'image', image: imageRequest }
+    const { reservation, affordable } = await reserve(auth.keyHash, candidates, billed)
+    const settle = reservation.settle
+    const firstOutput = new Map<string, number>()
     const id = newId('img-')
     const startedAt = Date.now()
     const client = clientSignal(reply)
     track(model.id, 1)
-    let outcome: { value: JobOutcome<ImageResult>, candidate: Candidate }
+    let outcome: DispatchResult<JobOutcome<ImageResult>>
     try {
-      outcome = await dispatch(rankCandidates(candidates, { referred, rng: o.rng }), async (c, ctx) =>
-        await backend.runImage(c, imageRequest, { signal: ctx.signal, onToken: () => { ctx.progress() } }),
-      { deadline: startedAt + o.requestTimeoutMs, firstTokenTimeoutMs: Math.max(o.firstTokenTimeoutMs, o.requestTimeoutMs / 2), signal: client.signal, breakers, metrics, logger, committed: () => false })
+      outcome = await dispatch(queue.source({ modelId: model.id, key: auth.keyHash, rank: () => rankFresh(model.id, affordable, 'image'), breakers, deadline: startedAt + o.requestTimeoutMs, signal: client.signal }), async (c, ctx) =>
+        await backend.runImage(c, imageRequest, { signal: ctx.signal, onQueued: ctx.waiting, onToken: () => { ctx.progress(); if (!ctx.signal.aborted && !firstOutput.has(c.peerId)) firstOutput.set(c.peerId, Date.now()) } }),
+      { deadline: startedAt + o.requestTimeoutMs, firstTokenTimeoutMs: Math.max(o.firstTokenTimeoutMs, o.requestTimeoutMs / 2), signal: client.signal, breakers, metrics, logger, committed: () => false, ...dispatchPolicy('image') })
     } catch (e) {
       await settle(0n)
       if (e instanceof ClientGone) { logger.info({ id }, 'client disconnected; job cancelled'); return }
@@ -363,24 +505,45 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     }
     const { result } = outcome.value
     metrics.images.inc()
-    const cost = outcome.candidate.pricePerUnit * outcome.value.computeUnits
+    const bill = billOutcome('image', billed, outcome, reservation.amount, 0, Date.now(), firstOutput.get(outcome.candidate.peerId))
     void reply.header('x-heurist-miner', outcome.candidate.peerId).header('x-request-id', id)
     await reply.send({ created: Math.floor(startedAt / 1000), data: [{ b64_json: Buffer.from(result.png).toString('base64'), revised_prompt: null }] })
-    await finish({ jobId: id, ...(outcome.value.jobId === undefined ? {} : { receiptJobId: outcome.value.jobId }), accountId: auth.accountId, modelId: model.id, kind: 'image', miner: outcome.candidate, input: imageRequest, output: { pixelSha256: result.pixelSha256, width: result.width, height: result.height, pngBase64: Buffer.from(result.png).toString('base64') }, computeUnits: outcome.value.computeUnits, cost, receipt: outcome.value.receipt, startedAt, endedAt: Date.now() }, settle)
+    await finish({ jobId: id, ...(outcome.value.jobId === undefined ? {} : { receiptJobId: outcome.value.jobId }), accountId: auth.accountId, modelId: model.id, kind: 'image', miner: outcome.candidate, input: imageRequest, output: { pixelSha256: result.pixelSha256, width: result.width, height: result.height, pngBase64: Buffer.from(result.png).toString('base64') }, computeUnits: bill.units, cost: bill.cost, overclaim: bill.overclaim, receipt: outcome.value.receipt, startedAt, endedAt: Date.now() }, settle, body.model)
   }
 
   function build (): FastifyInstance {
-    const f = Fastify({ bodyLimit: o.bodyLimit, logger: false, return503OnClosing: true, forceCloseConnections: true })
+    const f = Fastify({
+      bodyLimit: o.bodyLimit,
+      logger: false,
+      return503OnClosing: true,
+      forceCloseConnections: true,
+      // slow clients: the header, then the whole request, must arrive in time; idle
+      // keep-alives close; a silent socket outlives no request's deadline
+      requestTimeout: o.bodyTimeoutMs,
+      keepAliveTimeout: o.keepAliveTimeoutMs,
+      connectionTimeout: o.requestTimeoutMs + o.coldStartTimeoutMs + 10_000,
+      http: { headersTimeout: Math.min(o.headersTimeoutMs, o.bodyTimeoutMs), connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(o.headersTimeoutMs / 2))) }
+    })
+    guard = new ConnectionGuard({ ...defaultConnectionLimits, ...o.connections })
+    guard.attach(f.server)
+    // the API key is checked before the body is read: a stranger cannot make us buffer 1 MiB
+    f.addHook('onRequest', async (req) => {
+      if (!req.url.startsWith('/v1/')) return
+      auths.set(req, await authenticate(req))
+    })
     f.addHook('onResponse', async (req, reply) => {
       const endpoint = req.routeOptions.url ?? 'unknown'
       metrics.requests.inc({ endpoint, status: String(reply.statusCode) })
+      if (reply.statusCode !== 200) metrics.errors.inc({ endpoint, status: String(reply.statusCode), reason: reasons.get(req) ?? 'unknown' })
       metrics.latency.observe({ endpoint }, reply.elapsedTime / 1000)
     })
-    f.setErrorHandler(async (e, _req, reply) => {
+    f.setErrorHandler(async (e, req, reply) => {
       const err = toApiError(e, logger)
-      await reply.status(err.status).send(err.body())
+      reasons.set(req, err.code ?? err.type)
+      await reply.status(err.status).headers(err.headers).send(err.body())
     })
     f.setNotFoundHandler(async (req, reply) => {
+      reasons.set(req, 'unknown_url')
       await reply.status(404).send(new ApiError(404, `Unknown request URL: ${req.method} ${req.url.slice(0, 200)}`, 'invalid_request_error', 'unknown_url').body())
     })
     f.get('/health', async () => {
@@ -391,7 +554,7 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
       await reply.header('content-type', metrics.registry.contentType).send(await metrics.text())
     })
     f.get('/v1/models', async (req) => {
-      await authenticate(req)
+      await authenticated(req)
       return {
         object: 'list',
         data: backend.models().map(m => ({ id: m.name, object: 'model', created: 0, owned_by: 'heurist', heurist: { modelId: m.id, kind: m.kind, miners: m.miners } }))
@@ -408,6 +571,8 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     get port () { return port },
     metrics,
     breakers,
+    queue,
+    get connections () { return guard },
     pending: () => Object.fromEntries(pending),
     async start () {
       if (app !== null) return
@@ -426,6 +591,7 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     async stop () {
       const a = app
       app = null
+      queue.stop()
       if (a !== null) await a.close()
     }
   }

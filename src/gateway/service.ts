@@ -35,6 +35,8 @@ export interface GatewayServiceOptions {
   demandIntervalMs: number
   /** Pods on chain, so clients can name a pod no miner hosts yet (see GatewayComponents.pods). */
   pods?: PodResolver
+  /** Miners that may be routed to (registered with collateral; chain/eligibility.ts). Default: all (unpaid local use). */
+  eligible?: (address: string) => Promise<boolean>
 }
 
 export interface GatewayService {
@@ -62,6 +64,7 @@ export async function startGatewayService (o: Omit<GatewayServiceOptions, 'deman
     vouchers,
     transcripts,
     ...(o.pods === undefined ? {} : { pods: o.pods }),
+    ...(o.eligible === undefined ? {} : { eligible: o.eligible }),
     onVoucher: o.deliverVoucher ?? (o.chain === null
       ? undefined
       : (miner: Candidate, v: SignedVoucher) => {

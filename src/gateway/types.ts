@@ -29,21 +29,29 @@ export interface Candidate {
   votes: bigint
   /** Share of the past this miner was up, 0..1. */
   uptime: number
-  /** Price in HEU wei per compute unit. */
+  /** Price in HEU wei per compute unit (economics/compute-units). */
   pricePerUnit: bigint
+  /** Jobs the miner runs at once (its advert's maxJobs); the queue keeps this gateway's load on it in proportion. */
+  slots?: number
+  /** The model's weight in compute units, from the miner's advert (clamped to 1..1024); absent = 1. */
+  weight?: bigint
 }
 
 export interface RunOptions {
   signal: AbortSignal
   /** LLM: each piece of text as the miner produces it. */
   onToken?: (text: string) => void
+  /** The miner accepted the job into its queue (true) / started it (false): no output is due while it waits. */
+  onQueued?: (waiting: boolean) => void
 }
 
 /** What a miner returned for one job, with what it is paid for. */
 export interface JobOutcome<R> {
   result: R
-  /** Units the job is billed for (the receipt's computeUnits when there is one). */
+  /** Units the miner claims (its receipt's computeUnits): a claim, billed only up to what the gateway measured. */
   computeUnits: bigint
+  /** The receipt's start and end, unix seconds, when there is a receipt: checked against the gateway's clock. */
+  claimedSpan?: { startedAt: bigint, endedAt: bigint }
   /** The miner's signed receipt, as the transport delivered it; opaque to the HTTP layer. */
   receipt?: unknown
   /** The transport's job id (the receipt's), under which the transcript is kept for validators. */
@@ -55,8 +63,11 @@ export interface JobOutcome<R> {
  * gateway then counts the request as demand, which makes miners load it (scale from zero).
  */
 export interface PodResolver {
-  /** A live (not retired) pod by name or id; undefined when there is none. */
-  resolve: (ref: string) => { id: string, name: string, kind: ModelKind } | undefined
+  /**
+   * A live (not retired) pod by name or id; undefined when there is none. `deployer` and
+   * `revenueBps` are the registry's: a request that names the pod pays them (in the voucher).
+   */
+  resolve: (ref: string) => { id: string, name: string, kind: ModelKind, deployer?: string, revenueBps?: number } | undefined
 }
 
 export interface Backend {
@@ -78,8 +89,12 @@ export interface CompletedJob {
   miner: Candidate
   input: unknown
   output: unknown
+  /** Units paid (billing.ts): what the gateway measured, or less when the receipt asked for less; 0 for a refused receipt. */
   computeUnits: bigint
+  /** Wei charged to the key and added to the miner's voucher (0 for a refused receipt). */
   cost: bigint
+  /** Why the receipt's claim was refused (nothing paid), or null. */
+  overclaim?: string | null
   receipt?: unknown
   startedAt: number
   endedAt: number

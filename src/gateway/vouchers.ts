@@ -9,7 +9,12 @@ import { VoucherTypes, type Voucher, type Eip712Domain } from '../core/typed-dat
  * handed to the miner, which redeems the latest one whenever it likes. The total only grows,
  * and is written to the store before the voucher is handed out, so a restart never signs a
  * smaller total than one the miner already holds.
+ *
+ * The pod share travels in the voucher: a job whose request named a registered pod is paid on
+ * a channel that names the pod's deployer and share (Payments pays the pod only when they
+ * match the registry); every other job on a channel with no pod share.
  */
+const ZERO_ADDRESS = '0x0000000000000000000000000000000000000000'
 const bytes32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/)
 const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/)
 
@@ -17,12 +22,20 @@ const voucherSchema = z.object({
   payer: address,
   miner: address,
   podId: bytes32,
+  podDeployer: address.default(ZERO_ADDRESS),
+  podBps: z.number().int().min(0).max(10_000).default(0),
   pool: z.number().int().min(0).max(255),
   frontend: address,
   cumulativeAmount: z.coerce.bigint().nonnegative(),
   signature: z.string().max(200)
 })
 export type SignedVoucher = Voucher & { signature: string }
+
+/** The pod share a voucher names: the registered deployer and its basis points. */
+export interface PodShare { deployer: string, bps: number }
+
+/** No pod share: the request did not name a registered pod. */
+export const NO_POD_SHARE: PodShare = { deployer: ZERO_ADDRESS, bps: 0 }
 
 export interface VoucherSigner {
   wallet: Wallet
@@ -42,20 +55,22 @@ export class VoucherBook {
     this.repo = store.bucket('gw-vouchers', voucherSchema)
   }
 
-  private key (miner: string, podId: string): string {
-    return `${miner.toLowerCase()}:${podId.toLowerCase()}`
+  /** One key per Payments channel: (miner, pod) plus the pod share when there is one. */
+  private key (miner: string, podId: string, pod: PodShare): string {
+    const base = `${miner.toLowerCase()}:${podId.toLowerCase()}`
+    return pod.deployer === ZERO_ADDRESS ? base : `${base}:${pod.deployer.toLowerCase()}:${pod.bps}`
   }
 
-  async latest (miner: string, podId: string): Promise<SignedVoucher | undefined> {
-    return await this.repo.get(this.key(miner, podId))
+  async latest (miner: string, podId: string, pod: PodShare = NO_POD_SHARE): Promise<SignedVoucher | undefined> {
+    return await this.repo.get(this.key(miner, podId, pod))
   }
 
-  /** Raises the miner's total for the pod by `amount` and returns the new signed voucher. */
-  async raise (miner: string, podId: string, pool: number, amount: bigint): Promise<SignedVoucher> {
+  /** Raises the miner's total for the channel by `amount` and returns the new signed voucher. */
+  async raise (miner: string, podId: string, pool: number, amount: bigint, pod: PodShare = NO_POD_SHARE): Promise<SignedVoucher> {
     const run = async (): Promise<SignedVoucher> => {
-      const k = this.key(miner, podId)
+      const k = this.key(miner, podId, pod)
       const prev = await this.repo.get(k)
-      const v: Voucher = { payer: this.payer, miner, podId, pool, frontend: this.frontend, cumulativeAmount: (prev?.cumulativeAmount ?? 0n) + amount }
+      const v: Voucher = { payer: this.payer, miner, podId, podDeployer: pod.deployer, podBps: pod.bps, pool, frontend: this.frontend, cumulativeAmount: (prev?.cumulativeAmount ?? 0n) + amount }
       const signature = this.signer === null ? '' : await this.signer.wallet.signTypedData(this.signer.domain as never, VoucherTypes, v)
       const signed = { ...v, signature }
       await this.repo.put(k, signed)

@@ -4,6 +4,7 @@ import type { ModelInfo } from '../inference/types.js'
 import { PROTOCOL_VERSION, TOPICS, type Advert, type Hardware } from './messages.js'
 import type { HeuristNode } from './node.js'
 import { advertOrder } from './reachability.js'
+import { modelWeightGib } from '../economics/index.js'
 
 /**
  * Capacity adverts: every `intervalMs` the miner publishes what it can do on
@@ -26,7 +27,7 @@ export interface AdvertContent {
   maxJobs: number
   tokensPerSecond: number
   imagesPerSecond: number
-  /** Wei per job. */
+  /** Wei per compute unit (economics/compute-units). */
   price: bigint
   version: string
   paid: boolean
@@ -46,7 +47,7 @@ export function buildAdvert (node: HeuristNode, c: AdvertContent, seq: number, t
     ts: Date.now(),
     ttlMs,
     hardware: c.hardware,
-    models: c.models.slice(0, 32).map(m => ({ id: m.id, name: m.name.slice(0, 128), kind: m.kind, contextSize: m.contextSize })),
+    models: c.models.slice(0, 32).map(m => ({ id: m.id, name: m.name.slice(0, 128), kind: m.kind, contextSize: m.contextSize, weightGib: Number(modelWeightGib(m.memoryBytes)) })),
     queueDepth: c.queueDepth,
     maxJobs: c.maxJobs,
     tokensPerSecond: Math.min(1e7, Math.max(0, c.tokensPerSecond)),

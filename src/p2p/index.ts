@@ -3,7 +3,7 @@ export { HeuristNode, createHeuristNode, defaultHeuristNodeOptions, type Heurist
 export { PeerTable, defaultPeerTableOptions, type MinerEntry, type PeerHistory, type PeerTableOptions } from './peer-table.js'
 export { Advertiser, basicHardware, buildAdvert, type AdvertiserOptions, type AdvertContent } from './adverts.js'
 export {
-  JobServer, runJob, checkReceipt, defaultJobServerOptions, inputHashOf, outputHashOf, paramsHashOf,
+  JobServer, runJob, checkReceipt, RECEIPT_CLOCK_SKEW_S, defaultJobServerOptions, inputHashOf, outputHashOf, paramsHashOf,
   type JobExecutor, type JobOutput, type JobRequest, type JobServerOptions, type JobServerStats, type ExecuteOptions, type RunJobOptions, type RunJobResult
 } from './job.js'
 export {
@@ -25,3 +25,4 @@ export {
   type ReachabilityInit, type ReachabilityOptions, type ReachabilityReport, type ReachabilityStatus, type RelayGuardStats, type RelayLimits
 } from './reachability.js'
 export { probeReachability, type ReachabilityProbeOptions, type ReachabilityProbeResult } from './probe.js'
+export { depositAdmission, jobCostBound, type AdmitJob, type AdmissionRefusal, type DepositAdmissionOptions } from './admission.js'

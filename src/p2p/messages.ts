@@ -41,7 +41,9 @@ export const modelAdvertSchema = z.object({
   id: modelId,
   name: z.string().max(128),
   kind: z.enum(['llm', 'image']),
-  contextSize: int
+  contextSize: int,
+  /** The model's weight in compute units (GiB of memory, rounded up; economics/compute-units); absent = 1. */
+  weightGib: z.number().int().min(1).max(1024).optional()
 }).strict()
 
 export const hardwareSchema = z.object({
@@ -67,7 +69,7 @@ export const advertSchema = z.object({
   /** Measured speed; 0 = not measured yet. */
   tokensPerSecond: nonNeg.max(1e7),
   imagesPerSecond: nonNeg.max(1e5),
-  /** Price per job in wei. */
+  /** Price per compute unit (economics/compute-units), in wei. */
   price: uintString,
   version: z.string().max(32),
   /** Where the miner can be dialled (the job protocol needs a connection). */
@@ -161,6 +163,12 @@ const usageSchema = z.object({ promptTokens: int, outputTokens: int, ttftMs: non
 export const responseFrameSchema = z.discriminatedUnion('type', [
   z.object({ v: z.literal(PROTOCOL_VERSION), type: z.literal('accepted'), jobId: hex32, queued: int }).strict(),
   z.object({ v: z.literal(PROTOCOL_VERSION), type: z.literal('rejected'), jobId: hex32.or(z.literal('')), code: z.string().max(64), reason: z.string().max(1024) }).strict(),
+  /**
+   * The miner is full (all its slots running and its queue taken, or this requester holds its
+   * fair share): sent at once instead of `accepted`, then the stream closes. Not a failure: the
+   * requester tries again after `retryAfterMs` or elsewhere.
+   */
+  z.object({ v: z.literal(PROTOCOL_VERSION), type: z.literal('busy'), jobId: hex32, running: int.max(100_000), queued: int.max(100_000), capacity: int.max(100_000), retryAfterMs: z.number().int().min(0).max(60_000) }).strict(),
   z.object({ v: z.literal(PROTOCOL_VERSION), type: z.literal('token'), text: z.string().max(64 * 1024), id: z.number().int() }).strict(),
   /** Several tokens in one frame: the miner batches tokens produced within a few ms. */
   z.object({ v: z.literal(PROTOCOL_VERSION), type: z.literal('tokens'), texts: z.array(z.string().max(64 * 1024)).min(1).max(4096), ids: z.array(z.number().int()).max(4096) }).strict(),

@@ -73,7 +73,7 @@ export function podResolver (directory: PodDirectory): PodResolver {
   return {
     resolve (ref) {
       const p = directory.resolve(ref)
-      return p === undefined || p.retired ? undefined : { id: p.id, name: p.name, kind: p.kind }
+      return p === undefined || p.retired ? undefined : { id: p.id, name: p.name, kind: p.kind, deployer: p.deployer, revenueBps: p.revenueBps }
     }
   }
 }

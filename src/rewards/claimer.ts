@@ -28,9 +28,11 @@ export interface RewardClaimerOptions {
   snapshotMs: number
   /** The snapshot's file name in rewardsDir; null = kept in memory only (several miners sharing one home). Default points.json. */
   snapshotFile: string | null
+  /** Told of each auto-claim that failed (the operator's alerts). Default none. */
+  onClaimFailed: ((epoch: bigint, code: string, reason: string) => void) | null
 }
 
-export const defaultRewardClaimerOptions: RewardClaimerOptions = { autoClaim: true, pollMs: 1000, snapshotMs: 2000, snapshotFile: POINTS_FILE }
+export const defaultRewardClaimerOptions: RewardClaimerOptions = { autoClaim: true, pollMs: 1000, snapshotMs: 2000, snapshotFile: POINTS_FILE, onClaimFailed: null }
 
 export interface RewardClaimerInit {
   node: HeuristNode
@@ -125,6 +127,7 @@ export class RewardClaimer {
         } catch (err) {
           if (!isHeuristError(err)) throw err
           logger.warn({ epoch: e.toString(), code: err.code, err: err.message }, 'rewards: claim failed; `heurist claim` can retry')
+          this.options.onClaimFailed?.(e, err.code, err.message)
         }
       } else {
         logger.info({ epoch: e.toString(), account, amount: claim.amount.toString() }, 'rewards: claimable (auto-claim is off: run `heurist claim`)')

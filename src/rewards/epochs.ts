@@ -177,9 +177,9 @@ export class EpochService {
       const rec = this.records.get(e)
       if (!this.endedSeen.has(e)) this.endedSeen.set(e, Date.now())
       if (rec?.posted === true) continue
-      const onChain = await chain.read<string>(chain.contracts.emission, 'roots', [e])
-      if (!/^0x0+$/.test(onChain)) {
-        if (rec !== undefined) { rec.posted = true; this.init.logger.info({ epoch: e.toString(), root: onChain }, 'epochs: root on chain') }
+      // `posted`, not the root: an epoch nobody earned in posts root 0x0, once
+      if (await chain.read<boolean>(chain.contracts.emission, 'posted', [e])) {
+        if (rec !== undefined) { rec.posted = true; this.init.logger.info({ epoch: e.toString() }, 'epochs: root on chain') }
         continue
       }
       if (rec === undefined) {
@@ -269,8 +269,7 @@ export class EpochService {
       // once more, so miners that missed the leaves get them with the root on chain
       await publishRewardRoot(node, rec.message, this.options.leavesPerMessage).catch(() => {})
     } catch (e) {
-      const root = await chain.read<string>(chain.contracts.emission, 'roots', [rec.epoch])
-      if (!/^0x0+$/.test(root)) { rec.posted = true; return }
+      if (await chain.read<boolean>(chain.contracts.emission, 'posted', [rec.epoch])) { rec.posted = true; return }
       if (isHeuristError(e)) logger.warn({ epoch: rec.epoch.toString(), code: e.code, err: e.message }, 'epochs: cannot post reward root')
       else throw e
     }

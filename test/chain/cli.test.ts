@@ -76,6 +76,22 @@ describe('heurist devnet + token holder commands', () => {
     expect(out.balances.collateral).toBe('400000000000000000000')
   })
 
+  it('register needs the operator\'s consent: --consent-for signs one for an owner, and only that owner can use it', async () => {
+    const owner = '0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC'
+    const r = await runCli(['register', '--consent-for', owner, '--json'], { env: env() })
+    expect(r.stderr).toBe('')
+    expect(r.code).toBe(0)
+    const consent = JSON.parse(r.stdout) as { operator: string, owner: string, nonce: string, deadline: string, signature: string }
+    expect(consent).toMatchObject({ operator: info.operator, owner, nonce: '0', signature: expect.stringMatching(/^0x[0-9a-f]{130}$/) })
+    // this key is not the owner the consent names: refused before anything is sent
+    const use = await runCli(['register', '--collateral', '400', '--consent', r.stdout.trim()], { env: env() })
+    expect(use.code).toBe(1)
+    expect(use.stderr).toBe(`heurist: register: the consent names owner ${owner}, not this key ${info.operator}\n`)
+    const bad = await runCli(['register', '--collateral', '400', '--consent', '{"operator":"0x1"}'], { env: env() })
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toMatch(/^heurist: --consent: operator: /)
+  })
+
   it('bad input: one line on stderr and exit 1 (runtime) or 2 (usage)', async () => {
     const closed = await new Promise<number>(resolve => {
       const srv = createServer().listen(0, '127.0.0.1', () => {
@@ -86,6 +102,7 @@ describe('heurist devnet + token holder commands', () => {
     const cases: Array<[string[], number, RegExp]> = [
       [['stake', '100000000'], 1, /^heurist: stake: insufficient HEU balance: have 999500 HEU, need 100000000 HEU\n$/],
       [['register', '--collateral', '5', '--validator'], 1, /^heurist: register validator: stake 5 HEU is under the minimum 400 HEU\n$/],
+      [['register', '--collateral', '400'], 1, /^heurist: register: 0x[0-9a-fA-F]{40} is already registered \(owner 0x[0-9a-fA-F]{40}\)\n$/],
       [['withdraw'], 1, /^heurist: withdraw: nothing is vesting \(unstake first\)\n$/],
       [['status', '--rpc', `http://127.0.0.1:${closed}`, '--deployment', join(home.dir, 'devnet.json')], 1, /^heurist: cannot reach the RPC endpoint http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\)\n$/],
       [['stake', '1.0000000000000000001'], 2, /^heurist: amount: at most 18 decimal places/],

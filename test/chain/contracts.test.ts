@@ -96,15 +96,22 @@ describe('StakedHeurist', () => {
 })
 
 describe('NodeRegistry', () => {
-  it('registers an operator owned by another wallet, and returns the collateral to the owner after the cooldown', async () => {
+  it('registers an operator owned by another wallet with the operator\'s consent, and returns the collateral to the owner after the cooldown', async () => {
     const owner = devnet.accounts[3]!
-    const operator = Wallet.createRandom().address
+    const operatorWallet = Wallet.createRandom().connect(devnet.provider)
+    const operator = operatorWallet.address
     const c = await client(owner)
+    const op = await client(operatorWallet)
     const min = await c.read<bigint>(c.contracts.nodes, 'minCollateral')
     expect(min).toBe(400n * HEU)
-    await expect(c.register(min - 1n, owner.address, operator)).rejects.toMatchObject({ code: 'CHAIN_INSUFFICIENT_STAKE' })
-    await expect(c.send('register', c.contracts.nodes, 'register', [operator, owner.address, min - 1n])).rejects.toThrow(/CollateralBelowMinimum/)
-    await c.register(min, owner.address, operator)
+    const deadline = BigInt((await devnet.provider.getBlock('latest'))!.timestamp) + 3600n
+    const consent = await op.signRegistrationConsent(owner.address, deadline)
+    await expect(c.register(min - 1n, undefined, consent)).rejects.toMatchObject({ code: 'CHAIN_INSUFFICIENT_STAKE' })
+    await expect(c.send('register', c.contracts.nodes, 'registerWithConsent', [operator, min - 1n, deadline, consent.signature])).rejects.toThrow(/CollateralBelowMinimum/)
+    // a consent for another owner does not serve this one
+    const other = await client(devnet.accounts[9]!)
+    await expect(other.send('register', other.contracts.nodes, 'registerWithConsent', [operator, min, deadline, consent.signature])).rejects.toMatchObject({ code: 'CHAIN_BAD_CONSENT' })
+    await c.register(min, undefined, consent)
     expect(await c.read(c.contracts.nodes, 'payoutOf', [operator])).toBe(owner.address)
     expect(await c.read(c.contracts.nodes, 'isActive', [operator])).toBe(true)
     await c.send('exit', c.contracts.nodes, 'requestExit', [operator])
@@ -113,6 +120,10 @@ describe('NodeRegistry', () => {
     await devnet.timeTravel(COOLDOWN + 1n)
     await c.send('complete exit', c.contracts.nodes, 'completeExit', [operator])
     expect((await c.balances(owner.address)).heu).toBe(heu + min)
+    expect(await c.read<bigint>(c.contracts.nodes, 'exitedAt', [operator])).toBe(BigInt((await devnet.provider.getBlock('latest'))!.timestamp))
+    // the consent was used: it cannot register the operator a second time
+    await expect(c.register(min, undefined, consent)).rejects.toMatchObject({ code: 'CHAIN_BAD_CONSENT' })
+    await expect(c.send('register', c.contracts.nodes, 'registerWithConsent', [operator, min, deadline, consent.signature])).rejects.toMatchObject({ code: 'CHAIN_BAD_CONSENT' })
   })
 })
 
@@ -159,18 +170,20 @@ describe('Payments', () => {
     const p = await client(payer)
     await p.deposit(1000n * HEU)
     const where = devnet.deployment
-    const v: Voucher = { payer: payer.address, miner, podId: id('pod-a'), pool: 0, frontend, cumulativeAmount: 100n * HEU }
+    const v: Voucher = { payer: payer.address, miner, podId: id('pod-a'), podDeployer, podBps: 2000, pool: 0, frontend, cumulativeAmount: 100n * HEU }
     // the Solidity TYPEHASH spells the shared type exactly: the contract's digest is ethers' digest
     expect(await p.read(p.contracts.payments, 'voucherDigest', [v])).toBe(voucherDigest(where, v))
     const sig = await signVoucher(payer, where, v)
     const redeemer = await client(devnet.accounts[8]!)
     const podBefore = (await p.balances(podDeployer)).heu
+    const vaultBefore = (await p.balances(where.contracts.StakedHeurist)).heu
     const epoch = await p.currentEpoch()
     const [tx] = await redeemer.redeemVoucher(v, sig)
     expect(tx!.gasUsed).toBeGreaterThan(0n)
-    expect((await p.balances(miner)).heu).toBe(70n * HEU) // 100 − 20 % pod − 10 % frontend
+    expect((await p.balances(miner)).heu).toBe(65n * HEU) // 100 − 20 % pod − 10 % frontend − 5 % protocol fee
     expect((await p.balances(frontend)).heu).toBe(10n * HEU)
     expect((await p.balances(podDeployer)).heu - podBefore).toBe(20n * HEU)
+    expect((await p.balances(where.contracts.StakedHeurist)).heu - vaultBefore).toBe(5n * HEU) // §3.4.3 buybacks to stHEU
     expect((await p.balances(payer.address)).deposit).toBe(900n * HEU)
     const rev = await p.read<[bigint, bigint]>(p.contracts.payments, 'epochRevenue', [epoch])
     expect(rev[0]).toBeGreaterThanOrEqual(100n * HEU)
@@ -178,16 +191,16 @@ describe('Payments', () => {
     // the same voucher again pays nothing
     expect(await p.redeemable(v)).toBe(0n)
     await redeemer.redeemVoucher(v, sig)
-    expect((await p.balances(miner)).heu).toBe(70n * HEU)
+    expect((await p.balances(miner)).heu).toBe(65n * HEU)
     expect((await p.balances(payer.address)).deposit).toBe(900n * HEU)
 
     // a higher voucher pays the difference only
     const v2 = { ...v, cumulativeAmount: 150n * HEU }
     await redeemer.redeemVoucher(v2, await signVoucher(payer, where, v2))
-    expect((await p.balances(miner)).heu).toBe(105n * HEU)
+    expect((await p.balances(miner)).heu).toBe(97_500_000_000_000_000_000n)
     // an older, lower voucher pays nothing
     await redeemer.redeemVoucher(v, sig)
-    expect((await p.balances(miner)).heu).toBe(105n * HEU)
+    expect((await p.balances(miner)).heu).toBe(97_500_000_000_000_000_000n)
 
     // signed for another chain id, or for another contract: the signer does not recover
     const v3 = { ...v, cumulativeAmount: 200n * HEU }
@@ -201,7 +214,7 @@ describe('Payments', () => {
     // an unregistered pod: the node gets the pod's share; no frontend: the node gets that too
     const v5: Voucher = { ...v, podId: id('no-such-pod'), frontend: ZeroAddress, cumulativeAmount: 10n * HEU }
     await redeemer.redeemVoucher(v5, await signVoucher(payer, where, v5))
-    expect((await p.balances(miner)).heu).toBe(115n * HEU)
+    expect((await p.balances(miner)).heu).toBe(107n * HEU) // + 10 − 5 % fee
     expect(TypedDataEncoder.hash(heuristDomain(where.chainId, where.contracts.Payments), VoucherTypes, v5)).toBe(voucherDigest(where, v5))
 
     // the event log by block range: one Redeemed per paying redemption, no duplicates
@@ -239,9 +252,10 @@ describe('Slashing and Emission (validator quorum)', () => {
     await (await devnet.accounts[0]!.sendTransaction({ to: miner.address, value: WAD })).wait()
     const m = await client(miner)
     await m.register(1000n * HEU)
+    const now = BigInt((await devnet.provider.getBlock('latest'))!.timestamp)
     receipt = {
       jobId: id('job-1'), requester: devnet.accounts[7]!.address, miner: miner.address, modelId: id('pod-a'), pool: 0,
-      inputHash: id('in'), outputHash: id('out'), paramsHash: id('params'), computeUnits: 1234n, startedAt: 1n, endedAt: 2n
+      inputHash: id('in'), outputHash: id('out'), paramsHash: id('params'), computeUnits: 1234n, startedAt: now, endedAt: now + 1n
     }
     minerSig = await signReceipt(miner, devnet.deployment, receipt)
   })

@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
-import { Wallet, keccak256, toUtf8Bytes } from 'ethers'
+import { Wallet, ZeroAddress, keccak256, toUtf8Bytes } from 'ethers'
 import { startDevnet, connectChain, deployContracts, signVoucher, type Devnet, type ChainClient } from '../../src/chain/index.js'
 import { WAD, WEEK_SECONDS, YEAR_SECONDS, whitepaperEpochCap, season2PoolCap, splitRevenue, defaultSeason2Params } from '../../src/economics/index.js'
 
@@ -9,9 +9,10 @@ const HEU = WAD
 const revenues = [0n, 1n, HEU, 1000n * HEU, 1_000_000n * HEU, 1_438_356n * HEU, 1_438_357n * HEU, 10_000_000n * HEU, 1_000_000_000n * HEU, 123_456_789_012_345_678_901n]
 const epochs = [1n, 3600n, 86_400n, WEEK_SECONDS, YEAR_SECONDS]
 const organic = [0n, 1n, HEU, 999_999n * HEU, 1_000_000n * HEU, 4_000_000n * HEU, 10n ** 27n]
-const splits: Array<[bigint, number, number]> = [
-  [0n, 2000, 1000], [1n, 2000, 1000], [9_999n, 3333, 3333], [10n ** 18n + 7n, 2000, 1000],
-  [123_456_789n, 1, 1], [10n ** 24n + 1n, 10_000, 0], [10n ** 24n + 1n, 0, 10_000], [77n * HEU, 0, 0], [5n, 5000, 4999]
+const splits: Array<[bigint, number, number, number]> = [
+  [0n, 2000, 1000, 500], [1n, 2000, 1000, 500], [9_999n, 3333, 3333, 500], [10n ** 18n + 7n, 2000, 1000, 500],
+  [123_456_789n, 1, 1, 1], [10n ** 24n + 1n, 10_000, 0, 0], [10n ** 24n + 1n, 0, 10_000, 0], [77n * HEU, 0, 0, 0], [5n, 5000, 4999, 1],
+  [1999n, 2000, 1000, 500], [10n ** 24n - 1n, 0, 0, 10_000], [33_333n, 3000, 1000, 500]
 ]
 
 let devnet: Devnet
@@ -46,10 +47,13 @@ describe('parity: contracts vs src/economics', () => {
   })
 
   it('revenue split agrees to the wei', async () => {
-    for (const [amount, podBps, frontendBps] of splits) {
-      const [node, pod, frontend] = await chain.read<[bigint, bigint, bigint]>(chain.contracts.payments, 'splitRevenue', [amount, podBps, frontendBps])
-      expect({ amount, node, pod, frontend }).toEqual({ amount, ...splitRevenue(amount, { podBps, frontendBps }) })
+    for (const [amount, podBps, frontendBps, protocolFeeBps] of splits) {
+      const [node, pod, frontend, protocol] = await chain.read<[bigint, bigint, bigint, bigint]>(chain.contracts.payments, 'splitRevenue', [amount, podBps, frontendBps, protocolFeeBps])
+      expect({ amount, node, pod, frontend, protocol }).toEqual({ amount, ...splitRevenue(amount, { podBps, frontendBps, protocolFeeBps }) })
     }
+    // both refuse shares over 10,000 bps
+    await expect(chain.read(chain.contracts.payments, 'splitRevenue', [1n, 6000, 3501, 500])).rejects.toThrow(/SharesOverLimit/)
+    expect(() => splitRevenue(1n, { podBps: 6000, frontendBps: 3501, protocolFeeBps: 500 })).toThrow(/10000/)
   })
 
   it('the cap of an epoch follows the revenue Payments recorded, on both schedules', async () => {
@@ -66,7 +70,8 @@ describe('parity: contracts vs src/economics', () => {
         await c.deposit(500_000n * HEU)
         const epoch = await c.currentEpoch()
         const miner = Wallet.createRandom().address
-        const llm = { payer: payer.address, miner, podId: keccak256(toUtf8Bytes('llm')), pool: 0, frontend: miner, cumulativeAmount: 123_456n * HEU + 789n }
+        // an unrelated frontend: revenue between related parties would not count
+        const llm = { payer: payer.address, miner, podId: keccak256(toUtf8Bytes('llm')), podDeployer: ZeroAddress, podBps: 0, pool: 0, frontend: Wallet.createRandom().address, cumulativeAmount: 123_456n * HEU + 789n }
         const img = { ...llm, podId: keccak256(toUtf8Bytes('img')), pool: 1, cumulativeAmount: 54_321n * HEU }
         await c.redeemVoucher(llm, await signVoucher(payer, deployment, llm))
         await c.redeemVoucher(img, await signVoucher(payer, deployment, img))

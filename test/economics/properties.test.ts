@@ -52,10 +52,10 @@ describe('allocation never creates or loses a wei', () => {
       expect(t.node + t.voters.reduce((s, v) => s + v.amount, 0n)).toBe(reward)
       expect(t.node).toBeGreaterThanOrEqual(reward - t.tipPool)
     }), RUNS)
-    fc.assert(fc.property(wei(10n ** 30n), fc.integer({ min: 0, max: 10_000 }), fc.integer({ min: 0, max: 10_000 }), (amount, p, f) => {
-      fc.pre(p + f <= 10_000)
-      const s = splitRevenue(amount, { podBps: p, frontendBps: f })
-      expect(s.node + s.pod + s.frontend).toBe(amount)
+    fc.assert(fc.property(wei(10n ** 30n), fc.integer({ min: 0, max: 10_000 }), fc.integer({ min: 0, max: 10_000 }), fc.integer({ min: 0, max: 10_000 }), (amount, p, f, fee) => {
+      fc.pre(p + f + fee <= 10_000)
+      const s = splitRevenue(amount, { podBps: p, frontendBps: f, protocolFeeBps: fee })
+      expect(s.node + s.pod + s.frontend + s.protocol).toBe(amount)
       expect(s.node).toBeGreaterThanOrEqual(0n)
     }), RUNS)
   })

@@ -235,15 +235,17 @@ describe('stHEU (§3.4.3): ERC4626 conversions rounding in the vault\'s favour, 
 
 describe('revenue split (§3.2.3 pods, §3.2.5 frontends) in basis points', () => {
   it.each([
-    ['node takes the rest and the dust', 1001n, 1000, 500, { node: 851n, pod: 100n, frontend: 50n }],
-    ['no shares: all to the node', 777n, 0, 0, { node: 777n, pod: 0n, frontend: 0n }],
-    ['all 10,000 bps given away', 100n, 6000, 4000, { node: 0n, pod: 60n, frontend: 40n }]
-  ])('%s', (_why, amount, podBps, frontendBps, expected) => {
-    expect(splitRevenue(amount, { podBps, frontendBps })).toEqual(expected)
+    ['node takes the rest and the dust', 1001n, 1000, 500, 0, { node: 851n, pod: 100n, frontend: 50n, protocol: 0n }],
+    ['no shares: all to the node', 777n, 0, 0, 0, { node: 777n, pod: 0n, frontend: 0n, protocol: 0n }],
+    ['all 10,000 bps given away', 100n, 6000, 4000, 0, { node: 0n, pod: 60n, frontend: 40n, protocol: 0n }],
+    ['§3.4.3 buybacks: 5 % to stHEU, floor like the others', 1999n, 2000, 1000, 500, { node: 1302n, pod: 399n, frontend: 199n, protocol: 99n }]
+  ])('%s', (_why, amount, podBps, frontendBps, protocolFeeBps, expected) => {
+    expect(splitRevenue(amount, { podBps, frontendBps, protocolFeeBps })).toEqual(expected)
   })
 
   it('rejects shares above 10,000 bps and negatives', () => {
     expect(() => splitRevenue(1n, { podBps: 6000, frontendBps: 4001 })).toThrow(/10000/)
+    expect(() => splitRevenue(1n, { podBps: 6000, frontendBps: 3501, protocolFeeBps: 500 })).toThrow(/10000/)
     expect(() => splitRevenue(1n, { podBps: -1, frontendBps: 0 })).toThrow(/negative/)
     expect(() => splitRevenue(-1n, { podBps: 0n, frontendBps: 0n })).toThrow(/negative/)
   })

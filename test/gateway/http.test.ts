@@ -156,10 +156,24 @@ describe('failures and retries', () => {
   })
 
   it('the breaker skips a miner after repeated failures', async () => {
-    await setUp([miner('bad', { mode: 'fail', speed: 100 }), miner('good', { speed: 1 })], { breaker: { failureThreshold: 2, cooldownMs: 60_000 } })
+    // referred: ranked first whatever was observed of it, so only the breaker keeps it out
+    await setUp([miner('bad', { mode: 'fail', speed: 100 }), miner('good', { speed: 1 })], { breaker: { failureThreshold: 2, cooldownMs: 60_000 }, referred: ['bad'] })
     for (let i = 0; i < 4; i++) await client().chat.completions.create({ model: 'scripted-llm', messages: [{ role: 'user', content: 'hi' }] })
     expect(miners[0]!.jobs).toHaveLength(2)
     expect(gw.breakers.state('bad')).toBe('open')
+  })
+
+  it('an untried miner that stays silent is hedged: the other miner answers after hedgeAfterMs, the silent one is aborted and then ranked below', async () => {
+    await setUp([miner('fresh', { mode: 'hang', speed: 1e7 }), miner('good', { speed: 1 })], { hedgeAfterMs: 100, untriedFirstOutputTimeoutMs: 4000, firstTokenTimeoutMs: 4000 })
+    const t0 = Date.now()
+    const r = await client().chat.completions.create({ model: 'scripted-llm', messages: [{ role: 'user', content: 'hi' }] }).withResponse()
+    expect(r.response.headers.get('x-heurist-miner')).toBe('good')
+    expect(Date.now() - t0).toBeLessThan(3000) // not the 4 s first-output timeout
+    expect(miners[0]!.jobs).toHaveLength(1)
+    expect(miners[0]!.jobs[0]!.aborted).toBe(true)
+    const again = await client().chat.completions.create({ model: 'scripted-llm', messages: [{ role: 'user', content: 'hi' }] }).withResponse()
+    expect(again.response.headers.get('x-heurist-miner')).toBe('good')
+    expect(miners[0]!.jobs).toHaveLength(1)
   })
 
   it('no miner answers within the deadline → 504; none at all → 503', async () => {

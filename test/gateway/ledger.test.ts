@@ -48,14 +48,28 @@ describe('accounts and API keys', () => {
     expect((await accounts.lookup(apiKey))!.credits).toBe(85n)
   })
 
-  it('an empty account gets nothing, and a cost above the credits left takes them to zero, never below', async () => {
+  it('an empty account gets nothing, and a cost above the reservation charges the reservation, never more', async () => {
     const accounts = new Accounts(store)
     const { apiKey } = await accounts.create(0n)
     expect(await accounts.reserve(hashApiKey(apiKey), 0n)).toBeNull()
     const { apiKey: k2 } = await accounts.create(10n)
     const settle = await accounts.reserve(hashApiKey(k2), 5n)
-    await settle!(50n)
-    expect((await accounts.lookup(k2))!.credits).toBe(0n)
+    expect(await settle!(50n)).toBe(5n)
+    expect((await accounts.lookup(k2))!.credits).toBe(5n)
+  })
+
+  it('reserveUpTo holds what the key has left between min and max, and null below min', async () => {
+    const accounts = new Accounts(store)
+    const { apiKey } = await accounts.create(30n)
+    const h = hashApiKey(apiKey)
+    const a = await accounts.reserveUpTo(h, 100n, 10n)
+    expect(a!.amount).toBe(30n)
+    expect(await accounts.reserveUpTo(h, 100n, 1n)).toBeNull()
+    expect(await a!.settle(12n)).toBe(12n)
+    const b = await accounts.reserveUpTo(h, 5n, 1n)
+    expect(b!.amount).toBe(5n)
+    expect(await accounts.reserveUpTo(h, 100n, 14n)).toBeNull()
+    expect((await accounts.reserveUpTo(h, 100n, 13n))!.amount).toBe(13n)
   })
 })
 

@@ -87,9 +87,10 @@ describe('vouchers on the devnet', () => {
     expect(inbox.stats.transactions).toBe(1)
     expect(inbox.stats.redeemed).toBe(latest.cumulativeAmount)
     expect((await gwChain.balances(gwWallet.address)).deposit).toBe(depositBefore - latest.cumulativeAmount)
-    // the node's share (the rest goes to the frontend, which is the gateway itself here)
+    // the node's share: the rest goes to the frontend (the gateway itself here) and the
+    // protocol fee to the stHEU vault
     const gained = (await minerChain.balances(minerWallet.address)).heu - minerHeuBefore
-    expect(gained).toBe(latest.cumulativeAmount - latest.cumulativeAmount * BigInt(d.params.frontendBps) / 10_000n)
+    expect(gained).toBe(latest.cumulativeAmount - latest.cumulativeAmount * BigInt(d.params.frontendBps) / 10_000n - latest.cumulativeAmount * BigInt(d.params.protocolFeeBps) / 10_000n)
     expect(await inbox.owed()).toBe(0n)
     // a forged voucher (signed by someone else) is refused
     const forged = { ...latest, cumulativeAmount: latest.cumulativeAmount * 100n, signature: await minerWallet.signTypedData(heuristDomain(d.chainId, d.contracts.Payments) as never, (await import('../../src/core/typed-data.js')).VoucherTypes, { ...latest, cumulativeAmount: latest.cumulativeAmount * 100n, signature: undefined }) }

@@ -91,7 +91,7 @@ describe('epochs on a real devnet and mesh', () => {
     // revenue this epoch: 12 HEU of LLM jobs, 4 HEU of image jobs (paid from the gateway's deposit;
     // vouchers are cumulative per pod, so each pool's voucher names its own pod)
     for (const [pool, amount] of [[POOL.llm, 12n * WAD], [POOL.image, 4n * WAD]] as const) {
-      const v = { payer: gwW.address, miner: aW.address, podId: '0x' + (pool === POOL.llm ? '22' : '33').repeat(32), pool, frontend: '0x0000000000000000000000000000000000000000', cumulativeAmount: amount }
+      const v = { payer: gwW.address, miner: aW.address, podId: '0x' + (pool === POOL.llm ? '22' : '33').repeat(32), podDeployer: '0x0000000000000000000000000000000000000000', podBps: 0, pool, frontend: '0x0000000000000000000000000000000000000000', cumulativeAmount: amount }
       await aChain.redeemVoucher(v, await signVoucher(gwW, d, v))
     }
 
@@ -166,7 +166,11 @@ describe('epochs on a real devnet and mesh', () => {
     const cap = whitepaperEpochCap(16n * WAD, EPOCH)
     const llamaPool = cap.emission * 12n / 16n
     const waifuPool = cap.emission - llamaPool
-    const mA = multiplierWad(50_000n * WAD, 0n)
+    // A's stake is worth a little more than the 50,000 HEU it staked: the protocol fee of the
+    // redemptions above went to the stHEU vault (whitepaper §3.4.3)
+    const aStake = (await aChain.balances(aW.address)).stheuValue
+    expect(aStake).toBeGreaterThan(50_000n * WAD)
+    const mA = multiplierWad(aStake, 0n)
     const mB = multiplierWad(0n, 20_000n * WAD)
     const sum = (xs: bigint[]): bigint => xs.reduce((s, x) => s + x, 0n)
     const llama = allocate(llamaPool, [{ id: 'a', points: sum(aLlm), multiplierWad: mA }, { id: 'b', points: sum(bLlm), multiplierWad: mB }])

@@ -50,7 +50,7 @@ describe('Season 2 schedule on chain', () => {
     await miner.chain.register(BigInt(d.params.minCollateral))
     await val.chain.registerValidator(BigInt(d.params.minValidatorStake))
     // 10 HEU of paid LLM usage this epoch, no image revenue
-    const v = { payer: gw.node.address, miner: miner.node.address, podId: '0x' + '44'.repeat(32), pool: POOL.llm, frontend: '0x0000000000000000000000000000000000000000', cumulativeAmount: 10n * WAD }
+    const v = { payer: gw.node.address, miner: miner.node.address, podId: '0x' + '44'.repeat(32), podDeployer: '0x0000000000000000000000000000000000000000', podBps: 0, pool: POOL.llm, frontend: '0x0000000000000000000000000000000000000000', cumulativeAmount: 10n * WAD }
     await miner.chain.redeemVoucher(v, await signVoucher(devnet.accounts[1]!, d, v))
 
     const epochs = new EpochService({ node: val.node, chain: val.chain, wallet: devnet.accounts[3]!, store: val.store, logger, rewardsDir: join(t.dir, 'v-rewards') }, { pollMs: 250, republishMs: 500, graceMs: 500 })

@@ -16,6 +16,7 @@ import {Payments} from "./Payments.sol";
 ///         minted. Once an epoch is over, validators holding 2/3 of validator stake co-sign
 ///         (epoch, root, total); the root is accepted only if total <= cap. What the cap leaves
 ///         unused (plus, on the whitepaper schedule, E_max − E) goes to the reservoir then.
+///         Each epoch's root posts once, an empty one (0x0) included.
 ///         Leaves are OpenZeppelin StandardMerkleTree leaves of (address account, uint256 amount).
 contract Emission is EIP712, ReentrancyGuard {
     using SafeERC20 for IERC20;
@@ -40,6 +41,10 @@ contract Emission is EIP712, ReentrancyGuard {
     uint256 public immutable s2HalfSaturation;
 
     mapping(uint256 => bytes32) public roots;
+    /// Whether the epoch's root is on chain. A root may be 0x0 (nobody earned points), so
+    /// `roots` alone cannot say it: a replayed postRoot of an empty epoch would pay the cap
+    /// to the reservoir again.
+    mapping(uint256 => bool) public posted;
     mapping(uint256 => uint256) public totals;
     mapping(uint256 => uint256) public claimedTotal;
     mapping(uint256 => mapping(address => bool)) public claimed;
@@ -103,13 +108,14 @@ contract Emission is EIP712, ReentrancyGuard {
     /// `signatures` must come from distinct validators in strictly increasing address order.
     function postRoot(uint256 epoch, bytes32 root, uint256 total, bytes[] calldata signatures) external nonReentrant {
         if (epoch >= currentEpoch()) revert EpochNotOver(epoch);
-        if (roots[epoch] != bytes32(0)) revert RootExists(epoch);
+        if (posted[epoch]) revert RootExists(epoch);
         (uint256 cap, uint256 toReservoir) = capOf(epoch);
         if (total > cap) revert OverCap(total, cap);
         bytes32 digest = rootDigest(epoch, root, total);
         address[] memory signers = new address[](signatures.length);
         for (uint256 i = 0; i < signatures.length; i++) signers[i] = ECDSA.recover(digest, signatures[i]);
         if (!registry.isQuorum(signers)) revert NoQuorum();
+        posted[epoch] = true;
         roots[epoch] = root;
         totals[epoch] = total;
         toReservoir += cap - total;
@@ -118,8 +124,8 @@ contract Emission is EIP712, ReentrancyGuard {
     }
 
     function claim(uint256 epoch, address account, uint256 amount, bytes32[] calldata proof) external nonReentrant {
+        if (!posted[epoch]) revert NoRoot(epoch);
         bytes32 root = roots[epoch];
-        if (root == bytes32(0)) revert NoRoot(epoch);
         if (claimed[epoch][account]) revert AlreadyClaimed(epoch, account);
         bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(account, amount))));
         if (!MerkleProof.verifyCalldata(proof, root, leaf)) revert BadProof();

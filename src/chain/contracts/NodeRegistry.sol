@@ -4,12 +4,19 @@ pragma solidity ^0.8.28;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 
 /// @title Operators (miners) with HEU collateral, and validators with their own stake.
 /// @notice The operator key lives on the mining box; the owner (a cold wallet) gets the
 ///         collateral back on exit and the node's payouts. Exits wait `exitCooldown` seconds
 ///         so that a slash for recent work can still land.
-contract NodeRegistry is ReentrancyGuard {
+///         Registering needs the operator's consent: the operator sends `register` itself, or
+///         signs a Registration (owner, nonce, deadline) that the owner submits with
+///         `registerWithConsent` (a cold-wallet owner paying the collateral for a mining box).
+///         Without it anyone could register a stranger's operator address (public: it is read
+///         off the miner's PeerId) with themselves as owner and take its payouts.
+contract NodeRegistry is EIP712, ReentrancyGuard {
     using SafeERC20 for IERC20;
 
     struct Node {
@@ -23,6 +30,10 @@ contract NodeRegistry is ReentrancyGuard {
         uint64 exitAt;
     }
 
+    bytes32 public constant REGISTRATION_TYPEHASH = keccak256(
+        "Registration(address operator,address owner,uint256 nonce,uint256 deadline)"
+    );
+
     IERC20 public immutable heu;
     uint256 public immutable minCollateral;
     uint256 public immutable minValidatorStake;
@@ -31,6 +42,12 @@ contract NodeRegistry is ReentrancyGuard {
     address public slasher;
 
     mapping(address => Node) public nodes;
+    /// Consents used per operator: a signed Registration is good for one registration only.
+    mapping(address => uint256) public nonces;
+    /// When the operator's last registration ended (completeExit); 0 if it never exited.
+    /// Slashing refuses receipts that started by then: they belong to a previous registration,
+    /// whose collateral is gone, and must not slash collateral posted since.
+    mapping(address => uint64) public exitedAt;
     mapping(address => Validator) public validators;
     uint256 public totalValidatorStake;
 
@@ -52,8 +69,10 @@ contract NodeRegistry is ReentrancyGuard {
     error SlasherAlreadySet();
     error ZeroAddress();
     error SignersNotSorted();
+    error ConsentExpired(uint256 deadline);
+    error BadConsent();
 
-    constructor(IERC20 heu_, uint256 minCollateral_, uint256 minValidatorStake_, uint256 exitCooldown_) {
+    constructor(IERC20 heu_, uint256 minCollateral_, uint256 minValidatorStake_, uint256 exitCooldown_) EIP712("Heurist", "1") {
         heu = heu_;
         minCollateral = minCollateral_;
         minValidatorStake = minValidatorStake_;
@@ -68,10 +87,29 @@ contract NodeRegistry is ReentrancyGuard {
         slasher = s;
     }
 
-    /// Registers `operator` owned by `owner`; the caller (operator or owner) pays `collateral`.
-    function register(address operator, address owner, uint256 collateral) external nonReentrant {
+    /// The operator (the sender) registers itself, owned by `owner`, paying `collateral`.
+    function register(address owner, uint256 collateral) external nonReentrant {
+        _register(msg.sender, owner, collateral);
+    }
+
+    /// The owner (the sender) registers `operator` with the operator's EIP-712 consent, paying
+    /// `collateral`. The consent names the owner, so it cannot serve anyone else.
+    function registerWithConsent(address operator, uint256 collateral, uint256 deadline, bytes calldata signature)
+        external nonReentrant
+    {
+        if (block.timestamp > deadline) revert ConsentExpired(deadline);
+        uint256 nonce = nonces[operator];
+        if (ECDSA.recover(registrationDigest(operator, msg.sender, nonce, deadline), signature) != operator) revert BadConsent();
+        nonces[operator] = nonce + 1;
+        _register(operator, msg.sender, collateral);
+    }
+
+    function registrationDigest(address operator, address owner, uint256 nonce, uint256 deadline) public view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(REGISTRATION_TYPEHASH, operator, owner, nonce, deadline)));
+    }
+
+    function _register(address operator, address owner, uint256 collateral) private {
         if (operator == address(0) || owner == address(0)) revert ZeroAddress();
-        if (msg.sender != operator && msg.sender != owner) revert NotOwnerOrOperator();
         if (nodes[operator].owner != address(0)) revert AlreadyRegistered(operator);
         if (collateral < minCollateral) revert CollateralBelowMinimum(collateral, minCollateral);
         nodes[operator] = Node(owner, collateral, 0);
@@ -104,6 +142,7 @@ contract NodeRegistry is ReentrancyGuard {
         if (n.exitAt == 0) revert NotExiting(operator);
         if (block.timestamp < n.exitAt) revert CooldownNotOver(n.exitAt);
         delete nodes[operator];
+        exitedAt[operator] = uint64(block.timestamp);
         heu.safeTransfer(n.owner, n.collateral);
         emit Exited(operator, n.owner, n.collateral);
     }
@@ -122,6 +161,7 @@ contract NodeRegistry is ReentrancyGuard {
     function collateralOf(address operator) external view returns (uint256) {
         return nodes[operator].collateral;
     }
+
 
     function registerValidator(uint256 stake) external nonReentrant {
         Validator storage v = validators[msg.sender];

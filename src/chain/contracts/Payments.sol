@@ -10,12 +10,19 @@ import {PodRegistry} from "./PodRegistry.sol";
 import {NodeRegistry} from "./NodeRegistry.sol";
 
 /// @title Compute credits and cumulative vouchers, with the revenue split and revenue per epoch.
-/// @notice A payer deposits HEU, then signs vouchers payer → miner per pod whose amount only
-///         grows. Redeeming the latest voucher pays the difference to what was already
-///         redeemed, in one transaction for any number of jobs; an older or equal voucher pays
-///         nothing. The split (floor, in basis points) is pod deployer / frontend / node, and
-///         the amount counts as the epoch's revenue in the voucher's pool. The epoch clock
-///         (genesis, epochSeconds) lives here; Emission reads it.
+/// @notice A payer deposits HEU, then signs vouchers payer → miner per channel (pod id, the pod
+///         share the voucher names) whose amount only grows. Redeeming the latest voucher pays
+///         the difference to what was already redeemed, in one transaction for any number of
+///         jobs; an older or equal voucher pays nothing. The split (floor, in basis points) is
+///         protocol fee / pod deployer / frontend / node:
+///         - the protocol fee goes to the stHEU vault, whose exchange rate rises (whitepaper
+///           §3.4.3 "compute payment buybacks"); it also makes paying yourself cost money;
+///         - the pod deployer is paid only when the voucher names it and its share, and both
+///           match PodRegistry: a pod share applies only to requests that named the pod, so
+///           registering a popular model's id first takes nothing from requests that did not;
+///         - revenue between related parties (the payer's or the frontend's payout address is
+///           the node's) is kept apart and does not raise the epoch's emission cap.
+///         The epoch clock (genesis, epochSeconds) lives here; Emission reads it.
 contract Payments is EIP712, ReentrancyGuard {
     using SafeERC20 for IERC20;
 
@@ -23,13 +30,15 @@ contract Payments is EIP712, ReentrancyGuard {
         address payer;
         address miner;
         bytes32 podId;
+        address podDeployer;
+        uint16 podBps;
         uint8 pool;
         address frontend;
         uint256 cumulativeAmount;
     }
 
     bytes32 public constant VOUCHER_TYPEHASH = keccak256(
-        "Voucher(address payer,address miner,bytes32 podId,uint8 pool,address frontend,uint256 cumulativeAmount)"
+        "Voucher(address payer,address miner,bytes32 podId,address podDeployer,uint16 podBps,uint8 pool,address frontend,uint256 cumulativeAmount)"
     );
     uint256 public constant BPS = 10_000;
     uint8 public constant POOLS = 2;
@@ -37,7 +46,10 @@ contract Payments is EIP712, ReentrancyGuard {
     IERC20 public immutable heu;
     PodRegistry public immutable podRegistry;
     NodeRegistry public immutable nodeRegistry;
+    /// The stHEU vault: receives the protocol fee of every redemption.
+    address public immutable stakingVault;
     uint16 public immutable frontendBps;
+    uint16 public immutable protocolFeeBps;
     uint256 public immutable genesis;
     uint256 public immutable epochSeconds;
     uint256 public immutable withdrawDelay;
@@ -45,17 +57,19 @@ contract Payments is EIP712, ReentrancyGuard {
     mapping(address => uint256) public deposits;
     mapping(address => uint256) public pendingWithdrawal;
     mapping(address => uint256) public withdrawableAt;
-    /// Already redeemed per payer → miner → pod.
-    mapping(address => mapping(address => mapping(bytes32 => uint256))) public redeemed;
-    /// Revenue per epoch per pool (0 LLM, 1 image).
+    /// Already redeemed per channel (see channelOf).
+    mapping(bytes32 => uint256) public redeemed;
+    /// Revenue per epoch per pool (0 LLM, 1 image): what the emission cap reads.
     mapping(uint256 => mapping(uint8 => uint256)) public revenue;
+    /// Revenue between related parties per epoch per pool: paid, but no cap rises with it.
+    mapping(uint256 => mapping(uint8 => uint256)) public relatedRevenue;
 
     event Deposited(address indexed payer, uint256 amount, uint256 balance);
     event WithdrawalRequested(address indexed payer, uint256 amount, uint256 at);
     event DepositWithdrawn(address indexed payer, uint256 amount);
     event Redeemed(
         address indexed payer, address indexed miner, bytes32 indexed podId, uint8 pool,
-        uint256 amount, uint256 nodeShare, uint256 podShare, uint256 frontendShare
+        uint256 amount, uint256 nodeShare, uint256 podShare, uint256 frontendShare, uint256 protocolFee, bool related
     );
 
     error BadSignature();
@@ -63,20 +77,24 @@ contract Payments is EIP712, ReentrancyGuard {
     error InsufficientDeposit(uint256 balance, uint256 needed);
     error ZeroAmount();
     error WithdrawalNotReady(uint256 at);
+    error SharesOverLimit(uint256 bps);
 
     constructor(
-        IERC20 heu_, PodRegistry pods_, NodeRegistry nodes_, uint16 frontendBps_,
-        uint256 epochSeconds_, uint256 withdrawDelay_
+        IERC20 heu_, PodRegistry pods_, NodeRegistry nodes_, address stakingVault_, uint16 frontendBps_,
+        uint16 protocolFeeBps_, uint256 epochSeconds_, uint256 withdrawDelay_
     ) EIP712("Heurist", "1") {
+        uint256 most = uint256(pods_.maxRevenueBps()) + frontendBps_ + protocolFeeBps_;
+        if (most > BPS) revert SharesOverLimit(most);
         heu = heu_;
         podRegistry = pods_;
         nodeRegistry = nodes_;
+        stakingVault = stakingVault_;
         frontendBps = frontendBps_;
+        protocolFeeBps = protocolFeeBps_;
         genesis = block.timestamp;
         epochSeconds = epochSeconds_;
         withdrawDelay = withdrawDelay_;
     }
-
     function currentEpoch() public view returns (uint256) {
         return (block.timestamp - genesis) / epochSeconds;
     }
@@ -117,43 +135,79 @@ contract Payments is EIP712, ReentrancyGuard {
         return _hashTypedDataV4(keccak256(abi.encode(VOUCHER_TYPEHASH, v)));
     }
 
+    /// A voucher's channel: payer, miner, pod and the pod share it names. Each channel has its
+    /// own cumulative total, so jobs that named a pod and jobs that did not never share one.
+    function channelOf(Voucher calldata v) public pure returns (bytes32) {
+        return keccak256(abi.encode(v.payer, v.miner, v.podId, v.podDeployer, v.podBps));
+    }
+
+    function redeemedOf(Voucher calldata v) external view returns (uint256) {
+        return redeemed[channelOf(v)];
+    }
+
+    /// Related parties: the payer or the frontend is paid out to the node's own payout address
+    /// (a miner paying itself, or acting as its own frontend). Their revenue raises no cap.
+    function isRelated(Voucher calldata v, address nodePayout) public view returns (bool) {
+        if (nodeRegistry.payoutOf(v.payer) == nodePayout) return true;
+        return v.frontend != address(0) && nodeRegistry.payoutOf(v.frontend) == nodePayout;
+    }
+
     /// Pays `v.cumulativeAmount` minus what was already redeemed; 0 (and no transfer) when the
     /// voucher is not above it. Anyone may submit; the money goes to the node's payout address.
     function redeem(Voucher calldata v, bytes calldata signature) external nonReentrant returns (uint256 amount) {
         if (v.pool >= POOLS) revert BadPool(v.pool);
         if (ECDSA.recover(voucherDigest(v), signature) != v.payer) revert BadSignature();
-        uint256 done = redeemed[v.payer][v.miner][v.podId];
+        bytes32 channel = channelOf(v);
+        uint256 done = redeemed[channel];
         if (v.cumulativeAmount <= done) return 0;
         amount = v.cumulativeAmount - done;
         uint256 balance = deposits[v.payer];
         if (balance < amount) revert InsufficientDeposit(balance, amount);
-        redeemed[v.payer][v.miner][v.podId] = v.cumulativeAmount;
+        redeemed[channel] = v.cumulativeAmount;
         deposits[v.payer] = balance - amount;
 
-        revenue[currentEpoch()][v.pool] += amount;
-        _distribute(v, amount);
+        address nodePayout = nodeRegistry.payoutOf(v.miner);
+        bool related = isRelated(v, nodePayout);
+        if (related) relatedRevenue[currentEpoch()][v.pool] += amount;
+        else revenue[currentEpoch()][v.pool] += amount;
+        _distribute(v, amount, nodePayout, related);
     }
 
-    function _distribute(Voucher calldata v, uint256 amount) private {
-        (address podDeployer, uint16 podBps) = podRegistry.revenueShare(v.podId);
+    /// The pod's share in basis points when the voucher names the registered deployer and share; else 0.
+    function podShareOf(Voucher calldata v) public view returns (uint16) {
+        if (v.podDeployer == address(0)) return 0;
+        (address deployer, uint16 bps) = podRegistry.revenueShare(v.podId);
+        return deployer == v.podDeployer && bps == v.podBps ? bps : 0;
+    }
+
+    function _distribute(Voucher calldata v, uint256 amount, address nodePayout, bool related) private {
         uint256 fBps = v.frontend == address(0) ? 0 : frontendBps;
-        (uint256 nodeShare, uint256 podShare, uint256 frontendShare) = splitRevenue(amount, podBps, fBps);
-        if (podShare > 0) heu.safeTransfer(podDeployer, podShare);
+        (uint256 nodeShare, uint256 podShare, uint256 frontendShare, uint256 fee) =
+            splitRevenue(amount, podShareOf(v), fBps, protocolFeeBps);
+        if (fee > 0) heu.safeTransfer(stakingVault, fee);
+        if (podShare > 0) heu.safeTransfer(v.podDeployer, podShare);
         if (frontendShare > 0) heu.safeTransfer(v.frontend, frontendShare);
-        if (nodeShare > 0) heu.safeTransfer(nodeRegistry.payoutOf(v.miner), nodeShare);
-        emit Redeemed(v.payer, v.miner, v.podId, v.pool, amount, nodeShare, podShare, frontendShare);
+        if (nodeShare > 0) heu.safeTransfer(nodePayout, nodeShare);
+        emit Redeemed(v.payer, v.miner, v.podId, v.pool, amount, nodeShare, podShare, frontendShare, fee, related);
     }
 
-    /// The split, all floor: pod = a·podBps/1e4, frontend = a·frontendBps/1e4, node = the rest.
-    function splitRevenue(uint256 amount, uint256 podBps, uint256 fBps)
-        public pure returns (uint256 nodeShare, uint256 podShare, uint256 frontendShare)
+    /// The split, all floor: protocol = a·feeBps/1e4, pod = a·podBps/1e4, frontend = a·fBps/1e4,
+    /// node = the rest (src/economics splitRevenue is the same math; a parity test holds them equal).
+    function splitRevenue(uint256 amount, uint256 podBps, uint256 fBps, uint256 feeBps)
+        public pure returns (uint256 nodeShare, uint256 podShare, uint256 frontendShare, uint256 protocolFee)
     {
+        if (podBps + fBps + feeBps > BPS) revert SharesOverLimit(podBps + fBps + feeBps);
+        protocolFee = amount * feeBps / BPS;
         podShare = amount * podBps / BPS;
         frontendShare = amount * fBps / BPS;
-        nodeShare = amount - podShare - frontendShare;
+        nodeShare = amount - protocolFee - podShare - frontendShare;
     }
 
     function epochRevenue(uint256 epoch) external view returns (uint256 llm, uint256 image) {
         return (revenue[epoch][0], revenue[epoch][1]);
+    }
+
+    function epochRelatedRevenue(uint256 epoch) external view returns (uint256 llm, uint256 image) {
+        return (relatedRevenue[epoch][0], relatedRevenue[epoch][1]);
     }
 }

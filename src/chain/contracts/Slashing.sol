@@ -11,7 +11,12 @@ import {NodeRegistry} from "./NodeRegistry.sol";
 /// @title Slashing on evidence: a miner's signed receipt plus failing verdicts signed by
 ///        validators holding at least 2/3 of the validator stake.
 /// @notice Takes `slashBps` (F) of the miner's collateral; the reporter gets `reporterBps` of
-///         it, the compute reservoir the rest. One slash per receipt.
+///         it, the compute reservoir the rest. One slash per receipt, and only against the
+///         registration the receipt was earned under: a receipt that started by the time the
+///         miner last completed an exit slashes nothing, so collateral posted after an exit
+///         answers only for work done after it. (The end of the previous registration, not the
+///         start of this one, is the line: a miner's clock may lag the chain's by a little, and
+///         a first registration has no previous one at all.)
 contract Slashing is EIP712, ReentrancyGuard {
     using SafeERC20 for IERC20;
 
@@ -61,6 +66,7 @@ contract Slashing is EIP712, ReentrancyGuard {
     error NoQuorum();
     error AlreadySlashed(bytes32 receiptHash);
     error LengthMismatch();
+    error ReceiptFromPreviousRegistration(uint64 startedAt, uint64 exitedAt);
 
     constructor(IERC20 heu_, NodeRegistry registry_, address reservoir_, uint16 slashBps_, uint16 reporterBps_) EIP712("Heurist", "1") {
         heu = heu_;
@@ -96,6 +102,8 @@ contract Slashing is EIP712, ReentrancyGuard {
             signers[i] = verdicts[i].validator;
         }
         if (!registry.isQuorum(signers)) revert NoQuorum();
+        uint64 exited = registry.exitedAt(receipt.miner);
+        if (receipt.startedAt <= exited) revert ReceiptFromPreviousRegistration(receipt.startedAt, exited);
         slashed[rh] = true;
         amount = registry.collateralOf(receipt.miner) * slashBps / BPS;
         uint256 reporterShare = amount * reporterBps / BPS;

@@ -7,7 +7,7 @@ import { usageError } from '../../core/errors.js'
 import { Store } from '../../core/store.js'
 import { heuristDomain } from '../../core/typed-data.js'
 import type { Identity } from '../../core/identity.js'
-import { connectChain, type Deployment, type ChainClient } from '../../chain/index.js'
+import { connectChain, minerEligibility, type Deployment, type ChainClient } from '../../chain/index.js'
 import { findDeployment, parseHeuArg } from '../chain.js'
 import { Accounts, startGatewayService } from '../../gateway/index.js'
 import { startGatewayPods } from '../pod-host.js'
@@ -56,8 +56,10 @@ export function registerGateway (program: Command): void {
           listen: ctx.config.p2p.listen,
           bootstrap: ctx.config.p2p.bootstrap,
           devnet: ctx.config.p2p.devnet,
-          http: { host: ctx.config.gateway.host, port: ctx.config.gateway.port, coldStartTimeoutMs: ctx.config.pods.coldStartTimeoutMs },
+          http: { host: ctx.config.gateway.host, port: ctx.config.gateway.port, coldStartTimeoutMs: ctx.config.pods.coldStartTimeoutMs, maxPricePerUnit: BigInt(ctx.config.gateway.maxPrice) },
           ...(pods === null ? {} : { pods: pods.resolver }),
+          // on a chain, only miners registered with collateral are routed to
+          ...(reader === null ? {} : { eligible: minerEligibility(reader).isEligible }),
           chain,
           isValidator: async (a) => views !== null && await views.stakeOf(a) > 0n
         })

@@ -11,8 +11,8 @@ import { usageError } from '../../core/errors.js'
 import { Store } from '../../core/store.js'
 import { identityFromPrivateKey, keystoreAddress } from '../../core/identity.js'
 import { heuristDomain } from '../../core/typed-data.js'
-import { createHeuristNode, Advertiser, basicHardware, type HeuristNode } from '../../p2p/index.js'
-import { startDevnet, connectChain, writeDeployment, type Devnet, type ChainClient } from '../../chain/index.js'
+import { createHeuristNode, Advertiser, basicHardware, depositAdmission, type HeuristNode } from '../../p2p/index.js'
+import { startDevnet, connectChain, writeDeployment, minerEligibility, depositReader, type Devnet, type ChainClient } from '../../chain/index.js'
 import { ensureTinyModels } from '../../inference/index.js'
 import { startGatewayService, VoucherInbox, fetchTranscript, type GatewayService } from '../../gateway/index.js'
 import { chainStakeViews, chainSlasher, startValidatorService, defaultValidatorOptions, cheatingExecutor, parseCheatMode, CHEAT_MODES, type CheatMode, type GatewayTranscript, type ImageRerun } from '../../validation/index.js'
@@ -137,8 +137,9 @@ async function runLocked (ctx: CommandContext, o: UpConfig, root: string): Promi
       listen: ['/ip4/127.0.0.1/tcp/0'],
       bootstrap: [],
       devnet: true,
-      http: { host: ctx.config.gateway.host, port: o.port, coldStartTimeoutMs: ctx.config.pods.coldStartTimeoutMs },
+      http: { host: ctx.config.gateway.host, port: o.port, coldStartTimeoutMs: ctx.config.pods.coldStartTimeoutMs, maxPricePerUnit: BigInt(ctx.config.gateway.maxPrice) },
       ...(gwPods === null ? {} : { pods: gwPods.resolver }),
+      eligible: minerEligibility(gwChain).isEligible,
       chain: { voucherSigner: { wallet: gwId.wallet, domain: paymentsDomain }, receiptDomain },
       isValidator: async (a) => await stakeViews.stakeOf(a) > 0n
     }).catch((e: unknown) => {
@@ -169,7 +170,9 @@ async function runLocked (ctx: CommandContext, o: UpConfig, root: string): Promi
       const cheating = o.cheat !== null && i === o.miners - 1
       if (cheating) ctx.logger.warn({ miner: wallet.address, cheat: o.cheat }, 'this miner CHEATS on purpose (--cheat): validators should slash it')
       const executor = cheating ? cheatingExecutor(o.cheat!, { llm: models.llm, images: models.images, models: models.models, honest: models.executor }) : models.executor
-      const server = await node.serveJobs(pods.executor(executor), { maxConcurrentJobs: ctx.config.mine.maxJobs, maxQueue: ctx.config.inference.maxQueue, receiptDomain })
+      // served only for requesters whose deposit covers the job (the gateway deposits below, before any job)
+      const admit = ctx.config.mine.serveUnpaid ? {} : { admit: depositAdmission({ depositOf: depositReader(chain), pricePerUnit: () => o.price }) }
+      const server = await node.serveJobs(pods.executor(executor), { maxConcurrentJobs: ctx.config.mine.maxJobs, maxQueue: ctx.config.inference.maxQueue, receiptDomain, ...admit })
       // redeem once 0.01 HEU is owed, and whatever is left at shutdown
       const inbox = new VoucherInbox(node, store, chain, ctx.logger, { domain: paymentsDomain, thresholdWei: parseUnits(ctx.config.mine.redeemThreshold, 18) })
       await inbox.start()
