@@ -99,7 +99,7 @@ export class PointsLedger {
 
   /** The chain's current epoch: receipts of later epochs, or of epochs before the previous one, are dropped. Unknown: all are dropped. */
   setEpoch (epoch: bigint): void { this.epoch = epoch }
-  /** The chain's schedule a receipt's epoch is computed on. Unknown: receipts are dropped. */
+  /** The chain's schedule a receipt's epoch is computed on. Unknown: receipts go under the current epoch. */
   setSchedule (s: EpochSchedule): void { this.schedule = s }
   /** Which epochs still take receipts (the epoch service closes them after a grace period). Default all. */
   setOpen (isOpen: (epoch: bigint) => boolean): void { this.isOpen = isOpen }
@@ -120,12 +120,14 @@ export class PointsLedger {
 
   /** Files one gossiped receipt (already schema- and signature-checked by the p2p validator). */
   async record (m: ReceiptMessage, fromPeer: string): Promise<boolean> {
-    if (this.epoch === null || this.schedule === null) return false
+    if (this.epoch === null) return false
     const from = addressFromPeerId(fromPeer)
     if (from === null) return false
     const r = m.signed.receipt
     if (r.pool !== 0 && r.pool !== 1) return false
-    const epoch = receiptEpoch(BigInt(r.endedAt), this.schedule)
+    // without the chain's schedule (a bare ledger in tools and tests), the current epoch;
+    // the epoch and claim services always set it
+    const epoch = this.schedule === null ? this.epoch : receiptEpoch(BigInt(r.endedAt), this.schedule)
     // signed end times in the future, or epochs long gone, are not taken; nor closed ones
     if (epoch === null || epoch > this.epoch || epoch + 1n < this.epoch || !this.isOpen(epoch)) return false
     const hash = receiptHash(m.signed, { chainId: m.chainId, verifyingContract: m.verifyingContract })

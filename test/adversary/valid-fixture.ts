@@ -29,8 +29,10 @@ export interface MinerSpec {
   contextSize?: number
   /** Builds what the miner runs; default the honest engine. */
   executor?: (m: { engine: LlamaEngine, info: ModelInfo, honest: JobExecutor }) => JobExecutor
-  /** Advertised speed, read at each advert: the gateway routes to the fastest first. Default 10. */
+  /** Advertised speed, read at each advert (a prior for miners the gateway has not tried yet). Default 10. */
   speed?: () => number
+  /** Whether the miner advertises its model now (read at each advert, every second): routing in tests. Default always. */
+  serving?: () => boolean
 }
 
 export interface ValidatorSpec {
@@ -124,7 +126,7 @@ export async function startNet (spec: NetSpec): Promise<Net> {
       const node = await testNode({ identity: identityFromPrivateKey(wallet.privateKey), bootstrap: seeds.slice(0, 1) })
       seeds.push(node.multiaddrs()[0]!)
       await node.serveJobs(s.executor?.({ engine, info, honest }) ?? honest, { receiptDomain: domain })
-      const adv = new Advertiser(node, { intervalMs: 1000, describe: () => ({ hardware: basicHardware(), models: [info], queueDepth: 0, maxJobs: 1, tokensPerSecond: s.speed?.() ?? 10, imagesPerSecond: 0, price: 1n, version: 'test', paid: true }) }, logger)
+      const adv = new Advertiser(node, { intervalMs: 1000, describe: () => ({ hardware: basicHardware(), models: s.serving?.() === false ? [] : [info], queueDepth: 0, maxJobs: 1, tokensPerSecond: s.speed?.() ?? 10, imagesPerSecond: 0, price: 1n, version: 'test', paid: true }) }, logger)
       adv.start()
       miners.push({ wallet, node, engine, info, chain, vouchers: [] })
       stops.push(async () => { adv.stop(); await node.stop(); await engine.stop() })

@@ -14,8 +14,8 @@ describe('adversary: honest outcomes are never failed', () => {
   beforeAll(async () => {
     net = await startNet({
       miners: [
-        { account: 2, contextSize: 256, speed: () => favoured === 0 ? 20 : 10 },
-        { account: 3, contextSize: 512, speed: () => favoured === 1 ? 20 : 10 }
+        { account: 2, contextSize: 256, serving: () => favoured === 0 },
+        { account: 3, contextSize: 512, serving: () => favoured === 1 }
       ],
       validators: [{ account: 4, sampleRate: 1 }],
       validatorContextSize: 1024
@@ -44,7 +44,8 @@ describe('adversary: honest outcomes are never failed', () => {
     const stops = [['e'], ['a', 'Z'], ['x', 'q', '7'], ['ab', 'k']]
     for (const m of [0, 1]) {
       favoured = m
-      expect(await until(() => net.gateway.backend.candidates(modelId).find(c => c.speed === 20)?.address === net.miners[m]!.wallet.address, 15_000, 100)).toBe(true)
+      // only miner m advertises the model now: the gateway routes every job to it
+      expect(await until(() => { const cs = net.gateway.backend.candidates(modelId); return cs.length === 1 && cs[0]!.address === net.miners[m]!.wallet.address }, 15_000, 100)).toBe(true)
       for (let i = 0; i < stops.length; i++) {
         await complete({ prompt: `miner ${m} job ${i}:`, max_tokens: 64, seed: 10 * m + i, stop: stops[i] }, false)
         await complete({ messages: [{ role: 'user', content: `question ${i}` }], max_tokens: 48, seed: 100 + 10 * m + i, stop: stops[i] }, true)
