@@ -77,7 +77,8 @@ export const configSpec = {
     maxPrice: field(z.string().regex(/^(0|[1-9][0-9]{0,77})$/, 'a price in wei (decimal integer)'), '1000000000000', 'highest price per compute unit the gateway pays, in wei: dearer miners are never routed to nor reserved for')
   },
   metrics: {
-    port: field(port, 0, 'Prometheus metrics port; 0 = off')
+    port: field(port, 0, 'Prometheus metrics port of mine and validate (GET /metrics); 0 = off (the gateway serves /metrics on its own port)'),
+    host: field(z.string().min(1).max(255), '127.0.0.1', 'address the metrics port listens on (0.0.0.0 for a scraper on another machine)')
   },
   alerts: {
     webhook: field(z.string().max(2048).regex(/^(|https?:\/\/\S+)$/, 'an http(s):// URL, or empty for none'), '', 'URL that receives a JSON POST for each alert (slashed, claim failed, reachability lost, model failed to load, low gas, idle, part restarted); empty = off'),

@@ -61,6 +61,9 @@ function pointsOf (claimers: RewardClaimer[]): { epoch: string | null, points: D
   return { epoch, points: any ? { llama: llama.toString(), waifu: waifu.toString() } : null }
 }
 
+/** The gateway endpoints that run a job on a miner. */
+const JOB_ENDPOINTS: ReadonlySet<string> = new Set(['/v1/chat/completions', '/v1/completions', '/v1/images/generations'])
+
 export interface MinerPart { node: HeuristNode, jobs: JobServer, claimer: RewardClaimer | null }
 
 /** One miner (`heurist mine`) or several in one process (`heurist up`), with an optional gateway. */
@@ -90,12 +93,14 @@ export function nodeSource (o: { role: string, miners: MinerPart[], gateway?: Ga
         const now = Date.now()
         if (now - lastAt >= 500) { gwRate = Math.max(0, (completion - lastTokens) * 1000 / (now - lastAt)); lastTokens = completion; lastAt = now }
         tokensPerSecond = gwRate
-        if (o.miners.length === 0) {
-          const requests = (await metrics.requests.get()).values
-          jobs.served = requests.filter(v => String(v.labels.status) === '200').reduce((s, v) => s + v.value, 0)
-          jobs.failed = requests.filter(v => Number(v.labels.status) >= 500).reduce((s, v) => s + v.value, 0)
-          jobs.running = Object.values(o.gateway.gateway.pending()).reduce((s, n) => s + n, 0)
-        }
+        // jobs as the gateway's clients saw them (a miner's retried failure is no failed job; a
+        // request the gateway failed is one even when no miner counted it): answers of the job
+        // endpoints, 200 = served, 5xx or a stream that ended in an error event = failed
+        const requests = (await metrics.requests.get()).values.filter(v => JOB_ENDPOINTS.has(String(v.labels.endpoint)))
+        const streamErrors = requests.filter(v => v.labels.status === 'stream_error').reduce((s, v) => s + v.value, 0)
+        jobs.served = requests.filter(v => String(v.labels.status) === '200').reduce((s, v) => s + v.value, 0) - streamErrors
+        jobs.failed = requests.filter(v => Number(v.labels.status) >= 500).reduce((s, v) => s + v.value, 0) + streamErrors
+        if (o.miners.length === 0) jobs.running = Object.values(o.gateway.gateway.pending()).reduce((s, n) => s + n, 0)
       }
       const { epoch, points } = pointsOf(claimers)
       return {

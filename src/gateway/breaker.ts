@@ -55,7 +55,10 @@ export class CircuitBreakers {
     this.entries.set(key, e)
   }
 
-  /** An attempt ended with no verdict on the miner (another answered first): a half-open trial slot frees. */
+  /**
+   * The job let through ended with no verdict on the miner (it was busy, the request was at
+   * fault, the client left): a half-open trial slot is free again, the count is unchanged.
+   */
   release (key: string): void {
     const e = this.entries.get(key)
     if (e !== undefined) e.trialInFlight = false

@@ -53,6 +53,7 @@ export function createMeshBackend (node: HeuristNode, logger: Logger, init: Part
       votes: o.votes?.(e.address) ?? 0n,
       uptime: uptime.get(e.address.toLowerCase()) ?? 0,
       pricePerUnit: BigInt(e.advert.price),
+      slots: e.advert.maxJobs,
       weight: clampWeight(m?.weightGib)
     }
   }
@@ -63,6 +64,7 @@ export function createMeshBackend (node: HeuristNode, logger: Logger, init: Part
       timeoutMs: o.jobTimeoutMs,
       ...(o.receiptDomain === undefined ? {} : { receiptDomain: o.receiptDomain }),
       onToken: (text) => { options.onToken?.(text) },
+      onAccepted: (queued) => { options.onQueued?.(queued > 0) },
       onProgress: () => { options.onToken?.('') }
     })
     if (!r.receiptValid) {

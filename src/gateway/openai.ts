@@ -14,7 +14,8 @@ export interface OpenAiErrorBody {
 /** An error the HTTP layer answers with `status` and an OpenAI-shaped body. */
 export class ApiError extends Error {
   override readonly name = 'ApiError'
-  constructor (readonly status: number, message: string, readonly type: string, readonly code: string | null = null, readonly param: string | null = null) {
+  /** `headers`: extra response headers (Retry-After on a 429). */
+  constructor (readonly status: number, message: string, readonly type: string, readonly code: string | null = null, readonly param: string | null = null, readonly headers: Readonly<Record<string, string>> = {}) {
     super(message)
   }
 

@@ -12,6 +12,9 @@ import { CircuitBreakers, type BreakerOptions } from './breaker.js'
 import { rankCandidates } from './routing.js'
 import { dispatch, ClientGone, CommittedFailure, type DispatchOptions, type DispatchResult } from './dispatch.js'
 import { GatewayMetrics } from './metrics.js'
+import { RequestQueue, type QueueOptions } from './queue.js'
+import { ConnectionGuard, defaultConnectionLimits, type ConnectionLimits } from './connections.js'
+import { jobFrameProblem } from './precheck.js'
 import { billJob, reservationFor, type Bill, type BilledJob } from './billing.js'
 import { ObservedSpeeds } from './observed.js'
 import type { Reservation } from './accounts.js'
@@ -44,6 +47,16 @@ export interface GatewayOptions {
    * counts as demand. Default 60 s: a pull and load of a small model (bench:pods).
    */
   coldStartTimeoutMs: number
+  /** The per-model request queue (bounds, fairness, per-miner load); see queue.ts. */
+  queue: Partial<QueueOptions>
+  /** A client must send its whole header within this many ms. Default 10 s: slow-header clients are cut off. */
+  headersTimeoutMs: number
+  /** ... and its whole request (header and body) within this many ms. Default 30 s: a 1 MiB body on a slow link fits. */
+  bodyTimeoutMs: number
+  /** An idle keep-alive connection is closed after this many ms. Default 5 s. */
+  keepAliveTimeoutMs: number
+  /** TCP connections per client IP and in all; see connections.ts. */
+  connections: Partial<ConnectionLimits>
   /**
    * Highest price per compute unit (wei) the gateway pays: adverts above it are never routed
    * to nor reserved for (gateway.maxPrice). Default 10^12 wei, a thousand times `heurist up`'s price.
@@ -70,6 +83,11 @@ export const defaultGatewayOptions: GatewayOptions = {
   breaker: {},
   rng: Math.random,
   coldStartTimeoutMs: 60_000,
+  queue: {},
+  headersTimeoutMs: 10_000,
+  bodyTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000,
+  connections: {},
   maxPricePerUnit: 10n ** 12n,
   untriedFirstOutputTimeoutMs: 5_000,
   hedgeAfterMs: 1_000
@@ -101,6 +119,9 @@ export interface Gateway {
   readonly port: number
   readonly metrics: GatewayMetrics
   readonly breakers: CircuitBreakers
+  readonly queue: RequestQueue
+  /** Connections per IP and in all. Null before start. */
+  readonly connections: ConnectionGuard | null
   /** Jobs waiting or running per model id (what the gateway publishes as demand). */
   pending: () => Record<string, number>
   start: () => Promise<void>
@@ -142,6 +163,8 @@ class SseWriter {
   private pending = ''
   private scheduled = false
   private textSent = false
+  /** The serving miner, sent as x-heurist-miner with the headers (as non-streamed answers carry it). */
+  miner = ''
   constructor (private readonly res: ServerResponse, private readonly requestId: string, private readonly textChunk: (text: string) => unknown = text => text) {}
 
   send (data: unknown): void {
@@ -170,7 +193,7 @@ class SseWriter {
   private write (data: unknown): void {
     if (!this.started) {
       this.started = true
-      this.res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-request-id': this.requestId })
+      this.res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-request-id': this.requestId, ...(this.miner === '' ? {} : { 'x-heurist-miner': this.miner }) })
     }
     this.res.write(`data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`)
   }
@@ -186,6 +209,11 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
   const { backend, accounts, logger } = components
   const metrics = new GatewayMetrics()
   const breakers = new CircuitBreakers(o.breaker)
+  const queue = new RequestQueue(metrics, o.queue)
+  let guard: ConnectionGuard | null = null
+  /** What the onRequest hook learned: the caller's account, and why a request failed (metrics). */
+  const auths = new WeakMap<FastifyRequest, { keyHash: string, accountId: string }>()
+  const reasons = new WeakMap<object, string>()
   const observed = new ObservedSpeeds()
   const referred = new Set(o.referred)
   const pending = new Map<string, number>()
@@ -199,6 +227,11 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     const pod = components.pods?.resolve(name)
     if (pod !== undefined) return { ...pod, miners: 0 }
     throw new ApiError(404, `The model '${name}' does not exist or no miner serves it now.`, 'invalid_request_error', 'model_not_found', 'model')
+  }
+
+  /** The account the onRequest hook found for this request (authentication runs before the body is read). */
+  async function authenticated (req: FastifyRequest): Promise<{ keyHash: string, accountId: string }> {
+    return auths.get(req) ?? await authenticate(req)
   }
 
   async function authenticate (req: FastifyRequest): Promise<{ keyHash: string, accountId: string }> {
@@ -238,6 +271,15 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
         }) ? c : null))).filter((c): c is Candidate => c !== null)
     if (out.length === 0 && candidates.length > 0) throw new ApiError(503, `No eligible miner serves '${model.name}' now (${candidates.length} advertise it; none registered with collateral under this gateway's price ceiling).`, 'server_error', 'no_eligible_miner', 'model')
     return out
+  }
+
+  /**
+   * The miners a waiting request may use now: those of `admitted` (eligible and affordable when
+   * it was admitted) still advertising the model (a dead one's advert expires), best first.
+   */
+  function rankFresh (modelId: string, admitted: Candidate[], kind: ModelKind): Candidate[] {
+    const ok = new Map(admitted.map(c => [c.peerId, c]))
+    return rank(backend.candidates(modelId).filter(c => ok.has(c.peerId)), kind)
   }
 
   /** Candidates best first: observed speed, a capped prior for the untried (observed.ts). */
@@ -334,13 +376,15 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
   }
 
   async function runLlm (req: FastifyRequest, reply: FastifyReply, kind: 'chat' | 'completion'): Promise<void> {
-    const auth = await authenticate(req)
+    const auth = await authenticated(req)
     const body: ChatRequest | CompletionRequest = kind === 'chat' ? parseBody(chatRequestSchema, req.body) : parseBody(completionRequestSchema, req.body)
     const model = findModel(body.model)
     if (model.kind !== 'llm') throw badRequest(`The model '${body.model}' is an image model; use /v1/images/generations.`, 'model', 'model_not_supported')
     const sampling = samplingFrom(body, o.limits, o.defaultMaxTokens)
     const input = kind === 'chat' ? chatMessages(body as ChatRequest) : (() => { const p = (body as CompletionRequest).prompt; return typeof p === 'string' ? p : p[0]! })()
     const llmRequest: LlmRequest = { modelId: model.id, input, sampling }
+    const problem = jobFrameProblem({ kind: 'llm', modelId: model.id, input, sampling })
+    if (problem !== null) throw problem
     const candidates = await eligibleOnly(model, await candidatesFor(model, reply))
     const billed: BilledJob = { kind: 'llm', input, maxTokens: sampling.maxTokens }
     const { reservation, affordable } = await reserve(auth.keyHash, candidates, billed)
@@ -362,9 +406,10 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     let outcome: DispatchResult<JobOutcome<LlmResult>>
     try {
       try {
-        outcome = await dispatch(rank(affordable, 'llm'), async (c, ctx) => {
+        outcome = await dispatch(queue.source({ modelId: model.id, key: auth.keyHash, rank: () => rankFresh(model.id, affordable, 'llm'), breakers, deadline: startedAt + o.requestTimeoutMs, signal: client.signal }), async (c, ctx) => {
           return await backend.runLlm(c, llmRequest, {
             signal: ctx.signal,
+            onQueued: ctx.waiting,
             onToken: (text) => {
               ctx.progress()
               if (ctx.signal.aborted) return
@@ -372,6 +417,7 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
               if (sse === null || text === '') return
               if (firstTokenAt === 0) {
                 firstTokenAt = Date.now()
+                sse.miner = c.peerId
                 metrics.ttft.observe((firstTokenAt - startedAt) / 1000)
                 if (kind === 'chat') sse.send({ ...(chunk(null, null) as object), choices: [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }] })
               }
@@ -387,9 +433,10 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
           sse.send(err.body())
           reply.raw.end()
           metrics.requests.inc({ endpoint: req.routeOptions.url ?? '', status: 'stream_error' })
+          metrics.errors.inc({ endpoint: req.routeOptions.url ?? '', status: 'stream_error', reason: err.code ?? 'error' })
           return
         }
-        if (sse !== null) { sendRawError(reply, e); return }
+        if (sse !== null) { sendRawError(req, reply, e); return }
         throw e
       }
     } finally {
@@ -419,14 +466,15 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     await finish(job, settle, body.model)
   }
 
-  function sendRawError (reply: FastifyReply, e: unknown): void {
+  function sendRawError (req: FastifyRequest, reply: FastifyReply, e: unknown): void {
     const err = toApiError(e, logger)
-    if (!reply.raw.headersSent) reply.raw.writeHead(err.status, { 'content-type': 'application/json; charset=utf-8' })
+    reasons.set(req, err.code ?? err.type)
+    if (!reply.raw.headersSent) reply.raw.writeHead(err.status, { 'content-type': 'application/json; charset=utf-8', ...err.headers })
     reply.raw.end(JSON.stringify(err.body()))
   }
 
   async function runImage (req: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const auth = await authenticate(req)
+    const auth = await authenticated(req)
     const body = parseBody(imageRequestSchema, req.body)
     const model = findModel(body.model)
     if (model.kind !== 'image') throw badRequest(`The model '${body.model}' is a language model; use /v1/chat/completions.`, 'model', 'model_not_supported')
@@ -444,6 +492,9 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
       seed: body.seed ?? Math.floor(Math.random() * 2 ** 32),
       scheduler: body.scheduler ?? 'euler'
     }
+    const { modelId: _m, ...imageParams } = imageRequest
+    const problem = jobFrameProblem({ kind: 'image', modelId: model.id, image: imageParams })
+    if (problem !== null) throw problem
     const candidates = await eligibleOnly(model, await candidatesFor(model, reply))
     const billed: BilledJob = { kind: 'image', image: imageRequest }
     const { reservation, affordable } = await reserve(auth.keyHash, candidates, billed)
@@ -456,8 +507,8 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     let outcome: DispatchResult<JobOutcome<ImageResult>>
     const imageFirstMs = Math.max(o.firstTokenTimeoutMs, o.requestTimeoutMs / 2)
     try {
-      outcome = await dispatch(rank(affordable, 'image'), async (c, ctx) =>
-        await backend.runImage(c, imageRequest, { signal: ctx.signal, onToken: () => { ctx.progress(); if (!ctx.signal.aborted && !firstOutput.has(c.peerId)) firstOutput.set(c.peerId, Date.now()) } }),
+      outcome = await dispatch(queue.source({ modelId: model.id, key: auth.keyHash, rank: () => rankFresh(model.id, affordable, 'image'), breakers, deadline: startedAt + o.requestTimeoutMs, signal: client.signal }), async (c, ctx) =>
+        await backend.runImage(c, imageRequest, { signal: ctx.signal, onQueued: ctx.waiting, onToken: () => { ctx.progress(); if (!ctx.signal.aborted && !firstOutput.has(c.peerId)) firstOutput.set(c.peerId, Date.now()) } }),
       { deadline: startedAt + o.requestTimeoutMs, firstTokenTimeoutMs: imageFirstMs, signal: client.signal, breakers, metrics, logger, committed: () => false, ...dispatchPolicy('image', imageFirstMs) })
     } catch (e) {
       await settle(0n)
@@ -475,17 +526,38 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
   }
 
   function build (): FastifyInstance {
-    const f = Fastify({ bodyLimit: o.bodyLimit, logger: false, return503OnClosing: true, forceCloseConnections: true })
+    const f = Fastify({
+      bodyLimit: o.bodyLimit,
+      logger: false,
+      return503OnClosing: true,
+      forceCloseConnections: true,
+      // slow clients: the header, then the whole request, must arrive in time; idle
+      // keep-alives close; a silent socket outlives no request's deadline
+      requestTimeout: o.bodyTimeoutMs,
+      keepAliveTimeout: o.keepAliveTimeoutMs,
+      connectionTimeout: o.requestTimeoutMs + o.coldStartTimeoutMs + 10_000,
+      http: { headersTimeout: Math.min(o.headersTimeoutMs, o.bodyTimeoutMs), connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(o.headersTimeoutMs / 2))) }
+    })
+    guard = new ConnectionGuard({ ...defaultConnectionLimits, ...o.connections })
+    guard.attach(f.server)
+    // the API key is checked before the body is read: a stranger cannot make us buffer 1 MiB
+    f.addHook('onRequest', async (req) => {
+      if (!req.url.startsWith('/v1/')) return
+      auths.set(req, await authenticate(req))
+    })
     f.addHook('onResponse', async (req, reply) => {
       const endpoint = req.routeOptions.url ?? 'unknown'
       metrics.requests.inc({ endpoint, status: String(reply.statusCode) })
+      if (reply.statusCode !== 200) metrics.errors.inc({ endpoint, status: String(reply.statusCode), reason: reasons.get(req) ?? 'unknown' })
       metrics.latency.observe({ endpoint }, reply.elapsedTime / 1000)
     })
-    f.setErrorHandler(async (e, _req, reply) => {
+    f.setErrorHandler(async (e, req, reply) => {
       const err = toApiError(e, logger)
-      await reply.status(err.status).send(err.body())
+      reasons.set(req, err.code ?? err.type)
+      await reply.status(err.status).headers(err.headers).send(err.body())
     })
     f.setNotFoundHandler(async (req, reply) => {
+      reasons.set(req, 'unknown_url')
       await reply.status(404).send(new ApiError(404, `Unknown request URL: ${req.method} ${req.url.slice(0, 200)}`, 'invalid_request_error', 'unknown_url').body())
     })
     f.get('/health', async () => {
@@ -496,7 +568,7 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
       await reply.header('content-type', metrics.registry.contentType).send(await metrics.text())
     })
     f.get('/v1/models', async (req) => {
-      await authenticate(req)
+      await authenticated(req)
       return {
         object: 'list',
         data: backend.models().map(m => ({ id: m.name, object: 'model', created: 0, owned_by: 'heurist', heurist: { modelId: m.id, kind: m.kind, miners: m.miners } }))
@@ -513,6 +585,8 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     get port () { return port },
     metrics,
     breakers,
+    queue,
+    get connections () { return guard },
     pending: () => Object.fromEntries(pending),
     async start () {
       if (app !== null) return
@@ -531,6 +605,7 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     async stop () {
       const a = app
       app = null
+      queue.stop()
       if (a !== null) await a.close()
     }
   }

@@ -31,6 +31,8 @@ export interface Candidate {
   uptime: number
   /** Price in HEU wei per compute unit (economics/compute-units). */
   pricePerUnit: bigint
+  /** Jobs the miner runs at once (its advert's maxJobs); the queue keeps this gateway's load on it in proportion. */
+  slots?: number
   /** The model's weight in compute units, from the miner's advert (clamped to 1..1024); absent = 1. */
   weight?: bigint
 }
@@ -39,6 +41,8 @@ export interface RunOptions {
   signal: AbortSignal
   /** LLM: each piece of text as the miner produces it. */
   onToken?: (text: string) => void
+  /** The miner accepted the job into its queue (true) / started it (false): no output is due while it waits. */
+  onQueued?: (waiting: boolean) => void
 }
 
 /** What a miner returned for one job, with what it is paid for. */

@@ -17,7 +17,7 @@ import { hashJson, receiptSigner, sha256Hex, signReceipt, unpaidReceiptDomain, t
 
 /**
  * The job protocol `/heurist/job/1.0.0`: length-prefixed JSON frames,
- * request → accepted | rejected(code, reason) → token or progress frames → result → receipt.
+ * request → accepted | busy | rejected(code, reason) → token or progress frames → result → receipt.
  * The client keeps its writing end open while the job runs; closing or resetting it cancels
  * the job. The miner signs an EIP-712 receipt over the job's hashes.
  */
@@ -69,10 +69,14 @@ export function outputHashOf (out: JobOutput): string {
 export interface JobServerOptions {
   /** Jobs running at once. Default 1 (one model context on a small machine). */
   maxConcurrentJobs: number
-  /** Accepted jobs waiting for a slot; more are rejected P2P_BUSY. Default 16. */
+  /** Accepted jobs waiting for a slot; past that (or past a requester's fair share) a request gets a `busy` reply. Default 16. */
   maxQueue: number
-  /** Concurrent job streams per connection (per peer). Default 4. */
-  maxStreamsPerPeer: number
+  /**
+   * Job streams one connection may open beyond the capacity (maxConcurrentJobs + maxQueue):
+   * requests not yet read and busy replies on their way out. libp2p resets streams past the
+   * total, so this only bounds a stream flood; the capacity is what admits jobs. Default 32.
+   */
+  streamHeadroom: number
   /** Time a client has to send its request after opening the stream. Default 10 s. */
   requestTimeoutMs: number
   /** EIP-712 domain of receipts. Default chain id 0, zero address (unpaid). */
@@ -89,7 +93,7 @@ export interface JobServerOptions {
 export const defaultJobServerOptions: JobServerOptions = {
   maxConcurrentJobs: 1,
   maxQueue: 16,
-  maxStreamsPerPeer: 4,
+  streamHeadroom: 32,
   requestTimeoutMs: 10_000,
   tokenBatchMs: 4,
   receiptDomain: unpaidReceiptDomain
@@ -99,6 +103,8 @@ export interface JobServerStats {
   served: number
   failed: number
   rejected: number
+  /** Requests answered `busy` (full, or the requester over its fair share). */
+  busy: number
   running: number
   queued: number
   /** Moving average of the last jobs' output tokens per second (0 before the first). */
@@ -146,7 +152,11 @@ export class JobServer {
   private readonly running = new Map<string, { done: Promise<void>, abort: AbortController }>()
   private draining = false
   private started = false
-  readonly stats: JobServerStats = { served: 0, failed: 0, rejected: 0, running: 0, queued: 0, tokensPerSecond: 0, imagesPerSecond: 0 }
+  /** Jobs each requester holds (running or queued), for the fair share. */
+  private readonly held = new Map<string, number>()
+  /** Moving average of a job's time in a slot, ms (for the busy reply's retry hint). */
+  private jobMs = 0
+  readonly stats: JobServerStats = { served: 0, failed: 0, rejected: 0, busy: 0, running: 0, queued: 0, tokensPerSecond: 0, imagesPerSecond: 0 }
 
   constructor (private readonly registrar: Registrar, private readonly wallet: Wallet, private readonly executor: JobExecutor, private readonly logger: Logger, init: Partial<JobServerOptions> = {}) {
     this.o = { ...defaultJobServerOptions, ...init }
@@ -155,12 +165,46 @@ export class JobServer {
 
   get options (): Readonly<JobServerOptions> { return this.o }
   get queueDepth (): number { return this.slots.active + this.slots.queued }
+  /** Jobs this miner holds at most: running plus queued. */
+  get capacity (): number { return this.o.maxConcurrentJobs + this.o.maxQueue }
+
+  /**
+   * Why a new job from `requester` cannot be taken now, or null when it can. Full: every slot
+   * runs and the queue is taken. Over its fair share: with several requesters holding jobs,
+   * each may hold capacity / requesters (at least the running slots), so one gateway cannot
+   * keep the others out by filling the queue.
+   */
+  private admission (requester: string): string | null {
+    if (this.slots.full || this.queueDepth >= this.capacity) return 'queue full'
+    const mine = this.held.get(requester) ?? 0
+    const holders = this.held.size + (mine === 0 ? 1 : 0)
+    const share = Math.max(this.o.maxConcurrentJobs, Math.ceil(this.capacity / holders))
+    return mine >= share ? `requester holds its fair share (${mine} of ${this.capacity})` : null
+  }
+
+  private hold (requester: string, delta: number): void {
+    const n = (this.held.get(requester) ?? 0) + delta
+    if (n <= 0) this.held.delete(requester)
+    else this.held.set(requester, n)
+  }
+
+  /** When a slot is likely free: the queue ahead drained at the running jobs' pace. Bounded 20 ms … 5 s. */
+  private retryAfterMs (): number {
+    const per = this.jobMs > 0 ? this.jobMs : 500
+    return Math.round(Math.min(5000, Math.max(20, per * (this.slots.queued + 1) / Math.max(1, this.o.maxConcurrentJobs))))
+  }
+
+  private busy (frames: FrameStream, jobId: string, reason: string): void {
+    this.stats.busy++
+    this.logger.debug({ jobId, reason }, 'busy')
+    frames.write({ v: PROTOCOL_VERSION, type: 'busy', jobId, running: this.slots.active, queued: this.slots.queued, capacity: this.capacity, retryAfterMs: this.retryAfterMs() })
+  }
 
   async start (): Promise<void> {
     if (this.started) return
     this.started = true
     await this.registrar.handle(JOB_PROTOCOL, (stream, connection) => { this.serve(stream, connection.remotePeer).catch(err => { this.logger.warn({ err }, 'job stream failed') }) }, {
-      maxInboundStreams: this.o.maxStreamsPerPeer,
+      maxInboundStreams: this.capacity + this.o.streamHeadroom,
       maxOutboundStreams: 1,
       // miners behind NAT are reached over relayed (limited) connections until DCUtR upgrades them
       runOnLimitedConnection: true
@@ -239,24 +283,31 @@ export class JobServer {
     if (admitted !== undefined && typeof admitted !== 'function') { this.logger.info({ jobId, peer: peer.toString(), code: admitted.code, reason: admitted.reason }, 'job refused'); this.reject(frames, jobId, admitted.code, admitted.reason); await finish(); return }
     if (this.draining && admitted !== undefined) { admitted(); this.reject(frames, jobId, 'P2P_DRAINING', 'miner is shutting down'); await finish(); return }
     if (this.running.has(jobId)) { admitted?.(); this.reject(frames, jobId, 'P2P_DUPLICATE', 'job id already running'); await finish(); return }
-    if (this.slots.full) { admitted?.(); this.reject(frames, jobId, 'P2P_BUSY', 'queue full'); await finish(); return }
+    const full = this.admission(requester)
+    if (full !== null) { admitted?.(); this.busy(frames, jobId, full); await finish(); return }
 
     const abort = new AbortController()
     let resolveDone!: () => void
     const done = new Promise<void>(resolve => { resolveDone = resolve })
     this.running.set(jobId, { done, abort })
+    this.hold(requester, 1)
     this.stats.queued = this.slots.queued
     const deadline = setTimeout(() => { abort.abort(new HeuristError('P2P_TIMEOUT', `job over its ${request.timeoutMs} ms deadline`)) }, request.timeoutMs)
     // Anything more from the client, its end of stream, or a reset cancels the job.
     const onClose = (): void => { abort.abort(new HeuristError('P2P_JOB_CANCELLED', 'client closed the stream')) }
+    let tokensSent = false
     stream.addEventListener('close', onClose)
     frames.nextBytes().then(() => { onClose() }, () => { onClose() })
 
     try {
-      frames.write({ v: PROTOCOL_VERSION, type: 'accepted', jobId, queued: this.slots.queued })
+      const queuedAhead = this.slots.active >= this.o.maxConcurrentJobs ? this.slots.queued + 1 : 0
+      frames.write({ v: PROTOCOL_VERSION, type: 'accepted', jobId, queued: queuedAhead })
       await this.slots.acquire(abort.signal)
+      // a queued job says when it starts: the requester's first-token clock runs from here
+      if (queuedAhead > 0) frames.write({ v: PROTOCOL_VERSION, type: 'accepted', jobId, queued: 0 })
       let out: JobOutput
       const startedAt = Date.now()
+      const slotAt = performance.now()
       let texts: string[] = []
       let ids: number[] = []
       let lastFlush = 0
@@ -265,6 +316,7 @@ export class JobServer {
         clearTimeout(flushTimer)
         flushTimer = undefined
         if (texts.length === 0) return
+        tokensSent = true
         frames.write(texts.length === 1 ? { v: PROTOCOL_VERSION, type: 'token', text: texts[0], id: ids[0] } : { v: PROTOCOL_VERSION, type: 'tokens', texts, ids })
         texts = []
         ids = []
@@ -285,6 +337,8 @@ export class JobServer {
       } finally {
         flushTokens()
         this.slots.release()
+        const ms = performance.now() - slotAt
+        this.jobMs = this.jobMs === 0 ? ms : 0.8 * this.jobMs + 0.2 * ms
         this.stats.running = this.slots.active
       }
       const endedAt = Date.now()
@@ -322,8 +376,14 @@ export class JobServer {
       this.logger.info({ jobId, kind: request.kind, model: request.modelId.slice(0, 12), ms: endedAt - startedAt, ...(out.kind === 'llm' ? { tokens: out.result.usage.outputTokens } : {}) }, 'job served')
       await stream.close().catch(() => {})
     } catch (e) {
-      this.stats.failed++
       const code = isHeuristError(e) ? e.code : 'P2P_JOB_FAILED'
+      if (code === 'INFERENCE_BUSY' && !tokensSent) {
+        // the engine's own queue (a pod's, shared with other work) is full: the same busy answer
+        this.busy(frames, jobId, 'engine queue full')
+        await finish()
+        return
+      }
+      this.stats.failed++
       this.logger.info({ jobId, code, peer: peer.toString() }, 'job ended without a result')
       if (code !== 'P2P_JOB_CANCELLED') {
         frames.write({ v: PROTOCOL_VERSION, type: 'error', code, message: String((e as Error).message ?? e).slice(0, 1024) })
@@ -335,6 +395,7 @@ export class JobServer {
       clearTimeout(deadline)
       stream.removeEventListener('close', onClose)
       this.running.delete(jobId)
+      this.hold(requester, -1)
       this.stats.queued = this.slots.queued
       admitted?.()
       resolveDone()
@@ -348,6 +409,8 @@ export interface RunJobOptions {
   signal?: AbortSignal
   onToken?: (text: string, tokenId: number) => void
   onProgress?: (step: number, steps: number) => void
+  /** The miner accepted the job: `queued` > 0 while it waits behind others, then 0 once it runs. */
+  onAccepted?: (queued: number) => void
   /** Whole job, dial included. Default 120 s. */
   timeoutMs?: number
   /** Domain the receipt must be signed under. Default chain id 0 (unpaid). */
@@ -445,8 +508,12 @@ export async function runJob (node: Dialer, peer: PeerId, job: JobRequest, optio
       }
       if (f === null) throw new HeuristError('P2P_PROTOCOL', 'miner closed the stream before sending a receipt')
       switch (f.type) {
-        case 'accepted': break
-        case 'rejected': throw new HeuristError('P2P_JOB_REJECTED', `miner rejected the job: ${f.code}: ${f.reason}`, { details: { code: f.code } })
+        case 'accepted': options.onAccepted?.(f.queued); break
+        case 'busy': throw new HeuristError('P2P_BUSY', `miner is busy: ${f.running} running, ${f.queued} queued of ${f.capacity}`, { details: { retryAfterMs: f.retryAfterMs, running: f.running, queued: f.queued, capacity: f.capacity } })
+        case 'rejected':
+          // a miner from before the busy frame answered a full queue this way
+          if (f.code === 'P2P_BUSY') throw new HeuristError('P2P_BUSY', `miner is busy: ${f.reason}`, { details: { retryAfterMs: 0 } })
+          throw new HeuristError('P2P_JOB_REJECTED', `miner rejected the job: ${f.code}: ${f.reason}`, { details: { code: f.code } })
         case 'error': throw new HeuristError('P2P_JOB_FAILED', `miner failed the job: ${f.code}: ${f.message}`, { details: { code: f.code } })
         case 'token':
           if (ttftMs < 0) ttftMs = performance.now() - t0

@@ -163,6 +163,12 @@ const usageSchema = z.object({ promptTokens: int, outputTokens: int, ttftMs: non
 export const responseFrameSchema = z.discriminatedUnion('type', [
   z.object({ v: z.literal(PROTOCOL_VERSION), type: z.literal('accepted'), jobId: hex32, queued: int }).strict(),
   z.object({ v: z.literal(PROTOCOL_VERSION), type: z.literal('rejected'), jobId: hex32.or(z.literal('')), code: z.string().max(64), reason: z.string().max(1024) }).strict(),
+  /**
+   * The miner is full (all its slots running and its queue taken, or this requester holds its
+   * fair share): sent at once instead of `accepted`, then the stream closes. Not a failure: the
+   * requester tries again after `retryAfterMs` or elsewhere.
+   */
+  z.object({ v: z.literal(PROTOCOL_VERSION), type: z.literal('busy'), jobId: hex32, running: int.max(100_000), queued: int.max(100_000), capacity: int.max(100_000), retryAfterMs: z.number().int().min(0).max(60_000) }).strict(),
   z.object({ v: z.literal(PROTOCOL_VERSION), type: z.literal('token'), text: z.string().max(64 * 1024), id: z.number().int() }).strict(),
   /** Several tokens in one frame: the miner batches tokens produced within a few ms. */
   z.object({ v: z.literal(PROTOCOL_VERSION), type: z.literal('tokens'), texts: z.array(z.string().max(64 * 1024)).min(1).max(4096), ids: z.array(z.number().int()).max(4096) }).strict(),

@@ -117,7 +117,9 @@ export class HeuristNode {
       transports: [tcp(), ...reach.transports],
       connectionGater: guard.gater(),
       connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
+      // a gateway opens a stream per job and may open dozens at once on a fresh connection:
+      // yamux's default of 10 streams before the receiver is ready would abort the connection
+      streamMuxers: [yamux({ maxEarlyStreams: 256 })],
       peerDiscovery: o.bootstrap.length > 0 ? [bootstrap({ list: o.bootstrap, timeout: 0 })] : [],
       connectionManager: {
         maxConnections: o.maxConnections,

@@ -19,3 +19,4 @@ export { EpochService, defaultEpochServiceOptions, type EpochServiceOptions, typ
 export { RewardClaimer, defaultRewardClaimerOptions, type RewardClaimerOptions, type RewardClaimerInit, type Earning } from './claimer.js'
 export { readPointsSnapshot, snapshotPoints, toSnapshot, pointsSnapshotSchema, POINTS_FILE, type PointsSnapshot } from './snapshot.js'
 export { estimateReward, type RewardEstimate } from './estimate.js'
+export { ledgerEarnings, chainEarnings, reconcileEarnings, chainOrganicCheck, recordClaimFailure, readClaimFailures, writeLedgerReport, readLedgerReport, LEDGER_REPORT_FILE, type LedgerReport, CLAIM_FAILURES_FILE, type EpochEarnings, type LedgerEarnings, type ChainEarnings, type ReceiptLine, type ReceiptStatus, type Gap, type GapCode, type ClaimFailure } from './earnings.js'

@@ -39,7 +39,7 @@ describe('job protocol /heurist/job/1.0.0 over real TCP', () => {
     miner = await testNode()
     client = await testNode({ bootstrap: [miner.multiaddrs()[0]!] })
     exec = new ScriptedExecutor()
-    await miner.serveJobs(exec, { maxConcurrentJobs: 1, maxQueue: 1 })
+    await miner.serveJobs(exec, { maxConcurrentJobs: 1, maxQueue: 1, streamHeadroom: 2 })
     await client.dial(miner.multiaddrs()[0]!)
   })
   afterAll(async () => { await client.stop(); await miner.stop() })
@@ -108,7 +108,7 @@ describe('job protocol /heurist/job/1.0.0 over real TCP', () => {
     expect(r.receiptValid).toBe(true)
   })
 
-  it('bounds concurrent job streams per peer: the fifth open stream is refused', async () => {
+  it('bounds open job streams per connection at capacity + headroom (here 2 + 2): the fifth is refused', async () => {
     const open = []
     for (let i = 0; i < 4; i++) open.push(await client.libp2p.dialProtocol(miner.peerId, JOB_PROTOCOL))
     let refused = false

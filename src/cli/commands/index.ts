@@ -34,6 +34,7 @@ export const commands: CommandEntry[] = [
   { name: 'register', load: async () => (await import('./register.js')).registerRegister },
   { name: 'deposit', load: async () => (await import('./deposit.js')).registerDeposit },
   { name: 'claim', load: async () => (await import('./claim.js')).registerClaim },
+  { name: 'earnings', load: async () => (await import('./earnings.js')).registerEarnings },
   { name: 'pod', load: async () => (await import('./pod.js')).registerPod },
   { name: 'service', load: async () => (await import('./service.js')).registerService },
   { name: 'update', load: async () => (await import('./update.js')).registerUpdate }

@@ -4,7 +4,7 @@ import { loadContext } from '../context.js'
 import { withChainFlags, type ChainFlags } from '../chain.js'
 import { collectList, parseIntFlag } from '../flags.js'
 import { untilSignal } from '../lifecycle.js'
-import { joinMesh, loadMinerModels, receiptDomainFor } from '../mesh.js'
+import { joinMesh, loadMinerModels, receiptDomainFor, type MinerModels } from '../mesh.js'
 import { Store } from '../../core/store.js'
 import { usageError } from '../../core/errors.js'
 import { heuristDomain } from '../../core/typed-data.js'
@@ -15,9 +15,13 @@ import { depositReader } from '../../chain/index.js'
 import { probeHardware } from '../../inference/index.js'
 import { startMinerPods, type MinerPods } from '../pod-host.js'
 import { CHEAT_MODES, assertCheatAllowed, cheatingExecutor, parseCheatMode } from '../../validation/index.js'
-import { nodeChain, startMinerRewards, startNodeDashboard } from '../rewards.js'
+import { nodeChain, rewardsDir, startMinerRewards, startNodeDashboard } from '../rewards.js'
+import { recordClaimFailure } from '../../rewards/index.js'
+import { startEarningsFeeds } from '../earnings-feeds.js'
 import { nodeSource } from '../../dashboard/index.js'
+import { Registry, minerMetrics, nodeMetrics, serveMetrics, type MetricsServer } from '../metrics-server.js'
 import { createAlerts, loadOrAlert, startNodeWatch } from '../alerts.js'
+import { MeshHealer, PartSupervisor, healingExecutor } from '../../ops/index.js'
 
 interface MineOptions extends ChainFlags {
   models?: string[]
@@ -30,6 +34,7 @@ interface MineOptions extends ChainFlags {
   cheat?: string
   autoClaim?: boolean
   dashboardPort?: string
+  metricsPort?: string
 }
 
 /** GPU, VRAM, cores and RAM as the LLM runtime sees them; the OS view when it cannot start. */
@@ -60,6 +65,7 @@ export function registerMine (program: Command): void {
     .option('--cheat <mode>', `testing aid for validators, devnet only: serve dishonest results and sign receipts for them (${CHEAT_MODES.join(', ')})`)
     .option('--no-auto-claim', 'do not claim epoch rewards automatically (mine.autoClaim; `heurist claim` works by hand)')
     .option('--dashboard-port <port>', 'local dashboard port on 127.0.0.1 (dashboard.port; 0 = any free one)')
+    .option('--metrics-port <port>', 'serve Prometheus metrics on this port, GET /metrics (metrics.port; 0 = off)')
     .action(async (opts: MineOptions, cmd: Command) => {
       const cheat = opts.cheat === undefined ? null : parseCheatMode(opts.cheat)
       const ctx = await loadContext(cmd, {
@@ -72,6 +78,7 @@ export function registerMine (program: Command): void {
         'mine.price': opts.price,
         'mine.autoClaim': opts.autoClaim === false ? false : undefined,
         'dashboard.port': opts.dashboardPort === undefined ? undefined : parseIntFlag('--dashboard-port', opts.dashboardPort, 0, 65535),
+        'metrics.port': opts.metricsPort === undefined ? undefined : parseIntFlag('--metrics-port', opts.metricsPort, 0, 65535),
         'chain.rpc': opts.rpc,
         'chain.deployment': opts.deployment
       })
@@ -85,21 +92,33 @@ export function registerMine (program: Command): void {
       const store = await Store.open(ctx.paths.store)
       const alerts = createAlerts(ctx, identity.address, 'mine')
       let watch: Awaited<ReturnType<typeof startNodeWatch>> | undefined
-      let loaded: Awaited<ReturnType<typeof loadMinerModels>> | undefined
+      let healer: MeshHealer | undefined
+      let loaded: MinerModels | undefined
+      // self-healing: a crashed engine is stopped and its models loaded again, with backoff
+      const engine = new PartSupervisor<MinerModels>({
+        name: 'engine', logger, alerts,
+        start: async () => await loadMinerModels(ctx, config.inference.models, logger),
+        stop: async m => { await m.stop() },
+        onStartFailed: e => { alerts.raise('model_load_failed', `models failed to load again: ${e.message}`, { model: config.inference.models.join(','), code: (e as { code?: string }).code ?? 'UNKNOWN', reason: e.message }) }
+      })
       let node: Awaited<ReturnType<typeof joinMesh>> | undefined
       let pods: MinerPods | undefined
       let rewards: { stop: () => Promise<void> } | undefined
       let chain: Awaited<ReturnType<typeof nodeChain>> = null
       let inbox: VoucherInbox | null = null
+      let metrics: MetricsServer | null = null
       try {
-        loaded = await loadOrAlert(alerts, config.inference.models.join(',') || 'built-in tiny models', async () => await loadMinerModels(ctx, config.inference.models, logger))
+        loaded = await loadOrAlert(alerts, config.inference.models.join(',') || 'built-in tiny models', async () => await engine.start())
         const hw = await hardware(config.inference.gpu, config.inference.threads)
         node = await joinMesh(ctx, { store, serving: true })
+        // self-healing: libp2p that stops on its own is started again in place (same key and handlers)
+        healer = new MeshHealer({ node, logger, alerts })
+        await healer.start()
         // pods (PodRegistry) load and unload beside the fixed models, by demand and votes
         pods = await startMinerPods(ctx, node, hw)
         const podModels = pods
         if (cheat !== null) logger.warn({ cheat }, 'CHEATING on purpose (--cheat, a testing aid): results are dishonest and validators should slash this miner')
-        const executor = cheat === null ? loaded.executor : cheatingExecutor(cheat, { llm: loaded.llm, images: loaded.images, models: loaded.models, honest: loaded.executor })
+        const executor = cheat === null ? healingExecutor(engine) : cheatingExecutor(cheat, { llm: loaded.llm, images: loaded.images, models: loaded.models, honest: loaded.executor })
         chain = domain === null ? null : await nodeChain(ctx, identity.wallet, logger)
         // on a chain, only requesters whose Payments deposit covers the job are served
         // (mine.serveUnpaid: everyone, for local use)
@@ -119,13 +138,20 @@ export function registerMine (program: Command): void {
         } else if (domain !== null) {
           logger.warn('the chain cannot be reached: vouchers are not accepted, so jobs earn nothing until it can')
         }
-        const models = loaded.models
+        if (config.metrics.port !== 0) {
+          const registry = new Registry()
+          nodeMetrics(registry, node, node.stats)
+          minerMetrics(registry, server)
+          metrics = await serveMetrics(registry, { host: config.metrics.host, port: config.metrics.port, logger })
+        }
+        const fixed = loaded.models
+        const models = (): typeof fixed => cheat === null ? engine.current()?.models ?? [] : fixed
         const n = node
         const advertiser = new Advertiser(node, {
           intervalMs: config.mine.advertIntervalMs,
           describe: () => ({
             hardware: hw,
-            models: [...models, ...podModels.models()],
+            models: [...models(), ...podModels.models()],
             queueDepth: server.queueDepth,
             maxJobs: config.mine.maxJobs,
             tokensPerSecond: server.stats.tokensPerSecond,
@@ -139,13 +165,15 @@ export function registerMine (program: Command): void {
         podModels.onChange(() => { advertiser.advertiseSoon() })
         // alerts.*: gas, slashes, idle while advertising, reachability lost
         const s = server.stats
-        watch = await startNodeWatch(ctx, alerts, { operator: identity.address, chain, jobsArrived: () => s.served + s.failed + s.rejected + s.running + s.queued, advertising: () => true, reachability: node.reachability })
+        watch = await startNodeWatch(ctx, alerts, { operator: identity.address, chain, jobsArrived: () => s.served + s.failed + s.rejected + s.running + s.queued, advertising: () => true, reachability: node.reachability, podEvents: () => podModels.host?.manager.events ?? [] })
         const w = watch
         // epoch rewards (claim files, auto-claim) and the local dashboard
-        const claimer = await startMinerRewards(ctx, node, store, chain, logger, { onClaimFailed: (e, code, reason) => { w.claimFailed(e, code, reason) } })
+        const claimer = await startMinerRewards(ctx, node, store, chain, logger, { onClaimFailed: (e, code, reason) => { w.claimFailed(e, code, reason); recordClaimFailure(rewardsDir(ctx), e, code, reason).catch(() => {}) } })
         const dashboard = await startNodeDashboard(ctx, nodeSource({ role: 'miner', miners: [{ node, jobs: server, claimer }], chain }), logger)
-        rewards = { async stop () { await dashboard?.stop(); await claimer?.stop() } }
-        logger.info({ address: identity.address, peerId: identity.peerId.toString(), addrs: node.multiaddrs(), dashboard: dashboard?.url, models: models.map(m => ({ name: m.name, id: m.id, kind: m.kind })), paid: domain !== null, redeemThreshold: inbox === null ? null : config.mine.redeemThreshold, reachability: node.reachability.report().status }, 'miner ready')
+        // heurist earnings: verdicts on our receipts, and the ledger part while the store is locked
+        const stopFeeds = claimer === null || chain === null ? null : startEarningsFeeds({ node, store, ledger: claimer.ledger, chain, operator: identity.address, rewardsDir: rewardsDir(ctx), jobsServed: () => server.stats.served, logger })
+        rewards = { async stop () { stopFeeds?.(); await dashboard?.stop(); await claimer?.stop() } }
+        logger.info({ address: identity.address, peerId: identity.peerId.toString(), addrs: node.multiaddrs(), dashboard: dashboard?.url, metrics: metrics?.url, models: fixed.map(m => ({ name: m.name, id: m.id, kind: m.kind })), paid: domain !== null, redeemThreshold: inbox === null ? null : config.mine.redeemThreshold, reachability: node.reachability.report().status }, 'miner ready')
 
         const tty = process.stderr.isTTY === true && ctx.config.log.format !== 'json'
         const status = (): string => `peers ${n.connectedPeers().length} · miners heard ${n.peerTable.miners().length} · jobs served ${server.stats.served} (running ${server.stats.running}) · ${server.stats.tokensPerSecond.toFixed(1)} tok/s`
@@ -162,6 +190,7 @@ export function registerMine (program: Command): void {
           if (tty) process.stderr.write('\n')
           advertiser.stop()
           watch?.stop()
+          await healer?.stop()
           await rewards?.stop()
           logger.info({ running: server.stats.running, graceMs: config.mine.drainGraceMs }, 'draining: no new jobs, finishing running ones')
           await server.drain(config.mine.drainGraceMs)
@@ -177,7 +206,9 @@ export function registerMine (program: Command): void {
         const redeemed = inbox?.stats.redeemed ?? 0n
         ctx.print({ served: server.stats.served, failed: server.stats.failed, rejected: server.stats.rejected, redeemed: redeemed.toString() }, r => `served ${r.served} jobs${inbox === null ? '' : `, redeemed ${formatUnits(redeemed, 18)} HEU`}`)
       } finally {
+        await metrics?.stop().catch(() => {})
         watch?.stop()
+        await healer?.stop().catch(() => {})
         await alerts.flush(3000)
         alerts.stop()
         await rewards?.stop().catch(() => {})
@@ -185,7 +216,7 @@ export function registerMine (program: Command): void {
         chain?.close()
         await node?.stop(0).catch(() => {})
         await pods?.stop().catch(() => {})
-        await loaded?.stop().catch(() => {})
+        await engine.stop().catch(() => {})
         await store.close()
       }
     })

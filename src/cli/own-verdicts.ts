@@ -1,0 +1,63 @@
+import { getAddress } from 'ethers'
+import type { Message } from '@libp2p/gossipsub'
+import type { Logger } from '../core/logger.js'
+import { addressFromPeerId } from '../core/identity.js'
+import { isHeuristError } from '../core/errors.js'
+import { GossipValidationError, decodeMessage, gossipValidatorFn, type HeuristNode } from '../p2p/index.js'
+import { MAX_VERDICT_BYTES, VERDICTS_TOPIC, verdictMessageSchema, verdictSigner, type VerdictMessage } from '../validation/index.js'
+import type { PointsLedger } from '../rewards/index.js'
+
+export interface OwnVerdictsInit {
+  node: HeuristNode
+  /** The miner's points ledger (its RewardClaimer's). */
+  ledger: PointsLedger
+  /** The miner's operator address: verdicts on other miners' receipts are not kept. */
+  operator: string
+  /** The receipt domain of this deployment: verdicts signed for another chain or contract are ignored. */
+  domain: { chainId: number, verifyingContract: string }
+  /** Active validator stake; a verdict by a key without any is ignored. */
+  stakeOf: (validator: string) => Promise<bigint>
+  logger: Logger
+}
+
+/**
+ * A miner listens to `heurist/1/verdicts` for verdicts on its own receipts and files them in its
+ * points ledger, so `heurist earnings` can say which receipts were sampled and who failed them.
+ * Gossip checks as the validators' (schema, size, published by the validator that signed it);
+ * before filing, the EIP-712 signature must be the validator's, for this deployment, and the
+ * validator must hold stake. Returns the function that stops listening.
+ */
+export function hearOwnVerdicts (init: OwnVerdictsInit): () => void {
+  const { node, ledger, logger } = init
+  const me = init.operator.toLowerCase()
+  const validate = (msg: Message): VerdictMessage => {
+    let m: VerdictMessage
+    try {
+      m = decodeMessage(msg.data, verdictMessageSchema, MAX_VERDICT_BYTES, 'verdict')
+    } catch (e) {
+      throw new GossipValidationError('reject', isHeuristError(e) ? e.code : 'VALIDATION_BAD_VERDICT', (e as Error).message)
+    }
+    if (msg.type !== 'signed') throw new GossipValidationError('reject', 'P2P_UNSIGNED', 'unsigned verdict')
+    const publisher = addressFromPeerId(msg.from)
+    if (publisher === null || getAddress(publisher) !== getAddress(m.verdict.validator)) throw new GossipValidationError('reject', 'VALIDATION_NOT_SIGNER', 'verdict published by another key than its validator')
+    return m
+  }
+  const file = async (m: VerdictMessage): Promise<void> => {
+    if (m.signed.receipt.miner.toLowerCase() !== me) return
+    if (m.chainId !== init.domain.chainId || m.verifyingContract.toLowerCase() !== init.domain.verifyingContract.toLowerCase()) return
+    const signer = verdictSigner(m.verdict, m.signature, init.domain)
+    if (signer === null || getAddress(signer) !== getAddress(m.verdict.validator)) return
+    if (await init.stakeOf(signer) === 0n) return
+    await ledger.recordVerdict(m.verdict)
+    logger.info({ receiptHash: m.verdict.receiptHash, validator: signer, pass: m.verdict.pass }, 'verdict on one of our receipts')
+  }
+  const ps = node.pubsub
+  ps.topicValidators.set(VERDICTS_TOPIC, gossipValidatorFn(VERDICTS_TOPIC, validate, (m: VerdictMessage) => {
+    file(m).catch(err => { logger.warn({ err: (err as Error).message }, 'cannot file a verdict') })
+  }, logger, node.stats))
+  ps.subscribe(VERDICTS_TOPIC)
+  return () => {
+    try { ps.unsubscribe(VERDICTS_TOPIC) } catch { /* the node may be stopped already */ }
+    ps.topicValidators.delete(VERDICTS_TOPIC)
+  }
+}
