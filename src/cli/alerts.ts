@@ -5,7 +5,7 @@
 import { parseEther } from 'ethers'
 import type { Logger } from '../core/logger.js'
 import type { ChainClient } from '../chain/index.js'
-import { AlertSender, NodeWatch, noAlerts, type Alerts, type ReachabilitySource } from '../ops/index.js'
+import { AlertSender, NodeWatch, noAlerts, type Alerts, type PodEventLike, type ReachabilitySource } from '../ops/index.js'
 import type { CommandContext } from './context.js'
 import { VERSION } from './version.js'
 
@@ -24,6 +24,7 @@ export interface WatchParts {
   jobsArrived: (() => number) | null
   advertising: () => boolean
   reachability: ReachabilitySource | null
+  podEvents?: () => readonly PodEventLike[]
 }
 
 /** Starts the node watch (gas, slashes, idle, reachability) per `alerts.minEth` / `alerts.idleMinutes`. */

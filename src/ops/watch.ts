@@ -20,6 +20,9 @@ export interface ReachabilitySource {
   onChange: (fn: (r: { status: string, relays?: string[] }) => void) => () => void
 }
 
+/** A pod host's load events (pods' PodManager.events), of which `failed` ones alert. */
+export interface PodEventLike { pod: string, name: string, event: string, reason?: string }
+
 export interface NodeWatchInit {
   alerts: Alerts
   logger: Logger
@@ -31,6 +34,8 @@ export interface NodeWatchInit {
   /** Whether capacity adverts are going out now. */
   advertising: () => boolean
   reachability: ReachabilitySource | null
+  /** The pod host's recent events (bounded list, newest last); null = no pods. */
+  podEvents?: (() => readonly PodEventLike[]) | null
 }
 
 /**
@@ -51,6 +56,7 @@ export class NodeWatch {
   private offReach: (() => void) | null = null
   private reach: string | null = null
   private polling: Promise<void> | null = null
+  private readonly podSeen = new WeakSet<PodEventLike>()
 
   constructor (private readonly init: NodeWatchInit, options: Partial<NodeWatchOptions> = {}) {
     this.options = { ...defaultNodeWatchOptions, ...options }
@@ -65,6 +71,8 @@ export class NodeWatch {
     }
     this.lastJobAt = Date.now()
     this.lastCount = this.init.jobsArrived?.() ?? -1
+    // failures before the watch started were logged already
+    for (const e of this.init.podEvents?.() ?? []) this.podSeen.add(e)
     this.schedule()
   }
 
@@ -98,6 +106,7 @@ export class NodeWatch {
 
   private async round (): Promise<void> {
     this.checkIdle()
+    this.checkPods()
     // libp2p's address events can come before the address list changes: read it on each round too
     const status = this.init.reachability?.report().status
     if (status !== undefined) this.checkReach(status)
@@ -108,6 +117,14 @@ export class NodeWatch {
       await this.checkSlashes(chain)
     } catch (e) {
       this.init.logger.debug({ err: (e as Error).message }, 'node watch: chain read failed (next round retries)')
+    }
+  }
+
+  private checkPods (): void {
+    for (const e of this.init.podEvents?.() ?? []) {
+      if (this.podSeen.has(e)) continue
+      this.podSeen.add(e)
+      if (e.event === 'failed') this.modelFailed(`${e.name} (pod ${e.pod.slice(0, 12)})`, 'PODS_LOAD_FAILED', e.reason ?? 'unknown')
     }
   }
 

@@ -75,7 +75,7 @@ export interface ChainEarnings {
 
 export type GapCode =
   | 'RECEIPT_NOT_ORGANIC' | 'RECEIPT_FAILED' | 'RECEIPT_DUPLICATE' | 'EPOCH_RUNNING' | 'NO_ROOT' | 'NOT_IN_ROOT'
-  | 'NO_CLAIM_FILE' | 'CLAIM_FAILED' | 'NOT_CLAIMED' | 'SLASHED' | 'LEDGER_MISMATCH' | 'NO_LEDGER'
+  | 'NO_CLAIM_FILE' | 'CLAIM_FAILED' | 'NOT_CLAIMED' | 'SLASHED' | 'LEDGER_MISMATCH' | 'NO_LEDGER' | 'RECEIPTS_MISSING'
 
 export interface Gap { code: GapCode, reason: string, receiptHash?: string }
 
@@ -85,6 +85,8 @@ export interface EpochEarnings {
   payout: string
   ledger: LedgerEarnings | null
   chain: ChainEarnings
+  /** Jobs the miner's job server served in the epoch (from its report); null when unknown. */
+  jobsServed: number | null
   /** This node's leaf in the posted root (the claim file), in wei; null when unknown. */
   expectedReward: string | null
   gaps: Gap[]
@@ -183,15 +185,21 @@ const ledgerEarningsSchema = z.object({
   receiptsOmitted: z.number().int().min(0),
   source: z.string().max(200)
 }).strict()
-const ledgerReportSchema = z.object({ operator: z.string().regex(/^0x[0-9a-fA-F]{40}$/), updatedAt: z.string().max(40), epochs: z.array(ledgerEarningsSchema).max(4) }).strict()
+const ledgerReportSchema = z.object({
+  operator: z.string().regex(/^0x[0-9a-fA-F]{40}$/),
+  updatedAt: z.string().max(40),
+  epochs: z.array(ledgerEarningsSchema).max(4),
+  /** Jobs this miner served per epoch, as its job server counted them (kept across restarts). */
+  served: z.array(z.object({ epoch: uintStr, jobs: z.number().int().min(0) }).strict()).max(64)
+}).strict()
 export type LedgerReport = z.infer<typeof ledgerReportSchema>
 
 /** Written by a running miner every minute: its ledger part for the current and the previous epoch. */
-export async function writeLedgerReport (rewardsDir: string, operator: string, epochs: LedgerEarnings[]): Promise<void> {
+export async function writeLedgerReport (rewardsDir: string, operator: string, epochs: LedgerEarnings[], served: Array<{ epoch: string, jobs: number }> = []): Promise<void> {
   await mkdir(rewardsDir, { recursive: true })
   const path = join(rewardsDir, LEDGER_REPORT_FILE)
   const tmp = `${path}.${process.pid}.tmp`
-  const report: LedgerReport = { operator, updatedAt: new Date().toISOString(), epochs: epochs.slice(-4) }
+  const report: LedgerReport = { operator, updatedAt: new Date().toISOString(), epochs: epochs.slice(-4), served: served.slice(-64) }
   await writeFile(tmp, JSON.stringify(report))
   await rename(tmp, path)
 }
@@ -295,11 +303,16 @@ export async function readClaimFailures (rewardsDir: string): Promise<ClaimFailu
  * One epoch, reconciled: the ledger part (null when the node's store is not readable), the
  * chain part, this node's leaf from the claim file, and a reason for every gap.
  */
-export async function reconcileEarnings (input: { operator: string, ledger: LedgerEarnings | null, chain: ChainEarnings & { payout: string }, rewardsDir: string }): Promise<EpochEarnings> {
+export async function reconcileEarnings (input: { operator: string, ledger: LedgerEarnings | null, chain: ChainEarnings & { payout: string }, rewardsDir: string, jobsServed?: number | null }): Promise<EpochEarnings> {
   const { chain: c, ledger: l, operator } = input
   const epoch = BigInt(c.epoch)
   const gaps: Gap[] = []
   if (l === null) gaps.push({ code: 'NO_LEDGER', reason: 'this node\'s points ledger is not readable here (a running miner holds the store and has not written rewards/earnings-ledger.json for this epoch yet): receipts are not listed' })
+  const served = input.jobsServed ?? null
+  const gossiped = l === null ? null : l.receipts.length + l.receiptsOmitted
+  if (served !== null && gossiped !== null && served > gossiped) {
+    gaps.push({ code: 'RECEIPTS_MISSING', reason: `served ${served} jobs but heard ${gossiped} receipts: the requesters of the other ${served - gossiped} never gossiped them (unpaid or local jobs, or a gateway that does not publish), and those earn no points` })
+  }
   for (const r of l?.receipts ?? []) {
     if (r.status === 'counted') continue
     gaps.push({ code: r.status === 'failed' ? 'RECEIPT_FAILED' : r.status === 'duplicate' ? 'RECEIPT_DUPLICATE' : 'RECEIPT_NOT_ORGANIC', reason: r.reason ?? r.status, receiptHash: r.receiptHash })
@@ -330,7 +343,7 @@ export async function reconcileEarnings (input: { operator: string, ledger: Ledg
       gaps.push({ code: 'NOT_CLAIMED', reason: `${expected ?? '?'} wei is claimable but not claimed (auto-claim off?): \`heurist claim --epoch ${c.epoch}\`` })
     }
   }
-  return { epoch: c.epoch, operator, payout: c.payout, ledger: l, chain: stripPayout(c), expectedReward: expected, gaps }
+  return { epoch: c.epoch, operator, payout: c.payout, ledger: l, chain: stripPayout(c), jobsServed: served, expectedReward: expected, gaps }
 }
 
 function stripPayout (c: ChainEarnings & { payout: string }): ChainEarnings {

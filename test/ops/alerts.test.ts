@@ -164,6 +164,26 @@ describe('node watch on the devnet: each alert reaches the webhook', () => {
   }, 120_000)
 })
 
+describe('node watch: pods that fail to load', () => {
+  it('each new failed event of the pod host alerts model_load_failed once; events from before the watch started do not', async () => {
+    const r = await receiver()
+    stops.push(r.close)
+    const alerts = new AlertSender({ url: r.url, node: '0xminer', role: 'mine', logger: silentLogger(), version: 'test' }, { baseDelayMs: 20 })
+    stops.push(() => { alerts.stop() })
+    // the pod host's event list (PodManager.events: bounded, newest last)
+    const events: Array<{ pod: string, name: string, event: string, reason?: string }> = [{ pod: 'a'.repeat(64), name: 'old', event: 'failed', reason: 'before the watch' }]
+    const watch = new NodeWatch({ alerts, logger: silentLogger(), operator: '0x' + '1'.repeat(40), chain: null, jobsArrived: null, advertising: () => false, reachability: null, podEvents: () => events }, { pollMs: 60_000 })
+    await watch.start()
+    stops.push(() => { watch.stop() })
+    events.push({ pod: 'b'.repeat(64), name: 'big-model', event: 'pulling' }, { pod: 'b'.repeat(64), name: 'big-model', event: 'failed', reason: 'sha256 mismatch' })
+    await watch.poll()
+    await watch.poll()
+    await alerts.flush(5000)
+    expect(r.got.map(a => [a.kind, a.data.code, a.data.reason])).toEqual([['model_load_failed', 'PODS_LOAD_FAILED', 'sha256 mismatch']])
+    expect(r.got[0]!.message).toContain('big-model')
+  })
+})
+
 describe('heurist mine: a model that fails to load', () => {
   it('posts model_load_failed to alerts.webhook and exits 1', async () => {
     const { dir, cleanup } = await tempDir('heurist-alert-mine-')

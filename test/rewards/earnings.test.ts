@@ -9,10 +9,10 @@ import { isHeuristError } from '../../src/core/errors.js'
 import { POOL, type Receipt } from '../../src/core/typed-data.js'
 import { signReceipt, receiptHash, type SignedReceipt } from '../../src/p2p/index.js'
 import { WAD } from '../../src/economics/index.js'
-import { PointsLedger, chainOrganicCheck, estimateReward, ledgerEarnings, recordClaimFailure, toSnapshot, writeLedgerReport, type EpochEarnings } from '../../src/rewards/index.js'
-import { VERDICTS_TOPIC, buildVerdictMessage, chainStakeViews } from '../../src/validation/index.js'
+import { PointsLedger, estimateReward, readLedgerReport, recordClaimFailure, toSnapshot, type EpochEarnings, type LedgerReport } from '../../src/rewards/index.js'
+import { VERDICTS_TOPIC, buildVerdictMessage } from '../../src/validation/index.js'
 import { encodeMessage } from '../../src/p2p/index.js'
-import { hearOwnVerdicts } from '../../src/cli/own-verdicts.js'
+import { startEarningsFeeds } from '../../src/cli/earnings-feeds.js'
 import { runCli, tempDir } from '../helpers.js'
 import { testNode, until } from '../p2p/util.js'
 
@@ -185,10 +185,12 @@ describe('heurist earnings, reconciled against the devnet', () => {
       await ledger.record({ v: 1, type: 'receipt', signed, chainId: d.chainId, verifyingContract: d.contracts.Slashing } as never, identityFromPrivateKey(gwW.privateKey).peerId.toString())
       const hash = receiptHash(signed, where)
 
-      // the mesh: the miner hears verdicts; a staked validator and a key without stake publish
+      // the mesh: the running miner's feeds (verdicts heard, the report every 200 ms); a staked
+      // validator and a key without stake publish verdicts on its receipt
       const miner = await testNode({ identity: identityFromPrivateKey(minerW.privateKey) })
       nodes.push(miner)
-      const off = hearOwnVerdicts({ node: miner, ledger, operator: minerW.address, domain: where, stakeOf: chainStakeViews(minerChain).stakeOf, logger: silentLogger() })
+      const rewards = join(home2, 'rewards')
+      let stopFeeds = startEarningsFeeds({ node: miner, store, ledger, chain: minerChain, operator: minerW.address, rewardsDir: rewards, jobsServed: () => 3, logger: silentLogger(), everyMs: 200 })
       const publishers = await Promise.all([stakedW, strangerW].map(async w => await testNode({ identity: identityFromPrivateKey(w.privateKey), bootstrap: [miner.multiaddrs()[0]!] })))
       nodes.push(...publishers)
       for (const p of publishers) {
@@ -200,18 +202,25 @@ describe('heurist earnings, reconciled against the devnet', () => {
       expect(await until(async () => (await ledger.verdictsOf(hash)).length > 0, 20_000)).toBe(true)
       await new Promise(resolve => setTimeout(resolve, 500)) // room for the stranger's, had it been filed
       expect(await ledger.verdictsOf(hash)).toEqual([{ validator: stakedW.address.toLowerCase(), pass: false }])
-      off()
-
-      // what the running miner writes every minute; the store stays locked, as while mine runs
       const epoch = await minerChain.currentEpoch()
-      await writeLedgerReport(join(home2, 'rewards'), minerW.address, [await ledgerEarnings(ledger, store, epoch, minerW.address, await chainOrganicCheck(minerChain))])
+      const reported = async (): Promise<LedgerReport | null> => await readLedgerReport(rewards).catch(() => null)
+      expect(await until(async () => (await reported())?.epochs.find(x => x.epoch === epoch.toString())?.sampled === 1, 20_000)).toBe(true)
+      expect((await reported())!.served).toEqual([{ epoch: epoch.toString(), jobs: 3 }])
+      // a restarted miner's counter starts again from 0: the report keeps adding to the epoch
+      stopFeeds()
+      stopFeeds = startEarningsFeeds({ node: miner, store, ledger, chain: minerChain, operator: minerW.address, rewardsDir: rewards, jobsServed: () => 2, logger: silentLogger(), everyMs: 200 })
+      expect(await until(async () => (await reported())?.served[0]?.jobs === 5, 20_000)).toBe(true)
+      stopFeeds()
+
       const out = await runCli(['earnings', '--home', home2, '--json', '--epoch', epoch.toString()], { timeoutMs: 60_000 })
       expect(out.code, out.stderr).toBe(0)
       const e = (JSON.parse(out.stdout) as { epochs: EpochEarnings[] }).epochs[0]!
       expect(e.ledger!.source).toContain('running miner')
       expect(e.ledger!.sampled).toBe(1)
       expect(e.ledger!.receipts[0]!.verdicts).toEqual([{ validator: stakedW.address, pass: false, stake: String(d.params.minValidatorStake) }])
-      expect(e.gaps.map(g => g.code)).toContain('RECEIPT_FAILED')
+      expect(e.jobsServed).toBe(5)
+      expect(e.gaps.map(g => g.code).sort()).toEqual(['EPOCH_RUNNING', 'RECEIPTS_MISSING', 'RECEIPT_FAILED'])
+      expect(e.gaps.find(g => g.code === 'RECEIPTS_MISSING')!.reason).toContain('served 5 jobs but heard 1 receipts')
     } finally {
       for (const n of nodes) await n.stop(0).catch(() => {})
       await store.close()

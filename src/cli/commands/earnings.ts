@@ -26,9 +26,10 @@ function human (e: Reported): string {
   const c = e.chain
   const l = e.ledger
   const lines = [`epoch ${e.epoch}${c.current ? ' (running)' : ''}  ${c.startsAt} → ${c.endsAt}`]
+  if (e.jobsServed !== null) lines.push(`  jobs served  ${e.jobsServed}`)
   if (l !== null) {
     const by = (s: string): number => l.receipts.filter(r => r.status === s).length
-    lines.push(`  receipts     ${l.receipts.length} gossiped: ${by('counted')} counted, ${by('not-organic')} not organic, ${by('failed')} failed, ${by('duplicate')} duplicate; ${l.sampled} sampled by validators`)
+    lines.push(`  receipts     ${l.receipts.length + l.receiptsOmitted} gossiped: ${by('counted') + l.receiptsOmitted} counted, ${by('not-organic')} not organic, ${by('failed')} failed, ${by('duplicate')} duplicate; ${l.sampled} sampled by validators`)
     lines.push(`  points       ${l.points.llama} LLM, ${l.points.waifu} image`)
   }
   lines.push(`  multiplier   ${formatHeu(BigInt(c.multiplierWad))}× (stake ${formatHeu(BigInt(c.stake))} HEU, votes ${formatHeu(BigInt(c.votes))} stHEU)`)
@@ -66,7 +67,7 @@ export function registerEarnings (program: Command): void {
         try {
           const check = await chainOrganicCheck(chain)
           // a running miner writes its ledger part every minute
-          const report = store === null ? await readLedgerReport(rewardsDir(ctx)) : null
+          const report = await readLedgerReport(rewardsDir(ctx))
           const fromReport = report !== null && report.operator.toLowerCase() === operator.toLowerCase() ? report : null
           const out: Reported[] = []
           for (const epoch of epochs) {
@@ -77,7 +78,8 @@ export function registerEarnings (program: Command): void {
               if (part !== undefined) ledger = { ...part, source: `the running miner's report of ${fromReport!.updatedAt}` }
             }
             const c = await chainEarnings(chain, epoch, operator, chain.deployment.deployBlock)
-            const r = await reconcileEarnings({ operator, ledger, chain: c, rewardsDir: rewardsDir(ctx) })
+            const jobsServed = fromReport?.served.find(x => x.epoch === epoch.toString())?.jobs ?? null
+            const r = await reconcileEarnings({ operator, ledger, chain: c, rewardsDir: rewardsDir(ctx), jobsServed })
             out.push({ ...r, estimatedReward: c.current ? await estimateNow(ctx, chain, operator, epoch) : null })
           }
           ctx.print({ operator, epochs: out }, () => out.map(human).join('\n\n'))

@@ -165,13 +165,13 @@ export function registerMine (program: Command): void {
         podModels.onChange(() => { advertiser.advertiseSoon() })
         // alerts.*: gas, slashes, idle while advertising, reachability lost
         const s = server.stats
-        watch = await startNodeWatch(ctx, alerts, { operator: identity.address, chain, jobsArrived: () => s.served + s.failed + s.rejected + s.running + s.queued, advertising: () => true, reachability: node.reachability })
+        watch = await startNodeWatch(ctx, alerts, { operator: identity.address, chain, jobsArrived: () => s.served + s.failed + s.rejected + s.running + s.queued, advertising: () => true, reachability: node.reachability, podEvents: () => podModels.host?.manager.events ?? [] })
         const w = watch
         // epoch rewards (claim files, auto-claim) and the local dashboard
         const claimer = await startMinerRewards(ctx, node, store, chain, logger, { onClaimFailed: (e, code, reason) => { w.claimFailed(e, code, reason); recordClaimFailure(rewardsDir(ctx), e, code, reason).catch(() => {}) } })
         const dashboard = await startNodeDashboard(ctx, nodeSource({ role: 'miner', miners: [{ node, jobs: server, claimer }], chain }), logger)
         // heurist earnings: verdicts on our receipts, and the ledger part while the store is locked
-        const stopFeeds = claimer === null || chain === null ? null : startEarningsFeeds({ node, store, ledger: claimer.ledger, chain, operator: identity.address, rewardsDir: rewardsDir(ctx), logger })
+        const stopFeeds = claimer === null || chain === null ? null : startEarningsFeeds({ node, store, ledger: claimer.ledger, chain, operator: identity.address, rewardsDir: rewardsDir(ctx), jobsServed: () => server.stats.served, logger })
         rewards = { async stop () { stopFeeds?.(); await dashboard?.stop(); await claimer?.stop() } }
         logger.info({ address: identity.address, peerId: identity.peerId.toString(), addrs: node.multiaddrs(), dashboard: dashboard?.url, metrics: metrics?.url, models: fixed.map(m => ({ name: m.name, id: m.id, kind: m.kind })), paid: domain !== null, redeemThreshold: inbox === null ? null : config.mine.redeemThreshold, reachability: node.reachability.report().status }, 'miner ready')
 
