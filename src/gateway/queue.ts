@@ -220,7 +220,7 @@ export class RequestQueue {
     if (!front && mine !== undefined && mine.length >= this.o.maxQueuedPerKey) throw this.full(q, r.modelId, `This API key has ${mine.length} requests waiting for this model, the most one key may; retry after the Retry-After interval.`)
     // a queue that would outlast this request's deadline is full for it: 429 now, not 504 later
     const expected = this.expectedWaitMs(q, r)
-    if (!front && expected !== null && expected > r.deadline - this.o.now()) throw this.full(q, r.modelId, `The queue for this model would not reach this request before its deadline (about ${Math.ceil(expected / 1000)} s of work waiting); retry after the Retry-After interval.`, expected)
+    if (!front && expected !== null && expected > 0.8 * (r.deadline - this.o.now())) throw this.full(q, r.modelId, `The queue for this model would not reach this request before its deadline (about ${Math.ceil(expected / 1000)} s of work waiting); retry after the Retry-After interval.`, expected)
     return await new Promise<Candidate | null>(resolve => {
       let timer: NodeJS.Timeout | undefined
       const w: Waiter = {
@@ -246,14 +246,16 @@ export class RequestQueue {
 
   /**
    * How long the queue ahead takes to drain: its requests at the pace jobs of this model have
-   * been taking, over the room the miners give this gateway. Null before any job was timed.
+   * been taking, over the room the miners give this gateway, plus the jobs running now. Null
+   * before any job was timed. Admission keeps a fifth of the deadline as margin (paces vary).
    */
   private expectedWaitMs (q: ModelQueue, r: SourceInit): number | null {
     const per = this.jobMs.get(r.modelId)
     if (per === undefined) return null
     let room = 0
     for (const c of r.rank()) if (r.breakers.state(c.peerId) !== 'open') room += this.limit(c)
-    return (q.size + 1) * per / Math.max(1, room)
+    // the jobs running now are ahead too: one more job's time covers them
+    return (q.size + 1) * per / Math.max(1, room) + per
   }
 
   private full (q: ModelQueue, modelId: string, message: string, expectedMs?: number): ApiError {
