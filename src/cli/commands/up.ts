@@ -1,4 +1,5 @@
 import type { Command } from 'commander'
+import { gatewayLoadOptions } from '../gateway-load.js'
 import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { formatUnits, parseUnits } from 'ethers'
@@ -137,7 +138,7 @@ async function runLocked (ctx: CommandContext, o: UpConfig, root: string): Promi
       listen: ['/ip4/127.0.0.1/tcp/0'],
       bootstrap: [],
       devnet: true,
-      http: { host: ctx.config.gateway.host, port: o.port, coldStartTimeoutMs: ctx.config.pods.coldStartTimeoutMs, maxPricePerUnit: BigInt(ctx.config.gateway.maxPrice) },
+      http: { host: ctx.config.gateway.host, port: o.port, coldStartTimeoutMs: ctx.config.pods.coldStartTimeoutMs, maxPricePerUnit: BigInt(ctx.config.gateway.maxPrice), ...gatewayLoadOptions(ctx.config) },
       ...(gwPods === null ? {} : { pods: gwPods.resolver }),
       eligible: minerEligibility(gwChain).isEligible,
       chain: { voucherSigner: { wallet: gwId.wallet, domain: paymentsDomain }, receiptDomain },
