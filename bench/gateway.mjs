@@ -33,7 +33,7 @@ const pct = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return s[Math.
 const round = (x, d = 2) => Math.round(x * 10 ** d) / 10 ** d
 const logger = silentLogger()
 const id = () => identityFromPrivateKey(Wallet.createRandom().privateKey)
-const requestsAt = (c) => Math.max(24, 2 * c)
+const requestsAt = (c) => Math.max(24, c)
 
 const dir = await mkdtemp(join(tmpdir(), 'heurist-bench-gw-'))
 const stops = []

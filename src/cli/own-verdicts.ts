@@ -3,7 +3,7 @@ import type { Message } from '@libp2p/gossipsub'
 import type { Logger } from '../core/logger.js'
 import { addressFromPeerId } from '../core/identity.js'
 import { isHeuristError } from '../core/errors.js'
-import { GossipValidationError, decodeMessage, gossipValidatorFn, type HeuristNode } from '../p2p/index.js'
+import { GossipValidationError, decodeMessage, gossipValidatorFn, receiptHash, verifyReceipt, type HeuristNode } from '../p2p/index.js'
 import { MAX_VERDICT_BYTES, VERDICTS_TOPIC, verdictMessageSchema, verdictSigner, type VerdictMessage } from '../validation/index.js'
 import type { PointsLedger } from '../rewards/index.js'
 
@@ -24,8 +24,9 @@ export interface OwnVerdictsInit {
  * A miner listens to `heurist/1/verdicts` for verdicts on its own receipts and files them in its
  * points ledger, so `heurist earnings` can say which receipts were sampled and who failed them.
  * Gossip checks as the validators' (schema, size, published by the validator that signed it);
- * before filing, the EIP-712 signature must be the validator's, for this deployment, and the
- * validator must hold stake. Returns the function that stops listening.
+ * before filing, the judged receipt must carry this miner's signature and hash to the verdict's
+ * receiptHash, the verdict's EIP-712 signature must be the validator's, for this deployment,
+ * and the validator must hold stake. Returns the function that stops listening.
  */
 export function hearOwnVerdicts (init: OwnVerdictsInit): () => void {
   const { node, ledger, logger } = init
@@ -45,6 +46,9 @@ export function hearOwnVerdicts (init: OwnVerdictsInit): () => void {
   const file = async (m: VerdictMessage): Promise<void> => {
     if (m.signed.receipt.miner.toLowerCase() !== me) return
     if (m.chainId !== init.domain.chainId || m.verifyingContract.toLowerCase() !== init.domain.verifyingContract.toLowerCase()) return
+    // only verdicts on receipts this miner really signed, named by their true hash: a staked
+    // validator cannot fill the ledger with verdicts on receipts that never were
+    if (!verifyReceipt(m.signed, init.domain, init.operator) || receiptHash(m.signed, init.domain).toLowerCase() !== m.verdict.receiptHash.toLowerCase()) return
     const signer = verdictSigner(m.verdict, m.signature, init.domain)
     if (signer === null || getAddress(signer) !== getAddress(m.verdict.validator)) return
     if (await init.stakeOf(signer) === 0n) return

@@ -237,8 +237,10 @@ export async function dispatch<R> (ranked: Candidate[] | CandidateSource, attemp
       }
       if (r.why === 'outrun') {
         o.metrics?.attempts.inc({ miner: r.c.peerId, outcome: 'outrun' })
-        // an untried miner that stayed silent while another answered has not shown its speed
-        if (o.untried?.is(r.c) === true && !r.progressed) o.onFailure?.(r.c, 'outrun')
+        // an untried miner that stayed silent while a proven one answered has shown it is not
+        // what it claims; beaten by another untried one, it only started later: no evidence
+        const winner = settled?.r ?? runners.find(x => x.progressed)
+        if (o.untried?.is(r.c) === true && !r.progressed && winner !== undefined && o.untried.is(winner.c) === false) o.onFailure?.(r.c, 'outrun')
         source.giveBack(r.c)
         o.breakers.release(r.c.peerId)
         continue

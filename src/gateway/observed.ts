@@ -68,6 +68,13 @@ export class ObservedSpeeds {
     return !this.book.has(this.key(peerId, kind))
   }
 
+  /** The slowest moving-average time to first output among miners that served a job of this kind; 0 when none has. */
+  slowestTtftMs (kind: ModelKind): number {
+    let worst = 0
+    for (const [k, r] of this.book) if (r.successes > 0 && k.startsWith(`${kind}:`) && r.ttftMs > worst) worst = r.ttftMs
+    return worst
+  }
+
   get (peerId: string, kind: ModelKind): ObservedSnapshot | undefined {
     const r = this.book.get(this.key(peerId, kind))
     return r === undefined ? undefined : { ...r }

@@ -10,7 +10,9 @@ import { ApiError } from './openai.js'
  * idles for a round trip); a miner that answers `busy` gets nothing more until its hint has
  * passed or one of our jobs on it ends. A request that finds no miner with room waits in its
  * model's queue, served round robin across API keys (one key cannot starve the others), until
- * a miner has room or its deadline passes. Only a full queue refuses: 429 with Retry-After.
+ * a miner has room or its deadline passes. Only a full queue refuses: 429 with Retry-After —
+ * full by its bounds, or because the work ahead would outlast the new request's deadline (so a
+ * request is refused at once rather than timed out in the queue).
  */
 export interface QueueOptions {
   /** Requests waiting per model; one more is answered 429. Default 1024. */
@@ -216,6 +218,9 @@ export class RequestQueue {
     if (!front && q.size >= this.o.maxQueued) throw this.full(q, r.modelId, `The queue for this model is full (${q.size} requests waiting); retry after the Retry-After interval.`)
     const mine = q.byKey.get(r.key)
     if (!front && mine !== undefined && mine.length >= this.o.maxQueuedPerKey) throw this.full(q, r.modelId, `This API key has ${mine.length} requests waiting for this model, the most one key may; retry after the Retry-After interval.`)
+    // a queue that would outlast this request's deadline is full for it: 429 now, not 504 later
+    const expected = this.expectedWaitMs(q, r)
+    if (!front && expected !== null && expected > 0.8 * (r.deadline - this.o.now())) throw this.full(q, r.modelId, `The queue for this model would not reach this request before its deadline (about ${Math.ceil(expected / 1000)} s of work waiting); retry after the Retry-After interval.`, expected)
     return await new Promise<Candidate | null>(resolve => {
       let timer: NodeJS.Timeout | undefined
       const w: Waiter = {
@@ -239,12 +244,26 @@ export class RequestQueue {
     })
   }
 
-  private full (q: ModelQueue, modelId: string, message: string): ApiError {
+  /**
+   * How long the queue ahead takes to drain: its requests at the pace jobs of this model have
+   * been taking, over the room the miners give this gateway, plus the jobs running now. Null
+   * before any job was timed. Admission keeps a fifth of the deadline as margin (paces vary).
+   */
+  private expectedWaitMs (q: ModelQueue, r: SourceInit): number | null {
+    const per = this.jobMs.get(r.modelId)
+    if (per === undefined) return null
+    let room = 0
+    for (const c of r.rank()) if (r.breakers.state(c.peerId) !== 'open') room += this.limit(c)
+    // the jobs running now are ahead too: one more job's time covers them
+    return (q.size + 1) * per / Math.max(1, room) + per
+  }
+
+  private full (q: ModelQueue, modelId: string, message: string, expectedMs?: number): ApiError {
     this.metrics?.queueRejected.inc({ model: modelId })
-    // the queue ahead drained by the miners' slots at the pace jobs have been taking
+    // the queue ahead drained by the miners at the pace jobs have been taking
     let slots = 0
     for (const s of this.miners.values()) slots += Math.max(1, s.inFlight)
-    const ms = (q.size + 1) * (this.jobMs.get(modelId) ?? 1000) / Math.max(1, slots)
+    const ms = expectedMs ?? (q.size + 1) * (this.jobMs.get(modelId) ?? 1000) / Math.max(1, slots)
     const seconds = Math.min(60, Math.max(1, Math.ceil(ms / 1000)))
     return new ApiError(429, message, 'requests', 'rate_limit_exceeded', null, { 'retry-after': String(seconds), 'retry-after-ms': String(Math.max(1000, Math.min(60_000, Math.round(ms)))) })
   }

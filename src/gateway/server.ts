@@ -62,7 +62,10 @@ export interface GatewayOptions {
    * to nor reserved for (gateway.maxPrice). Default 10^12 wei, a thousand times `heurist up`'s price.
    */
   maxPricePerUnit: bigint
-  /** First-output timeout for a miner the gateway has not yet seen answer. Default 5 s. */
+  /**
+   * First-output timeout for a miner the gateway has not yet seen answer, while others are left
+   * to try. Default 5 s (images 3×), or three times the slowest first output a proven miner showed.
+   */
   untriedFirstOutputTimeoutMs: number
   /** An untried miner silent this long gets one hedged attempt beside it. Default 1 s. */
   hedgeAfterMs: number
@@ -284,9 +287,19 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     return rankCandidates(observed.rankSpeeds(candidates, kind), { referred, rng: o.rng })
   }
 
-  function dispatchPolicy (kind: ModelKind): Pick<DispatchOptions, 'untried' | 'onFailure'> {
+  /**
+   * An untried miner's first-output wait: the configured one (three times it for images, whose
+   * first output is a denoising step after loading), stretched to three times the slowest first
+   * output a proven miner showed, so a loaded network does not cut off honest newcomers.
+   */
+  function untriedWaitMs (kind: ModelKind, firstTokenTimeoutMs: number): number {
+    const base = kind === 'image' ? 3 * o.untriedFirstOutputTimeoutMs : o.untriedFirstOutputTimeoutMs
+    return Math.min(firstTokenTimeoutMs, Math.max(base, 3 * observed.slowestTtftMs(kind)))
+  }
+
+  function dispatchPolicy (kind: ModelKind, firstTokenTimeoutMs: number): Pick<DispatchOptions, 'untried' | 'onFailure'> {
     return {
-      untried: { is: (c) => observed.untried(c.peerId, kind), firstOutputTimeoutMs: o.untriedFirstOutputTimeoutMs, hedgeAfterMs: o.hedgeAfterMs },
+      untried: { is: (c) => observed.untried(c.peerId, kind), firstOutputTimeoutMs: untriedWaitMs(kind, firstTokenTimeoutMs), hedgeAfterMs: o.hedgeAfterMs },
       onFailure: (c) => { observed.failure(c.peerId, kind) }
     }
   }
@@ -411,7 +424,7 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
               sse.text(text)
             }
           })
-        }, { deadline: startedAt + o.requestTimeoutMs, firstTokenTimeoutMs: o.firstTokenTimeoutMs, signal: client.signal, breakers, metrics, logger, committed: () => sse?.started === true, ...dispatchPolicy('llm') })
+        }, { deadline: startedAt + o.requestTimeoutMs, firstTokenTimeoutMs: o.firstTokenTimeoutMs, signal: client.signal, breakers, metrics, logger, committed: () => sse?.started === true, ...dispatchPolicy('llm', o.firstTokenTimeoutMs) })
       } catch (e) {
         await settle(0n)
         if (e instanceof ClientGone) { logger.info({ id }, 'client disconnected; job cancelled'); if (sse !== null && !reply.raw.destroyed) reply.raw.destroy(); return }
@@ -492,10 +505,11 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     const client = clientSignal(reply)
     track(model.id, 1)
     let outcome: DispatchResult<JobOutcome<ImageResult>>
+    const imageFirstMs = Math.max(o.firstTokenTimeoutMs, o.requestTimeoutMs / 2)
     try {
       outcome = await dispatch(queue.source({ modelId: model.id, key: auth.keyHash, rank: () => rankFresh(model.id, affordable, 'image'), breakers, deadline: startedAt + o.requestTimeoutMs, signal: client.signal }), async (c, ctx) =>
         await backend.runImage(c, imageRequest, { signal: ctx.signal, onQueued: ctx.waiting, onToken: () => { ctx.progress(); if (!ctx.signal.aborted && !firstOutput.has(c.peerId)) firstOutput.set(c.peerId, Date.now()) } }),
-      { deadline: startedAt + o.requestTimeoutMs, firstTokenTimeoutMs: Math.max(o.firstTokenTimeoutMs, o.requestTimeoutMs / 2), signal: client.signal, breakers, metrics, logger, committed: () => false, ...dispatchPolicy('image') })
+      { deadline: startedAt + o.requestTimeoutMs, firstTokenTimeoutMs: imageFirstMs, signal: client.signal, breakers, metrics, logger, committed: () => false, ...dispatchPolicy('image', imageFirstMs) })
     } catch (e) {
       await settle(0n)
       if (e instanceof ClientGone) { logger.info({ id }, 'client disconnected; job cancelled'); return }

@@ -105,6 +105,18 @@ describe('the per-model queue', () => {
     expect(order.lastIndexOf('B')).toBeLessThan(servedBefore + 1 + 6)
   })
 
+  it('a queue whose work ahead would outlast a new request\'s deadline refuses it at once with 429, rather than letting it time out (504) in the queue', async () => {
+    await setUp([miner('slow', { slots: 1, delayMs: 300 })], { queue: { perSlot: 1 }, requestTimeoutMs: 3000 })
+    const { apiKey } = await accounts.create(10n ** 18n)
+    await ask(apiKey, 'k:warm') // one timed job: the queue learns the pace
+    const statuses = await Promise.all(Array.from({ length: 24 }, async (_, i) => {
+      try { await ask(apiKey, `k:${i}`); return 200 } catch (e) { return (e as { status?: number }).status ?? -1 }
+    }))
+    expect(statuses.filter(s => s !== 200 && s !== 429)).toEqual([])
+    expect(statuses.filter(s => s === 429).length).toBeGreaterThan(0)
+    expect(statuses.filter(s => s === 200).length).toBeGreaterThan(0)
+  })
+
   it('a busy reply is no failure: the request waits and is served, the breaker stays closed', async () => {
     await setUp([miner('full', { script: ['busy', 'busy', 'busy', 'busy'] })], { breaker: { failureThreshold: 1, cooldownMs: 60_000 } })
     const { apiKey } = await accounts.create(10n ** 18n)

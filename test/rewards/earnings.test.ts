@@ -198,10 +198,14 @@ describe('heurist earnings, reconciled against the devnet', () => {
         expect(await until(() => p.pubsub.getSubscribers(VERDICTS_TOPIC).some(x => x.equals(miner.peerId)), 20_000)).toBe(true)
       }
       await publishers[1]!.publish(VERDICTS_TOPIC, encodeMessage(await buildVerdictMessage(strangerW as never, where, signed, hash, false, 1)))
+      // a staked validator's verdict on a receipt the miner never signed (another key signed it in its name)
+      const forged = await signReceipt(strangerW, { ...r, jobId: '0x' + 'cd'.repeat(32) }, where)
+      await publishers[0]!.publish(VERDICTS_TOPIC, encodeMessage(await buildVerdictMessage(stakedW as never, where, forged, receiptHash(forged, where), false, 1)))
       await publishers[0]!.publish(VERDICTS_TOPIC, encodeMessage(await buildVerdictMessage(stakedW as never, where, signed, hash, false, 1)))
       expect(await until(async () => (await ledger.verdictsOf(hash)).length > 0, 20_000)).toBe(true)
       await new Promise(resolve => setTimeout(resolve, 500)) // room for the stranger's, had it been filed
       expect(await ledger.verdictsOf(hash)).toEqual([{ validator: stakedW.address.toLowerCase(), pass: false }])
+      expect(await ledger.verdictsOf(receiptHash(forged, where))).toEqual([])
       const epoch = await minerChain.currentEpoch()
       const reported = async (): Promise<LedgerReport | null> => await readLedgerReport(rewards).catch(() => null)
       expect(await until(async () => (await reported())?.epochs.find(x => x.epoch === epoch.toString())?.sampled === 1, 20_000)).toBe(true)

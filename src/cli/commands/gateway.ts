@@ -1,4 +1,5 @@
 import type { Command } from 'commander'
+import { gatewayLoadOptions } from '../gateway-load.js'
 import { formatUnits } from 'ethers'
 import { loadContext, type CommandContext } from '../context.js'
 import { untilSignal } from '../lifecycle.js'
@@ -56,7 +57,7 @@ export function registerGateway (program: Command): void {
           listen: ctx.config.p2p.listen,
           bootstrap: ctx.config.p2p.bootstrap,
           devnet: ctx.config.p2p.devnet,
-          http: { host: ctx.config.gateway.host, port: ctx.config.gateway.port, coldStartTimeoutMs: ctx.config.pods.coldStartTimeoutMs, maxPricePerUnit: BigInt(ctx.config.gateway.maxPrice) },
+          http: { host: ctx.config.gateway.host, port: ctx.config.gateway.port, coldStartTimeoutMs: ctx.config.pods.coldStartTimeoutMs, maxPricePerUnit: BigInt(ctx.config.gateway.maxPrice), ...gatewayLoadOptions(ctx.config) },
           ...(pods === null ? {} : { pods: pods.resolver }),
           // on a chain, only miners registered with collateral are routed to
           ...(reader === null ? {} : { eligible: minerEligibility(reader).isEligible }),

@@ -4,6 +4,7 @@ import { collectList, parseIntFlag } from '../flags.js'
 import { untilSignal } from '../lifecycle.js'
 import { joinMesh, loadMinerModels } from '../mesh.js'
 import { createAlerts, loadOrAlert, startNodeWatch } from '../alerts.js'
+import { MeshHealer } from '../../ops/index.js'
 import { resolveDeployment, withChainFlags, type ChainFlags } from '../chain.js'
 import { usageError } from '../../core/errors.js'
 import { Store } from '../../core/store.js'
@@ -53,6 +54,7 @@ export function registerValidate (program: Command): void {
       const store = await Store.open(ctx.paths.store)
       const alerts = createAlerts(ctx, identity.address, 'validate')
       let watch: Awaited<ReturnType<typeof startNodeWatch>> | undefined
+      let healer: MeshHealer | undefined
       let loaded: Awaited<ReturnType<typeof loadMinerModels>> | undefined
       let node: Awaited<ReturnType<typeof joinMesh>> | undefined
       let metrics: MetricsServer | null = null
@@ -71,6 +73,9 @@ export function registerValidate (program: Command): void {
         }
         node = await joinMesh(ctx, { store })
         const n = node
+        // self-healing: libp2p that stops on its own is started again in place
+        healer = new MeshHealer({ node: n, logger, alerts })
+        await healer.start()
         const domain = { chainId: deployment.chainId, verifyingContract: deployment.contracts.Slashing }
         // epochs: at each epoch's end, the reward table, its root co-signed and posted at quorum
         const epochs = await startValidatorEpochs(ctx, n, store, chain, identity.wallet, logger)
@@ -99,6 +104,7 @@ export function registerValidate (program: Command): void {
         const heartbeat = setInterval(() => { logger.info({ ...svc.validator.stats, peers: n.connectedPeers().length }, 'validator status') }, 10_000)
         await untilSignal(logger, async () => {
           clearInterval(heartbeat)
+          await healer?.stop()
           svc.stop()
           await epochs?.stop()
           await n.stop(0)
@@ -107,6 +113,7 @@ export function registerValidate (program: Command): void {
       } finally {
         await metrics?.stop().catch(() => {})
         watch?.stop()
+        await healer?.stop().catch(() => {})
         await alerts.flush(3000)
         alerts.stop()
         await node?.stop(0).catch(() => {})
