@@ -26,7 +26,7 @@ function madeUp (n: number): string {
 describe('adversary: outputs are bound to the miner\'s signature', () => {
   let net: Net
   // which miners advertise the model now (the gateway routes only to those)
-  let serving = new Set<number>([0, 1, 2])
+  let serving = new Set<number>([0, 1, 2, 3])
   beforeAll(async () => {
     net = await startNet({
       miners: [
@@ -59,7 +59,21 @@ describe('adversary: outputs are bound to the miner\'s signature', () => {
             }
           })
         },
-        { account: 6, serving: () => serving.has(2) }
+        { account: 6, serving: () => serving.has(2) },
+        // stops at a quarter of max_tokens and signs a context that would make that a `length` end
+        {
+          account: 9,
+          serving: () => serving.has(3),
+          executor: ({ engine }) => ({
+            models: () => engine.loaded(),
+            async execute (job, o) {
+              if (job.kind !== 'llm') throw new Error('llm only')
+              const r = await engine.generate({ modelId: job.modelId, input: job.input, sampling: { ...job.sampling, maxTokens: Math.max(1, Math.floor(job.sampling.maxTokens / 4)) } }, { signal: o.signal, onToken: o.onToken })
+              const prompt = engine.promptTokens(job.modelId, job.input).tokens.length
+              return { kind: 'llm', result: { ...r, finishReason: 'length', contextSize: prompt + r.tokens.length } }
+            }
+          })
+        }
       ],
       validators: [{ account: 4, sampleRate: 1 }]
     })
@@ -115,6 +129,18 @@ describe('adversary: outputs are bound to the miner\'s signature', () => {
     expect(body).toMatch(/miner_failed/)
     expect(body).toMatch(/streamed text differs from the signed result/)
     expect(liar.vouchers.length).toBe(0)
+    expect(net.vouchers.length).toBe(before.vouchers)
+    expect(await credits()).toBe(before.credits)
+  }, 120_000)
+
+  it('a context size the miner does not advertise, signed to excuse a short `length` end: refused, unpaid', async () => {
+    const shorter = net.miners[3]!
+    await only(3)
+    const before = { credits: await credits(), vouchers: net.vouchers.length }
+    const r = await net.post('/v1/completions', { model: 'tiny-llama', prompt: 'short:', max_tokens: 32, seed: 5 })
+    expect(r.status).toBe(502)
+    expect(JSON.stringify(await r.json())).toMatch(/signed context \d+, advertises 1024/)
+    expect(shorter.vouchers.length).toBe(0)
     expect(net.vouchers.length).toBe(before.vouchers)
     expect(await credits()).toBe(before.credits)
   }, 120_000)
