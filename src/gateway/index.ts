@@ -6,7 +6,7 @@ export { VoucherBook, NO_POD_SHARE, type SignedVoucher, type VoucherSigner, type
 export { Transcripts, defaultTranscriptOptions, type Transcript, type TranscriptOptions } from './transcripts.js'
 export { GatewayMetrics } from './metrics.js'
 export { ApiError, defaultRequestLimits, type RequestLimits, type OpenAiErrorBody } from './openai.js'
-export { createLocalBackend, imageComputeUnits, type LocalBackendOptions, type LocalLlmEngine, type LocalImageEngine } from './local.js'
+export { createLocalBackend, type LocalBackendOptions, type LocalLlmEngine, type LocalImageEngine } from './local.js'
 export { createGateway, defaultGatewayOptions, type Gateway, type GatewayOptions, type GatewayComponents } from './server.js'
 export { createMeshBackend, defaultMeshBackendOptions, type MeshBackend, type MeshBackendOptions } from './mesh.js'
 export { demandSchema, buildDemand, decodeDemand, MAX_DEMAND_BYTES, type DemandMessage } from './demand.js'

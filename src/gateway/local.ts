@@ -1,7 +1,7 @@
 import type { ModelInfo, LlmRequest, LlmResult, GenerateOptions, ImageRequest, ImageResult, ImageOptions } from '../inference/types.js'
 import { HeuristError } from '../core/errors.js'
 import type { Backend, Candidate, AdvertisedModel } from './types.js'
-import { imageComputeUnits as imageUnits, llmComputeUnits, modelWeightGib, promptUnits } from '../economics/index.js'
+import { imageComputeUnits, llmComputeUnits, modelWeightGib, promptUnits } from '../economics/index.js'
 
 /**
  * A backend on engines in this process: one "miner" that is the local machine. For a
@@ -27,11 +27,6 @@ export interface LocalBackendOptions {
   pricePerUnit?: bigint
 }
 
-/** Image units billed on a 1 GiB model (kept for callers; billing.ts weighs by the model). */
-export function imageComputeUnits (r: Pick<ImageRequest, 'steps' | 'width' | 'height'>): bigint {
-  return imageUnits(1n, r)
-}
-
 export function createLocalBackend (o: LocalBackendOptions): Backend {
   const me = (modelId: string): Candidate => ({ peerId: o.peerId ?? 'local', address: o.address ?? '0x' + '0'.repeat(40), modelLoaded: true, speed: 0, votes: 0n, uptime: 1, pricePerUnit: o.pricePerUnit ?? 0n, weight: weightOf(modelId) })
   const weightOf = (id: string): bigint => modelWeightGib(o.models.find(m => m.id === id)?.memoryBytes ?? 0)
@@ -48,7 +43,7 @@ export function createLocalBackend (o: LocalBackendOptions): Backend {
     async runImage (_c, request, options) {
       if (o.image === undefined) throw new HeuristError('GATEWAY_NO_ENGINE', 'no image engine in this process')
       const result = await o.image.generate(request, { signal: options.signal, onProgress: () => { options.onToken?.('') } })
-      return { result, computeUnits: imageUnits(weightOf(request.modelId), request) }
+      return { result, computeUnits: imageComputeUnits(weightOf(request.modelId), request) }
     }
   }
 }
