@@ -15,6 +15,7 @@ export class GatewayMetrics {
   readonly queueDepth = new Gauge({ name: 'heurist_gateway_queue_depth', help: 'requests waiting for a miner with room, by model', labelNames: ['model'] as const, registers: [this.registry] })
   readonly queueWait = new Histogram({ name: 'heurist_gateway_queue_wait_seconds', help: 'time a request waited for a miner with room (0 when one had room at once)', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120], registers: [this.registry] })
   readonly queueRejected = new Counter({ name: 'heurist_gateway_queue_rejected_total', help: 'requests refused with 429 because the model\'s queue (or the key\'s share of it) was full', labelNames: ['model'] as const, registers: [this.registry] })
+  readonly minerInFlight = new Gauge({ name: 'heurist_gateway_miner_in_flight', help: 'this gateway\'s jobs on each miner now (at most 2 × its advertised maxJobs)', labelNames: ['miner'] as const, registers: [this.registry] })
   readonly busy = new Counter({ name: 'heurist_gateway_miner_busy_total', help: 'busy replies from miners (full; not a failure)', labelNames: ['miner'] as const, registers: [this.registry] })
   readonly spent = new Counter({ name: 'heurist_gateway_paid_wei_total', help: 'HEU wei promised to miners in vouchers (as a float)', registers: [this.registry] })
 

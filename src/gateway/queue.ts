@@ -151,7 +151,9 @@ export class RequestQueue {
       return alive ? 'wait' : 'none'
     }
     const take = (c: Candidate): Candidate => {
-      this.state(c.peerId).inFlight++
+      const st = this.state(c.peerId)
+      st.inFlight++
+      this.metrics?.minerInFlight.set({ miner: c.peerId }, st.inFlight)
       started.set(c.peerId, this.o.now())
       return c
     }
@@ -181,6 +183,7 @@ export class RequestQueue {
       done: (c, fault) => {
         const s = this.state(c.peerId)
         s.inFlight = Math.max(0, s.inFlight - 1)
+        this.metrics?.minerInFlight.set({ miner: c.peerId }, s.inFlight)
         const now = this.o.now()
         const t0 = started.get(c.peerId)
         started.delete(c.peerId)
@@ -206,6 +209,7 @@ export class RequestQueue {
       giveBack: (c) => {
         const s = this.state(c.peerId)
         s.inFlight = Math.max(0, s.inFlight - 1)
+        this.metrics?.minerInFlight.set({ miner: c.peerId }, s.inFlight)
         started.delete(c.peerId)
         if (s.inFlight === 0 && s.blockedUntil <= this.o.now()) this.miners.delete(c.peerId)
         this.pumpAll()

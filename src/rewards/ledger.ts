@@ -11,8 +11,8 @@
  *     stake than the passing ones' (weighed by stake, never by heads; only verdicts whose
  *     EIP-712 signature is their staked validator's reach the ledger: see epochs.ts);
  *   - one receipt per job id (the first one filed).
- * A receipt's points are its compute units (milliseconds of work × GiB of model memory, as the
- * miner signed them: whitepaper §3.2.1, GPU time weighted by VRAM), bounded by the wall time
+ * A receipt's points are its compute units (economics/compute-units: delivered tokens or image
+ * tile-steps × GiB of model memory, as the miner signed them: whitepaper §3.2.1), bounded by the wall time
  * the receipt itself states, so a miner cannot claim more work than the job's duration allows.
  */
 import { z } from 'zod'

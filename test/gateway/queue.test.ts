@@ -84,6 +84,10 @@ describe('the per-model queue', () => {
     expect(miners[1]!.maxRunning).toBeLessThanOrEqual(4)
     expect(miners[0]!.served.length + miners[1]!.served.length).toBe(30)
     expect(gw.queue.depth()).toBe(0)
+    // the gateway's view of its load per miner, back to zero once all is served
+    const m = await gw.metrics.text()
+    expect(m).toContain('heurist_gateway_miner_in_flight{miner="a"} 0')
+    expect(m).toContain('heurist_gateway_miner_in_flight{miner="b"} 0')
   })
 
   it('is fair across API keys: a key that queued 20 first does not make a later key wait behind all of them', async () => {
