@@ -10,6 +10,7 @@ import { createGateway, type Gateway, type GatewayOptions } from './server.js'
 import { buildDemand } from './demand.js'
 import { sendVoucher } from './payouts.js'
 import { serveTranscripts } from './transcript-protocol.js'
+import { countersignedReceipt } from './countersign.js'
 import type { Candidate, CompletedJob, PodResolver } from './types.js'
 
 /**
@@ -77,7 +78,7 @@ export async function startGatewayService (o: Omit<GatewayServiceOptions, 'deman
     onJob: async (job: CompletedJob) => {
       const r = job.receipt as RunJobResult | undefined
       if (r?.receiptValid !== true) return
-      await node.publishReceipt({ v: 1, type: 'receipt', signed: r.receipt, chainId: Number(domain.chainId), verifyingContract: domain.verifyingContract })
+      await node.publishReceipt(countersignedReceipt(job, r, o.identity.wallet, domain))
     }
   }, o.http)
   try {

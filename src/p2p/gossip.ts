@@ -7,7 +7,7 @@ import {
   MAX_BYTES, TOPICS, advertSchema, decodeMessage, receiptMessageSchema,
   type Advert, type ReceiptMessage
 } from './messages.js'
-import { verifyReceipt } from './receipts.js'
+import { countersigner, receiptHash, verifyReceipt } from './receipts.js'
 import { BoundedMap } from './bounded-map.js'
 
 /**
@@ -115,6 +115,11 @@ export function createReceiptValidator (init: Partial<ReceiptValidatorOptions> =
     buckets.set(address, b)
     if (!verifyReceipt(m.signed, { chainId: m.chainId, verifyingContract: m.verifyingContract })) reject('P2P_BAD_SIGNATURE', 'receipt not signed by its miner')
     if (address.toLowerCase() !== m.signed.receipt.requester.toLowerCase()) reject('P2P_NOT_REQUESTER', `receipt for requester ${m.signed.receipt.requester} gossiped by ${address}`)
+    if (m.measured !== undefined) {
+      const rh = receiptHash(m.signed, { chainId: m.chainId, verifyingContract: m.verifyingContract })
+      const by = countersigner(rh, BigInt(m.measured.units), m.measured.signature)
+      if (by === null || by.toLowerCase() !== address.toLowerCase()) reject('P2P_BAD_COUNTERSIGNATURE', 'measured units not countersigned by the requester')
+    }
     const id = m.signed.receipt.jobId + m.signed.receipt.miner
     if (seen.has(id)) ignore('P2P_DUPLICATE', 'receipt already seen')
     seen.set(id, true)

@@ -17,7 +17,7 @@ export {
 } from './messages.js'
 export {
   canonicalJson, hashJson, receiptDomain, receiptFromWire, receiptHash, receiptSigner, receiptToWire, sha256Hex, signReceipt,
-  unpaidReceiptDomain, verifyReceipt, type ReceiptDomainOptions
+  unpaidReceiptDomain, verifyReceipt, countersign, countersigner, countersignDigest, type ReceiptDomainOptions
 } from './receipts.js'
 export {
   Reachability, RelayGuard, advertOrder, checkRelayAddrs, defaultReachabilityOptions, defaultRelayLimits, hasPublicListenAddr, isPrivateIp, isRelayed,

@@ -107,7 +107,13 @@ export const receiptMessageSchema = z.object({
   signed: signedReceiptSchema,
   /** The chain id and contract of the EIP-712 domain the receipt is signed under. */
   chainId: int,
-  verifyingContract: address
+  verifyingContract: address,
+  /**
+   * The requester's countersignature: the compute units it measured (and billed) for the job,
+   * signed over the receipt's hash (see `countersignDigest`). Points come from these, never
+   * from the miner's own `computeUnits`; a receipt without them earns no points.
+   */
+  measured: z.object({ units: uintString, signature: z.string().regex(/^0x[0-9a-fA-F]{130}$/, 'a 65-byte signature') }).strict().optional()
 }).strict()
 export type ReceiptMessage = z.infer<typeof receiptMessageSchema>
 

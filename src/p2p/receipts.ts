@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { TypedDataEncoder, verifyTypedData, ZeroAddress, getAddress, type Wallet } from 'ethers'
+import { AbiCoder, TypedDataEncoder, keccak256, recoverAddress, verifyTypedData, ZeroAddress, getAddress, type Wallet } from 'ethers'
 import { ReceiptTypes, heuristDomain, type Eip712Domain, type Receipt } from '../core/typed-data.js'
 import type { ReceiptWire, SignedReceipt } from './messages.js'
 
@@ -83,4 +83,21 @@ export function verifyReceipt (signed: SignedReceipt, domain?: ReceiptDomainOpti
 /** The receipt's EIP-712 digest (what verdicts name as `receiptHash`). */
 export function receiptHash (signed: SignedReceipt, domain?: ReceiptDomainOptions): string {
   return TypedDataEncoder.hash(receiptDomain(domain), ReceiptTypes, receiptFromWire(signed.receipt))
+}
+
+/**
+ * What a requester signs to countersign a receipt with the units it measured: the receipt's
+ * EIP-712 hash (which binds chain and contract) and the units, under a fixed tag.
+ */
+export function countersignDigest (receiptHash: string, units: bigint): string {
+  return keccak256(AbiCoder.defaultAbiCoder().encode(['string', 'bytes32', 'uint256'], ['heurist.countersign.v1', receiptHash, units]))
+}
+
+export function countersign (wallet: Wallet, receiptHash: string, units: bigint): string {
+  return wallet.signingKey.sign(countersignDigest(receiptHash, units)).serialized
+}
+
+/** Who countersigned `units` for the receipt, or null when the signature does not parse. */
+export function countersigner (receiptHash: string, units: bigint, signature: string): string | null {
+  try { return recoverAddress(countersignDigest(receiptHash, units), signature) } catch { return null }
 }

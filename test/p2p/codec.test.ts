@@ -52,6 +52,26 @@ describe('receipts', () => {
   })
 })
 
+describe('receipt gossip', () => {
+  it('takes a receipt only from its requester, and measured units only countersigned by it', async () => {
+    const { identityFromPrivateKey } = await import('../../src/core/identity.js')
+    const { countersign, receiptHash, encodeMessage, GossipValidationError, createReceiptValidator } = await import('../../src/p2p/index.js')
+    const miner = Wallet.createRandom()
+    const gateway = Wallet.createRandom()
+    const domain = { chainId: 31337, verifyingContract: '0x' + '9'.repeat(40) }
+    const r = { jobId: '0x' + '1'.repeat(64), requester: gateway.address, miner: miner.address, modelId: '0x' + '2'.repeat(64), pool: 0, inputHash: '0x' + '3'.repeat(64), outputHash: '0x' + '4'.repeat(64), paramsHash: '0x' + '5'.repeat(64), computeUnits: 10n, startedAt: 1n, endedAt: 2n }
+    const signed = await signReceipt(miner, r, domain)
+    const rh = receiptHash(signed, domain)
+    const msg = (from: Wallet, m: unknown): never => ({ type: 'signed', from: identityFromPrivateKey(from.privateKey).peerId, topic: 'heurist/1/receipts', data: encodeMessage(m) }) as never
+    const base = { v: 1, type: 'receipt', signed, chainId: 31337, verifyingContract: domain.verifyingContract }
+    const outcome = (f: () => unknown): string => { try { f(); return 'accepted' } catch (e) { return e instanceof GossipValidationError ? e.code : `threw ${(e as Error).message}` } }
+    expect(outcome(() => createReceiptValidator()(msg(miner, base)))).toBe('P2P_NOT_REQUESTER')
+    expect(outcome(() => createReceiptValidator()(msg(gateway, { ...base, measured: { units: '10', signature: countersign(miner, rh, 10n) } })))).toBe('P2P_BAD_COUNTERSIGNATURE')
+    expect(outcome(() => createReceiptValidator()(msg(gateway, { ...base, measured: { units: '11', signature: countersign(gateway, rh, 10n) } })))).toBe('P2P_BAD_COUNTERSIGNATURE')
+    expect(outcome(() => createReceiptValidator()(msg(gateway, { ...base, measured: { units: '10', signature: countersign(gateway, rh, 10n) } })))).toBe('accepted')
+  })
+})
+
 describe('peer table', () => {
   it('expires adverts and keeps uptime sessions in the store across restarts', async () => {
     const t = await tempDir()
