@@ -16,7 +16,7 @@ import type { Store } from '../core/store.js'
 import type { ChainClient } from '../chain/index.js'
 import { readRewardFiles } from '../chain/index.js'
 import { multiplierWad, type Pool } from '../economics/index.js'
-import { MAX_WEIGHT_GIB, POOL_NAMES, type PointsLedger, type OrganicCheck } from './ledger.js'
+import { POOL_NAMES, receiptPoints, type PointsLedger, type OrganicCheck } from './ledger.js'
 import { epochFacts, minerFacts, payers } from './inputs.js'
 
 export type ReceiptStatus = 'counted' | 'not-organic' | 'failed' | 'duplicate'
@@ -142,11 +142,8 @@ export async function ledgerEarnings (ledger: PointsLedger, store: Store, epoch:
       line.reason = `failed validation: failing verdicts by ${fail.map(v => v.validator).join(', ')} (stake ${failStake.toString()} against ${passStake.toString()} passing)`
       continue
     }
-    // the ledger's bound: no more units than the receipt's own duration allows
-    const seconds = BigInt(e.endedAt) - BigInt(e.startedAt)
-    const bound = (seconds < 0n ? 1n : seconds + 1n) * 1000n * MAX_WEIGHT_GIB
-    const units = BigInt(e.computeUnits)
-    const pts = units < bound ? units : bound
+    // the ledger's own rule (one copy): duration bound and the requester's countersigned units
+    const pts = receiptPoints(e)
     line.points = pts.toString()
     points[pool] += pts
     if (++counted > maxCountedListed) { receipts.pop(); omitted++ }

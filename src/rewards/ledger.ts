@@ -37,9 +37,24 @@ const entrySchema = z.object({
   pool: z.number().int().min(0).max(1),
   computeUnits: uint,
   startedAt: uint,
-  endedAt: uint
+  endedAt: uint,
+  /** The units its requester measured and countersigned in the gossip message (checked there), when it did. */
+  measuredUnits: uint.optional()
 }).strict()
 export type LedgerEntry = z.infer<typeof entrySchema>
+
+/**
+ * A counted receipt's points: the miner's signed units, never more than the receipt's own
+ * duration allows, and never more than the units its requester measured and countersigned.
+ */
+export function receiptPoints (e: Pick<LedgerEntry, 'computeUnits' | 'startedAt' | 'endedAt' | 'measuredUnits'>): bigint {
+  const seconds = BigInt(e.endedAt) - BigInt(e.startedAt)
+  const bound = (seconds < 0n ? 1n : seconds + 1n) * 1000n * MAX_WEIGHT_GIB
+  const units = BigInt(e.computeUnits)
+  let pts = units < bound ? units : bound
+  if (e.measuredUnits !== undefined && BigInt(e.measuredUnits) < pts) pts = BigInt(e.measuredUnits)
+  return pts
+}
 
 const verdictSchema = z.object({ pass: z.boolean() }).strict()
 const jobSchema = z.object({ receiptHash: hex32 }).strict()
@@ -135,7 +150,8 @@ export class PointsLedger {
     if (await this.receipts.get(key) !== undefined) return false
     const entry: LedgerEntry = {
       epoch: epoch.toString(), receiptHash: hash, jobId: r.jobId, miner: r.miner, requester: r.requester, from,
-      pool: r.pool, computeUnits: r.computeUnits, startedAt: r.startedAt, endedAt: r.endedAt
+      pool: r.pool, computeUnits: r.computeUnits, startedAt: r.startedAt, endedAt: r.endedAt,
+      ...(m.measured === undefined ? {} : { measuredUnits: m.measured.units })
     }
     const ops: Parameters<Store['batch']>[0] = [{ type: 'put', repo: this.receipts, key, value: entry }]
     // the first receipt for a job id is the one that counts; a second one is a duplicate
@@ -182,10 +198,7 @@ export class PointsLedger {
       if (v.fail > 0n && v.fail >= v.pass) { out.excluded.failed++; continue }
       out.counted++
       const pool = POOL_NAMES[e.pool]!
-      const seconds = BigInt(e.endedAt) - BigInt(e.startedAt)
-      const bound = (seconds < 0n ? 1n : seconds + 1n) * 1000n * MAX_WEIGHT_GIB
-      const units = BigInt(e.computeUnits)
-      const pts = units < bound ? units : bound
+      const pts = receiptPoints(e)
       let rec = out.miners.get(e.miner)
       if (rec === undefined) { rec = { llama: 0n, waifu: 0n }; out.miners.set(e.miner, rec) }
       rec[pool] += pts
