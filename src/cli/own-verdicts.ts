@@ -1,10 +1,7 @@
 import { getAddress } from 'ethers'
-import type { Message } from '@libp2p/gossipsub'
 import type { Logger } from '../core/logger.js'
-import { addressFromPeerId } from '../core/identity.js'
-import { isHeuristError } from '../core/errors.js'
-import { GossipValidationError, decodeMessage, gossipValidatorFn, receiptHash, verifyReceipt, type HeuristNode } from '../p2p/index.js'
-import { MAX_VERDICT_BYTES, VERDICTS_TOPIC, verdictMessageSchema, verdictSigner, type VerdictMessage } from '../validation/index.js'
+import { gossipValidatorFn, receiptHash, verifyReceipt, type HeuristNode } from '../p2p/index.js'
+import { VERDICTS_TOPIC, validateVerdictGossip, verdictSigner, type VerdictMessage } from '../validation/index.js'
 import type { PointsLedger } from '../rewards/index.js'
 
 export interface OwnVerdictsInit {
@@ -31,18 +28,6 @@ export interface OwnVerdictsInit {
 export function hearOwnVerdicts (init: OwnVerdictsInit): () => void {
   const { node, ledger, logger } = init
   const me = init.operator.toLowerCase()
-  const validate = (msg: Message): VerdictMessage => {
-    let m: VerdictMessage
-    try {
-      m = decodeMessage(msg.data, verdictMessageSchema, MAX_VERDICT_BYTES, 'verdict')
-    } catch (e) {
-      throw new GossipValidationError('reject', isHeuristError(e) ? e.code : 'VALIDATION_BAD_VERDICT', (e as Error).message)
-    }
-    if (msg.type !== 'signed') throw new GossipValidationError('reject', 'P2P_UNSIGNED', 'unsigned verdict')
-    const publisher = addressFromPeerId(msg.from)
-    if (publisher === null || getAddress(publisher) !== getAddress(m.verdict.validator)) throw new GossipValidationError('reject', 'VALIDATION_NOT_SIGNER', 'verdict published by another key than its validator')
-    return m
-  }
   const file = async (m: VerdictMessage): Promise<void> => {
     if (m.signed.receipt.miner.toLowerCase() !== me) return
     if (m.chainId !== init.domain.chainId || m.verifyingContract.toLowerCase() !== init.domain.verifyingContract.toLowerCase()) return
@@ -56,7 +41,7 @@ export function hearOwnVerdicts (init: OwnVerdictsInit): () => void {
     logger.info({ receiptHash: m.verdict.receiptHash, validator: signer, pass: m.verdict.pass }, 'verdict on one of our receipts')
   }
   const ps = node.pubsub
-  ps.topicValidators.set(VERDICTS_TOPIC, gossipValidatorFn(VERDICTS_TOPIC, validate, (m: VerdictMessage) => {
+  ps.topicValidators.set(VERDICTS_TOPIC, gossipValidatorFn(VERDICTS_TOPIC, validateVerdictGossip, (m: VerdictMessage) => {
     file(m).catch(err => { logger.warn({ err: (err as Error).message }, 'cannot file a verdict') })
   }, logger, node.stats))
   ps.subscribe(VERDICTS_TOPIC)

@@ -15,4 +15,4 @@ export {
 } from './verdicts.js'
 export { Validator, createValidator, defaultValidatorOptions, type ValidatorOptions, type ValidatorDeps, type ValidatorStats, type Judgement, type SlashEvidence } from './validator.js'
 export { chainStakeViews, chainSlasher, type StakeViews } from './chain.js'
-export { startValidatorService, fromGatewayTranscript, type ValidatorService, type ValidatorServiceInit, type GatewayTranscript } from './service.js'
+export { startValidatorService, fromGatewayTranscript, validateVerdictGossip, type ValidatorService, type ValidatorServiceInit, type GatewayTranscript } from './service.js'

@@ -92,21 +92,8 @@ export function startValidatorService (init: ValidatorServiceInit): ValidatorSer
     validator.onReceipt(m)
   })
 
-  // verdict gossip: schema and size, and the publisher must be the validator that signed it
-  const validate = (msg: Message): VerdictMessage => {
-    let m: VerdictMessage
-    try {
-      m = decodeMessage(msg.data, verdictMessageSchema, MAX_VERDICT_BYTES, 'verdict')
-    } catch (e) {
-      throw new GossipValidationError('reject', isHeuristError(e) ? e.code : 'VALIDATION_BAD_VERDICT', (e as Error).message)
-    }
-    if (msg.type !== 'signed') throw new GossipValidationError('reject', 'P2P_UNSIGNED', 'unsigned verdict')
-    const address = addressFromPeerId(msg.from)
-    if (address === null || getAddress(address) !== getAddress(m.verdict.validator)) throw new GossipValidationError('reject', 'VALIDATION_NOT_SIGNER', 'verdict published by another key than its validator')
-    return m
-  }
   const ps = node.pubsub
-  ps.topicValidators.set(VERDICTS_TOPIC, gossipValidatorFn(VERDICTS_TOPIC, validate, (m: VerdictMessage) => {
+  ps.topicValidators.set(VERDICTS_TOPIC, gossipValidatorFn(VERDICTS_TOPIC, validateVerdictGossip, (m: VerdictMessage) => {
     validator.onVerdict(m).catch(err => { logger.warn({ err: (err as Error).message }, 'verdict handling failed') })
   }, logger, node.stats))
   ps.subscribe(VERDICTS_TOPIC)
@@ -120,4 +107,21 @@ export function startValidatorService (init: ValidatorServiceInit): ValidatorSer
       ps.topicValidators.delete(VERDICTS_TOPIC)
     }
   }
+}
+
+/**
+ * The gossip rule of `heurist/1/verdicts` (validators and miners alike): schema and size, signed
+ * by its publisher, and the publisher is the validator that signed the verdict.
+ */
+export function validateVerdictGossip (msg: Message): VerdictMessage {
+  let m: VerdictMessage
+  try {
+    m = decodeMessage(msg.data, verdictMessageSchema, MAX_VERDICT_BYTES, 'verdict')
+  } catch (e) {
+    throw new GossipValidationError('reject', isHeuristError(e) ? e.code : 'VALIDATION_BAD_VERDICT', (e as Error).message)
+  }
+  if (msg.type !== 'signed') throw new GossipValidationError('reject', 'P2P_UNSIGNED', 'unsigned verdict')
+  const publisher = addressFromPeerId(msg.from)
+  if (publisher === null || getAddress(publisher) !== getAddress(m.verdict.validator)) throw new GossipValidationError('reject', 'VALIDATION_NOT_SIGNER', 'verdict published by another key than its validator')
+  return m
 }

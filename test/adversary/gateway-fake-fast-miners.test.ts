@@ -1,5 +1,6 @@
 import { describe, it, expect, afterEach } from 'vitest'
 import { startBench, startHonestMiner, startRogueMiner, heardAll, honestUnits, signedTotal, type Bench, type RogueMiner } from './gwmoney-fixture.js'
+import { until } from '../p2p/util.js'
 
 /**
  * Attack 7 of issue 15: fake fast miners. Fresh keys advertise 10^7 tokens/s (the most an
@@ -81,12 +82,3 @@ describe('attack: miners that advertise speed they do not have', () => {
  * no request reached a fake at all is asserted exactly).
  */
 const servedBound = 60_000
-
-async function until (check: () => Promise<boolean>, timeoutMs = 10_000): Promise<boolean> {
-  const end = Date.now() + timeoutMs
-  while (Date.now() < end) {
-    if (await check()) return true
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-  return await check()
-}

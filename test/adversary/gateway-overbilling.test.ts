@@ -3,6 +3,7 @@ import { reservationFor } from '../../src/gateway/billing.js'
 import { modelWeightGib } from '../../src/economics/index.js'
 import { SCRIPT_MODEL } from '../p2p/scripted-executor.js'
 import { startBench, startHonestMiner, startRogueMiner, heardAll, honestUnits, signedTotal, type Bench } from './gwmoney-fixture.js'
+import { until } from '../p2p/util.js'
 
 /**
  * Attack 5 of issue 15: the gateway pays what the miner bills. A registered miner signs a
@@ -90,12 +91,3 @@ describe('attack: the miner bills the gateway', () => {
     expect((await b.gwChain.balances(b.gwWallet.address)).deposit).toBe(depositBefore - charged)
   }, 120_000)
 })
-
-async function until (check: () => Promise<boolean>, timeoutMs = 10_000): Promise<boolean> {
-  const end = Date.now() + timeoutMs
-  while (Date.now() < end) {
-    if (await check()) return true
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-  return await check()
-}

@@ -4,6 +4,7 @@ import { reservationFor } from '../../src/gateway/billing.js'
 import { modelWeightGib } from '../../src/economics/index.js'
 import { SCRIPT_MODEL } from '../p2p/scripted-executor.js'
 import { startBench, startHonestMiner, startRogueMiner, heardAll, honestUnits, signedTotal, type Bench } from './gwmoney-fixture.js'
+import { until } from '../p2p/util.js'
 
 /**
  * Attack 6 of issue 15: price griefing. A registered miner advertises a price of 10^60 wei per
@@ -60,12 +61,3 @@ describe('attack: an absurd price advert', () => {
     expect((await b.gwChain.balances(dear.identity.address)).heu).toBe(dearHeu)
   }, 120_000)
 })
-
-async function until (check: () => Promise<boolean>, timeoutMs = 10_000): Promise<boolean> {
-  const end = Date.now() + timeoutMs
-  while (Date.now() < end) {
-    if (await check()) return true
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-  return await check()
-}

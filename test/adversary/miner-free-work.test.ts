@@ -3,6 +3,7 @@ import OpenAI from 'openai'
 import { testNode } from '../p2p/util.js'
 import { SCRIPT_MODEL } from '../p2p/scripted-executor.js'
 import { startBench, startGateway, startHonestMiner, heardAll, honestUnits, signedTotal, type Bench } from './gwmoney-fixture.js'
+import { until } from '../p2p/util.js'
 
 /**
  * Attack 8 of issue 15, its free-work half: requesters with no Payments deposit (a bare libp2p
@@ -62,12 +63,3 @@ describe('attack: free work from a miner', () => {
     expect(gained).toBeLessThanOrEqual(cost)
   }, 120_000)
 })
-
-async function until (check: () => Promise<boolean>, timeoutMs = 10_000): Promise<boolean> {
-  const end = Date.now() + timeoutMs
-  while (Date.now() < end) {
-    if (await check()) return true
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-  return await check()
-}

@@ -13,7 +13,7 @@ export async function testNode (init: Partial<HeuristNodeInit> = {}): Promise<He
 }
 
 /** Polls `check` every `everyMs` until it is true or `timeoutMs` passes; returns whether it held. */
-export async function until (check: () => boolean | Promise<boolean>, timeoutMs: number, everyMs = 50): Promise<boolean> {
+export async function until (check: () => boolean | Promise<boolean>, timeoutMs = 10_000, everyMs = 50): Promise<boolean> {
   const end = Date.now() + timeoutMs
   while (Date.now() < end) {
     if (await check()) return true
