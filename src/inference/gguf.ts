@@ -17,8 +17,13 @@ export enum GgufType {
   STRING = 8, ARRAY = 9, UINT64 = 10, INT64 = 11, FLOAT64 = 12
 }
 
-/** ggml tensor types we write (F32) and the block sizes of those we may read. */
+/** ggml tensor types we write (F32, Q8_0, Q4_0) and the block sizes of those we may read. */
 export const GGML_TYPE_F32 = 0
+export const GGML_TYPE_Q4_0 = 2
+export const GGML_TYPE_Q8_0 = 8
+export type GgmlWriteType = typeof GGML_TYPE_F32 | typeof GGML_TYPE_Q4_0 | typeof GGML_TYPE_Q8_0
+/** Elements per block of Q8_0 and Q4_0 (ggml's QK8_0 and QK4_0). */
+export const GGML_QK = 32
 /** ggml type → [block bytes, elements per block], for the size check of a file's tensors. */
 const GGML_BLOCK: Record<number, [number, number]> = {
   0: [4, 1], 1: [2, 1], 2: [18, 32], 3: [20, 32], 6: [22, 32], 7: [24, 32], 8: [34, 32], 9: [36, 32],
@@ -40,6 +45,149 @@ export interface GgufTensorSpec {
   /** ggml order: innermost dimension first (`[n_embd, n_vocab]` for token_embd). */
   dims: number[]
   data: Float32Array
+  /** How the data is stored. Default F32. Q8_0 and Q4_0 need a row length (dims[0]) that is a multiple of 32. */
+  type?: GgmlWriteType
+}
+
+/** Bytes a tensor of `n` elements takes in a ggml type (from the block table), or null for an unknown type. */
+export function ggmlTensorBytes (type: number, n: number): number | null {
+  const block = GGML_BLOCK[type]
+  return block === undefined ? null : Math.ceil(n / block[1]) * block[0]
+}
+
+// ---------------------------------------------------------------------------- quantization
+
+const f32 = new Float32Array(1)
+const u32v = new Uint32Array(f32.buffer)
+
+/** IEEE half from a float, rounding to nearest even (what ggml's FP32_TO_FP16 does, F16C or not). */
+export function fp32ToFp16 (x: number): number {
+  f32[0] = x
+  const b = u32v[0]!
+  const sign = (b >>> 16) & 0x8000
+  const exp = (b >>> 23) & 0xff
+  let mant = b & 0x7fffff
+  if (exp === 0xff) return sign | 0x7c00 | (mant !== 0 ? 0x200 : 0)
+  let e = exp - 127 + 15
+  if (e >= 0x1f) return sign | 0x7c00
+  if (e <= 0) {
+    if (e < -10) return sign
+    mant |= 0x800000
+    const shift = 14 - e
+    const half = 1 << (shift - 1)
+    let h = mant >>> shift
+    const rest = mant & ((1 << shift) - 1)
+    if (rest > half || (rest === half && (h & 1) === 1)) h++
+    return sign | h
+  }
+  let h = mant >>> 13
+  const rest = mant & 0x1fff
+  if (rest > 0x1000 || (rest === 0x1000 && (h & 1) === 1)) {
+    h++
+    if (h === 0x400) { h = 0; e++ }
+    if (e >= 0x1f) return sign | 0x7c00
+  }
+  return sign | (e << 10) | h
+}
+
+export function fp16ToFp32 (h: number): number {
+  const sign = (h & 0x8000) !== 0 ? -1 : 1
+  const e = (h >>> 10) & 0x1f
+  const m = h & 0x3ff
+  if (e === 0) return sign * m * 2 ** -24
+  if (e === 0x1f) return m === 0 ? sign * Infinity : NaN
+  return sign * (1 + m / 1024) * 2 ** (e - 15)
+}
+
+const fr = Math.fround
+/** C's roundf: halves away from zero. */
+const roundf = (x: number): number => Math.sign(x) * Math.floor(Math.abs(x) + 0.5)
+
+/**
+ * ggml's quantize_row_q8_0_ref: per block of 32, d = max|x| / 127 and q = roundf(x / d) as int8;
+ * a block is the fp16 d then the 32 int8. Arithmetic in float32 as ggml's reference does.
+ */
+export function quantizeQ8_0 (x: Float32Array): Buffer {
+  if (x.length % GGML_QK !== 0) throw new HeuristError('INFERENCE_GGUF_WRITE', `Q8_0 needs a multiple of ${GGML_QK} elements, got ${x.length}`)
+  const nb = x.length / GGML_QK
+  const out = Buffer.alloc(nb * 34)
+  for (let i = 0; i < nb; i++) {
+    let amax = 0
+    for (let j = 0; j < GGML_QK; j++) amax = Math.max(amax, Math.abs(x[i * GGML_QK + j]!))
+    const d = fr(amax / 127)
+    const id = d !== 0 ? fr(1 / d) : 0
+    out.writeUInt16LE(fp32ToFp16(d), i * 34)
+    for (let j = 0; j < GGML_QK; j++) out.writeInt8(roundf(fr(x[i * GGML_QK + j]! * id)), i * 34 + 2 + j)
+  }
+  return out
+}
+
+/**
+ * ggml's quantize_row_q4_0_ref: per block of 32, d = (the value of largest magnitude) / -8 and
+ * q = min(15, trunc(x / d + 8.5)); a block is the fp16 d then 16 bytes whose low nibbles hold
+ * elements 0..15 and high nibbles elements 16..31.
+ */
+export function quantizeQ4_0 (x: Float32Array): Buffer {
+  if (x.length % GGML_QK !== 0) throw new HeuristError('INFERENCE_GGUF_WRITE', `Q4_0 needs a multiple of ${GGML_QK} elements, got ${x.length}`)
+  const nb = x.length / GGML_QK
+  const out = Buffer.alloc(nb * 18)
+  const half = GGML_QK / 2
+  for (let i = 0; i < nb; i++) {
+    let amax = 0
+    let max = 0
+    for (let j = 0; j < GGML_QK; j++) {
+      const v = x[i * GGML_QK + j]!
+      if (amax < Math.abs(v)) { amax = Math.abs(v); max = v }
+    }
+    const d = fr(max / -8)
+    const id = d !== 0 ? fr(1 / d) : 0
+    out.writeUInt16LE(fp32ToFp16(d), i * 18)
+    const q = (v: number): number => Math.min(15, Math.trunc(fr(fr(v * id) + 8.5)))
+    for (let j = 0; j < half; j++) {
+      out[i * 18 + 2 + j] = q(x[i * GGML_QK + j]!) | (q(x[i * GGML_QK + half + j]!) << 4)
+    }
+  }
+  return out
+}
+
+/** The weights a tensor's bytes stand for (F32, Q8_0 or Q4_0), as ggml's dequantize_row_* computes them. */
+export function dequantize (type: number, bytes: Uint8Array, n: number): Float32Array {
+  const need = ggmlTensorBytes(type, n)
+  if (need === null || (type !== GGML_TYPE_F32 && type !== GGML_TYPE_Q8_0 && type !== GGML_TYPE_Q4_0)) {
+    throw new HeuristError('INFERENCE_GGUF_TYPE', `cannot dequantize ggml type ${type}`)
+  }
+  if (type !== GGML_TYPE_F32 && n % GGML_QK !== 0) throw new HeuristError('INFERENCE_BAD_GGUF', `a ${n}-element tensor is not whole blocks of ${GGML_QK}`)
+  if (bytes.length < need) throw new HeuristError('INFERENCE_BAD_GGUF', `tensor data truncated: ${bytes.length} bytes, ${n} elements of type ${type} need ${need}`)
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, need)
+  const out = new Float32Array(n)
+  if (type === GGML_TYPE_F32) {
+    for (let i = 0; i < n; i++) out[i] = b.readFloatLE(i * 4)
+  } else if (type === GGML_TYPE_Q8_0) {
+    for (let i = 0; i < n / GGML_QK; i++) {
+      const d = fp16ToFp32(b.readUInt16LE(i * 34))
+      for (let j = 0; j < GGML_QK; j++) out[i * GGML_QK + j] = d * b.readInt8(i * 34 + 2 + j)
+    }
+  } else {
+    const half = GGML_QK / 2
+    for (let i = 0; i < n / GGML_QK; i++) {
+      const d = fp16ToFp32(b.readUInt16LE(i * 18))
+      for (let j = 0; j < half; j++) {
+        const q = b[i * 18 + 2 + j]!
+        out[i * GGML_QK + j] = ((q & 0x0f) - 8) * d
+        out[i * GGML_QK + half + j] = ((q >> 4) - 8) * d
+      }
+    }
+  }
+  return out
+}
+
+/** A tensor's bytes in its storage type. */
+function encodeTensor (t: GgufTensorSpec): Buffer {
+  const type = t.type ?? GGML_TYPE_F32
+  if (type === GGML_TYPE_F32) return Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength)
+  const row = t.dims[0] ?? 0
+  if (row % GGML_QK !== 0) throw new HeuristError('INFERENCE_GGUF_WRITE', `tensor ${t.name}: a quantized row must be a multiple of ${GGML_QK} elements, got ${row}`)
+  return type === GGML_TYPE_Q8_0 ? quantizeQ8_0(t.data) : quantizeQ4_0(t.data)
 }
 
 // ---------------------------------------------------------------------------- writer
@@ -75,7 +223,7 @@ function writeScalar (w: ByteWriter, type: GgufType, v: number | bigint | boolea
   }
 }
 
-/** Serializes a GGUF v3 file: header, metadata, tensor infos, then F32 data aligned to 32 bytes. */
+/** Serializes a GGUF v3 file: header, metadata, tensor infos, then each tensor's data (F32, Q8_0 or Q4_0) aligned to 32 bytes. */
 export function encodeGguf (metadata: Array<[string, GgufValue]>, tensors: GgufTensorSpec[]): Buffer {
   const align = GGUF_DEFAULT_ALIGNMENT
   const w = new ByteWriter()
@@ -97,25 +245,27 @@ export function encodeGguf (metadata: Array<[string, GgufValue]>, tensors: GgufT
   // offsets are relative to the start of the data section, each aligned
   let offset = 0
   const offsets: number[] = []
+  const datas: Buffer[] = []
   for (const t of tensors) {
     const n = t.dims.reduce((a, b) => a * b, 1)
     if (n !== t.data.length) throw new HeuristError('INFERENCE_GGUF_WRITE', `tensor ${t.name}: dims give ${n} elements, data has ${t.data.length}`)
+    const data = encodeTensor(t)
+    datas.push(data)
     w.str(t.name)
     w.u32(t.dims.length)
     for (const d of t.dims) w.u64(d)
-    w.u32(GGML_TYPE_F32)
+    w.u32(t.type ?? GGML_TYPE_F32)
     w.u64(offset)
     offsets.push(offset)
-    offset += n * 4
+    offset += data.length
     offset = Math.ceil(offset / align) * align
   }
   w.pad(align)
   const dataStart = w.length
   for (let i = 0; i < tensors.length; i++) {
-    const t = tensors[i]!
     const target = dataStart + offsets[i]!
     if (w.length < target) w.push(Buffer.alloc(target - w.length))
-    w.push(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength))
+    w.push(datas[i]!)
   }
   w.pad(align)
   return w.buffer()
@@ -263,6 +413,25 @@ export async function readGguf (path: string, options: GgufReadOptions = {}): Pr
     }
     if (dataOffset + dataBytes > fileSize) throw bad(path, `truncated: tensors need ${dataOffset + dataBytes} bytes, the file has ${fileSize}`)
     return { version, metadata, tensors, dataOffset, dataBytes, fileSize }
+  } finally {
+    await fh.close()
+  }
+}
+
+/** Reads one tensor's weights from a checked file (`readGguf`'s info), dequantized to float. */
+export async function readGgufTensor (path: string, info: GgufInfo, name: string): Promise<Float32Array> {
+  const t = info.tensors.find(x => x.name === name)
+  if (t === undefined) throw new HeuristError('INFERENCE_GGUF_NO_TENSOR', `${path} has no tensor ${name}`, { details: { path } })
+  const n = t.dims.reduce((a, b) => a * b, 1)
+  const bytes = ggmlTensorBytes(t.type, n)
+  if (bytes === null) throw new HeuristError('INFERENCE_GGUF_TYPE', `tensor ${name} has ggml type ${t.type}, which this reader does not dequantize`, { details: { path } })
+  if (bytes > 1 << 30) throw bad(path, `tensor ${name} is over 1 GiB`)
+  const fh = await open(path, 'r')
+  try {
+    const b = Buffer.alloc(bytes)
+    const { bytesRead } = await fh.read(b, 0, bytes, info.dataOffset + t.offset)
+    if (bytesRead < bytes) throw bad(path, `tensor ${name} truncated: ${bytesRead} of ${bytes} bytes`)
+    return dequantize(t.type, b, n)
   } finally {
     await fh.close()
   }

@@ -5,6 +5,6 @@ export { LlamaEngine, createLlamaEngine, defaultLlamaEngineOptions, checkSamplin
 export { teacherForce, fastTeacherForcing, defaultTeacherForceOptions, type TeacherForceOptions, type RawDistribution } from './teacher-forcing.js'
 export { probeHardware, getLlamaRuntime, resolveThreads, defaultLlamaRuntimeOptions, type HardwareInfo, type GpuSetting, type LlamaRuntimeOptions } from './runtime.js'
 export { tinyModelBuilders, ensureTinyModels, type TinyModelBuilder, type EnsureTinyOptions } from './tiny.js'
-export { buildTinyLlama, tinyLlamaSpecs, tinyVocabulary, type TinyLlamaSpec } from './tiny-llama.js'
-export { readGguf, encodeGguf, looksLikeGguf, GgufType, type GgufInfo, type GgufTensorSpec, type GgufValue } from './gguf.js'
+export { buildTinyLlama, tinyLlamaSpecs, tinyQuantizedSpecs, quantizedSiblingName, tinyVocabulary, type TinyLlamaSpec, type TinyQuant } from './tiny-llama.js'
+export { readGguf, readGgufTensor, encodeGguf, looksLikeGguf, dequantize, quantizeQ8_0, quantizeQ4_0, fp32ToFp16, fp16ToFp32, ggmlTensorBytes, GgufType, GGML_QK, GGML_TYPE_F32, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0, type GgmlWriteType, type GgufInfo, type GgufTensorSpec, type GgufValue } from './gguf.js'
 export * from './image/index.js'

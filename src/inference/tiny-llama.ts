@@ -1,4 +1,4 @@
-import { encodeGguf, GgufType, type GgufTensorSpec, type GgufValue } from './gguf.js'
+import { encodeGguf, GgufType, GGML_QK, GGML_TYPE_F32, GGML_TYPE_Q4_0, GGML_TYPE_Q8_0, type GgmlWriteType, type GgufTensorSpec, type GgufValue } from './gguf.js'
 
 /**
  * Built-in tiny llama-architecture models, generated from a seed (no model can be downloaded
@@ -23,12 +23,34 @@ export interface TinyLlamaSpec {
   headsKv: number
   ff: number
   contextLength: number
+  /**
+   * Store the weights quantized (default F32). A quantized spec with the seed and shape of
+   * another is that model's quantized copy: the `--cheat quantized-*` modes serve it.
+   */
+  quant?: TinyQuant
 }
+
+export type TinyQuant = 'q8_0' | 'q4_0'
 
 export const tinyLlamaSpecs: TinyLlamaSpec[] = [
   { name: 'tiny-llama', seed: 1, embd: 64, layers: 2, heads: 4, headsKv: 4, ff: 128, contextLength: 1024 },
   { name: 'tiny-llama-b', seed: 2, embd: 96, layers: 3, heads: 4, headsKv: 2, ff: 192, contextLength: 1024 }
 ]
+
+/** The quantized copy of a tiny model's name (`tiny-llama` → `tiny-llama-q4`). */
+export function quantizedSiblingName (name: string, quant: TinyQuant): string {
+  return `${name}-${quant === 'q8_0' ? 'q8' : 'q4'}`
+}
+
+/**
+ * Quantized siblings of the tiny models: same seed, same weights before quantization. Built on
+ * demand (the quantized cheats, the bench, tests), not by `heurist up`.
+ */
+export const tinyQuantizedSpecs: TinyLlamaSpec[] = tinyLlamaSpecs.flatMap(spec =>
+  (['q8_0', 'q4_0'] as const).map(quant => ({ ...spec, name: quantizedSiblingName(spec.name, quant), quant })))
+
+/** ggml's general.file_type for an all-F32, mostly-Q8_0 or mostly-Q4_0 file. */
+const FILE_TYPE: Record<TinyQuant | 'f32', number> = { f32: 0, q8_0: 7, q4_0: 2 }
 
 /** ChatML, the template llama.cpp and node-llama-cpp both recognise. */
 export const CHATML_TEMPLATE = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
@@ -81,6 +103,7 @@ export function buildTinyLlama (spec: TinyLlamaSpec): Buffer {
   const { embd, ff, layers, heads, headsKv } = spec
   const headDim = embd / heads
   const embdKv = headDim * headsKv
+  // the seed alone fixes the weights, so a quantized sibling starts from the same floats
   const rand = rng(spec.seed)
   const uniform = (n: number, scale: number): Float32Array => {
     const a = new Float32Array(n)
@@ -122,7 +145,7 @@ export function buildTinyLlama (spec: TinyLlamaSpec): Buffer {
     ['general.architecture', { type: GgufType.STRING, value: 'llama' }],
     ['general.name', { type: GgufType.STRING, value: spec.name }],
     ['general.description', { type: GgufType.STRING, value: `heurist built-in tiny model, seed ${spec.seed}; random weights, for tests and local devnets` }],
-    ['general.file_type', u32(0)],
+    ['general.file_type', u32(FILE_TYPE[spec.quant ?? 'f32'])],
     ['general.alignment', u32(32)],
     ['llama.context_length', u32(spec.contextLength)],
     ['llama.embedding_length', u32(embd)],
@@ -146,5 +169,8 @@ export function buildTinyLlama (spec: TinyLlamaSpec): Buffer {
     ['tokenizer.ggml.add_space_prefix', { type: GgufType.BOOL, value: false }],
     ['tokenizer.chat_template', { type: GgufType.STRING, value: CHATML_TEMPLATE }]
   ]
-  return encodeGguf(metadata, tensors)
+  // as llama.cpp's quantizer: 2-D weight matrices whose rows are whole blocks; norms stay F32
+  const qtype: GgmlWriteType = spec.quant === undefined ? GGML_TYPE_F32 : spec.quant === 'q8_0' ? GGML_TYPE_Q8_0 : GGML_TYPE_Q4_0
+  const stored = tensors.map(t => t.dims.length === 2 && (t.dims[0]! % GGML_QK) === 0 ? { ...t, type: qtype } : t)
+  return encodeGguf(metadata, stored)
 }

@@ -1,7 +1,7 @@
 import { writeFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ModelCache, type CachedModel } from './cache.js'
-import { buildTinyLlama, tinyLlamaSpecs } from './tiny-llama.js'
+import { buildTinyLlama, tinyLlamaSpecs, tinyQuantizedSpecs } from './tiny-llama.js'
 import { tinySdBuilders } from './image/tiny-sd.js'
 import type { ModelKind } from './types.js'
 
@@ -14,11 +14,14 @@ export interface TinyModelBuilder {
   kind: ModelKind
   /** Writes the model into `dir` (deterministically) and returns the path of the file or folder written. */
   build: (dir: string) => Promise<string>
+  /** Built only when asked for by name (the quantized siblings, for the quantized cheats). Default false. */
+  onDemand?: boolean
 }
 
-export const tinyModelBuilders: TinyModelBuilder[] = tinyLlamaSpecs.map(spec => ({
+export const tinyModelBuilders: TinyModelBuilder[] = [...tinyLlamaSpecs, ...tinyQuantizedSpecs].map(spec => ({
   name: spec.name,
   kind: 'llm' as const,
+  ...(spec.quant !== undefined ? { onDemand: true } : {}),
   async build (dir: string): Promise<string> {
     const path = join(dir, `${spec.name}.gguf`)
     await writeFile(path, buildTinyLlama(spec))
@@ -30,7 +33,7 @@ tinyModelBuilders.push(...tinySdBuilders)
 export interface EnsureTinyOptions {
   /** Rebuild and re-register even when a built-in model of that name is there. Default false. */
   force?: boolean
-  /** Only these builders (by name). Default all. */
+  /** Only these builders (by name). Default all but the on-demand ones. */
   names?: string[]
   onProgress?: (name: string, done: number, total: number) => void
 }
@@ -42,7 +45,7 @@ export interface EnsureTinyOptions {
  */
 export async function ensureTinyModels (cacheDir: string, options: EnsureTinyOptions = {}): Promise<CachedModel[]> {
   const cache = await ModelCache.open(cacheDir)
-  const builders = tinyModelBuilders.filter(b => options.names === undefined || options.names.includes(b.name))
+  const builders = tinyModelBuilders.filter(b => options.names === undefined ? b.onDemand !== true : options.names.includes(b.name))
   const present = options.force === true ? [] : (await cache.list()).filter(m => m.source === 'builtin')
   const out: CachedModel[] = []
   let done = 0
