@@ -1,5 +1,5 @@
 // Validation benchmark: per cheat mode, the detection rate within 20 sampled jobs and how
-// many sampled jobs it took; false positives on honest jobs; LLM validation time ÷ generation
+// many sampled jobs it took (the quantized-* modes serve tiny-llama's Q8_0/Q4_0 copy); false positives on honest jobs; LLM validation time ÷ generation
 // time for the same jobs, measured side by side. Real llama.cpp on the built-in tiny models
 // (one thread) and the tiny-sd ONNX pipeline. Prints JSON.
 //
@@ -41,13 +41,15 @@ const signal = new AbortController().signal
 
 const dir = await mkdtemp(join(tmpdir(), 'heurist-bench-validation-'))
 try {
-  const made = await ensureTinyModels(join(dir, 'models'), { names: ['tiny-llama', 'tiny-llama-b'] })
+  // tiny-llama's quantized copies (Q8_0, Q4_0) serve the quantized-* cheats
+  const made = await ensureTinyModels(join(dir, 'models'), { names: ['tiny-llama', 'tiny-llama-b', 'tiny-llama-q8', 'tiny-llama-q4'] })
   const a = made.find(m => m.name === 'tiny-llama')
   const b = made.find(m => m.name === 'tiny-llama-b')
   const engine = createLlamaEngine({ gpu: 'cpu', threads: 1, parallel: 1, maxQueue: 8 })
   await engine.load(a.path, { id: a.id, name: a.name })
   await engine.load(b.path, { id: b.id, name: b.name })
   const models = engine.loaded()
+  for (const q of made.filter(m => m.name.endsWith('-q8') || m.name.endsWith('-q4'))) await engine.load(q.path, { id: q.id, name: q.name })
   const honest = { models: () => models, async execute (job) { return { kind: 'llm', result: await engine.generate({ modelId: job.modelId, input: job.input, sampling: job.sampling }) } } }
   const score = async (job, out) => await scoreLlmJob(engine, { modelId: job.modelId, input: job.input, sampling: job.sampling, output: out.result })
 
@@ -74,7 +76,7 @@ try {
 
   // ---- cheating LLM miners ----
   const detection = {}
-  for (const mode of ['wrong-model', 'high-temperature', 'random-tokens', 'truncate']) {
+  for (const mode of ['wrong-model', 'high-temperature', 'random-tokens', 'truncate', 'quantized-q8', 'quantized-q4']) {
     const ex = cheatingExecutor(mode, { llm: engine, images: new Map(), models, honest })
     const pool = []
     for (let i = 0; i < POOL; i++) {

@@ -7,8 +7,8 @@ import type { Logger } from '../core/logger.js'
 import type { Store } from '../core/store.js'
 import { createHeuristNode, type HeuristNode, type JobExecutor, type ReceiptDomainOptions } from '../p2p/index.js'
 import {
-  ModelCache, createImageEngine, createLlamaEngine, ensureTinyModels, tinyModelBuilders,
-  type ImageEngine, type ImageModel, type LlamaEngine, type ModelInfo
+  ModelCache, createImageEngine, createLlamaEngine, ensureTinyModels, tinyModelBuilders, quantizedSiblingName,
+  type TinyQuant, type ImageEngine, type ImageModel, type LlamaEngine, type ModelInfo
 } from '../inference/index.js'
 import type { CommandContext } from './context.js'
 import { reachabilityFromConfig } from './reachability.js'
@@ -120,6 +120,21 @@ export async function loadMinerModels (ctx: CommandContext, refs: string[], logg
       await llm?.stop()
       await imageEngine?.dispose()
     }
+  }
+}
+
+/**
+ * For the quantized cheats (`--cheat quantized-q8|q4`): builds and loads the quantized copy of
+ * each built-in tiny LLM the miner serves, beside it in the same engine. The copies are not
+ * added to `m.models`, so the miner does not advertise them.
+ */
+export async function loadQuantizedSiblings (ctx: CommandContext, m: MinerModels, quant: TinyQuant, logger: Logger): Promise<void> {
+  if (m.llm === null) return
+  const names = m.models.filter(x => x.kind === 'llm').map(x => quantizedSiblingName(x.name, quant)).filter(n => tinyModelBuilders.some(b => b.name === n))
+  if (names.length === 0) return
+  for (const e of await ensureTinyModels(ctx.paths.models, { names })) {
+    await m.llm.load(e.path, { id: e.id, name: e.name })
+    logger.info({ model: e.name, id: e.id }, 'quantized copy loaded (--cheat)')
   }
 }
 

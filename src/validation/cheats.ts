@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto'
 import sharp from 'sharp'
 import { HeuristError, usageError } from '../core/errors.js'
-import { pixelSha256, type ImageModel, type LlamaEngine, type ModelInfo } from '../inference/index.js'
+import { pixelSha256, quantizedSiblingName, type ImageModel, type LlamaEngine, type ModelInfo, type TinyQuant } from '../inference/index.js'
 import type { JobExecutor, JobOutput } from '../p2p/index.js'
 
 /**
@@ -13,12 +13,21 @@ import type { JobExecutor, JobOutput } from '../p2p/index.js'
  * - `high-temperature`: samples at twice the asked temperature (at least 1.5)
  * - `random-tokens`: random text of the asked length, no model run at all
  * - `truncate`: stops at half the asked tokens and claims a natural stop
+ * - `quantized-q8`, `quantized-q4`: runs the Q8_0 or Q4_0 copy of the claimed model (its
+ *   quantized sibling, `tiny-llama-q8`/`-q4`, must be loaded too): the cheat that pays in
+ *   practice, since a quantized model is smaller and faster and its text reads the same.
+ *   Two modes, not one, because how fast it is caught depends on the bits kept.
  * - `wrong-seed`: (images) draws with seed + 1
  * - `blank`: (images) a black image, no model run at all
  */
-export const CHEAT_MODES = ['wrong-model', 'high-temperature', 'random-tokens', 'truncate', 'wrong-seed', 'blank'] as const
+export const CHEAT_MODES = ['wrong-model', 'high-temperature', 'random-tokens', 'truncate', 'quantized-q8', 'quantized-q4', 'wrong-seed', 'blank'] as const
 export type CheatMode = typeof CHEAT_MODES[number]
-export const LLM_CHEATS: readonly CheatMode[] = ['wrong-model', 'high-temperature', 'random-tokens', 'truncate']
+export const LLM_CHEATS: readonly CheatMode[] = ['wrong-model', 'high-temperature', 'random-tokens', 'truncate', 'quantized-q8', 'quantized-q4']
+
+/** The quantization a quantized cheat serves, or null for the other modes. */
+export function cheatQuant (mode: CheatMode): TinyQuant | null {
+  return mode === 'quantized-q8' ? 'q8_0' : mode === 'quantized-q4' ? 'q4_0' : null
+}
 export const IMAGE_CHEATS: readonly CheatMode[] = ['wrong-seed', 'blank']
 
 export function parseCheatMode (value: string): CheatMode {
@@ -51,9 +60,20 @@ export function cheatingExecutor (mode: CheatMode, e: CheatEngines): JobExecutor
         const s = job.sampling
         switch (mode) {
           case 'wrong-model': {
-            const other = llm.loaded().find(m => m.id !== job.modelId)
+            // another model, not a quantized copy of the claimed one (that is the quantized cheats)
+            const claimedName = llm.loaded().find(m => m.id === job.modelId)?.name ?? ''
+            const copies = (['q8_0', 'q4_0'] as const).map(q => quantizedSiblingName(claimedName, q))
+            const other = llm.loaded().find(m => m.id !== job.modelId && !copies.includes(m.name))
             if (other === undefined) throw new HeuristError('VALIDATION_CHEAT_UNAVAILABLE', 'wrong-model needs a second LLM loaded (the built-in tiny-llama-b)')
             return { kind: 'llm', result: await llm.generate({ modelId: other.id, input: job.input, sampling: s }, { signal: o.signal, onToken: o.onToken }) }
+          }
+          case 'quantized-q8':
+          case 'quantized-q4': {
+            const claimed = llm.loaded().find(m => m.id === job.modelId)
+            const want = claimed === undefined ? null : quantizedSiblingName(claimed.name, cheatQuant(mode)!)
+            const sibling = llm.loaded().find(m => m.name === want)
+            if (sibling === undefined) throw new HeuristError('VALIDATION_CHEAT_UNAVAILABLE', `${mode} needs the quantized copy of the claimed model loaded (${want ?? 'unknown model'})`)
+            return { kind: 'llm', result: await llm.generate({ modelId: sibling.id, input: job.input, sampling: s }, { signal: o.signal, onToken: o.onToken }) }
           }
           case 'high-temperature':
             return { kind: 'llm', result: await llm.generate({ modelId: job.modelId, input: job.input, sampling: { ...s, temperature: Math.min(10, Math.max(1.5, 2 * s.temperature)) } }, { signal: o.signal, onToken: o.onToken }) }

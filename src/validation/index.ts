@@ -8,7 +8,7 @@ export {
   transcriptSchema, llmTranscriptSchema, imageTranscriptSchema, decodeTranscript, transcriptOf, transcriptMismatch, jobRequestOf, MAX_TRANSCRIPT_BYTES,
   type ValidationTranscript, type LlmTranscript, type ImageTranscript
 } from './transcript.js'
-export { CHEAT_MODES, LLM_CHEATS, IMAGE_CHEATS, parseCheatMode, assertCheatAllowed, cheatingExecutor, type CheatMode, type CheatEngines } from './cheats.js'
+export { CHEAT_MODES, LLM_CHEATS, IMAGE_CHEATS, cheatQuant, parseCheatMode, assertCheatAllowed, cheatingExecutor, type CheatMode, type CheatEngines } from './cheats.js'
 export {
   VERDICTS_TOPIC, REASON, reasonName, MAX_WINDOW, MAX_VERDICT_BYTES, verdictMessageSchema, signVerdictWith, verdictSigner, buildVerdictMessage, QuorumBook,
   type VerdictMessage, type ReasonName

@@ -4,7 +4,7 @@ import { loadContext } from '../context.js'
 import { withChainFlags, type ChainFlags } from '../chain.js'
 import { collectList, parseIntFlag } from '../flags.js'
 import { untilSignal } from '../lifecycle.js'
-import { joinMesh, loadMinerModels, receiptDomainFor, type MinerModels } from '../mesh.js'
+import { joinMesh, loadMinerModels, loadQuantizedSiblings, receiptDomainFor, type MinerModels } from '../mesh.js'
 import { Store } from '../../core/store.js'
 import { usageError } from '../../core/errors.js'
 import { heuristDomain } from '../../core/typed-data.js'
@@ -14,7 +14,7 @@ import { Advertiser, basicHardware, depositAdmission, unpaidReceiptDomain, type 
 import { depositReader } from '../../chain/index.js'
 import { probeHardware } from '../../inference/index.js'
 import { startMinerPods, type MinerPods } from '../pod-host.js'
-import { CHEAT_MODES, assertCheatAllowed, cheatingExecutor, parseCheatMode } from '../../validation/index.js'
+import { CHEAT_MODES, assertCheatAllowed, cheatingExecutor, cheatQuant, parseCheatMode } from '../../validation/index.js'
 import { nodeChain, rewardsDir, startMinerRewards, startNodeDashboard } from '../rewards.js'
 import { recordClaimFailure } from '../../rewards/index.js'
 import { startEarningsFeeds } from '../earnings-feeds.js'
@@ -118,6 +118,8 @@ export function registerMine (program: Command): void {
         pods = await startMinerPods(ctx, node, hw)
         const podModels = pods
         if (cheat !== null) logger.warn({ cheat }, 'CHEATING on purpose (--cheat, a testing aid): results are dishonest and validators should slash this miner')
+        const quant = cheat === null ? null : cheatQuant(cheat)
+        if (quant !== null) await loadQuantizedSiblings(ctx, loaded, quant, logger)
         const executor = cheat === null ? healingExecutor(engine) : cheatingExecutor(cheat, { llm: loaded.llm, images: loaded.images, models: loaded.models, honest: loaded.executor })
         chain = domain === null ? null : await nodeChain(ctx, identity.wallet, logger)
         // on a chain, only requesters whose Payments deposit covers the job are served

@@ -6,7 +6,7 @@ import { formatUnits, parseUnits } from 'ethers'
 import { loadContext, type CommandContext } from '../context.js'
 import { untilSignal } from '../lifecycle.js'
 import { parseIntFlag } from '../flags.js'
-import { loadMinerModels, type MinerModels } from '../mesh.js'
+import { loadMinerModels, loadQuantizedSiblings, type MinerModels } from '../mesh.js'
 import { VERSION } from '../version.js'
 import { usageError } from '../../core/errors.js'
 import { Store } from '../../core/store.js'
@@ -16,7 +16,7 @@ import { createHeuristNode, Advertiser, basicHardware, depositAdmission, type He
 import { startDevnet, connectChain, writeDeployment, minerEligibility, depositReader, type Devnet, type ChainClient } from '../../chain/index.js'
 import { ensureTinyModels } from '../../inference/index.js'
 import { startGatewayService, VoucherInbox, fetchTranscript, type GatewayService } from '../../gateway/index.js'
-import { chainStakeViews, chainSlasher, startValidatorService, defaultValidatorOptions, cheatingExecutor, parseCheatMode, CHEAT_MODES, type CheatMode, type GatewayTranscript, type ImageRerun } from '../../validation/index.js'
+import { chainStakeViews, chainSlasher, startValidatorService, defaultValidatorOptions, cheatingExecutor, cheatQuant, parseCheatMode, CHEAT_MODES, type CheatMode, type GatewayTranscript, type ImageRerun } from '../../validation/index.js'
 import { nodeSource, type MinerPart } from '../../dashboard/index.js'
 import { relayRewardRoots, startMinerRewards, startNodeDashboard, startValidatorEpochs } from '../rewards.js'
 import { hostPods, startGatewayPods } from '../pod-host.js'
@@ -172,6 +172,8 @@ async function runLocked (ctx: CommandContext, o: UpConfig, root: string): Promi
       cleanups.push(async () => { await pods.stop() })
       const cheating = o.cheat !== null && i === o.miners - 1
       if (cheating) ctx.logger.warn({ miner: wallet.address, cheat: o.cheat }, 'this miner CHEATS on purpose (--cheat): validators should slash it')
+      const quant = cheating ? cheatQuant(o.cheat!) : null
+      if (quant !== null) await loadQuantizedSiblings(ctx, models, quant, ctx.logger)
       const executor = cheating ? cheatingExecutor(o.cheat!, { llm: models.llm, images: models.images, models: models.models, honest: models.executor }) : models.executor
       // served only for requesters whose deposit covers the job (the gateway deposits below, before any job)
       const admit = ctx.config.mine.serveUnpaid ? {} : { admit: depositAdmission({ depositOf: depositReader(chain), pricePerUnit: () => o.price }) }
