@@ -161,6 +161,19 @@ describe('quantized tiny models in llama.cpp', () => {
       await writeFile(path, buildTinyLlama(s))
       ids[s.name] = (await engine.load(path, { id: `id-${s.name}`, name: s.name })).id
     }
+    // tiny-llama with its weights replaced by the Q4_0 file's, dequantized by our reader: if
+    // llama.cpp reads the blocks as we wrote them, it computes (nearly) the same as on this
+    const f32Path = join(d.dir, 'tiny-llama.gguf')
+    const f32 = await readGguf(f32Path)
+    const q4Path = join(d.dir, 'tiny-llama-q4.gguf')
+    const q4Info = await readGguf(q4Path)
+    const bytes = Buffer.from(await readFile(f32Path))
+    for (const t of f32.tensors) {
+      const w = await readGgufTensor(q4Path, q4Info, t.name)
+      Buffer.from(w.buffer, w.byteOffset, w.byteLength).copy(bytes, f32.dataOffset + t.offset)
+    }
+    await writeFile(join(d.dir, 'deq.gguf'), bytes)
+    ids.deq = (await engine.load(join(d.dir, 'deq.gguf'), { id: 'id-deq', name: 'deq' })).id
   })
   afterAll(async () => {
     await engine?.stop()
@@ -184,6 +197,18 @@ describe('quantized tiny models in llama.cpp', () => {
     expect(tv['tiny-llama-q8']).toBeGreaterThan(0)
     expect(tv['tiny-llama-q8']).toBeLessThan(tv['tiny-llama-q4']!)
     expect(tv['tiny-llama-q4']).toBeLessThan(0.5)
+  })
+
+  it('reads the Q4_0 blocks as written: its distributions match F32 weights dequantized by our reader far better than the originals', async () => {
+    const sampling = { seed: 3, temperature: 1, topP: 1, topK: 0, maxTokens: 32, stop: [] }
+    const r = await engine.generate({ modelId: ids['tiny-llama-q4']!, input: 'question 9', sampling })
+    const q = (await engine.tokenDistributions(ids['tiny-llama-q4']!, 'question 9', r.tokens)).distributions
+    const deq = (await engine.tokenDistributions(ids.deq!, 'question 9', r.tokens)).distributions
+    const orig = (await engine.tokenDistributions(ids['tiny-llama']!, 'question 9', r.tokens)).distributions
+    const mean = (other: RawDistribution[]): number => q.reduce((sum, dq, i) => sum + totalVariation(dq, other[i]!), 0) / q.length
+    // llama.cpp rounds activations to 8 bits for a Q4_0 product, so not zero; a misread layout
+    // (nibble order, scale) would put the Q4_0 model nowhere near the dequantized one
+    expect(mean(deq)).toBeLessThan(mean(orig) / 3)
   })
 })
 
