@@ -1,5 +1,6 @@
 import { open } from 'node:fs/promises'
 import { HeuristError } from '../core/errors.js'
+import { fp32ToFp16, fp16ToFp32 } from './float16.js'
 
 /**
  * GGUF (v3) writer and a bounded reader. The writer produces the built-in tiny models; the
@@ -56,48 +57,6 @@ export function ggmlTensorBytes (type: number, n: number): number | null {
 }
 
 // ---------------------------------------------------------------------------- quantization
-
-const f32 = new Float32Array(1)
-const u32v = new Uint32Array(f32.buffer)
-
-/** IEEE half from a float, rounding to nearest even (what ggml's FP32_TO_FP16 does, F16C or not). */
-export function fp32ToFp16 (x: number): number {
-  f32[0] = x
-  const b = u32v[0]!
-  const sign = (b >>> 16) & 0x8000
-  const exp = (b >>> 23) & 0xff
-  let mant = b & 0x7fffff
-  if (exp === 0xff) return sign | 0x7c00 | (mant !== 0 ? 0x200 : 0)
-  let e = exp - 127 + 15
-  if (e >= 0x1f) return sign | 0x7c00
-  if (e <= 0) {
-    if (e < -10) return sign
-    mant |= 0x800000
-    const shift = 14 - e
-    const half = 1 << (shift - 1)
-    let h = mant >>> shift
-    const rest = mant & ((1 << shift) - 1)
-    if (rest > half || (rest === half && (h & 1) === 1)) h++
-    return sign | h
-  }
-  let h = mant >>> 13
-  const rest = mant & 0x1fff
-  if (rest > 0x1000 || (rest === 0x1000 && (h & 1) === 1)) {
-    h++
-    if (h === 0x400) { h = 0; e++ }
-    if (e >= 0x1f) return sign | 0x7c00
-  }
-  return sign | (e << 10) | h
-}
-
-export function fp16ToFp32 (h: number): number {
-  const sign = (h & 0x8000) !== 0 ? -1 : 1
-  const e = (h >>> 10) & 0x1f
-  const m = h & 0x3ff
-  if (e === 0) return sign * m * 2 ** -24
-  if (e === 0x1f) return m === 0 ? sign * Infinity : NaN
-  return sign * (1 + m / 1024) * 2 ** (e - 15)
-}
 
 const fr = Math.fround
 /** C's roundf: halves away from zero. */

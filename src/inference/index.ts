@@ -6,5 +6,6 @@ export { teacherForce, fastTeacherForcing, defaultTeacherForceOptions, type Teac
 export { probeHardware, getLlamaRuntime, resolveThreads, defaultLlamaRuntimeOptions, type HardwareInfo, type GpuSetting, type LlamaRuntimeOptions } from './runtime.js'
 export { tinyModelBuilders, ensureTinyModels, type TinyModelBuilder, type EnsureTinyOptions } from './tiny.js'
 export { buildTinyLlama, tinyLlamaSpecs, tinyQuantizedSpecs, quantizedSiblingName, tinyVocabulary, type TinyLlamaSpec, type TinyQuant } from './tiny-llama.js'
-export { readGguf, readGgufTensor, encodeGguf, looksLikeGguf, dequantize, quantizeQ8_0, quantizeQ4_0, fp32ToFp16, fp16ToFp32, ggmlTensorBytes, GgufType, GGML_QK, GGML_TYPE_F32, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0, type GgmlWriteType, type GgufInfo, type GgufTensorSpec, type GgufValue } from './gguf.js'
+export { readGguf, readGgufTensor, encodeGguf, looksLikeGguf, dequantize, quantizeQ8_0, quantizeQ4_0, ggmlTensorBytes, GgufType, GGML_QK, GGML_TYPE_F32, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0, type GgmlWriteType, type GgufInfo, type GgufTensorSpec, type GgufValue } from './gguf.js'
 export * from './image/index.js'
+export { fp32ToFp16, fp16ToFp32 } from './float16.js'

@@ -11,7 +11,7 @@ import { CONTEXT_LENGTH, ClipTokenizer } from './tokenizer.js'
 import { createScheduler, SCHEDULERS } from './schedulers.js'
 import { gaussianNoise } from './prng.js'
 import { pixelSha256 } from './compare.js'
-import { float32ToHalfArray, halfArrayToFloat32 } from './float16.js'
+import { float32ToHalfArray, halfArrayToFloat32 } from '../float16.js'
 import { folderId } from '../cache.js'
 
 /** SD's VAE scaling factor: latents are divided by it before decoding. */

@@ -1,9 +1,9 @@
-/** IEEE 754 half-precision conversion for fp16 model exports (round to nearest even). */
+/** IEEE 754 half precision (round to nearest even, as ggml's FP32_TO_FP16): fp16 ONNX exports and GGUF block scales. */
 
 const f32 = new Float32Array(1)
 const u32 = new Uint32Array(f32.buffer)
 
-export function toHalf (value: number): number {
+export function fp32ToFp16 (value: number): number {
   f32[0] = value
   const x = u32[0] ?? 0
   const sign = (x >>> 16) & 0x8000
@@ -28,7 +28,7 @@ export function toHalf (value: number): number {
   return sign | half
 }
 
-export function fromHalf (h: number): number {
+export function fp16ToFp32 (h: number): number {
   const sign = (h & 0x8000) !== 0 ? -1 : 1
   const exp = (h >>> 10) & 0x1f
   const mant = h & 0x3ff
@@ -39,12 +39,12 @@ export function fromHalf (h: number): number {
 
 export function float32ToHalfArray (src: Float32Array): Uint16Array {
   const out = new Uint16Array(src.length)
-  for (let i = 0; i < src.length; i++) out[i] = toHalf(src[i] ?? 0)
+  for (let i = 0; i < src.length; i++) out[i] = fp32ToFp16(src[i] ?? 0)
   return out
 }
 
 export function halfArrayToFloat32 (src: Uint16Array): Float32Array {
   const out = new Float32Array(src.length)
-  for (let i = 0; i < src.length; i++) out[i] = fromHalf(src[i] ?? 0)
+  for (let i = 0; i < src.length; i++) out[i] = fp16ToFp32(src[i] ?? 0)
   return out
 }
