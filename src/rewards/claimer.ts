@@ -14,7 +14,7 @@ import { isHeuristError } from '../core/errors.js'
 import { writeRewardFile, type ChainClient } from '../chain/index.js'
 import type { HeuristNode } from '../p2p/index.js'
 import { PointsLedger } from './ledger.js'
-import { payers, epochSchedule } from './inputs.js'
+import { chainOrganic, epochSchedule } from './inputs.js'
 import { onRewardRoots, checkLeaves, type RewardRootMessage } from './gossip.js'
 import { toSnapshot, POINTS_FILE, type PointsSnapshot } from './snapshot.js'
 import { PollLoop } from './loop.js'
@@ -143,8 +143,7 @@ export class RewardClaimer {
 
   private async writeSnapshot (epoch: bigint): Promise<void> {
     await this.ledger.flush()
-    const paying = await payers(this.init.chain)
-    const pts = await this.ledger.points(epoch, { isPayer: async (a) => paying.has(a.toLowerCase()) })
+    const pts = await this.ledger.points(epoch, await chainOrganic(this.init.chain))
     this.snapshot = toSnapshot(this.init.node.address, this.payout ?? this.init.node.address, pts)
     if (this.options.snapshotFile === null) return
     await mkdir(this.init.rewardsDir, { recursive: true })

@@ -16,8 +16,8 @@ import type { Store } from '../core/store.js'
 import type { ChainClient } from '../chain/index.js'
 import { readRewardFiles } from '../chain/index.js'
 import { multiplierWad, type Pool } from '../economics/index.js'
-import { POOL_NAMES, receiptPoints, type PointsLedger, type OrganicCheck } from './ledger.js'
-import { epochFacts, minerFacts, payers } from './inputs.js'
+import { POOL_NAMES, receiptPoints, relatedParties, type PointsLedger, type OrganicCheck } from './ledger.js'
+import { epochFacts, minerFacts, chainOrganic } from './inputs.js'
 
 export type ReceiptStatus = 'counted' | 'not-organic' | 'failed' | 'duplicate'
 
@@ -125,13 +125,15 @@ export async function ledgerEarnings (ledger: PointsLedger, store: Store, epoch:
     const req = e.requester.toLowerCase()
     let isPaid = paid.get(req)
     if (isPaid === undefined) { isPaid = await check.isPayer(e.requester); paid.set(req, isPaid) }
-    if (!isPaid || !same(e.from, e.requester) || same(e.requester, e.miner)) {
+    if (!isPaid || !same(e.from, e.requester) || await relatedParties(e.requester, e.miner, check.payoutOf)) {
       line.status = 'not-organic'
       line.reason = same(e.requester, e.miner)
         ? 'not organic: the miner was its own requester (self-dealing earns nothing)'
         : !isPaid
             ? `not organic: requester ${e.requester} has no Payments deposit (unpaid work earns no points)`
-            : `not organic: gossiped by ${e.from}, not by its requester ${e.requester} (only the requester's countersignature counts)`
+            : !same(e.from, e.requester)
+                ? `not organic: gossiped by ${e.from}, not by its requester ${e.requester} (only the requester's countersignature counts)`
+                : `not organic: requester ${e.requester} is paid out to the miner's payout address (related parties earn nothing)`
       continue
     }
     const fail = verdicts.filter(v => !v.pass)
@@ -348,12 +350,12 @@ function stripPayout (c: ChainEarnings & { payout: string }): ChainEarnings {
   return rest
 }
 
-/** A miner's organic check against the chain: deposits from Payments, verdict weight from validator stake. */
+/** A miner's organic check against the chain: deposits from Payments, payouts from NodeRegistry, verdict weight from validator stake. */
 export async function chainOrganicCheck (chain: ChainClient): Promise<OrganicCheck & { stakeOf: (v: string) => Promise<bigint> }> {
-  const paying = await payers(chain)
+  const organic = await chainOrganic(chain)
   const stakes = new Map<string, bigint>()
   return {
-    isPayer: async (a) => paying.has(a.toLowerCase()),
+    ...organic,
     stakeOf: async (v) => {
       const k = v.toLowerCase()
       let s = stakes.get(k)

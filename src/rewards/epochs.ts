@@ -15,7 +15,7 @@ import { heuristDomain, VerdictTypes, type Verdict } from '../core/typed-data.js
 import { TOPICS, type HeuristNode } from '../p2p/index.js'
 import { PointsLedger } from './ledger.js'
 import { computeRewardTable, type RewardTable } from './table.js'
-import { tableInput, payers, epochSchedule, MAX_TABLE_MINERS } from './inputs.js'
+import { tableInput, chainOrganic, epochSchedule, MAX_TABLE_MINERS } from './inputs.js'
 import { onRewardRoots, publishRewardRoot, checkLeaves, splitRewardMessage, MAX_LEAVES, type RewardRootMessage, type SignedRoot } from './gossip.js'
 
 /** Root entries (epoch, root, total) held at once while their signatures are collected. */
@@ -195,7 +195,7 @@ export class EpochService {
     const t0 = performance.now()
     const { chain, wallet, logger } = this.init
     await this.ledger.flush()
-    const paying = await payers(chain)
+    const organic = await chainOrganic(chain)
     // one stake read per validator for the whole epoch: every receipt's verdicts weigh the same
     const stakes = new Map<string, Promise<bigint>>()
     const stakeOf = async (v: string): Promise<bigint> => {
@@ -204,7 +204,7 @@ export class EpochService {
       if (p === undefined) { p = this.stakeOf(v); stakes.set(k, p) }
       return await p
     }
-    const pts = await this.ledger.points(e, { isPayer: async (a) => paying.has(a.toLowerCase()), stakeOf })
+    const pts = await this.ledger.points(e, { ...organic, stakeOf })
     const table = computeRewardTable(await tableInput(chain, e, pts.miners, this.options.tipBps, this.options.maxTableMiners))
     const tree = buildRewardTree(table.entries)
     await writeRewardFile(this.init.rewardsDir, e, tree)

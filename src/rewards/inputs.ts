@@ -1,7 +1,8 @@
 /**
  * What the reward table reads from the chain, in one place: the epoch's revenue per pool,
  * the schedule and its parameters from the deployment, each miner's payout address, stake and
- * votes, who voted for it, who was slashed, and which requesters ever funded a deposit.
+ * votes, who voted for it, who was slashed, which requesters ever funded a deposit and whom
+ * each is paid out to (the organic test).
  */
 import type { EventLog } from 'ethers'
 import type { ChainClient } from '../chain/index.js'
@@ -60,6 +61,31 @@ export async function payers (chain: ChainClient): Promise<Set<string>> {
   const out = new Set<string>()
   for (const l of await logs(chain, 'payments', 'Deposited')) out.add(String(l.args[0]).toLowerCase())
   return out
+}
+
+/**
+ * The ledger's organic test against the chain: who funded a deposit (one event scan) and each
+ * address's payout from NodeRegistry (read once per address), the two facts Payments uses to
+ * tell organic revenue from revenue between related parties.
+ */
+export async function chainOrganic (chain: ChainClient): Promise<{ isPayer: (a: string) => Promise<boolean>, payoutOf: (a: string) => Promise<string> }> {
+  const paying = await payers(chain)
+  const payouts = new Map<string, Promise<string>>()
+  return {
+    isPayer: async (a) => paying.has(a.toLowerCase()),
+    payoutOf: async (a) => {
+      const k = a.toLowerCase()
+      let p = payouts.get(k)
+      if (p === undefined) {
+        p = chain.read<string>(chain.contracts.nodes, 'payoutOf', [a]).catch((e: unknown) => {
+          payouts.delete(k)
+          throw new HeuristError('REWARDS_CHAIN_READ', `cannot read the payout of ${a}: ${(e as Error).message}`, { cause: e })
+        })
+        payouts.set(k, p)
+      }
+      return await p
+    }
+  }
 }
 
 /** Operators that ever registered in NodeRegistry (one event scan, not one read per key). */

@@ -6,7 +6,8 @@
  * and only while its epoch is open (the epoch service closes an epoch after a grace period).
  * Points for an epoch come from the receipts that count (docs/ORGANIC.md):
  *   - organic: gossiped by the requester itself (the gateway's countersignature), a requester
- *     that funded a Payments deposit, and a requester other than the miner;
+ *     that funded a Payments deposit, and a requester unrelated to the miner (not paid out to
+ *     the miner's payout address: Payments' `isRelated` rule, `relatedParties`);
  *   - not failed: no failing verdicts, or failing verdicts whose signers hold less validator
  *     stake than the passing ones' (weighed by stake, never by heads; only verdicts whose
  *     EIP-712 signature is their staked validator's reach the ledger: see epochs.ts);
@@ -77,8 +78,21 @@ export interface EpochPoints {
 export interface OrganicCheck {
   /** True when `requester` funded a Payments deposit (a paying gateway account). */
   isPayer: (requester: string) => Promise<boolean>
+  /** NodeRegistry's `payoutOf`: a registered operator's owner, any other address itself. */
+  payoutOf: (account: string) => Promise<string>
   /** A validator's active stake: the weight of its verdicts. Absent = every verdict weighs 0 (a miner's own estimate). */
   stakeOf?: (validator: string) => Promise<bigint>
+}
+
+/**
+ * Payments' `isRelated` rule applied to a receipt: the requester (the paying account) and the
+ * miner are related when they are paid out to the same address (the miner's own key, its
+ * owner's, or another operator of the same owner). Related revenue raises no cap on chain,
+ * and a related receipt earns no points here (docs/ORGANIC.md).
+ */
+export async function relatedParties (requester: string, miner: string, payoutOf: (a: string) => Promise<string>): Promise<boolean> {
+  if (requester.toLowerCase() === miner.toLowerCase()) return true
+  return (await payoutOf(requester)).toLowerCase() === (await payoutOf(miner)).toLowerCase()
 }
 
 function pad (n: bigint): string { return n.toString().padStart(20, '0') }
@@ -193,7 +207,7 @@ export class PointsLedger {
       const req = e.requester.toLowerCase()
       let paid = payer.get(req)
       if (paid === undefined) { paid = await organic.isPayer(e.requester); payer.set(req, paid) }
-      if (!paid || e.from.toLowerCase() !== req || req === e.miner.toLowerCase()) { out.excluded['not-organic']++; continue }
+      if (!paid || e.from.toLowerCase() !== req || await relatedParties(req, e.miner, organic.payoutOf)) { out.excluded['not-organic']++; continue }
       const v = await this.verdictStake(e.receiptHash, organic.stakeOf)
       if (v.fail > 0n && v.fail >= v.pass) { out.excluded.failed++; continue }
       out.counted++

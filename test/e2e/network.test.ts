@@ -9,7 +9,7 @@ import { silentLogger } from '../../src/core/logger.js'
 import { Store } from '../../src/core/store.js'
 import { createHeuristNode, TOPICS, type HeuristNode } from '../../src/p2p/index.js'
 import { WAD, allocate, whitepaperEpochCap } from '../../src/economics/index.js'
-import { PointsLedger, payers, epochSchedule } from '../../src/rewards/index.js'
+import { PointsLedger, chainOrganic, epochSchedule } from '../../src/rewards/index.js'
 import { BIN, runCli, tempDir } from '../helpers.js'
 import { until } from '../p2p/util.js'
 
@@ -177,10 +177,10 @@ describe('the whole network: heurist up, 3 miners (one cheating), 3 validators, 
     expect(await until(async () => !/^0x0+$/.test(await c.read<string>(c.contracts.emission, 'roots', [0n])), 60_000, 500)).toBe(true)
 
     // expected, from src/economics and the observer's points: no stake or votes here, so every multiplier is 1
-    const paying = await payers(c)
+    const organic = await chainOrganic(c)
     // verdicts weigh their validator's active stake, as the validators' own ledgers weigh them
     const stakeOf = async (v: string): Promise<bigint> => { const [s, exitAt] = await c.read<[bigint, bigint]>(c.contracts.nodes, 'validators', [v]); return exitAt === 0n ? s : 0n }
-    const pts = await ledger.points(0n, { isPayer: async (a) => paying.has(a.toLowerCase()), stakeOf })
+    const pts = await ledger.points(0n, { ...organic, stakeOf })
     const [llmRev, imgRev] = await c.read<[bigint, bigint]>(c.contracts.payments, 'epochRevenue', [0n])
     const cap = whitepaperEpochCap(llmRev + imgRev, epochSeconds)
     const llamaPool = llmRev + imgRev === 0n ? cap.emission / 2n : cap.emission * llmRev / (llmRev + imgRev)

@@ -144,7 +144,7 @@ describe('heurist earnings, reconciled against the devnet', () => {
     // the running epoch: estimated from the running miner's points snapshot, as status does
     const snapStore = await Store.open(join(home, 'store'))
     const live = new PointsLedger(snapStore, silentLogger())
-    const points = await live.points(2n, { isPayer: async () => true })
+    const points = await live.points(2n, { isPayer: async () => true, payoutOf: async (a) => await minerChain.read<string>(minerChain.contracts.nodes, 'payoutOf', [a]) })
     await snapStore.close()
     const { writeFile, mkdir } = await import('node:fs/promises')
     await mkdir(join(home, 'rewards'), { recursive: true })

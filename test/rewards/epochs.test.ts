@@ -206,7 +206,7 @@ describe('epochs on a real devnet and mesh', () => {
     expect(await aChain.read<bigint>(aChain.contracts.token, 'balanceOf', [voterW.address]) - before.voter).toBe(expectVoter)
 
     const stakeOf = async (v: string): Promise<bigint> => (await aChain.read<[bigint, bigint]>(aChain.contracts.nodes, 'validators', [v]))[0]
-    const excluded = (await services[0]!.ledger.points(0n, { isPayer: async (x) => x.toLowerCase() === gwW.address.toLowerCase(), stakeOf })).excluded
+    const excluded = (await services[0]!.ledger.points(0n, { isPayer: async (x) => x.toLowerCase() === gwW.address.toLowerCase(), payoutOf: async (x) => await aChain.read<string>(aChain.contracts.nodes, 'payoutOf', [x]), stakeOf })).excluded
     expect(excluded).toEqual({ 'not-organic': 2, failed: 1, duplicate: 0 })
 
     // the contract refuses a quorum-signed total above the epoch's cap (validators stopped first,
