@@ -1,4 +1,4 @@
-export { createImageEngine, cudaProviderAvailable, defaultImageEngineOptions, validateImageRequest, IMAGE_LIMITS, REQUIRED_FILES, VAE_SCALING } from './pipeline.js'
+export { createImageEngine, cudaProviderAvailable, CUDA_INSTALL_HINT, defaultImageEngineOptions, validateImageRequest, IMAGE_LIMITS, REQUIRED_FILES, VAE_SCALING } from './pipeline.js'
 export type { ImageEngine, ImageEngineOptions, ImageModel, ImageModelLayout, ImageGeneration, OptimizationLevel, ExecutionProvider } from './pipeline.js'
 export { buildTinySd, tinySdBuilders, isTinySdName, TINY_SD_NAME } from './tiny-sd.js'
 export type { TinySdOptions } from './tiny-sd.js'

@@ -171,6 +171,9 @@ async function requireFiles (dir: string): Promise<number> {
  * npm package (its install script downloads them, which this project switches off), and asking
  * for CUDA without them makes the native layer print an error, so `auto` checks first.
  */
+/** How to get onnxruntime-node's CUDA provider (scripts/preinstall.cjs makes the download opt-in). */
+export const CUDA_INSTALL_HINT = 'reinstall with ONNXRUNTIME_NODE_INSTALL=cuda12 set (needs CUDA 12 and cuDNN 9 on the library path)'
+
 export function cudaProviderAvailable (): boolean {
   try {
     const pkg = createRequire(import.meta.url).resolve('onnxruntime-node/package.json')
@@ -203,7 +206,9 @@ export function createImageEngine (options: Partial<ImageEngineOptions> = {}): I
   }
 
   async function loadSessions (dir: string): Promise<{ provider: 'cpu' | 'cuda', te: ort.InferenceSession, unet: ort.InferenceSession, vae: ort.InferenceSession }> {
-    const providers: Array<'cpu' | 'cuda'> = opts.executionProvider === 'cpu' ? ['cpu'] : opts.executionProvider === 'cuda' ? ['cuda'] : cudaProviderAvailable() ? ['cuda', 'cpu'] : ['cpu']
+    const cudaInstalled = opts.executionProvider === 'auto' && cudaProviderAvailable()
+    const providers: Array<'cpu' | 'cuda'> = opts.executionProvider === 'cpu' ? ['cpu'] : opts.executionProvider === 'cuda' ? ['cuda'] : cudaInstalled ? ['cuda', 'cpu'] : ['cpu']
+    if (opts.executionProvider === 'auto' && !cudaInstalled) opts.logger?.info({ dir }, `onnxruntime's CUDA provider libraries are not installed: image model on the CPU (${CUDA_INSTALL_HINT})`)
     let last: unknown
     for (const provider of providers) {
       try {
@@ -213,7 +218,7 @@ export function createImageEngine (options: Partial<ImageEngineOptions> = {}): I
         return { provider, te, unet, vae }
       } catch (e) {
         last = e
-        if (provider === 'cuda' && opts.executionProvider === 'auto') opts.logger?.debug({ err: (e as Error).message }, 'CUDA execution provider unavailable; using CPU')
+        if (provider === 'cuda' && opts.executionProvider === 'auto') opts.logger?.warn({ dir, err: (e as Error).message }, 'the CUDA execution provider did not load: image model on the CPU')
       }
     }
     throw last
