@@ -1,4 +1,4 @@
-import { readFile, stat } from 'node:fs/promises'
+import { readdir, readFile, stat } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
@@ -162,6 +162,29 @@ async function requireFiles (dir: string): Promise<number> {
     }
     if (f.startsWith('tokenizer/') && size > MAX_TOKENIZER_FILE_BYTES) throw new HeuristError('IMAGE_MODEL_BAD_TOKENIZER', `${f} is ${size} bytes, over the ${MAX_TOKENIZER_FILE_BYTES}-byte bound`)
     total += size
+  }
+  return total + await externalDataBytes(dir)
+}
+
+/** Graph folders whose other files (external data) onnxruntime reads beside `model.onnx`. */
+const GRAPH_PARTS = ['text_encoder', 'unet', 'vae_decoder'] as const
+/** Entries read per graph folder (an export has a handful; a folder with more is not a model). */
+const MAX_PART_ENTRIES = 4096
+
+/**
+ * The bytes of every other file in the graph folders: the external data large exports keep
+ * beside `model.onnx` (`model.onnx_data`, `weights.pb`, one file per tensor), which onnxruntime
+ * loads into memory with the graph, so they count toward the model's memory.
+ */
+async function externalDataBytes (dir: string): Promise<number> {
+  let total = 0
+  for (const part of GRAPH_PARTS) {
+    const entries = await readdir(join(dir, part), { withFileTypes: true })
+    if (entries.length > MAX_PART_ENTRIES) throw new HeuristError('IMAGE_MODEL_BAD_FILE', `${join(dir, part)} has ${entries.length} entries, over the ${MAX_PART_ENTRIES} an export has`)
+    for (const e of entries) {
+      if (!e.isFile() || e.name === 'model.onnx') continue
+      total += (await stat(join(dir, part, e.name))).size
+    }
   }
   return total
 }
