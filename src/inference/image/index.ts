@@ -1,5 +1,5 @@
-export { createImageEngine, cudaProviderAvailable, CUDA_INSTALL_HINT, defaultImageEngineOptions, validateImageRequest, IMAGE_LIMITS, REQUIRED_FILES, VAE_SCALING } from './pipeline.js'
-export type { ImageEngine, ImageEngineOptions, ImageModel, ImageModelLayout, ImageGeneration, OptimizationLevel, ExecutionProvider } from './pipeline.js'
+export { createImageEngine, cudaProviderAvailable, probeCudaProvider, CUDA_INSTALL_HINT, defaultImageEngineOptions, validateImageRequest, IMAGE_LIMITS, REQUIRED_FILES, VAE_SCALING } from './pipeline.js'
+export type { CudaProviderProbe, ImageEngine, ImageEngineOptions, ImageModel, ImageModelLayout, ImageGeneration, OptimizationLevel, ExecutionProvider } from './pipeline.js'
 export { buildTinySd, tinySdBuilders, isTinySdName, TINY_SD_NAME } from './tiny-sd.js'
 export type { TinySdOptions } from './tiny-sd.js'
 export { comparePixels, ssim, dhash, hammingHex, pixelSha256, defaultCompareThresholds } from './compare.js'

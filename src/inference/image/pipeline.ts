@@ -13,6 +13,7 @@ import { gaussianNoise } from './prng.js'
 import { pixelSha256 } from './compare.js'
 import { float32ToHalfArray, halfArrayToFloat32 } from '../float16.js'
 import { folderId } from '../cache.js'
+import { encodeOnnxModel } from './onnx-writer.js'
 
 /** SD's VAE scaling factor: latents are divided by it before decoding. */
 export const VAE_SCALING = 0.18215
@@ -204,6 +205,42 @@ export function cudaProviderAvailable (): boolean {
     return process.platform === 'linux' && existsSync(join(bin, 'libonnxruntime_providers_cuda.so')) && existsSync(join(bin, 'libonnxruntime_providers_shared.so'))
   } catch {
     return false
+  }
+}
+
+/** What `heurist doctor` reports about onnxruntime's CUDA execution provider. */
+export interface CudaProviderProbe {
+  /** The provider libraries are in onnxruntime-node's folder (the opt-in install ran). */
+  installed: boolean
+  /** A one-node graph got a session on the CUDA provider. */
+  loads: boolean
+  /** Why it does not load (first line of onnxruntime's error), when installed. */
+  error?: string
+}
+
+/** A one-node float graph (Identity) to try a provider on, without any model files. */
+function probeGraph (): Uint8Array {
+  return encodeOnnxModel({
+    name: 'probe',
+    nodes: [{ op: 'Identity', inputs: ['x'], outputs: ['y'] }],
+    initializers: [],
+    inputs: [{ name: 'x', type: 'float', shape: [1] }],
+    outputs: [{ name: 'y', type: 'float', shape: [1] }]
+  })
+}
+
+/**
+ * Whether the CUDA provider is installed and loads: tries a session on it only when its
+ * libraries are there (asking without them makes the native layer print errors).
+ */
+export async function probeCudaProvider (): Promise<CudaProviderProbe> {
+  if (!cudaProviderAvailable()) return { installed: false, loads: false }
+  try {
+    const s = await ort.InferenceSession.create(probeGraph(), { executionProviders: ['cuda'], logSeverityLevel: 3 })
+    await s.release()
+    return { installed: true, loads: true }
+  } catch (e) {
+    return { installed: true, loads: false, error: ((e as Error).message.split('\n')[0] ?? '').slice(0, 500) }
   }
 }
 
