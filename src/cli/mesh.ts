@@ -7,7 +7,7 @@ import type { Logger } from '../core/logger.js'
 import type { Store } from '../core/store.js'
 import { createHeuristNode, type HeuristNode, type JobExecutor, type ReceiptDomainOptions } from '../p2p/index.js'
 import {
-  ModelCache, createImageEngine, createLlamaEngine, ensureTinyModels, tinyModelBuilders, quantizedSiblingName,
+  ModelCache, createImageEngine, resolveThreads, createLlamaEngine, ensureTinyModels, tinyModelBuilders, quantizedSiblingName,
   type TinyQuant, type ImageEngine, type ImageModel, type LlamaEngine, type ModelInfo
 } from '../inference/index.js'
 import type { CommandContext } from './context.js'
@@ -80,7 +80,9 @@ export interface MinerModels {
  * Loads the models a miner serves (`refs`: names, sha256 ids or paths; empty = the built-in
  * tiny models) into the LLM and image engines, and wraps them as the job executor.
  */
-export async function loadMinerModels (ctx: CommandContext, refs: string[], logger: Logger): Promise<MinerModels> {
+export async function loadMinerModels (ctx: CommandContext, refs: string[], logger: Logger, options: { imageThreads?: number } = {}): Promise<MinerModels> {
+  // serving: all the cores (inference.imageThreads, 0 = available); a validator asks for 1
+  const imageThreads = resolveThreads(options.imageThreads ?? ctx.config.inference.imageThreads)
   const cache = await ModelCache.open(ctx.paths.models)
   // a built-in tiny model named on the command line is generated on first use
   const tinyNames = refs.filter(r => tinyModelBuilders.some(b => b.name === r))
@@ -98,7 +100,7 @@ export async function loadMinerModels (ctx: CommandContext, refs: string[], logg
         llm ??= createLlamaEngine({ gpu: ctx.config.inference.gpu, threads: ctx.config.inference.threads, parallel: ctx.config.mine.maxJobs, maxQueue: ctx.config.inference.maxQueue, logger })
         models.push(await llm.load(e.path, { id: e.id, name: e.name }))
       } else {
-        imageEngine ??= createImageEngine({})
+        imageEngine ??= createImageEngine({ threads: imageThreads, optimizationLevel: 'basic', executionProvider: ctx.config.inference.gpu === 'cpu' ? 'cpu' : 'auto', logger })
         const m = await imageEngine.load(e.path, { id: e.id, name: e.name })
         images.set(m.info.id, m)
         models.push(m.info)

@@ -16,7 +16,7 @@ import { createHeuristNode, Advertiser, basicHardware, depositAdmission, type He
 import { startDevnet, connectChain, writeDeployment, minerEligibility, depositReader, type Devnet, type ChainClient } from '../../chain/index.js'
 import { ensureTinyModels } from '../../inference/index.js'
 import { startGatewayService, VoucherInbox, fetchTranscript, type GatewayService } from '../../gateway/index.js'
-import { chainStakeViews, chainSlasher, startValidatorService, defaultValidatorOptions, cheatingExecutor, cheatQuant, parseCheatMode, CHEAT_MODES, type CheatMode, type GatewayTranscript, type ImageRerun } from '../../validation/index.js'
+import { chainStakeViews, chainSlasher, startValidatorService, defaultValidatorOptions, cheatingExecutor, cheatQuant, parseCheatMode, CHEAT_MODES, type CheatMode, type GatewayTranscript, imageRerun } from '../../validation/index.js'
 import { nodeSource, type MinerPart } from '../../dashboard/index.js'
 import { relayRewardRoots, startMinerRewards, startNodeDashboard, startValidatorEpochs } from '../rewards.js'
 import { hostPods, startGatewayPods } from '../pod-host.js'
@@ -209,7 +209,7 @@ async function runLocked (ctx: CommandContext, o: UpConfig, root: string): Promi
       await chain.registerValidator(BigInt(d.params.minValidatorStake))
       const store = await Store.open(join(root, `validator-${j + 1}`))
       cleanups.push(async () => { await store.close() })
-      const loaded = await loadMinerModels(ctx, [], ctx.logger)
+      const loaded = await loadMinerModels(ctx, [], ctx.logger, { imageThreads: 1 })
       cleanups.push(async () => { await loaded.stop() })
       const node = await createHeuristNode({ identity: identityFromPrivateKey(wallet.privateKey), logger: ctx.logger, store, listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [boot], devnet: true })
       // validators gossip verdicts among themselves and the gateway does not relay them:
@@ -220,12 +220,7 @@ async function runLocked (ctx: CommandContext, o: UpConfig, root: string): Promi
       // co-signs each finished epoch's reward root and posts it once a quorum signed
       const epochs = await startValidatorEpochs(ctx, node, store, chain, wallet, ctx.logger, join(root, `validator-${j + 1}-rewards`))
       cleanups.push(async () => { await epochs?.stop() })
-      const images = loaded.images
-      const rerunImage: ImageRerun = async (request, _settings, signal) => {
-        const model = images.get(request.modelId)
-        if (model === undefined) throw usageError('VALIDATION_MODEL_NOT_LOADED', `image model ${request.modelId.slice(0, 12)} is not loaded here`)
-        return await model.generate(request, { signal })
-      }
+      const rerunImage = imageRerun(loaded.images, id => usageError('VALIDATION_MODEL_NOT_LOADED', `image model ${id.slice(0, 12)} is not loaded here`))
       const v = startValidatorService({
         node,
         wallet,
