@@ -72,6 +72,8 @@ export function registerGateway (program: Command): void {
           // on a chain, only miners registered with collateral are routed to
           ...(reader === null ? {} : { eligible: minerEligibility(reader).isEligible }),
           chain,
+          // Pay-by-User: a request without an API key pays from the caller's own deposit (402, X-PAYMENT)
+          ...(reader === null || deployment === null ? {} : { payByUser: { chain: reader, asset: deployment.contracts.HeuristToken, withdrawDelaySeconds: BigInt(deployment.params.withdrawDelay) } }),
           isValidator: async (a) => views !== null && await views.stakeOf(a) > 0n
         })
         // miners often hear validators only through the gateway: relay reward roots

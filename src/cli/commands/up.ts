@@ -148,6 +148,8 @@ async function runLocked (ctx: CommandContext, o: UpConfig, root: string): Promi
       ...(gwPods === null ? {} : { pods: gwPods.resolver }),
       eligible: minerEligibility(gwChain).isEligible,
       chain: { voucherSigner: { wallet: gwId.wallet, domain: paymentsDomain }, receiptDomain },
+      // Pay-by-User: a request without an API key pays from the caller's own deposit (402, X-PAYMENT)
+      payByUser: { chain: gwChain, asset: d.contracts.HeuristToken, withdrawDelaySeconds: BigInt(d.params.withdrawDelay) },
       isValidator: async (a) => await stakeViews.stakeOf(a) > 0n
     }).catch((e: unknown) => {
       throw (e as { code?: string }).code === 'GATEWAY_PORT_IN_USE' ? usageError('GATEWAY_PORT_IN_USE', `${(e as Error).message} (use --port 0 for any free port)`) : e
