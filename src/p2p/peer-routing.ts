@@ -124,7 +124,14 @@ export class MeshPeerRouting {
     }
   }
 
-  async * getClosestPeers (): AsyncGenerator<PeerInfo, void, undefined> {}
+  /**
+   * Not a DHT: no closest peers. It must throw, not end empty: libp2p's random walk (relay
+   * discovery) stops on an error but loops at once on an empty answer, spinning the CPU.
+   */
+  async * getClosestPeers (): AsyncGenerator<PeerInfo, void, undefined> {
+    yield * []
+    throw new HeuristError('P2P_NO_CLOSEST_PEERS', 'mesh peer routing finds peers by id only')
+  }
 }
 
 export function meshPeerRouting (init: Partial<MeshPeerRoutingOptions> = {}): (components: Components) => MeshPeerRouting {

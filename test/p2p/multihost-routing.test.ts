@@ -81,3 +81,12 @@ describe('advertised addresses', () => {
     expect(addrs.sort()).toEqual(['/dns4/miner.example.org/tcp/4021', '/ip4/203.0.113.7/tcp/4021'])
   })
 })
+
+describe('mesh peer routing is not a DHT', () => {
+  it('getClosestPeers throws rather than ending empty (libp2p\'s random walk would spin on an empty answer)', async () => {
+    const n = await testNode()
+    nodes.push(n)
+    const it = n.libp2p.peerRouting.getClosestPeers(new Uint8Array(32))
+    await expect((async () => { for await (const _ of it) { /* none */ } })()).rejects.toThrow()
+  })
+})
