@@ -25,6 +25,8 @@ export interface ModelDemand {
   parallel: number
   /** Working memory one running job takes beyond the weights (image: activations at the planned size). */
   jobBytes: number
+  /** Image: `jobBytes` over `imageJobBytes` at the planned side (the model's width relative to SD 1.5); absent = 1. */
+  jobScale?: number
   /** Devices the model may run on (`cpu`, `gpu0`, …); empty = any. */
   devices?: string[]
 }
@@ -57,7 +59,8 @@ export function modelNeedBytes (d: ModelDemand): number {
 }
 
 export function formatGiB (bytes: number): string {
-  return `${(bytes / GiB).toFixed(bytes < GiB / 10 && bytes > 0 ? 3 : 2)} GiB`
+  if (bytes > 0 && bytes < GiB / 100) return `${(bytes / 1024 ** 2).toFixed(2)} MiB`
+  return `${(bytes / GiB).toFixed(2)} GiB`
 }
 
 /** The parts of a need, for a refusal a person can act on. */
@@ -111,7 +114,7 @@ export function usableBytes (freeBytes: number, reserveBytes: number): number {
  * Working memory of one image job, estimated for an SD 1.5-shaped UNet run in fp32 by
  * onnxruntime (which materializes attention): the self-attention scores of the largest block,
  * 8 heads × (latent pixels)² × 4 bytes, plus 64 activations of 320 channels per latent pixel,
- * times the batch (2 with guidance). 512×512 with guidance: 1.6 GiB; 1024×1024: 18.5 GiB; 64×64: 1.3 MiB.
+ * times the batch (2 with guidance). 512×512 with guidance: 1.6 GiB; 1024×1024: 18.5 GiB; 64×64: 10 MiB.
  */
 export function imageJobBytes (width: number, height: number, guided = true): number {
   const latent = Math.ceil(width / 8) * Math.ceil(height / 8)
@@ -123,4 +126,16 @@ export function imageJobBytes (width: number, height: number, guided = true): nu
 export function kvBytesPerToken (layers: number, embedding: number, heads: number, headsKv: number): number {
   const kvWidth = heads > 0 ? embedding / heads * (headsKv > 0 ? headsKv : heads) : embedding
   return 2 * layers * kvWidth * 2
+}
+
+/** SD 1.5's ONNX export in fp16 (text encoder, UNet, VAE decoder): the size `imageJobBytes` is estimated for. */
+export const SD15_FP16_BYTES = 2.1e9
+
+/**
+ * How an image model's working memory compares with SD 1.5's, from its weights: a smaller
+ * export (fewer channels, or half precision) needs proportionally less, never more than SD 1.5
+ * times its size ratio; between 1e-6 and 4 (an SDXL-sized fp32 export).
+ */
+export function imageJobScale (weightsBytes: number): number {
+  return Math.min(4, Math.max(1e-6, weightsBytes / SD15_FP16_BYTES))
 }

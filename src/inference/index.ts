@@ -10,3 +10,4 @@ export { readGguf, readGgufTensor, encodeGguf, looksLikeGguf, dequantize, quanti
 export * from './image/index.js'
 export { fp32ToFp16, fp16ToFp32 } from './float16.js'
 export * from './budget.js'
+export { demandOf, MemoryBudget, jobOverBudget, type DemandSettings } from './memory.js'
