@@ -145,7 +145,7 @@ export function engineExecutor (llm: LlamaEngine | null, images: Map<string, Ima
     async execute (job, o) {
       if (job.kind === 'llm') {
         if (llm === null) throw new HeuristError('P2P_UNSUPPORTED_KIND', 'no LLM loaded')
-        const result = await llm.generate({ modelId: job.modelId, input: job.input, sampling: job.sampling }, { signal: o.signal, onToken: o.onToken })
+        const result = await llm.generate({ modelId: job.modelId, input: job.input, sampling: job.sampling, ...(job.constraint === undefined ? {} : { constraint: job.constraint }), ...(job.logprobs === undefined ? {} : { logprobs: job.logprobs }) }, { signal: o.signal, onToken: o.onToken })
         return { kind: 'llm', result }
       }
       const model = images.get(job.modelId)

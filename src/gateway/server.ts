@@ -20,8 +20,11 @@ import { ObservedSpeeds } from './observed.js'
 import type { Reservation } from './accounts.js'
 import {
   ApiError, badRequest, chatRequestSchema, completionRequestSchema, imageRequestSchema, parseBody, chatMessages,
-  samplingFrom, parseSize, defaultRequestLimits, type RequestLimits, type ChatRequest, type CompletionRequest
+  samplingFrom, parseSize, defaultRequestLimits, chatStructured, type RequestLimits, type ChatRequest, type CompletionRequest
 } from './openai.js'
+import { checkParameters } from './parameters.js'
+import { planStructured, readToolAnswer, withSystem, type StructuredPlan } from './structured.js'
+import type { TokenLogprob } from '../inference/types.js'
 
 export interface GatewayOptions {
   /** Address to listen on. Default 127.0.0.1: exposing a gateway is a deliberate choice. */
@@ -377,13 +380,19 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
 
   async function runLlm (req: FastifyRequest, reply: FastifyReply, kind: 'chat' | 'completion'): Promise<void> {
     const auth = await authenticated(req)
+    checkParameters(kind === 'chat' ? 'chat' : 'completions', req.body)
     const body: ChatRequest | CompletionRequest = kind === 'chat' ? parseBody(chatRequestSchema, req.body) : parseBody(completionRequestSchema, req.body)
     const model = findModel(body.model)
     if (model.kind !== 'llm') throw badRequest(`The model '${body.model}' is an image model; use /v1/images/generations.`, 'model', 'model_not_supported')
     const sampling = samplingFrom(body, o.limits, o.defaultMaxTokens)
-    const input = kind === 'chat' ? chatMessages(body as ChatRequest) : (() => { const p = (body as CompletionRequest).prompt; return typeof p === 'string' ? p : p[0]! })()
-    const llmRequest: LlmRequest = { modelId: model.id, input, sampling }
-    const problem = jobFrameProblem({ kind: 'llm', modelId: model.id, input, sampling })
+    const chat = kind === 'chat' ? body as ChatRequest : null
+    const plan: StructuredPlan = chat === null ? { tools: null, mode: 'none', system: null } : planStructured(chatStructured(chat))
+    if (chat !== null && chat.top_logprobs != null && chat.logprobs !== true) throw badRequest("'top_logprobs' needs 'logprobs': true.", 'top_logprobs')
+    const logprobs = chat?.logprobs === true ? (chat.top_logprobs ?? 0) : undefined
+    const input = chat !== null ? withSystem(chatMessages(chat), plan.system) : (() => { const p = (body as CompletionRequest).prompt; return typeof p === 'string' ? p : p[0]! })()
+    const extras = { ...(plan.constraint === undefined ? {} : { constraint: plan.constraint }), ...(logprobs === undefined ? {} : { logprobs }) }
+    const llmRequest: LlmRequest = { modelId: model.id, input, sampling, ...extras }
+    const problem = jobFrameProblem({ kind: 'llm', modelId: model.id, input, sampling, ...extras })
     if (problem !== null) throw problem
     const candidates = await eligibleOnly(model, await candidatesFor(model, reply))
     const billed: BilledJob = { kind: 'llm', input, maxTokens: sampling.maxTokens }
@@ -414,7 +423,8 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
               ctx.progress()
               if (ctx.signal.aborted) return
               if (!firstOutput.has(c.peerId)) firstOutput.set(c.peerId, Date.now())
-              if (sse === null || text === '') return
+              // tool answers are JSON the gateway turns into tool calls: sent whole at the end
+              if (sse === null || text === '' || plan.tools !== null) return
               if (firstTokenAt === 0) {
                 firstTokenAt = Date.now()
                 sse.miner = c.peerId
@@ -446,12 +456,28 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     const usage = { prompt_tokens: result.usage.promptTokens, completion_tokens: result.usage.outputTokens, total_tokens: result.usage.promptTokens + result.usage.outputTokens }
     metrics.tokens.inc({ direction: 'prompt' }, usage.prompt_tokens)
     metrics.tokens.inc({ direction: 'completion' }, usage.completion_tokens)
-    const finishReason = result.finishReason === 'length' ? 'length' : 'stop'
+    const answer = plan.tools === null ? null : readToolAnswer(result.text)
+    const calls = answer !== null && 'calls' in answer ? answer.calls : null
+    const content = answer === null ? result.text : 'content' in answer ? answer.content : null
+    const finishReason = result.finishReason === 'length' ? 'length' : calls !== null ? 'tool_calls' : 'stop'
+    const lp = logprobs === undefined ? null : { content: (result.logprobs ?? []).map(openAiLogprob), refusal: null }
     const endedAt = Date.now()
     const bill = billOutcome('llm', billed, outcome, reservation.amount, result.tokens.length, endedAt, firstOutput.get(outcome.candidate.peerId))
     const job: CompletedJob = { jobId: id, ...(outcome.value.jobId === undefined ? {} : { receiptJobId: outcome.value.jobId }), accountId: auth.accountId, modelId: model.id, kind: 'llm', miner: outcome.candidate, input: llmRequest, output: { text: result.text, tokens: result.tokens, finishReason: result.finishReason, ...(result.contextSize === undefined ? {} : { contextSize: result.contextSize }) }, computeUnits: bill.units, cost: bill.cost, overclaim: bill.overclaim, receipt: outcome.value.receipt, startedAt, endedAt }
     if (sse !== null) {
-      if (!sse.started && result.text !== '') sse.send(chunk(result.text, null)) // a backend that does not stream
+      if (plan.tools !== null) {
+        sse.miner = outcome.candidate.peerId
+        sse.send({ ...(chunk(null, null) as object), choices: [{ index: 0, delta: { role: 'assistant', content: calls === null ? '' : null }, logprobs: null, finish_reason: null }] })
+        if (calls !== null) {
+          // each call as OpenAI streams them: id, type and name first, then the arguments
+          calls.forEach((c, index) => {
+            sse.send({ ...(chunk(null, null) as object), choices: [{ index: 0, delta: { tool_calls: [{ index, id: c.id, type: 'function', function: { name: c.name, arguments: '' } }] }, logprobs: null, finish_reason: null }] })
+            sse.send({ ...(chunk(null, null) as object), choices: [{ index: 0, delta: { tool_calls: [{ index, function: { arguments: c.arguments } }] }, logprobs: null, finish_reason: null }] })
+          })
+        } else if (content !== null && content !== '') sse.send(chunk(content, null))
+      } else if (!sse.started && result.text !== '') sse.send(chunk(result.text, null)) // a backend that does not stream
+      // logprobs, when asked for, come whole in one chunk before the finish (the miner reports them with its result)
+      if (lp !== null) sse.send({ ...(chunk(null, null) as object), choices: [{ index: 0, delta: kind === 'chat' ? { content: '' } : {}, logprobs: lp, finish_reason: null }] })
       sse.send(chunk(null, finishReason))
       sse.send({ ...(chunk(null, null) as object), choices: [], usage })
       sse.end()
@@ -459,7 +485,7 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
       metrics.ttft.observe((endedAt - startedAt) / 1000)
       void reply.header('x-heurist-miner', outcome.candidate.peerId).header('x-request-id', id)
       const choice = kind === 'chat'
-        ? { index: 0, message: { role: 'assistant', content: result.text, refusal: null }, logprobs: null, finish_reason: finishReason }
+        ? { index: 0, message: { role: 'assistant', content, refusal: null, ...(calls === null ? {} : { tool_calls: calls.map(c => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })) }) }, logprobs: lp, finish_reason: finishReason }
         : { index: 0, text: result.text, logprobs: null, finish_reason: finishReason }
       await reply.send({ id, object, created, model: body.model, system_fingerprint: null, choices: [choice], usage })
     }
@@ -475,6 +501,7 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
 
   async function runImage (req: FastifyRequest, reply: FastifyReply): Promise<void> {
     const auth = await authenticated(req)
+    checkParameters('images', req.body)
     const body = parseBody(imageRequestSchema, req.body)
     const model = findModel(body.model)
     if (model.kind !== 'image') throw badRequest(`The model '${body.model}' is a language model; use /v1/chat/completions.`, 'model', 'model_not_supported')
@@ -609,6 +636,12 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
       if (a !== null) await a.close()
     }
   }
+}
+
+/** A token's log-probability as OpenAI writes it (with the UTF-8 bytes of its text). */
+function openAiLogprob (l: TokenLogprob): unknown {
+  const bytes = (t: string): number[] => [...Buffer.from(t, 'utf8')]
+  return { token: l.token, logprob: l.logprob, bytes: bytes(l.token), top_logprobs: l.top.map(t => ({ token: t.token, logprob: t.logprob, bytes: bytes(t.token) })) }
 }
 
 /** Any error → the OpenAI-shaped error the client sees; internals are logged, not leaked. */
