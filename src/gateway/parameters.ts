@@ -20,7 +20,7 @@ export interface ParamSpec {
   note: string
 }
 
-export type Endpoint = 'chat' | 'completions' | 'images'
+export type Endpoint = 'chat' | 'completions' | 'responses' | 'images'
 
 const S = (note: string): ParamSpec => ({ status: 'supported', note })
 const NOOP = (accepts: unknown[], note: string): ParamSpec => ({ status: 'no-op', accepts, note })
@@ -78,6 +78,35 @@ export const PARAMETERS: Record<Endpoint, Record<string, ParamSpec>> = {
     best_of: NOOP([1], 'only 1'),
     suffix: NO('no insertion models')
   },
+  responses: {
+    model: sampling.model!,
+    input: S('a string or a list of messages (text content), function_call and function_call_output items'),
+    instructions: S('a system message before the input'),
+    max_output_tokens: S('bounded by the gateway (default limit 4096)'),
+    temperature: sampling.temperature!,
+    top_p: sampling.top_p!,
+    stream: S('server-sent events: response.created, response.output_text.delta, response.completed, ...'),
+    text: S('format: text, json_object, json_schema (strict)'),
+    tools: S('function tools'),
+    tool_choice: S('none, auto, required or a named function'),
+    parallel_tool_calls: S('false allows one call per answer'),
+    user: sampling.user!,
+    safety_identifier: sampling.safety_identifier!,
+    prompt_cache_key: sampling.prompt_cache_key!,
+    store: NOOP([false], 'only false: responses are not stored'),
+    service_tier: sampling.service_tier!,
+    metadata: NO('needs stored responses'),
+    previous_response_id: NO('responses are not stored; send the whole conversation'),
+    conversation: NO('responses are not stored'),
+    include: NOOP([[]], 'only []'),
+    reasoning: NO('no reasoning models'),
+    truncation: NOOP(['disabled'], "only 'disabled' (a prompt over the context is 400)"),
+    background: NOOP([false], 'only false'),
+    max_tool_calls: NO('not supported'),
+    top_logprobs: NO('use chat completions for logprobs'),
+    prompt: NO('stored prompts are not supported'),
+    stream_options: NO('not supported')
+  },
   images: {
     model: sampling.model!,
     prompt: S('the prompt'),
@@ -118,7 +147,7 @@ export function checkParameters (endpoint: Endpoint, body: unknown): void {
 
 /** The table as Markdown, one section per endpoint (docs/gateway.md embeds it; a test keeps them equal). */
 export function parameterTableMarkdown (): string {
-  const paths: Record<Endpoint, string> = { chat: 'POST /v1/chat/completions', completions: 'POST /v1/completions', images: 'POST /v1/images/generations' }
+  const paths: Record<Endpoint, string> = { chat: 'POST /v1/chat/completions', completions: 'POST /v1/completions', responses: 'POST /v1/responses', images: 'POST /v1/images/generations' }
   const out: string[] = []
   for (const ep of Object.keys(PARAMETERS) as Endpoint[]) {
     out.push(`### \`${paths[ep]}\``, '', '| parameter | status | notes |', '|---|---|---|')
