@@ -201,3 +201,50 @@ describe('tool calls', () => {
     expect(next.choices[0]!.message.content!.length).toBeGreaterThan(0)
   })
 })
+
+describe('/v1/responses', () => {
+  it('string input with instructions: output_text, a message item, usage; the same text as chat for the same messages and seed', async () => {
+    const r = await client.responses.create({ model: 'tiny-llama', instructions: 'Be brief.', input: 'Hello there', max_output_tokens: 12, temperature: 0.7 })
+    expect(r.object).toBe('response')
+    expect(r.status).toBe('incomplete')
+    expect(r.incomplete_details).toEqual({ reason: 'max_output_tokens' })
+    expect(r.output).toHaveLength(1)
+    expect(r.output[0]!.type).toBe('message')
+    expect(r.output_text.length).toBeGreaterThan(0)
+    expect(r.usage!.output_tokens).toBe(12)
+    expect(r.usage!.total_tokens).toBe(r.usage!.input_tokens + 12)
+  })
+
+  it('streamed: created, in_progress, item and part added, deltas that make the text, done events, then incomplete/completed with the whole response', async () => {
+    const base = { model: 'tiny-llama', input: [{ role: 'user' as const, content: 'Hi' }], max_output_tokens: 10 }
+    const stream = await client.responses.create({ ...base, stream: true })
+    const types: string[] = []
+    let text = ''
+    let final: { output_text: string, usage: unknown } | null = null
+    for await (const e of stream) {
+      types.push(e.type)
+      if (e.type === 'response.output_text.delta') text += e.delta
+      if (e.type === 'response.incomplete' || e.type === 'response.completed') final = e.response as never
+    }
+    expect(types.slice(0, 4)).toEqual(['response.created', 'response.in_progress', 'response.output_item.added', 'response.content_part.added'])
+    expect(types.slice(-4)).toEqual(['response.output_text.done', 'response.content_part.done', 'response.output_item.done', 'response.incomplete'])
+    expect(types.filter(t => t === 'response.output_text.delta').length).toBeGreaterThan(0)
+    expect(final!.output_text).toBe(text)
+    expect(final!.usage).toMatchObject({ output_tokens: 10 })
+  })
+
+  it('json_schema in text.format and required tools, streamed and not; previous_response_id is 400', async () => {
+    const j = await client.responses.create({ model: 'tiny-llama', input: 'weather?', max_output_tokens: 200, text: { format: { type: 'json_schema', name: 'w', schema: weather, strict: true } } })
+    expect(['Paris', 'Rome']).toContain((JSON.parse(j.output_text) as { city: string }).city)
+    const rtools = tools.map(t => ({ type: 'function' as const, name: t.function.name, parameters: t.function.parameters, strict: true }))
+    const t = await client.responses.create({ model: 'tiny-llama', input: 'weather?', max_output_tokens: 300, tools: rtools, tool_choice: 'required' })
+    const calls = t.output.filter(o => o.type === 'function_call')
+    expect(calls.length).toBeGreaterThanOrEqual(1)
+    expect(t.output_text).toBe('')
+    const s = await client.responses.create({ model: 'tiny-llama', input: 'weather?', max_output_tokens: 300, tools: rtools, tool_choice: 'required', stream: true })
+    let args = ''
+    for await (const e of s) if (e.type === 'response.function_call_arguments.delta') args += e.delta
+    expect(args.length).toBeGreaterThan(2)
+    expect((await post({ model: 'tiny-llama', input: 'x', previous_response_id: 'resp_1' }, '/v1/responses')).json.error).toMatchObject({ param: 'previous_response_id' })
+  })
+})
