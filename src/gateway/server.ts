@@ -18,6 +18,7 @@ import { jobFrameProblem } from './precheck.js'
 import { billJob, reservationFor, type Bill, type BilledJob } from './billing.js'
 import { ObservedSpeeds } from './observed.js'
 import type { Reservation } from './accounts.js'
+import { PAYMENT_HEADER, PAYMENT_RESPONSE_HEADER, networkOf, type PayByUser, type SignedAuthorization, type UserReservation } from './pay-by-user.js'
 import {
   ApiError, badRequest, chatRequestSchema, completionRequestSchema, imageRequestSchema, parseBody, chatMessages,
   samplingFrom, parseSize, defaultRequestLimits, chatStructured, type RequestLimits, type ChatRequest, type CompletionRequest
@@ -116,7 +117,20 @@ export interface GatewayComponents {
    * collateral (chain/eligibility.ts). Default: every miner (no chain, unpaid local use).
    */
   eligible?: (address: string) => Promise<boolean>
+  /**
+   * Pay-by-User: a request without an API key pays from the caller's own Payments deposit
+   * (HTTP 402, then an X-PAYMENT header; pay-by-user.ts). Absent: such a request gets 401.
+   */
+  payByUser?: PayByUser
 }
+
+/** Who pays for a request: an API key's credits (Pay-by-Developer), or the caller's signed authorization (Pay-by-User; null: none sent yet). */
+type Auth =
+  | { kind: 'key', keyHash: string, accountId: string, queueKey: string }
+  | { kind: 'user', payment: SignedAuthorization | null, accountId: string, queueKey: string }
+
+/** What a job holds while it runs: `settle(0n)` frees it on failure; `user` books a Pay-by-User job. */
+interface Hold { reservation: Reservation, affordable: Candidate[], user: UserReservation | null }
 
 export interface Gateway {
   readonly url: string
@@ -220,7 +234,7 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
   const queue = new RequestQueue(metrics, o.queue)
   let guard: ConnectionGuard | null = null
   /** What the onRequest hook learned: the caller's account, and why a request failed (metrics). */
-  const auths = new WeakMap<FastifyRequest, { keyHash: string, accountId: string }>()
+  const auths = new WeakMap<FastifyRequest, Auth>()
   const reasons = new WeakMap<object, string>()
   const observed = new ObservedSpeeds()
   const referred = new Set(o.referred)
@@ -238,17 +252,29 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
   }
 
   /** The account the onRequest hook found for this request (authentication runs before the body is read). */
-  async function authenticated (req: FastifyRequest): Promise<{ keyHash: string, accountId: string }> {
+  async function authenticated (req: FastifyRequest): Promise<Auth> {
     return auths.get(req) ?? await authenticate(req)
   }
 
-  async function authenticate (req: FastifyRequest): Promise<{ keyHash: string, accountId: string }> {
+  async function authenticate (req: FastifyRequest): Promise<Auth> {
     const h = req.headers.authorization
     const key = typeof h === 'string' && /^Bearer /i.test(h) ? h.slice(7).trim() : ''
+    const pay = components.payByUser
+    if (key === '' && pay !== undefined) {
+      // Pay-by-User: the signature is checked before the body is read; without one, the body is
+      // read (bounded by bodyLimit) only to quote the price in the 402
+      const x = req.headers[PAYMENT_HEADER]
+      if (typeof x === 'string' && x !== '') {
+        const payment = pay.verify(x)
+        const payer = payment.authorization.payer.toLowerCase()
+        return { kind: 'user', payment, accountId: `payer:${payer}`, queueKey: `payer:${payer}` }
+      }
+      return { kind: 'user', payment: null, accountId: 'payer:none', queueKey: 'payer:none' }
+    }
     if (key === '') throw new ApiError(401, "You didn't provide an API key. Pass it in the Authorization header: 'Bearer YOUR_KEY'.", 'invalid_request_error', 'missing_api_key')
     const account = await accounts.lookup(key)
     if (account === undefined) throw new ApiError(401, 'Incorrect API key provided.', 'invalid_request_error', 'invalid_api_key')
-    return { keyHash: account.keyHash, accountId: account.id }
+    return { kind: 'key', keyHash: account.keyHash, accountId: account.id, queueKey: account.keyHash }
   }
 
   /**
@@ -256,14 +282,20 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
    * eligible miner the key can afford, at least on the cheapest; returns the reservation and
    * the miners it covers. One dear advert narrows a poor key's choice, it never 402s it.
    */
-  async function reserve (keyHash: string, candidates: Candidate[], job: BilledJob): Promise<{ reservation: Reservation, affordable: Candidate[] }> {
+  async function reserve (auth: Auth, candidates: Candidate[], job: BilledJob, resource: string): Promise<Hold> {
     const need = candidates.map(c => ({ c, wei: reservationFor(job, c.weight ?? 1n, c.pricePerUnit) }))
     let max = 0n
     let min = need.length === 0 ? 0n : need[0]!.wei
     for (const n of need) { if (n.wei > max) max = n.wei; if (n.wei < min) min = n.wei }
+    if (auth.kind === 'user') {
+      const user = await components.payByUser!.reserve(auth.payment, max, min, resource)
+      const reservation: Reservation = { amount: user.amount, settle: async () => { user.release(); return 0n } }
+      return { reservation, affordable: need.filter(n => n.wei <= user.amount).map(n => n.c), user }
+    }
+    const keyHash = auth.keyHash
     const reservation = await accounts.reserveUpTo(keyHash, max, min)
     if (reservation === null) throw new ApiError(402, 'You have no credits left for this request; top up the account behind this API key.', 'insufficient_quota', 'insufficient_quota')
-    return { reservation, affordable: need.filter(n => n.wei <= reservation.amount).map(n => n.c) }
+    return { reservation, affordable: need.filter(n => n.wei <= reservation.amount).map(n => n.c), user: null }
   }
 
   /** Miners under the price ceiling and, on a chain, registered with collateral. */
@@ -366,12 +398,25 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     return ac
   }
 
+  /**
+   * Charges a served job: an API key's credits (settle), or the Pay-by-User session's booking on
+   * the serving miner's channel. Returns the charge and, for Pay-by-User, the X-PAYMENT-RESPONSE.
+   */
+  async function charge (job: CompletedJob, hold: Hold, requested: string): Promise<{ charged: bigint, header: string | null }> {
+    if (hold.user === null) return { charged: await hold.reservation.settle(job.cost), header: null }
+    const r = await hold.user.commit(job.cost, { miner: job.miner.address, podId: podIdOf(job.modelId), pool: POOL[job.kind], pod: namedPodShare(components.pods, requested, job.modelId) })
+    metrics.spent.inc(Number(r.charged))
+    const header = Buffer.from(JSON.stringify({ success: true, network: networkOf(components.payByUser!.o.domain.chainId), payer: hold.user.payer, session: hold.user.session, charged: r.charged.toString(), spent: r.spent.toString(), maxAmount: r.maxAmount.toString() })).toString('base64')
+    return { charged: r.charged, header }
+  }
+
   /** Pays and records a finished job; failures here are logged, the client already has its answer. */
-  async function finish (job: CompletedJob, settle: (cost: bigint) => Promise<bigint>, requested: string): Promise<void> {
-    // the voucher grows by what the key was charged: never more than its reservation
-    const charged = await settle(job.cost)
+  async function finish (job: CompletedJob, hold: Hold, requested: string, charged?: bigint): Promise<void> {
+    // the voucher grows by what the key was charged: never more than its reservation.
+    // A Pay-by-User job signs no voucher: the user's settlement pays the miner.
+    if (charged === undefined) charged = (await charge(job, hold, requested)).charged
     try {
-      if (components.vouchers !== null && charged > 0n) {
+      if (components.vouchers !== null && charged > 0n && hold.user === null) {
         const v = await components.vouchers.raise(job.miner.address, podIdOf(job.modelId), POOL[job.kind], charged, namedPodShare(components.pods, requested, job.modelId))
         metrics.spent.inc(Number(charged))
         await components.onVoucher?.(job.miner, v)
@@ -404,8 +449,9 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     if (problem !== null) throw problem
     const candidates = await eligibleOnly(model, await candidatesFor(model, reply))
     const billed: BilledJob = { kind: 'llm', input, maxTokens: sampling.maxTokens }
-    const { reservation, affordable } = await reserve(auth.keyHash, candidates, billed)
-    const settle = reservation.settle
+    const hold = await reserve(auth, candidates, billed, req.routeOptions.url ?? '')
+    const { affordable } = hold
+    const settle = hold.reservation.settle
     const firstOutput = new Map<string, number>()
     const rids = newResponseIds()
     const id = kind === 'responses' ? rids.response : newId(kind === 'chat' ? 'chatcmpl-' : 'cmpl-')
@@ -442,7 +488,7 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     let outcome: DispatchResult<JobOutcome<LlmResult>>
     try {
       try {
-        outcome = await dispatch(queue.source({ modelId: model.id, key: auth.keyHash, rank: () => rankFresh(model.id, affordable, 'llm'), breakers, deadline: startedAt + o.requestTimeoutMs, signal: client.signal }), async (c, ctx) => {
+        outcome = await dispatch(queue.source({ modelId: model.id, key: auth.queueKey, rank: () => rankFresh(model.id, affordable, 'llm'), breakers, deadline: startedAt + o.requestTimeoutMs, signal: client.signal }), async (c, ctx) => {
           return await backend.runLlm(c, llmRequest, {
             signal: ctx.signal,
             onQueued: ctx.waiting,
@@ -490,7 +536,8 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     const finishReason = result.finishReason === 'length' ? 'length' : calls !== null ? 'tool_calls' : 'stop'
     const lp = logprobs === undefined ? null : { content: (result.logprobs ?? []).map(openAiLogprob), refusal: null }
     const endedAt = Date.now()
-    const bill = billOutcome('llm', billed, outcome, reservation.amount, result.tokens.length, endedAt, firstOutput.get(outcome.candidate.peerId))
+    const bill = billOutcome('llm', billed, outcome, hold.reservation.amount, result.tokens.length, endedAt, firstOutput.get(outcome.candidate.peerId))
+    let charged: bigint | undefined
     const job: CompletedJob = { jobId: id, ...(outcome.value.jobId === undefined ? {} : { receiptJobId: outcome.value.jobId }), accountId: auth.accountId, modelId: model.id, kind: 'llm', miner: outcome.candidate, input: llmRequest, output: { text: result.text, tokens: result.tokens, finishReason: result.finishReason, ...(result.contextSize === undefined ? {} : { contextSize: result.contextSize }) }, computeUnits: bill.units, cost: bill.cost, overclaim: bill.overclaim, receipt: outcome.value.receipt, startedAt, endedAt }
     if (sse !== null && resp !== null) {
       const usageR = responseUsage(usage.prompt_tokens, usage.completion_tokens)
@@ -537,13 +584,19 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
       sse.end()
     } else {
       metrics.ttft.observe((endedAt - startedAt) / 1000)
+      if (hold.user !== null) {
+        // Pay-by-User: booked before the answer goes out, so the response says what it cost
+        const paid = await charge(job, hold, body.model)
+        void reply.header(PAYMENT_RESPONSE_HEADER, paid.header)
+        charged = paid.charged
+      }
       void reply.header('x-heurist-miner', outcome.candidate.peerId).header('x-request-id', id)
       const choice = kind === 'chat'
         ? { index: 0, message: { role: 'assistant', content, refusal: null, ...(calls === null ? {} : { tool_calls: calls.map(c => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })) }) }, logprobs: lp, finish_reason: finishReason }
         : { index: 0, text: result.text, logprobs: null, finish_reason: finishReason }
       await reply.send({ id, object, created, model: body.model, system_fingerprint: null, choices: [choice], usage })
     }
-    await finish(job, settle, body.model)
+    await finish(job, hold, body.model, charged)
   }
 
   function sendRawError (req: FastifyRequest, reply: FastifyReply, e: unknown): void {
@@ -578,8 +631,9 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     if (problem !== null) throw problem
     const candidates = await eligibleOnly(model, await candidatesFor(model, reply))
     const billed: BilledJob = { kind: 'image', image: imageRequest }
-    const { reservation, affordable } = await reserve(auth.keyHash, candidates, billed)
-    const settle = reservation.settle
+    const hold = await reserve(auth, candidates, billed, req.routeOptions.url ?? '')
+    const { affordable } = hold
+    const settle = hold.reservation.settle
     const firstOutput = new Map<string, number>()
     const id = newId('img-')
     const startedAt = Date.now()
@@ -588,7 +642,7 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     let outcome: DispatchResult<JobOutcome<ImageResult>>
     const imageFirstMs = Math.max(o.firstTokenTimeoutMs, o.requestTimeoutMs / 2)
     try {
-      outcome = await dispatch(queue.source({ modelId: model.id, key: auth.keyHash, rank: () => rankFresh(model.id, affordable, 'image'), breakers, deadline: startedAt + o.requestTimeoutMs, signal: client.signal }), async (c, ctx) =>
+      outcome = await dispatch(queue.source({ modelId: model.id, key: auth.queueKey, rank: () => rankFresh(model.id, affordable, 'image'), breakers, deadline: startedAt + o.requestTimeoutMs, signal: client.signal }), async (c, ctx) =>
         await backend.runImage(c, imageRequest, { signal: ctx.signal, onQueued: ctx.waiting, onToken: () => { ctx.progress(); if (!ctx.signal.aborted && !firstOutput.has(c.peerId)) firstOutput.set(c.peerId, Date.now()) } }),
       { deadline: startedAt + o.requestTimeoutMs, firstTokenTimeoutMs: imageFirstMs, signal: client.signal, breakers, metrics, logger, committed: () => false, ...dispatchPolicy('image', imageFirstMs) })
     } catch (e) {
@@ -600,10 +654,17 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     }
     const { result } = outcome.value
     metrics.images.inc()
-    const bill = billOutcome('image', billed, outcome, reservation.amount, 0, Date.now(), firstOutput.get(outcome.candidate.peerId))
+    const bill = billOutcome('image', billed, outcome, hold.reservation.amount, 0, Date.now(), firstOutput.get(outcome.candidate.peerId))
+    const job: CompletedJob = { jobId: id, ...(outcome.value.jobId === undefined ? {} : { receiptJobId: outcome.value.jobId }), accountId: auth.accountId, modelId: model.id, kind: 'image', miner: outcome.candidate, input: imageRequest, output: { pixelSha256: result.pixelSha256, width: result.width, height: result.height, pngBase64: Buffer.from(result.png).toString('base64') }, computeUnits: bill.units, cost: bill.cost, overclaim: bill.overclaim, receipt: outcome.value.receipt, startedAt, endedAt: Date.now() }
+    let charged: bigint | undefined
+    if (hold.user !== null) {
+      const paid = await charge(job, hold, body.model)
+      void reply.header(PAYMENT_RESPONSE_HEADER, paid.header)
+      charged = paid.charged
+    }
     void reply.header('x-heurist-miner', outcome.candidate.peerId).header('x-request-id', id)
     await reply.send({ created: Math.floor(startedAt / 1000), data: [{ b64_json: Buffer.from(result.png).toString('base64'), revised_prompt: null }] })
-    await finish({ jobId: id, ...(outcome.value.jobId === undefined ? {} : { receiptJobId: outcome.value.jobId }), accountId: auth.accountId, modelId: model.id, kind: 'image', miner: outcome.candidate, input: imageRequest, output: { pixelSha256: result.pixelSha256, width: result.width, height: result.height, pngBase64: Buffer.from(result.png).toString('base64') }, computeUnits: bill.units, cost: bill.cost, overclaim: bill.overclaim, receipt: outcome.value.receipt, startedAt, endedAt: Date.now() }, settle, body.model)
+    await finish(job, hold, body.model, charged)
   }
 
   function build (): FastifyInstance {
