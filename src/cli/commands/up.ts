@@ -88,6 +88,9 @@ async function runUp (ctx: CommandContext, o: UpConfig): Promise<void> {
     await runLocked(ctx, o, root)
   } finally {
     await lock.close()
+    // what up wrote outside its own folder goes with it: a stale lock or devnet.json would
+    // send later commands (`status`, `stake`) to a chain that no longer runs
+    await rm(join(ctx.paths.root, 'up.lock'), { recursive: true, force: true })
   }
 }
 
@@ -113,6 +116,7 @@ async function runLocked (ctx: CommandContext, o: UpConfig, root: string): Promi
     const d = devnet.deployment
     // other commands (`gateway keys create`, `stake`, `status`) find this chain through devnet.json
     await writeDeployment(ctx.paths.devnet, d)
+    cleanups.push(async () => { await rm(ctx.paths.devnet, { force: true }) })
     const paymentsDomain = heuristDomain(d.chainId, d.contracts.Payments)
     const receiptDomain = { chainId: d.chainId, verifyingContract: d.contracts.Slashing }
 
@@ -144,6 +148,8 @@ async function runLocked (ctx: CommandContext, o: UpConfig, root: string): Promi
       ...(gwPods === null ? {} : { pods: gwPods.resolver }),
       eligible: minerEligibility(gwChain).isEligible,
       chain: { voucherSigner: { wallet: gwId.wallet, domain: paymentsDomain }, receiptDomain },
+      // Pay-by-User: a request without an API key pays from the caller's own deposit (402, X-PAYMENT)
+      payByUser: { chain: gwChain, asset: d.contracts.HeuristToken, withdrawDelaySeconds: BigInt(d.params.withdrawDelay) },
       isValidator: async (a) => await stakeViews.stakeOf(a) > 0n
     }).catch((e: unknown) => {
       throw (e as { code?: string }).code === 'GATEWAY_PORT_IN_USE' ? usageError('GATEWAY_PORT_IN_USE', `${(e as Error).message} (use --port 0 for any free port)`) : e
