@@ -1,5 +1,3 @@
-import { readFile } from 'node:fs/promises'
-import { z } from 'zod'
 import { Wallet } from 'ethers'
 import { HeuristError, usageError } from '../core/errors.js'
 import { identityFromPrivateKey, type Identity } from '../core/identity.js'
@@ -12,6 +10,7 @@ import {
 } from '../inference/index.js'
 import type { CommandContext } from './context.js'
 import { reachabilityFromConfig } from './reachability.js'
+import { findDeployment, type ChainFlags } from './chain.js'
 
 /**
  * What the mesh commands (`mine`, `peers`, `infer --network`) share: joining the mesh with the
@@ -44,27 +43,13 @@ export async function joinMesh (ctx: CommandContext, options: { ephemeral?: bool
   }
 }
 
-const deploymentFile = z.object({ chainId: z.number().int().positive(), contracts: z.object({ Slashing: z.string().regex(/^0x[0-9a-fA-F]{40}$/) }).passthrough() }).passthrough()
-
 /**
  * The EIP-712 domain receipts are signed under: the chain deployment's chain id and Slashing
- * contract (`chain.deployment`, else devnet.json in the home folder), or null when no chain
- * is configured (the miner then serves unpaid).
+ * contract (see findDeployment), or null when no chain is configured.
  */
-export async function receiptDomainFor (ctx: CommandContext): Promise<ReceiptDomainOptions | null> {
-  const path = ctx.config.chain.deployment !== '' ? ctx.config.chain.deployment : ctx.paths.devnet
-  let text: string
-  try {
-    text = await readFile(path, 'utf8')
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT' && ctx.config.chain.deployment === '') return null
-    throw usageError('CHAIN_NO_DEPLOYMENT', `cannot read the deployment ${path} (config chain.deployment): ${(e as Error).message}`)
-  }
-  if (text.length > 1_000_000) throw usageError('CHAIN_BAD_DEPLOYMENT', `${path} is over 1 MB`)
-  let parsed
-  try { parsed = deploymentFile.safeParse(JSON.parse(text)) } catch { parsed = null }
-  if (parsed === null || !parsed.success) throw usageError('CHAIN_BAD_DEPLOYMENT', `${path} is not a deployment file (chainId, contracts.Slashing)`)
-  return { chainId: parsed.data.chainId, verifyingContract: parsed.data.contracts.Slashing }
+export async function receiptDomainFor (ctx: CommandContext, flags: ChainFlags = {}): Promise<ReceiptDomainOptions | null> {
+  const d = await findDeployment(ctx, flags)
+  return d === null ? null : { chainId: d.chainId, verifyingContract: d.contracts.Slashing }
 }
 
 export interface MinerModels {
@@ -147,7 +132,7 @@ export function engineExecutor (llm: LlamaEngine | null, images: Map<string, Ima
     async execute (job, o) {
       if (job.kind === 'llm') {
         if (llm === null) throw new HeuristError('P2P_UNSUPPORTED_KIND', 'no LLM loaded')
-        const result = await llm.generate({ modelId: job.modelId, input: job.input, sampling: job.sampling }, { signal: o.signal, onToken: o.onToken })
+        const result = await llm.generate({ modelId: job.modelId, input: job.input, sampling: job.sampling, ...(job.constraint === undefined ? {} : { constraint: job.constraint }), ...(job.logprobs === undefined ? {} : { logprobs: job.logprobs }) }, { signal: o.signal, onToken: o.onToken })
         return { kind: 'llm', result }
       }
       const model = images.get(job.modelId)

@@ -92,6 +92,9 @@ async function runUp (ctx: CommandContext, o: UpConfig): Promise<void> {
     await runLocked(ctx, o, root)
   } finally {
     await lock.close()
+    // what up wrote outside its own folder goes with it: a stale lock or devnet.json would
+    // send later commands (`status`, `stake`) to a chain that no longer runs
+    await rm(join(ctx.paths.root, 'up.lock'), { recursive: true, force: true })
   }
 }
 
@@ -117,6 +120,7 @@ async function runLocked (ctx: CommandContext, o: UpConfig, root: string): Promi
     const d = devnet.deployment
     // other commands (`gateway keys create`, `stake`, `status`) find this chain through devnet.json
     await writeDeployment(ctx.paths.devnet, d)
+    cleanups.push(async () => { await rm(ctx.paths.devnet, { force: true }) })
     const paymentsDomain = heuristDomain(d.chainId, d.contracts.Payments)
     const receiptDomain = { chainId: d.chainId, verifyingContract: d.contracts.Slashing }
 
