@@ -1,5 +1,3 @@
-import { readFile } from 'node:fs/promises'
-import { z } from 'zod'
 import { Wallet } from 'ethers'
 import { HeuristError, usageError } from '../core/errors.js'
 import { identityFromPrivateKey, type Identity } from '../core/identity.js'
@@ -7,11 +5,12 @@ import type { Logger } from '../core/logger.js'
 import type { Store } from '../core/store.js'
 import { createHeuristNode, type HeuristNode, type JobExecutor, type ReceiptDomainOptions } from '../p2p/index.js'
 import {
-  ModelCache, createImageEngine, createLlamaEngine, ensureTinyModels, tinyModelBuilders, quantizedSiblingName,
+  ModelCache, createImageEngine, resolveThreads, createLlamaEngine, ensureTinyModels, tinyModelBuilders, quantizedSiblingName,
   type TinyQuant, type ImageEngine, type ImageModel, type LlamaEngine, type ModelInfo
 } from '../inference/index.js'
 import type { CommandContext } from './context.js'
 import { reachabilityFromConfig } from './reachability.js'
+import { findDeployment, type ChainFlags } from './chain.js'
 
 /**
  * What the mesh commands (`mine`, `peers`, `infer --network`) share: joining the mesh with the
@@ -44,27 +43,13 @@ export async function joinMesh (ctx: CommandContext, options: { ephemeral?: bool
   }
 }
 
-const deploymentFile = z.object({ chainId: z.number().int().positive(), contracts: z.object({ Slashing: z.string().regex(/^0x[0-9a-fA-F]{40}$/) }).passthrough() }).passthrough()
-
 /**
  * The EIP-712 domain receipts are signed under: the chain deployment's chain id and Slashing
- * contract (`chain.deployment`, else devnet.json in the home folder), or null when no chain
- * is configured (the miner then serves unpaid).
+ * contract (see findDeployment), or null when no chain is configured.
  */
-export async function receiptDomainFor (ctx: CommandContext): Promise<ReceiptDomainOptions | null> {
-  const path = ctx.config.chain.deployment !== '' ? ctx.config.chain.deployment : ctx.paths.devnet
-  let text: string
-  try {
-    text = await readFile(path, 'utf8')
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT' && ctx.config.chain.deployment === '') return null
-    throw usageError('CHAIN_NO_DEPLOYMENT', `cannot read the deployment ${path} (config chain.deployment): ${(e as Error).message}`)
-  }
-  if (text.length > 1_000_000) throw usageError('CHAIN_BAD_DEPLOYMENT', `${path} is over 1 MB`)
-  let parsed
-  try { parsed = deploymentFile.safeParse(JSON.parse(text)) } catch { parsed = null }
-  if (parsed === null || !parsed.success) throw usageError('CHAIN_BAD_DEPLOYMENT', `${path} is not a deployment file (chainId, contracts.Slashing)`)
-  return { chainId: parsed.data.chainId, verifyingContract: parsed.data.contracts.Slashing }
+export async function receiptDomainFor (ctx: CommandContext, flags: ChainFlags = {}): Promise<ReceiptDomainOptions | null> {
+  const d = await findDeployment(ctx, flags)
+  return d === null ? null : { chainId: d.chainId, verifyingContract: d.contracts.Slashing }
 }
 
 export interface MinerModels {
@@ -80,7 +65,9 @@ export interface MinerModels {
  * Loads the models a miner serves (`refs`: names, sha256 ids or paths; empty = the built-in
  * tiny models) into the LLM and image engines, and wraps them as the job executor.
  */
-export async function loadMinerModels (ctx: CommandContext, refs: string[], logger: Logger): Promise<MinerModels> {
+export async function loadMinerModels (ctx: CommandContext, refs: string[], logger: Logger, options: { imageThreads?: number } = {}): Promise<MinerModels> {
+  // serving: all the cores (inference.imageThreads, 0 = available); a validator asks for 1
+  const imageThreads = resolveThreads(options.imageThreads ?? ctx.config.inference.imageThreads)
   const cache = await ModelCache.open(ctx.paths.models)
   // a built-in tiny model named on the command line is generated on first use
   const tinyNames = refs.filter(r => tinyModelBuilders.some(b => b.name === r))
@@ -98,7 +85,7 @@ export async function loadMinerModels (ctx: CommandContext, refs: string[], logg
         llm ??= createLlamaEngine({ gpu: ctx.config.inference.gpu, threads: ctx.config.inference.threads, parallel: ctx.config.mine.maxJobs, maxQueue: ctx.config.inference.maxQueue, logger })
         models.push(await llm.load(e.path, { id: e.id, name: e.name }))
       } else {
-        imageEngine ??= createImageEngine({})
+        imageEngine ??= createImageEngine({ threads: imageThreads, optimizationLevel: 'basic', executionProvider: ctx.config.inference.gpu === 'cpu' ? 'cpu' : 'auto', logger })
         const m = await imageEngine.load(e.path, { id: e.id, name: e.name })
         images.set(m.info.id, m)
         models.push(m.info)
@@ -145,7 +132,7 @@ export function engineExecutor (llm: LlamaEngine | null, images: Map<string, Ima
     async execute (job, o) {
       if (job.kind === 'llm') {
         if (llm === null) throw new HeuristError('P2P_UNSUPPORTED_KIND', 'no LLM loaded')
-        const result = await llm.generate({ modelId: job.modelId, input: job.input, sampling: job.sampling }, { signal: o.signal, onToken: o.onToken })
+        const result = await llm.generate({ modelId: job.modelId, input: job.input, sampling: job.sampling, ...(job.constraint === undefined ? {} : { constraint: job.constraint }), ...(job.logprobs === undefined ? {} : { logprobs: job.logprobs }) }, { signal: o.signal, onToken: o.onToken })
         return { kind: 'llm', result }
       }
       const model = images.get(job.modelId)

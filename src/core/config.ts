@@ -41,6 +41,7 @@ export const configSpec = {
   },
   inference: {
     threads: field(z.number().int().min(0).max(1024), 0, 'CPU threads for inference; 0 = the cores actually available'),
+    imageThreads: field(z.number().int().min(0).max(1024), 0, 'onnxruntime threads per image model when mining; 0 = the cores actually available (validators always re-run on 1 and compare by SSIM/dHash)'),
     gpu: field(z.enum(['auto', 'cpu', 'cuda', 'vulkan', 'metal']), 'auto', 'compute backend; auto picks the best one whose prebuilt binary is present'),
     models: field(z.array(z.string().min(1).max(256)).max(32), [], 'models to load at start (names, sha256 ids or paths); empty = the built-in tiny models'),
     maxQueue: field(z.number().int().min(0).max(10_000), 16, 'jobs waiting per model before new ones are answered "busy"')

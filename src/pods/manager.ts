@@ -245,7 +245,7 @@ export class PodManager {
         l.running++
         l.lastUsed = this.o.now()
         try {
-          const result = await this.c.llm().generate({ modelId: job.modelId, input: job.input, sampling: job.sampling }, { signal: o.signal, onToken: o.onToken })
+          const result = await this.c.llm().generate({ modelId: job.modelId, input: job.input, sampling: job.sampling, ...(job.constraint === undefined ? {} : { constraint: job.constraint }), ...(job.logprobs === undefined ? {} : { logprobs: job.logprobs }) }, { signal: o.signal, onToken: o.onToken })
           return { kind: 'llm', result }
         } finally {
           l.running--

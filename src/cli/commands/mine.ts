@@ -83,10 +83,9 @@ export function registerMine (program: Command): void {
         'chain.deployment': opts.deployment
       })
       const { logger, config } = ctx
-      if (opts.rpc !== undefined && config.chain.deployment === '') throw usageError('CHAIN_NO_DEPLOYMENT', '--rpc needs --deployment FILE (the contract addresses on that chain)')
       const redeemThreshold = parseUnits(config.mine.redeemThreshold, 18)
       const identity = await ctx.identity()
-      const domain = await receiptDomainFor(ctx)
+      const domain = await receiptDomainFor(ctx, opts)
       if (cheat !== null) assertCheatAllowed(cheat, domain === null ? null : domain.chainId)
       if (domain === null) logger.warn('no chain configured (no deployment, no devnet.json): serving jobs unpaid')
       const store = await Store.open(ctx.paths.store)

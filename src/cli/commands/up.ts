@@ -16,7 +16,7 @@ import { createHeuristNode, Advertiser, basicHardware, depositAdmission, type He
 import { startDevnet, connectChain, writeDeployment, minerEligibility, depositReader, type Devnet, type ChainClient } from '../../chain/index.js'
 import { ensureTinyModels } from '../../inference/index.js'
 import { startGatewayService, VoucherInbox, fetchTranscript, type GatewayService } from '../../gateway/index.js'
-import { chainStakeViews, chainSlasher, startValidatorService, defaultValidatorOptions, cheatingExecutor, cheatQuant, parseCheatMode, CHEAT_MODES, type CheatMode, type GatewayTranscript, type ImageRerun } from '../../validation/index.js'
+import { chainStakeViews, chainSlasher, startValidatorService, defaultValidatorOptions, cheatingExecutor, cheatQuant, parseCheatMode, CHEAT_MODES, type CheatMode, type GatewayTranscript, imageRerun } from '../../validation/index.js'
 import { nodeSource, type MinerPart } from '../../dashboard/index.js'
 import { relayRewardRoots, startMinerRewards, startNodeDashboard, startValidatorEpochs } from '../rewards.js'
 import { hostPods, startGatewayPods } from '../pod-host.js'
@@ -88,6 +88,9 @@ async function runUp (ctx: CommandContext, o: UpConfig): Promise<void> {
     await runLocked(ctx, o, root)
   } finally {
     await lock.close()
+    // what up wrote outside its own folder goes with it: a stale lock or devnet.json would
+    // send later commands (`status`, `stake`) to a chain that no longer runs
+    await rm(join(ctx.paths.root, 'up.lock'), { recursive: true, force: true })
   }
 }
 
@@ -113,6 +116,7 @@ async function runLocked (ctx: CommandContext, o: UpConfig, root: string): Promi
     const d = devnet.deployment
     // other commands (`gateway keys create`, `stake`, `status`) find this chain through devnet.json
     await writeDeployment(ctx.paths.devnet, d)
+    cleanups.push(async () => { await rm(ctx.paths.devnet, { force: true }) })
     const paymentsDomain = heuristDomain(d.chainId, d.contracts.Payments)
     const receiptDomain = { chainId: d.chainId, verifyingContract: d.contracts.Slashing }
 
@@ -144,6 +148,8 @@ async function runLocked (ctx: CommandContext, o: UpConfig, root: string): Promi
       ...(gwPods === null ? {} : { pods: gwPods.resolver }),
       eligible: minerEligibility(gwChain).isEligible,
       chain: { voucherSigner: { wallet: gwId.wallet, domain: paymentsDomain }, receiptDomain },
+      // Pay-by-User: a request without an API key pays from the caller's own deposit (402, X-PAYMENT)
+      payByUser: { chain: gwChain, asset: d.contracts.HeuristToken, withdrawDelaySeconds: BigInt(d.params.withdrawDelay) },
       isValidator: async (a) => await stakeViews.stakeOf(a) > 0n
     }).catch((e: unknown) => {
       throw (e as { code?: string }).code === 'GATEWAY_PORT_IN_USE' ? usageError('GATEWAY_PORT_IN_USE', `${(e as Error).message} (use --port 0 for any free port)`) : e
@@ -207,7 +213,7 @@ async function runLocked (ctx: CommandContext, o: UpConfig, root: string): Promi
       await chain.registerValidator(BigInt(d.params.minValidatorStake))
       const store = await Store.open(join(root, `validator-${j + 1}`))
       cleanups.push(async () => { await store.close() })
-      const loaded = await loadMinerModels(ctx, [], ctx.logger)
+      const loaded = await loadMinerModels(ctx, [], ctx.logger, { imageThreads: 1 })
       cleanups.push(async () => { await loaded.stop() })
       const node = await createHeuristNode({ identity: identityFromPrivateKey(wallet.privateKey), logger: ctx.logger, store, listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [boot], devnet: true })
       // validators gossip verdicts among themselves and the gateway does not relay them:
@@ -218,12 +224,7 @@ async function runLocked (ctx: CommandContext, o: UpConfig, root: string): Promi
       // co-signs each finished epoch's reward root and posts it once a quorum signed
       const epochs = await startValidatorEpochs(ctx, node, store, chain, wallet, ctx.logger, join(root, `validator-${j + 1}-rewards`))
       cleanups.push(async () => { await epochs?.stop() })
-      const images = loaded.images
-      const rerunImage: ImageRerun = async (request, _settings, signal) => {
-        const model = images.get(request.modelId)
-        if (model === undefined) throw usageError('VALIDATION_MODEL_NOT_LOADED', `image model ${request.modelId.slice(0, 12)} is not loaded here`)
-        return await model.generate(request, { signal })
-      }
+      const rerunImage = imageRerun(loaded.images, id => usageError('VALIDATION_MODEL_NOT_LOADED', `image model ${id.slice(0, 12)} is not loaded here`))
       const v = startValidatorService({
         node,
         wallet,
