@@ -78,7 +78,8 @@ export const configSpec = {
     maxPrice: field(z.string().regex(/^(0|[1-9][0-9]{0,77})$/, 'a price in wei (decimal integer)'), '1000000000000', 'highest price per compute unit the gateway pays, in wei: dearer miners are never routed to nor reserved for'),
     queueMax: field(z.number().int().min(1).max(1_000_000), 1024, 'requests that may wait for a miner per model; past it (or past what the deadline allows) requests get 429 with Retry-After'),
     queueMaxPerKey: field(z.number().int().min(1).max(1_000_000), 512, 'requests one API key may have waiting per model (keys are served round robin)'),
-    connectionsPerIp: field(z.number().int().min(1).max(65_535), 256, 'HTTP connections one client IP may hold; a new one past it evicts that IP\'s oldest idle one')
+    connectionsPerIp: field(z.number().int().min(1).max(65_535), 256, 'HTTP connections one client IP may hold; a new one past it evicts that IP\'s oldest idle one'),
+    settleThreshold: field(z.string().regex(/^\d{1,12}(\.\d{1,18})?$/, 'an amount of HEU such as 0.1'), '0.1', 'Pay-by-User: settle a user\'s session on chain once it owes this many HEU (and always before its authorization expires, and at stop); 0 = after every job')
   },
   metrics: {
     port: field(port, 0, 'Prometheus metrics port of mine and validate (GET /metrics); 0 = off (the gateway serves /metrics on its own port)'),
