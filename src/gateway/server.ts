@@ -21,8 +21,12 @@ import type { Reservation } from './accounts.js'
 import { PAYMENT_HEADER, PAYMENT_RESPONSE_HEADER, networkOf, type PayByUser, type SignedAuthorization, type UserReservation } from './pay-by-user.js'
 import {
   ApiError, badRequest, chatRequestSchema, completionRequestSchema, imageRequestSchema, parseBody, chatMessages,
-  samplingFrom, parseSize, defaultRequestLimits, type RequestLimits, type ChatRequest, type CompletionRequest
+  samplingFrom, parseSize, defaultRequestLimits, chatStructured, type RequestLimits, type ChatRequest, type CompletionRequest
 } from './openai.js'
+import { checkParameters } from './parameters.js'
+import { planStructured, readToolAnswer, withSystem, type StructuredPlan } from './structured.js'
+import { newResponseIds, outputItems, responseObject, responseUsage, responsesMessages, responsesRequestSchema, responsesStructured, type ResponsesRequest } from './responses.js'
+import type { TokenLogprob } from '../inference/types.js'
 
 export interface GatewayOptions {
   /** Address to listen on. Default 127.0.0.1: exposing a gateway is a deliberate choice. */
@@ -179,7 +183,7 @@ class SseWriter {
   private textSent = false
   /** The serving miner, sent as x-heurist-miner with the headers (as non-streamed answers carry it). */
   miner = ''
-  constructor (private readonly res: ServerResponse, private readonly requestId: string, private readonly textChunk: (text: string) => unknown = text => text) {}
+  constructor (private readonly res: ServerResponse, private readonly requestId: string, private readonly textChunk: (text: string) => unknown = text => text, private readonly named = false) {}
 
   send (data: unknown): void {
     this.flushText()
@@ -209,11 +213,15 @@ class SseWriter {
       this.started = true
       this.res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-request-id': this.requestId, ...(this.miner === '' ? {} : { 'x-heurist-miner': this.miner }) })
     }
-    this.res.write(`data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`)
+    // the Responses API names each event after its `type`
+    const type = this.named && typeof data === 'object' && data !== null ? (data as { type?: unknown }).type : undefined
+    this.res.write(`${typeof type === 'string' ? `event: ${type}\n` : ''}data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`)
   }
 
+  /** Ends the stream; chat and completions close with `[DONE]`, the Responses API does not. */
   end (): void {
-    this.send('[DONE]')
+    if (!this.named) this.send('[DONE]')
+    else this.flushText()
     this.res.end()
   }
 }
@@ -420,15 +428,24 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     }
   }
 
-  async function runLlm (req: FastifyRequest, reply: FastifyReply, kind: 'chat' | 'completion'): Promise<void> {
+  async function runLlm (req: FastifyRequest, reply: FastifyReply, kind: 'chat' | 'completion' | 'responses'): Promise<void> {
     const auth = await authenticated(req)
-    const body: ChatRequest | CompletionRequest = kind === 'chat' ? parseBody(chatRequestSchema, req.body) : parseBody(completionRequestSchema, req.body)
+    checkParameters(kind === 'chat' ? 'chat' : kind === 'completion' ? 'completions' : 'responses', req.body)
+    const resp: ResponsesRequest | null = kind === 'responses' ? parseBody(responsesRequestSchema, req.body) : null
+    const body: ChatRequest | CompletionRequest = resp !== null
+      ? { model: resp.model, prompt: '', max_tokens: resp.max_output_tokens, temperature: resp.temperature, top_p: resp.top_p, stream: resp.stream }
+      : kind === 'chat' ? parseBody(chatRequestSchema, req.body) : parseBody(completionRequestSchema, req.body)
     const model = findModel(body.model)
     if (model.kind !== 'llm') throw badRequest(`The model '${body.model}' is an image model; use /v1/images/generations.`, 'model', 'model_not_supported')
     const sampling = samplingFrom(body, o.limits, o.defaultMaxTokens)
-    const input = kind === 'chat' ? chatMessages(body as ChatRequest) : (() => { const p = (body as CompletionRequest).prompt; return typeof p === 'string' ? p : p[0]! })()
-    const llmRequest: LlmRequest = { modelId: model.id, input, sampling }
-    const problem = jobFrameProblem({ kind: 'llm', modelId: model.id, input, sampling })
+    const chat = kind === 'chat' ? body as ChatRequest : null
+    const plan: StructuredPlan = chat !== null ? planStructured(chatStructured(chat)) : resp !== null ? planStructured(responsesStructured(resp)) : { tools: null, mode: 'none', system: null }
+    if (chat !== null && chat.top_logprobs != null && chat.logprobs !== true) throw badRequest("'top_logprobs' needs 'logprobs': true.", 'top_logprobs')
+    const logprobs = chat?.logprobs === true ? (chat.top_logprobs ?? 0) : undefined
+    const input = chat !== null ? withSystem(chatMessages(chat), plan.system) : resp !== null ? withSystem(responsesMessages(resp), plan.system) : (() => { const p = (body as CompletionRequest).prompt; return typeof p === 'string' ? p : p[0]! })()
+    const extras = { ...(plan.constraint === undefined ? {} : { constraint: plan.constraint }), ...(logprobs === undefined ? {} : { logprobs }) }
+    const llmRequest: LlmRequest = { modelId: model.id, input, sampling, ...extras }
+    const problem = jobFrameProblem({ kind: 'llm', modelId: model.id, input, sampling, ...extras })
     if (problem !== null) throw problem
     const candidates = await eligibleOnly(model, await candidatesFor(model, reply))
     const billed: BilledJob = { kind: 'llm', input, maxTokens: sampling.maxTokens }
@@ -436,16 +453,35 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     const { affordable } = hold
     const settle = hold.reservation.settle
     const firstOutput = new Map<string, number>()
-    const id = newId(kind === 'chat' ? 'chatcmpl-' : 'cmpl-')
+    const rids = newResponseIds()
+    const id = kind === 'responses' ? rids.response : newId(kind === 'chat' ? 'chatcmpl-' : 'cmpl-')
     const created = Math.floor(Date.now() / 1000)
     const object = kind === 'chat' ? 'chat.completion' : 'text_completion'
     const stream = body.stream === true
     const startedAt = Date.now()
     const client = clientSignal(reply)
-    const chunk = (delta: string | null, finish: string | null, extra: Record<string, unknown> = {}): unknown => kind === 'chat'
-      ? { id, object: 'chat.completion.chunk', created, model: body.model, system_fingerprint: null, choices: [{ index: 0, delta: delta === null ? {} : { content: delta }, logprobs: null, finish_reason: finish }], ...extra }
-      : { id, object: 'text_completion', created, model: body.model, system_fingerprint: null, choices: [{ index: 0, text: delta ?? '', logprobs: null, finish_reason: finish }], ...extra }
-    const sse = stream ? new SseWriter(reply.raw, id, text => chunk(text, null)) : null
+    let seq = 0
+    /** A Responses API event, numbered in the order it is written. */
+    const ev = (type: string, fields: Record<string, unknown> = {}): unknown => ({ type, sequence_number: seq++, ...fields })
+    const textPos = { item_id: rids.message, output_index: 0, content_index: 0 }
+    const chunk = (delta: string | null, finish: string | null, extra: Record<string, unknown> = {}): unknown => kind === 'responses'
+      ? ev('response.output_text.delta', { ...textPos, delta: delta ?? '', logprobs: [] })
+      : kind === 'chat'
+        ? { id, object: 'chat.completion.chunk', created, model: body.model, system_fingerprint: null, choices: [{ index: 0, delta: delta === null ? {} : { content: delta }, logprobs: null, finish_reason: finish }], ...extra }
+        : { id, object: 'text_completion', created, model: body.model, system_fingerprint: null, choices: [{ index: 0, text: delta ?? '', logprobs: null, finish_reason: finish }], ...extra }
+    const sse = stream ? new SseWriter(reply.raw, id, text => chunk(text, null), kind === 'responses') : null
+    /** Responses: the opening events, once; `message` also opens the text item. */
+    let opened = false
+    const openResponse = (message: boolean): void => {
+      if (sse === null || resp === null || opened) return
+      opened = true
+      const r = responseObject(resp, rids, created, null)
+      sse.send(ev('response.created', { response: r }))
+      sse.send(ev('response.in_progress', { response: r }))
+      if (!message) return
+      sse.send(ev('response.output_item.added', { output_index: 0, item: { type: 'message', id: rids.message, status: 'in_progress', role: 'assistant', content: [] } }))
+      sse.send(ev('response.content_part.added', { ...textPos, part: { type: 'output_text', text: '', annotations: [], logprobs: [] } }))
+    }
     if (sse !== null) reply.hijack()
     let firstTokenAt = 0
     track(model.id, 1)
@@ -460,12 +496,14 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
               ctx.progress()
               if (ctx.signal.aborted) return
               if (!firstOutput.has(c.peerId)) firstOutput.set(c.peerId, Date.now())
-              if (sse === null || text === '') return
+              // tool answers are JSON the gateway turns into tool calls: sent whole at the end
+              if (sse === null || text === '' || plan.tools !== null) return
               if (firstTokenAt === 0) {
                 firstTokenAt = Date.now()
                 sse.miner = c.peerId
                 metrics.ttft.observe((firstTokenAt - startedAt) / 1000)
                 if (kind === 'chat') sse.send({ ...(chunk(null, null) as object), choices: [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }] })
+                openResponse(true)
               }
               sse.text(text)
             }
@@ -476,7 +514,7 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
         if (e instanceof ClientGone) { logger.info({ id }, 'client disconnected; job cancelled'); if (sse !== null && !reply.raw.destroyed) reply.raw.destroy(); return }
         if (sse?.started === true) {
           const err = e instanceof ApiError ? e : new ApiError(502, (e as Error).message, 'server_error', e instanceof CommittedFailure ? 'miner_failed_mid_stream' : 'miner_failed')
-          sse.send(err.body())
+          sse.send(kind === 'responses' ? ev('error', { ...err.body().error }) : err.body())
           reply.raw.end()
           metrics.requests.inc({ endpoint: req.routeOptions.url ?? '', status: 'stream_error' })
           metrics.errors.inc({ endpoint: req.routeOptions.url ?? '', status: 'stream_error', reason: err.code ?? 'error' })
@@ -492,13 +530,55 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     const usage = { prompt_tokens: result.usage.promptTokens, completion_tokens: result.usage.outputTokens, total_tokens: result.usage.promptTokens + result.usage.outputTokens }
     metrics.tokens.inc({ direction: 'prompt' }, usage.prompt_tokens)
     metrics.tokens.inc({ direction: 'completion' }, usage.completion_tokens)
-    const finishReason = result.finishReason === 'length' ? 'length' : 'stop'
+    const answer = plan.tools === null ? null : readToolAnswer(result.text)
+    const calls = answer !== null && 'calls' in answer ? answer.calls : null
+    const content = answer === null ? result.text : 'content' in answer ? answer.content : null
+    const finishReason = result.finishReason === 'length' ? 'length' : calls !== null ? 'tool_calls' : 'stop'
+    const lp = logprobs === undefined ? null : { content: (result.logprobs ?? []).map(openAiLogprob), refusal: null }
     const endedAt = Date.now()
     const bill = billOutcome('llm', billed, outcome, hold.reservation.amount, result.tokens.length, endedAt, firstOutput.get(outcome.candidate.peerId))
     let charged: bigint | undefined
     const job: CompletedJob = { jobId: id, ...(outcome.value.jobId === undefined ? {} : { receiptJobId: outcome.value.jobId }), accountId: auth.accountId, modelId: model.id, kind: 'llm', miner: outcome.candidate, input: llmRequest, output: { text: result.text, tokens: result.tokens, finishReason: result.finishReason, ...(result.contextSize === undefined ? {} : { contextSize: result.contextSize }) }, computeUnits: bill.units, cost: bill.cost, overclaim: bill.overclaim, receipt: outcome.value.receipt, startedAt, endedAt }
-    if (sse !== null) {
-      if (!sse.started && result.text !== '') sse.send(chunk(result.text, null)) // a backend that does not stream
+    if (sse !== null && resp !== null) {
+      const usageR = responseUsage(usage.prompt_tokens, usage.completion_tokens)
+      const items = outputItems(rids, { content, calls }, result.finishReason === 'length')
+      openResponse(calls === null)
+      if (calls === null) {
+        const text = content ?? ''
+        if (plan.tools !== null || (!sse.started && text !== '')) { if (text !== '') sse.send(chunk(text, null)) }
+        sse.send(ev('response.output_text.done', { ...textPos, text, logprobs: [] }))
+        sse.send(ev('response.content_part.done', { ...textPos, part: { type: 'output_text', text, annotations: [], logprobs: [] } }))
+        sse.send(ev('response.output_item.done', { output_index: 0, item: items[0] }))
+      } else {
+        items.forEach((item, output_index) => {
+          if (item.type !== 'function_call') return
+          sse.send(ev('response.output_item.added', { output_index, item: { ...item, arguments: '', status: 'in_progress' } }))
+          sse.send(ev('response.function_call_arguments.delta', { item_id: item.id, output_index, delta: item.arguments }))
+          sse.send(ev('response.function_call_arguments.done', { item_id: item.id, output_index, arguments: item.arguments }))
+          sse.send(ev('response.output_item.done', { output_index, item }))
+        })
+      }
+      const final = responseObject(resp, rids, created, { output: items, usage: usageR, incomplete: result.finishReason === 'length' })
+      sse.send(ev(result.finishReason === 'length' ? 'response.incomplete' : 'response.completed', { response: final }))
+      sse.end()
+    } else if (resp !== null) {
+      metrics.ttft.observe((endedAt - startedAt) / 1000)
+      void reply.header('x-heurist-miner', outcome.candidate.peerId).header('x-request-id', id)
+      await reply.send(responseObject(resp, rids, created, { output: outputItems(rids, { content, calls }, result.finishReason === 'length'), usage: responseUsage(usage.prompt_tokens, usage.completion_tokens), incomplete: result.finishReason === 'length' }))
+    } else if (sse !== null) {
+      if (plan.tools !== null) {
+        sse.miner = outcome.candidate.peerId
+        sse.send({ ...(chunk(null, null) as object), choices: [{ index: 0, delta: { role: 'assistant', content: calls === null ? '' : null }, logprobs: null, finish_reason: null }] })
+        if (calls !== null) {
+          // each call as OpenAI streams them: id, type and name first, then the arguments
+          calls.forEach((c, index) => {
+            sse.send({ ...(chunk(null, null) as object), choices: [{ index: 0, delta: { tool_calls: [{ index, id: c.id, type: 'function', function: { name: c.name, arguments: '' } }] }, logprobs: null, finish_reason: null }] })
+            sse.send({ ...(chunk(null, null) as object), choices: [{ index: 0, delta: { tool_calls: [{ index, function: { arguments: c.arguments } }] }, logprobs: null, finish_reason: null }] })
+          })
+        } else if (content !== null && content !== '') sse.send(chunk(content, null))
+      } else if (!sse.started && result.text !== '') sse.send(chunk(result.text, null)) // a backend that does not stream
+      // logprobs, when asked for, come whole in one chunk before the finish (the miner reports them with its result)
+      if (lp !== null) sse.send({ ...(chunk(null, null) as object), choices: [{ index: 0, delta: kind === 'chat' ? { content: '' } : {}, logprobs: lp, finish_reason: null }] })
       sse.send(chunk(null, finishReason))
       sse.send({ ...(chunk(null, null) as object), choices: [], usage })
       sse.end()
@@ -512,7 +592,7 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
       }
       void reply.header('x-heurist-miner', outcome.candidate.peerId).header('x-request-id', id)
       const choice = kind === 'chat'
-        ? { index: 0, message: { role: 'assistant', content: result.text, refusal: null }, logprobs: null, finish_reason: finishReason }
+        ? { index: 0, message: { role: 'assistant', content, refusal: null, ...(calls === null ? {} : { tool_calls: calls.map(c => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })) }) }, logprobs: lp, finish_reason: finishReason }
         : { index: 0, text: result.text, logprobs: null, finish_reason: finishReason }
       await reply.send({ id, object, created, model: body.model, system_fingerprint: null, choices: [choice], usage })
     }
@@ -528,6 +608,7 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
 
   async function runImage (req: FastifyRequest, reply: FastifyReply): Promise<void> {
     const auth = await authenticated(req)
+    checkParameters('images', req.body)
     const body = parseBody(imageRequestSchema, req.body)
     const model = findModel(body.model)
     if (model.kind !== 'image') throw badRequest(`The model '${body.model}' is a language model; use /v1/chat/completions.`, 'model', 'model_not_supported')
@@ -637,6 +718,7 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     })
     f.post('/v1/chat/completions', async (req, reply) => { await runLlm(req, reply, 'chat') })
     f.post('/v1/completions', async (req, reply) => { await runLlm(req, reply, 'completion') })
+    f.post('/v1/responses', async (req, reply) => { await runLlm(req, reply, 'responses') })
     f.post('/v1/images/generations', async (req, reply) => { await runImage(req, reply) })
     return f
   }
@@ -670,6 +752,12 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
       if (a !== null) await a.close()
     }
   }
+}
+
+/** A token's log-probability as OpenAI writes it (with the UTF-8 bytes of its text). */
+function openAiLogprob (l: TokenLogprob): unknown {
+  const bytes = (t: string): number[] => [...Buffer.from(t, 'utf8')]
+  return { token: l.token, logprob: l.logprob, bytes: bytes(l.token), top_logprobs: l.top.map(t => ({ token: t.token, logprob: t.logprob, bytes: bytes(t.token) })) }
 }
 
 /** Any error → the OpenAI-shaped error the client sees; internals are logged, not leaked. */

@@ -1,4 +1,4 @@
-import type { ChatMessage, SamplingParams } from '../inference/index.js'
+import { stopStrings, type ChatMessage, type OutputConstraint, type SamplingParams } from '../inference/index.js'
 
 /**
  * The LLM check (DESIGN.md §7): text is not reproducible across hardware, so a validator
@@ -65,7 +65,12 @@ export interface TokenDistribution { tokens: Int32Array, probs: Float64Array }
 /** What the check needs from the LLM engine (the llama engine implements it). */
 export interface TeacherForcingModel {
   /** `prompt`, when given, is what `promptTokens` returns for the same input (saves formatting it twice). */
-  tokenDistributions: (modelId: string, input: string | ChatMessage[], outputTokens: readonly number[], options?: { signal?: AbortSignal, top?: number }) => Promise<{ distributions: TokenDistribution[], eogTokens: number[], prompt?: { tokens: number[], stopTokens: number[][] } }>
+  /**
+   * With `constraint`, each distribution is under the grammar's mask at that position (what a
+   * constrained miner samples from) and `forbidden` is the index of the first output token the
+   * grammar forbids (−1: none).
+   */
+  tokenDistributions: (modelId: string, input: string | ChatMessage[], outputTokens: readonly number[], options?: { signal?: AbortSignal, top?: number, constraint?: OutputConstraint }) => Promise<{ distributions: TokenDistribution[], eogTokens: number[], prompt?: { tokens: number[], stopTokens: number[][] }, forbidden?: number }>
   promptTokens: (modelId: string, input: string | ChatMessage[]) => { tokens: number[], stopTokens: number[][] }
   detokenize: (modelId: string, tokens: readonly number[], specialTokens?: boolean) => string
   loaded: () => Array<{ id: string, contextSize: number }>
@@ -75,6 +80,8 @@ export interface LlmJob {
   modelId: string
   input: string | ChatMessage[]
   sampling: SamplingParams
+  /** The grammar the job was asked to follow; absent = free text. */
+  constraint?: OutputConstraint
   /** `contextSize`: the miner's context, as it signed it; absent = this validator's own. */
   output: { text: string, tokens: number[], finishReason: 'stop' | 'length' | 'abort', contextSize?: number }
 }
@@ -183,9 +190,11 @@ export async function scoreLlmJob (model: TeacherForcingModel, job: LlmJob, opti
   const o = { ...defaultLlmCheckOptions, ...options }
   const { tokens, finishReason } = job.output
   const top = job.sampling.temperature === 0 ? 1 + o.boundaryMargin : job.sampling.topK > 0 ? job.sampling.topK + o.boundaryMargin : 0
-  const { distributions, eogTokens, prompt } = await model.tokenDistributions(job.modelId, job.input, tokens, { signal, top })
+  const { distributions, eogTokens, prompt, forbidden = -1 } = await model.tokenDistributions(job.modelId, job.input, tokens, { signal, top, ...(job.constraint === undefined ? {} : { constraint: job.constraint }) })
   let outsideSupport = 0
   let firstOutside = -1
+  // a token the grammar forbids is outside the support whatever the model thinks of it
+  if (forbidden >= 0) { outsideSupport++; firstOutside = forbidden }
   let pitSum = 0
   let logLikelihood = 0
   let expectedLogLikelihood = 0
@@ -193,6 +202,7 @@ export async function scoreLlmJob (model: TeacherForcingModel, job: LlmJob, opti
     const d = distributions[i]
     const t = tokens[i]
     if (d === undefined || t === undefined) { outsideSupport++; continue }
+    if (i === forbidden) continue
     const sc = scorePosition(d, t, job.sampling, o)
     if (!sc.inSupport) { outsideSupport++; if (firstOutside < 0) firstOutside = i }
     pitSum += sc.u - 0.5
@@ -219,11 +229,12 @@ function endOf (model: TeacherForcingModel, job: LlmJob, last: TokenDistribution
   if (finishReason === 'length') return { ok: tokens.length === allowed }
   if (tokens.length > allowed) return { ok: false }
   if (prompt.stopTokens.some(st => endsWith(tokens, st))) return { ok: true }
-  if (job.sampling.stop.length > 0 && tokens.length > 0) {
-    // a stop string completed by the last token: in the full text, not in the text without it
+  const stops = stopStrings(job.sampling.stop, job.constraint)
+  if (stops.length > 0 && tokens.length > 0) {
+    // a stop string (or the grammar's end) completed by the last token: in the full text, not in the text without it
     const full = model.detokenize(job.modelId, tokens)
     const prev = model.detokenize(job.modelId, tokens.slice(0, -1))
-    if (job.sampling.stop.some(s => full.includes(s) && !prev.includes(s))) return { ok: true }
+    if (stops.some(s => full.includes(s) && !prev.includes(s))) return { ok: true }
   }
   if (last === undefined) return { ok: false }
   // the most likely end token stands for "the end" (they are one event to the miner)

@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
 import { gatewayLoadOptions } from '../gateway-load.js'
-import { formatUnits } from 'ethers'
+import { formatUnits, parseUnits } from 'ethers'
 import { loadContext, type CommandContext } from '../context.js'
 import { untilSignal } from '../lifecycle.js'
 import { collectList, parseIntFlag } from '../flags.js'
@@ -74,7 +74,7 @@ export function registerGateway (program: Command): void {
           ...(reader === null ? {} : { eligible: minerEligibility(reader).isEligible }),
           chain,
           // Pay-by-User: a request without an API key pays from the caller's own deposit (402, X-PAYMENT)
-          ...(reader === null || deployment === null ? {} : { payByUser: { chain: reader, asset: deployment.contracts.HeuristToken, withdrawDelaySeconds: BigInt(deployment.params.withdrawDelay) } }),
+          ...(reader === null || deployment === null ? {} : { payByUser: { chain: reader, asset: deployment.contracts.HeuristToken, withdrawDelaySeconds: BigInt(deployment.params.withdrawDelay), options: { settleThresholdWei: parseUnits(ctx.config.gateway.settleThreshold, 18) } } }),
           isValidator: async (a) => views !== null && await views.stakeOf(a) > 0n
         })
         // miners often hear validators only through the gateway: relay reward roots

@@ -5,7 +5,8 @@ import { join } from 'node:path'
 import { formatUnits, parseUnits } from 'ethers'
 import { loadContext, type CommandContext } from '../context.js'
 import { untilSignal } from '../lifecycle.js'
-import { parseIntFlag } from '../flags.js'
+import { collectList, parseIntFlag } from '../flags.js'
+import { parseAddress } from '../chain.js'
 import { loadMinerModels, loadQuantizedSiblings, type MinerModels } from '../mesh.js'
 import { VERSION } from '../version.js'
 import { usageError } from '../../core/errors.js'
@@ -26,9 +27,9 @@ const WAD = 10n ** 18n
 /** A cheater also lies about its speed: the gateway routes LLM jobs to the fastest advert, so this draws them (and the validators' samples) to it. */
 const CHEATER_TOKENS_PER_SECOND = 100_000
 
-interface UpOptions { miners: string, port: string, rpcPort: string, price: string, validator: boolean, validators: string, cheat?: string, dashboardPort?: string, sampleRate?: string }
+interface UpOptions { fund?: string[], miners: string, port: string, rpcPort: string, price: string, validator: boolean, validators: string, cheat?: string, dashboardPort?: string, sampleRate?: string }
 
-interface UpConfig { miners: number, port: number, rpcPort: number, price: bigint, validators: number, cheat: CheatMode | null, dashboardPort: number | undefined, sampleRate: number }
+interface UpConfig { fund: string[], miners: number, port: number, rpcPort: number, price: bigint, validators: number, cheat: CheatMode | null, dashboardPort: number | undefined, sampleRate: number }
 
 interface Miner { node: HeuristNode, store: Store, models: MinerModels, advertiser: Advertiser, inbox: VoucherInbox, chain: ChainClient }
 
@@ -50,6 +51,7 @@ export function registerUp (program: Command): void {
     .option('--validators <n>', 'staked validators to start (they re-check sampled jobs and co-sign epoch reward roots)', '1')
     .option('--sample-rate <p>', `probability that each validator checks a receipt (default ${defaultValidatorOptions.sampleRate})`)
     .option('--cheat <mode>', `the last miner cheats (a testing aid for validators: ${CHEAT_MODES.join(', ')})`)
+    .option('--fund <address>', 'also fund this address with HEU and ETH, e.g. the operator key of another home folder that pays by user (repeatable or comma-separated)', collectList)
     .option('--dashboard-port <port>', 'local dashboard port on 127.0.0.1 (dashboard.port; 0 = any free one)')
     .action(async (opts: UpOptions, cmd: Command) => {
       const n = parseIntFlag('--miners', opts.miners, 1, 8)
@@ -61,8 +63,10 @@ export function registerUp (program: Command): void {
       const cheat = opts.cheat === undefined ? null : parseCheatMode(opts.cheat)
       const sampleRate = opts.sampleRate === undefined ? defaultValidatorOptions.sampleRate : parseSampleRate(opts.sampleRate)
       const dashboardPort = opts.dashboardPort === undefined ? undefined : parseIntFlag('--dashboard-port', opts.dashboardPort, 0, 65535)
+      const fund = (opts.fund ?? []).map(a => parseAddress('--fund', a))
+      if (fund.length > 64) throw usageError('CLI_BAD_FLAG', '--fund: at most 64 addresses')
       const ctx = await loadContext(cmd)
-      await runUp(ctx, { miners: n, port, rpcPort, price, validators, cheat, dashboardPort, sampleRate })
+      await runUp(ctx, { fund, miners: n, port, rpcPort, price, validators, cheat, dashboardPort, sampleRate })
     })
 }
 
@@ -108,7 +112,7 @@ async function runLocked (ctx: CommandContext, o: UpConfig, root: string): Promi
     try {
       // the home folder's operator (if any) is funded too, so `stake`, `vote` or `pod deploy` work beside `up`
       const operator = await keystoreAddress(ctx.paths.keystore)
-      devnet = await startDevnet({ port: o.rpcPort, accounts: Math.max(10, o.miners + o.validators + 3), fund: operator === undefined ? [] : [operator], onProgress: say })
+      devnet = await startDevnet({ port: o.rpcPort, accounts: Math.max(10, o.miners + o.validators + 3), fund: [...new Set([...(operator === undefined ? [] : [operator]), ...o.fund])], onProgress: say })
     } catch (e) {
       throw (e as { code?: string }).code === 'CHAIN_PORT_IN_USE' ? usageError('CHAIN_PORT_IN_USE', `${(e as Error).message} (use --rpc-port 0 for any free port)`) : e
     }
@@ -149,7 +153,7 @@ async function runLocked (ctx: CommandContext, o: UpConfig, root: string): Promi
       eligible: minerEligibility(gwChain).isEligible,
       chain: { voucherSigner: { wallet: gwId.wallet, domain: paymentsDomain }, receiptDomain },
       // Pay-by-User: a request without an API key pays from the caller's own deposit (402, X-PAYMENT)
-      payByUser: { chain: gwChain, asset: d.contracts.HeuristToken, withdrawDelaySeconds: BigInt(d.params.withdrawDelay) },
+      payByUser: { chain: gwChain, asset: d.contracts.HeuristToken, withdrawDelaySeconds: BigInt(d.params.withdrawDelay), options: { settleThresholdWei: parseUnits(ctx.config.gateway.settleThreshold, 18) } },
       isValidator: async (a) => await stakeViews.stakeOf(a) > 0n
     }).catch((e: unknown) => {
       throw (e as { code?: string }).code === 'GATEWAY_PORT_IN_USE' ? usageError('GATEWAY_PORT_IN_USE', `${(e as Error).message} (use --port 0 for any free port)`) : e
