@@ -44,7 +44,11 @@ export const configSpec = {
     imageThreads: field(z.number().int().min(0).max(1024), 0, 'onnxruntime threads per image model when mining; 0 = the cores actually available (validators always re-run on 1 and compare by SSIM/dHash)'),
     gpu: field(z.enum(['auto', 'cpu', 'cuda', 'vulkan', 'metal']), 'auto', 'compute backend; auto picks the best one whose prebuilt binary is present'),
     models: field(z.array(z.string().min(1).max(256)).max(32), [], 'models to load at start (names, sha256 ids or paths); empty = the built-in tiny models'),
-    maxQueue: field(z.number().int().min(0).max(10_000), 16, 'jobs waiting per model before new ones are answered "busy"')
+    maxQueue: field(z.number().int().min(0).max(10_000), 16, 'jobs waiting per model before new ones are answered "busy"'),
+    gpus: field(z.string().regex(/^(all|none|\d{1,2}(,\d{1,2}){0,15})$/, '"all", "none" or GPU indices such as "0,1"'), 'all', 'GPUs this miner budgets and places models on: all, none, or indices such as "0,1" (one identity serves them all)'),
+    memoryReserveMb: field(z.number().int().min(0).max(1_048_576), 1024, 'MiB kept free on each device (RAM and each GPU) when planning which models fit'),
+    memoryBudgetMb: field(z.number().int().min(0).max(16_777_216), 0, 'caps each device\'s budget at this many MiB; 0 = what is free at start less memoryReserveMb'),
+    imageMaxSide: field(z.number().int().min(8).max(1024).multipleOf(8), 512, 'largest image side a miner budgets working memory for; larger image jobs are refused before they start')
   },
   mine: {
     maxJobs: field(z.number().int().min(1).max(256), 2, 'jobs a miner runs at once (more wait in the queue)'),

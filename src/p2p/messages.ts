@@ -48,7 +48,17 @@ export const modelAdvertSchema = z.object({
 }).strict()
 
 export const hardwareSchema = z.object({
-  gpus: z.array(z.object({ name: z.string().max(128), vramTotal: int, vramFree: int }).strict()).max(16),
+  gpus: z.array(z.object({
+    name: z.string().max(128),
+    vramTotal: int,
+    vramFree: int,
+    /** Per-GPU capacity (absent in adverts from before it): the GPU's index on the miner, */
+    index: z.number().int().min(0).max(255).optional(),
+    /** the bytes of its memory budget not yet placed (at most vramTotal), */
+    budgetFree: int.optional(),
+    /** and the models placed on it, as indices into the advert's `models`. */
+    models: z.array(z.number().int().min(0).max(31)).max(32).optional()
+  }).strict()).max(16),
   cpuCores: int,
   ramBytes: int
 }).strict()

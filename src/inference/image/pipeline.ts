@@ -85,7 +85,7 @@ export interface ImageModel {
 export interface ImageEngine {
   readonly options: ImageEngineOptions
   /** Loads a model folder in the SD 1.5 ONNX layout. `info` overrides the computed id and name. */
-  load: (dir: string, info?: { id?: string, name?: string }) => Promise<ImageModel>
+  load: (dir: string, info?: { id?: string, name?: string }, place?: { cudaDeviceId?: number }) => Promise<ImageModel>
   dispose: () => Promise<void>
 }
 
@@ -250,10 +250,10 @@ export function createImageEngine (options: Partial<ImageEngineOptions> = {}): I
   const models = new Set<ImageModel>()
   let disposed = false
 
-  async function session (path: string, provider: 'cpu' | 'cuda'): Promise<ort.InferenceSession> {
+  async function session (path: string, provider: 'cpu' | 'cuda', deviceId: number): Promise<ort.InferenceSession> {
     try {
       return await ort.InferenceSession.create(path, {
-        executionProviders: provider === 'cuda' ? ['cuda'] : ['cpu'],
+        executionProviders: provider === 'cuda' ? [{ name: 'cuda', deviceId }] : ['cpu'],
         intraOpNumThreads: opts.threads,
         interOpNumThreads: 1,
         executionMode: 'sequential',
@@ -265,16 +265,16 @@ export function createImageEngine (options: Partial<ImageEngineOptions> = {}): I
     }
   }
 
-  async function loadSessions (dir: string): Promise<{ provider: 'cpu' | 'cuda', te: ort.InferenceSession, unet: ort.InferenceSession, vae: ort.InferenceSession }> {
+  async function loadSessions (dir: string, deviceId: number): Promise<{ provider: 'cpu' | 'cuda', te: ort.InferenceSession, unet: ort.InferenceSession, vae: ort.InferenceSession }> {
     const cudaInstalled = opts.executionProvider === 'auto' && cudaProviderAvailable()
     const providers: Array<'cpu' | 'cuda'> = opts.executionProvider === 'cpu' ? ['cpu'] : opts.executionProvider === 'cuda' ? ['cuda'] : cudaInstalled ? ['cuda', 'cpu'] : ['cpu']
     if (opts.executionProvider === 'auto' && !cudaInstalled) opts.logger?.info({ dir }, `onnxruntime's CUDA provider libraries are not installed: image model on the CPU (${CUDA_INSTALL_HINT})`)
     let last: unknown
     for (const provider of providers) {
       try {
-        const te = await session(join(dir, 'text_encoder/model.onnx'), provider)
-        const unet = await session(join(dir, 'unet/model.onnx'), provider)
-        const vae = await session(join(dir, 'vae_decoder/model.onnx'), provider)
+        const te = await session(join(dir, 'text_encoder/model.onnx'), provider, deviceId)
+        const unet = await session(join(dir, 'unet/model.onnx'), provider, deviceId)
+        const vae = await session(join(dir, 'vae_decoder/model.onnx'), provider, deviceId)
         return { provider, te, unet, vae }
       } catch (e) {
         last = e
@@ -286,11 +286,13 @@ export function createImageEngine (options: Partial<ImageEngineOptions> = {}): I
 
   return {
     options: opts,
-    async load (dir, info = {}) {
+    async load (dir, info = {}, place = {}) {
       if (disposed) throw new HeuristError('IMAGE_ENGINE_DISPOSED', 'the image engine was disposed')
       const memoryBytes = await requireFiles(dir)
       const tokenizer = ClipTokenizer.fromFiles(await readFile(join(dir, 'tokenizer/vocab.json'), 'utf8'), await readFile(join(dir, 'tokenizer/merges.txt'), 'utf8'))
-      const { provider, te, unet, vae } = await loadSessions(dir)
+      const deviceId = place.cudaDeviceId ?? 0
+      if (!Number.isInteger(deviceId) || deviceId < 0 || deviceId > 255) throw usageError('IMAGE_BAD_DEVICE', `CUDA device id must be an integer from 0 to 255, got ${String(deviceId)}`)
+      const { provider, te, unet, vae } = await loadSessions(dir, deviceId)
       const disposeSessions = async (): Promise<void> => { await Promise.allSettled([te.release(), unet.release(), vae.release()]) }
       let layout: ImageModelLayout
       try {
