@@ -6,7 +6,7 @@
  */
 import { Contract, type JsonRpcProvider, type Signer, type ContractTransactionResponse, type EventLog } from 'ethers'
 import { HeuristError } from '../core/errors.js'
-import type { Voucher, Receipt, Verdict } from '../core/typed-data.js'
+import type { Voucher, Receipt, Verdict, PaymentAuthorization, Allocation } from '../core/typed-data.js'
 import { signRegistration } from './signing.js'
 import { formatHeu } from '../economics/index.js'
 import { loadArtifacts, type Artifacts, type ContractName } from './compile.js'
@@ -77,6 +77,19 @@ export interface ChainClient {
   redeemable: (voucher: Voucher) => Promise<bigint>
   /** The payer's deposit (compute credits) in Payments. */
   depositOf: (payer: string) => Promise<bigint>
+  /** The payer's withdrawal request: amount and when it can complete (0: none). */
+  withdrawalOf: (payer: string) => Promise<{ amount: bigint, at: bigint }>
+  /** Asks to withdraw `amount` of this signer's deposit; it can complete after Payments' withdraw delay. */
+  requestWithdrawal: (amount: bigint) => Promise<TxResult[]>
+  /** Completes this signer's withdrawal request once its delay has passed. */
+  withdrawDeposit: () => Promise<TxResult[]>
+  /**
+   * Pay-by-User: this signer (the frontend the authorization names) settles the session's
+   * allocations out of the payer's deposit (Payments.settleAuthorized).
+   */
+  settleAuthorized: (authorization: PaymentAuthorization, signature: string, allocations: Allocation[]) => Promise<TxResult[]>
+  /** What Payments has settled so far for the session (payer, frontend, session id). */
+  sessionSpent: (payer: string, frontend: string, session: string) => Promise<bigint>
   postRewardRoot: (epoch: bigint, root: string, total: bigint, signatures: string[]) => Promise<TxResult[]>
   claim: (epoch: bigint, account: string, amount: bigint, proof: string[]) => Promise<TxResult[]>
   slash: (receipt: Receipt, minerSignature: string, verdicts: Verdict[], verdictSignatures: string[]) => Promise<TxResult[]>
@@ -316,6 +329,32 @@ export async function connectChain (options: ConnectOptions): Promise<ChainClien
     },
     async depositOf (payer) {
       return await read<bigint>(payments, 'deposits', [payer])
+    },
+    async withdrawalOf (payer) {
+      const [amount, at] = await Promise.all([read<bigint>(payments, 'pendingWithdrawal', [payer]), read<bigint>(payments, 'withdrawableAt', [payer])])
+      return { amount, at }
+    },
+    async requestWithdrawal (amount) {
+      positive(amount, 'withdrawal')
+      const a = await me()
+      const have = await read<bigint>(payments, 'deposits', [a])
+      if (have < amount) throw fail('CHAIN_INSUFFICIENT_DEPOSIT', `withdraw: your deposit is ${formatHeu(have)} HEU, asked for ${formatHeu(amount)}`)
+      return [await send('request withdrawal', payments, 'requestWithdrawal', [amount])]
+    },
+    async withdrawDeposit () {
+      const a = await me()
+      const at = await read<bigint>(payments, 'withdrawableAt', [a])
+      if (at === 0n) throw fail('CHAIN_NOTHING_TO_WITHDRAW', 'withdraw: no withdrawal was requested (heurist deposit --withdraw AMOUNT first)')
+      const now = BigInt((await provider.getBlock('latest'))?.timestamp ?? 0)
+      if (now < at) throw fail('CHAIN_WITHDRAWAL_NOT_READY', `withdraw: the deposit can be withdrawn from ${new Date(Number(at) * 1000).toISOString()} (the withdraw delay lets miners redeem first)`)
+      return [await send('withdraw deposit', payments, 'withdrawDeposit', [])]
+    },
+    async settleAuthorized (authorization, signature, allocations) {
+      return [await send('settle authorization', payments, 'settleAuthorized', [authorization, signature, allocations])]
+    },
+    async sessionSpent (payer, frontend, session) {
+      const sid = await read<string>(payments, 'sessionOf', [payer, frontend, session])
+      return await read<bigint>(payments, 'sessionSpent', [sid])
     },
     async redeemVoucher (v, signature) {
       return [await send('redeem', payments, 'redeem', [v, signature])]

@@ -104,6 +104,7 @@ export async function deployContracts (signer: Signer, params: Partial<DeployPar
   const reservoir = p.reservoir === '' ? deployer : p.reservoir
   const chainId = Number((await provider.getNetwork()).chainId)
   const deployBlock = await provider.getBlockNumber()
+  const genesisHash = (await provider.getBlock(0))?.hash ?? undefined
   const addresses: Partial<Record<ContractName, string>> = {}
 
   const deploy = async (name: ContractName, ...args: unknown[]): Promise<string> => {
@@ -150,6 +151,7 @@ export async function deployContracts (signer: Signer, params: Partial<DeployPar
     version: 1,
     chainId,
     deployBlock,
+    ...(genesisHash === undefined ? {} : { genesisHash }),
     contracts: addresses as Record<ContractName, string>,
     params: {
       lockupSeconds: s(p.lockupSeconds),

@@ -1,9 +1,12 @@
 /**
- * The deployment file (contract): chain id and contract addresses, plus the RPC URL for a
- * devnet. `heurist devnet` writes it as devnet.json in the home folder; `heurist deploy`
- * writes one for any chain; every chain command reads it (`--deployment FILE`).
+ * The deployment file (contract): chain id and contract addresses, plus the RPC URL this host
+ * reaches the chain by. `heurist devnet` writes it as devnet.json in the home folder; `heurist
+ * deploy` writes one for any chain; `heurist deployment export` writes the shareable part (no
+ * RPC URL: that differs per host) and `heurist deployment import FILE --rpc URL` stores it as
+ * deployment.json in another host's home; every chain command reads it (`--deployment FILE`).
  */
 import { z } from 'zod'
+import { createHash } from 'node:crypto'
 import { readFile, writeFile, rename } from 'node:fs/promises'
 import { HeuristError, usageError } from '../core/errors.js'
 import { CONTRACT_NAMES, type ContractName } from './compile.js'
@@ -16,6 +19,8 @@ export const deploymentSchema = z.object({
   chainId: z.number().int().positive(),
   rpcUrl: z.string().max(2048).optional(),
   deployBlock: z.number().int().min(0),
+  /** The chain's block 0 hash: tells a restarted devnet (same chain id, same addresses) from the last one. */
+  genesisHash: z.string().regex(/^0x[0-9a-fA-F]{64}$/, 'a 0x-prefixed 32-byte hash').optional(),
   contracts: z.object(Object.fromEntries(CONTRACT_NAMES.map(n => [n, address])) as Record<ContractName, typeof address>),
   params: z.object({
     lockupSeconds: uint,
@@ -60,7 +65,7 @@ export async function readDeployment (path: string): Promise<Deployment> {
   try {
     text = await readFile(path, 'utf8')
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw usageError('CHAIN_NO_DEPLOYMENT', `no deployment at ${path}: start \`heurist devnet\` or pass --rpc URL --deployment FILE`)
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw usageError('CHAIN_NO_DEPLOYMENT', `no deployment at ${path}: pass --rpc URL --deployment FILE, or once \`heurist deployment import FILE --rpc URL\` (FILE comes from \`heurist deployment export\` on the chain's host, see docs/multi-host.md)`)
     throw new HeuristError('CHAIN_BAD_DEPLOYMENT', `cannot read ${path}: ${(e as Error).message}`)
   }
   return parseDeployment(text, path)
@@ -71,4 +76,21 @@ export async function writeDeployment (path: string, d: Deployment): Promise<voi
   const tmp = `${path}.${process.pid}.tmp`
   await writeFile(tmp, JSON.stringify(d, null, 2) + '\n')
   await rename(tmp, path)
+}
+
+/** The deployment without the host-specific RPC URL: what one host hands to another. */
+export function shareableDeployment (d: Deployment): Deployment {
+  const { rpcUrl: _local, ...rest } = d
+  return rest
+}
+
+/**
+ * A short name for one chain deployment (chain id, genesis block, every contract address), so
+ * each deployment's local state (stores, reward tables) lives apart: a new chain, or a devnet
+ * restarted with the same chain id and addresses, never sees the last one's ledgers.
+ */
+export function deploymentKey (d: Deployment): string {
+  const h = createHash('sha256')
+  h.update(JSON.stringify([d.chainId, d.genesisHash ?? '', d.deployBlock, Object.entries(d.contracts).sort(([a], [b]) => a < b ? -1 : 1).map(([k, v]) => `${k}=${v.toLowerCase()}`)]))
+  return `${d.chainId}-${h.digest('hex').slice(0, 16)}`
 }

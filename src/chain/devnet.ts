@@ -1,13 +1,15 @@
 /**
  * The embedded devnet: Hardhat's EDR running in this process, the contracts deployed, dev
- * accounts funded with ETH and HEU, and a JSON-RPC server on 127.0.0.1 for other processes.
+ * accounts funded with ETH and HEU, and a JSON-RPC server (127.0.0.1 unless told otherwise)
+ * for other processes and hosts. With `blockIntervalMs`, an idle chain mines an empty block
+ * that often, so block time (and the contracts' epochs) follows the clock.
  */
 import { createRequire } from 'node:module'
 import { HDNodeWallet, Wallet, Mnemonic, type JsonRpcProvider } from 'ethers'
 import { HeuristError } from '../core/errors.js'
 import { WAD } from '../economics/index.js'
 import { deployContracts, type DeployParams } from './deploy.js'
-import type { Deployment } from './deployment.js'
+import { shareableDeployment, type Deployment } from './deployment.js'
 import { makeProvider } from './provider.js'
 import { startRpcServer, type RpcServer } from './rpc-server.js'
 import { loadArtifacts, type Artifacts } from './compile.js'
@@ -19,9 +21,12 @@ const require = createRequire(import.meta.url)
 export const DEV_MNEMONIC = 'test test test test test test test test test test test junk'
 
 export interface DevnetOptions {
-  /** RPC port on 127.0.0.1; 0 = any free port. Default 8545. */
+  /** RPC port; 0 = any free port. Default 8545. */
   port: number
+  /** Address the RPC listens on. Default 127.0.0.1; 0.0.0.0 (or one interface's address) lets other hosts in. */
   host: string
+  /** With no block for this long, mine an empty one (0 = only on transactions). Default 0. */
+  blockIntervalMs: number
   chainId: number
   /** Dev accounts derived from DEV_MNEMONIC. Account 0 deploys; the last is the compute reservoir. */
   accounts: number
@@ -39,6 +44,7 @@ export interface DevnetOptions {
 export const defaultDevnetOptions: DevnetOptions = {
   port: 8545,
   host: '127.0.0.1',
+  blockIntervalMs: 0,
   chainId: 31337,
   accounts: 10,
   ethPerAccount: 10_000n * WAD,
@@ -144,8 +150,9 @@ export async function startDevnet (init: Partial<DevnetOptions> = {}): Promise<D
   }
 
   let server: RpcServer
+  const documents = new Map<string, string>()
   try {
-    server = await startRpcServer(handle, { host: o.host, port: o.port })
+    server = await startRpcServer(handle, { host: o.host, port: o.port, documents })
   } catch (e) {
     throw new HeuristError('CHAIN_PORT_IN_USE', `cannot listen on ${o.host}:${o.port}: ${(e as Error).message}`, { cause: e })
   }
@@ -157,6 +164,10 @@ export async function startDevnet (init: Partial<DevnetOptions> = {}): Promise<D
     o.onProgress?.('compiling and deploying the contracts')
     const deployment = await deployContracts(deployer, { reservoir, ...o.deploy })
     deployment.rpcUrl = server.url
+    const genesis = await request('eth_getBlockByNumber', ['0x0', false]) as { hash?: string } | null
+    if (typeof genesis?.hash === 'string') deployment.genesisHash = genesis.hash
+    // other hosts fetch the contract addresses here (`heurist deployment import --rpc URL`)
+    documents.set('/deployment.json', JSON.stringify(shareableDeployment(deployment), null, 2) + '\n')
     o.onProgress?.('funding the dev accounts')
     const artifacts: Artifacts = await loadArtifacts()
     const heu = new Contract(deployment.contracts.HeuristToken, artifacts.contracts.HeuristToken.abi, deployer)
@@ -172,6 +183,23 @@ export async function startDevnet (init: Partial<DevnetOptions> = {}): Promise<D
       return BigInt(b.timestamp)
     }
     let stopped = false
+    // idle blocks: the contracts read block.timestamp, which stands still without blocks
+    let idle: NodeJS.Timeout | null = null
+    if (o.blockIntervalMs > 0) {
+      let lastHeight = ''
+      let lastChange = Date.now()
+      let busy = false
+      idle = setInterval(() => {
+        if (busy || stopped) return
+        busy = true
+        void (async () => {
+          const h = String(await request('eth_blockNumber', []))
+          if (h !== lastHeight) { lastHeight = h; lastChange = Date.now(); return }
+          if (Date.now() - lastChange >= o.blockIntervalMs) { await request('evm_mine', []); lastChange = Date.now() }
+        })().catch(() => {}).finally(() => { busy = false })
+      }, Math.max(100, Math.floor(o.blockIntervalMs / 4)))
+      idle.unref()
+    }
     return {
       rpcUrl: server.url,
       chainId: o.chainId,
@@ -185,6 +213,7 @@ export async function startDevnet (init: Partial<DevnetOptions> = {}): Promise<D
       stop: async () => {
         if (stopped) return
         stopped = true
+        if (idle !== null) clearInterval(idle)
         ethersProvider.destroy()
         await server.close()
       }

@@ -35,9 +35,9 @@ function findRevertData (e: unknown, depth = 0): string | undefined {
   return undefined
 }
 
-const HEU_ARGS = new Set(['balance', 'needed', 'allowance', 'amount', 'minimum', 'have', 'want', 'total', 'cap'])
+const HEU_ARGS = new Set(['balance', 'needed', 'allowance', 'amount', 'minimum', 'have', 'want', 'total', 'cap', 'maxAmount'])
 /** Unix-seconds arguments that do not end in `At`. */
-const TIME_ARGS = new Set(['deadline'])
+const TIME_ARGS = new Set(['deadline', 'expiry'])
 
 function describe (d: ErrorDescription): string {
   const parts = d.fragment.inputs.map((input, i) => {
@@ -62,7 +62,10 @@ const CODES: Record<string, string> = {
   AlreadyClaimed: 'CHAIN_ALREADY_CLAIMED',
   AlreadySlashed: 'CHAIN_ALREADY_SLASHED',
   ReceiptFromPreviousRegistration: 'CHAIN_RECEIPT_FROM_PREVIOUS_REGISTRATION',
-  BadSignature: 'CHAIN_BAD_SIGNATURE'
+  BadSignature: 'CHAIN_BAD_SIGNATURE',
+  NotFrontend: 'CHAIN_NOT_FRONTEND',
+  AuthorizationExpired: 'CHAIN_AUTHORIZATION_EXPIRED',
+  OverAuthorized: 'CHAIN_OVER_AUTHORIZED'
 }
 
 /** The revert's decoded description, or undefined when `e` carries no decodable revert data. */

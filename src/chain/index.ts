@@ -15,7 +15,9 @@ export {
   signVoucher, voucherDigest, signReceipt, receiptDigest, signVerdict, signRewardRoot, signRegistration,
   buildRewardTree, sortBySigner, type RewardEntry, type RewardClaim, type RewardTree
 } from './signing.js'
-export { readDeployment, writeDeployment, parseDeployment, deploymentSchema, type Deployment } from './deployment.js'
+export { standardRewardTree, rewardLeafHash, type StandardTree } from './merkle.js'
+export { checkDeployment, fetchDeployment, type DeploymentCheck } from './check.js'
+export { readDeployment, writeDeployment, parseDeployment, deploymentSchema, shareableDeployment, deploymentKey, type Deployment } from './deployment.js'
 export { loadArtifacts, compileContracts, CONTRACT_NAMES, ARTIFACTS_PATH, type Artifacts, type Artifact, type ContractName } from './compile.js'
 export { chainError, decodeRevert } from './errors.js'
 export { probeChainId, makeProvider } from './provider.js'

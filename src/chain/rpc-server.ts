@@ -1,7 +1,8 @@
 /**
- * A small JSON-RPC 2.0 server on 127.0.0.1 in front of an in-process request handler (the
+ * A small JSON-RPC 2.0 server (127.0.0.1 by default) in front of an in-process request handler (the
  * EDR provider), so other processes (`heurist stake`, miners, gateways) reach the devnet.
- * Bodies are bounded; batches are answered in order; only POST / is served.
+ * Bodies are bounded; batches are answered in order; POST is JSON-RPC, GET serves only the
+ * read-only documents given (the devnet's shareable deployment).
  */
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -16,6 +17,8 @@ export interface RpcServerOptions {
   maxBodyBytes: number
   /** Most requests in one batch. */
   maxBatch: number
+  /** Read-only documents served on GET (path → JSON text); may be filled after start. */
+  documents?: Map<string, string>
 }
 
 export const defaultRpcServerOptions: RpcServerOptions = { host: '127.0.0.1', port: 0, maxBodyBytes: 8 * 1024 * 1024, maxBatch: 100 }
@@ -36,6 +39,12 @@ export async function startRpcServer (handle: JsonRpcHandler, init: Partial<RpcS
     if (req.method === 'OPTIONS') {
       res.writeHead(204, { 'access-control-allow-origin': '*', 'access-control-allow-headers': 'content-type', 'access-control-allow-methods': 'POST' })
       res.end()
+      return
+    }
+    if (req.method === 'GET' || req.method === 'HEAD') {
+      const doc = o.documents?.get((req.url ?? '').split('?')[0] ?? '')
+      if (doc === undefined) { reply(404, JSON.stringify({ error: 'not found' })); return }
+      reply(200, doc)
       return
     }
     if (req.method !== 'POST') { reply(405, JSON.stringify(rpcError(null, -32600, 'POST a JSON-RPC request'))); return }
@@ -83,11 +92,18 @@ export async function startRpcServer (handle: JsonRpcHandler, init: Partial<RpcS
   })
   const port = (server.address() as AddressInfo).port
   return {
-    url: `http://${o.host}:${port}`,
+    url: `http://${localHost(o.host)}:${port}`,
     port,
     close: async () => {
       server.closeAllConnections()
       await new Promise<void>(resolve => server.close(() => resolve()))
     }
   }
+}
+
+/** The address a process on this host dials to reach a server listening on `host` (a wildcard listen is reached on loopback). */
+export function localHost (host: string): string {
+  if (host === '0.0.0.0' || host === '') return '127.0.0.1'
+  if (host === '::' || host === '[::]') return '[::1]'
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host
 }

@@ -5,7 +5,7 @@
  * contract address recovers to a different signer there and is rejected.
  */
 import { TypedDataEncoder, type Signer } from 'ethers'
-import { StandardMerkleTree } from '@openzeppelin/merkle-tree'
+import { standardRewardTree } from './merkle.js'
 import {
   heuristDomain, ReceiptTypes, VerdictTypes, VoucherTypes, RewardRootTypes, RegistrationTypes,
   type Receipt, type Verdict, type Voucher, type RewardRoot, type Registration
@@ -51,18 +51,19 @@ export interface RewardClaim { account: string, amount: bigint, proof: string[] 
 export interface RewardTree { root: string, total: bigint, claims: RewardClaim[] }
 
 /**
- * The epoch's reward tree: OpenZeppelin StandardMerkleTree over (address, uint256), the leaf
- * format `Emission.claim` checks. One entry per account (amounts of repeats are summed).
+ * The epoch's reward tree: OpenZeppelin's StandardMerkleTree over (address, uint256), the leaf
+ * format `Emission.claim` checks, built by `standardRewardTree` (same root and proofs, about a
+ * hundred times faster: an epoch of 100,000 miners closes in seconds). One entry per account
+ * (amounts of repeats are summed).
  */
 export function buildRewardTree (entries: RewardEntry[]): RewardTree {
   const sums = new Map<string, bigint>()
   for (const e of entries) sums.set(e.account, (sums.get(e.account) ?? 0n) + e.amount)
-  const values = [...sums].map(([a, v]) => [a, v.toString()])
+  const values = [...sums].map(([account, amount]) => ({ account, amount }))
   if (values.length === 0) return { root: '0x' + '00'.repeat(32), total: 0n, claims: [] }
-  const tree = StandardMerkleTree.of(values, ['address', 'uint256'])
-  const claims: RewardClaim[] = []
-  for (const [i, v] of tree.entries()) claims.push({ account: v[0]!, amount: BigInt(v[1]!), proof: tree.getProof(i) })
-  return { root: tree.root, total: [...sums.values()].reduce((a, b) => a + b, 0n), claims }
+  const tree = standardRewardTree(values)
+  const claims: RewardClaim[] = values.map((v, i) => ({ account: v.account, amount: v.amount, proof: tree.proofs[i]! }))
+  return { root: tree.root, total: values.reduce((a, v) => a + v.amount, 0n), claims }
 }
 
 /** Sorts validator signatures by signer address (strictly increasing), as the contracts require. */

@@ -1,41 +1,77 @@
 /**
- * What the token holder's commands share: `--rpc`/`--deployment` flags, finding the
- * deployment (flags > config > the home folder's devnet.json), HEU amount parsing, and the
+ * What the chain commands share: `--rpc`/`--deployment` flags, finding the deployment
+ * (flags > config > the home folder's deployment.json, then devnet.json), HEU amount parsing, and the
  * readable result (transaction hashes, gas used, new balances).
  */
 import { Command } from 'commander'
 import { access } from 'node:fs/promises'
 import { isAddress, getAddress } from 'ethers'
 import { usageError } from '../core/errors.js'
+import { chainPaths } from '../core/home.js'
 import { parseHeu, formatHeu, isEconomicsError } from '../economics/index.js'
-import { connectChain, readDeployment, type ChainClient, type TxResult, type Balances, type Deployment } from '../chain/index.js'
+import { connectChain, readDeployment, deploymentKey, type ChainClient, type TxResult, type Balances, type Deployment } from '../chain/index.js'
 import { loadContext, type CommandContext } from './context.js'
 
 export interface ChainFlags { rpc?: string, deployment?: string }
 
 export function withChainFlags (cmd: Command): Command {
   return cmd
-    .option('--rpc <url>', 'EVM JSON-RPC URL (default: the devnet in the home folder)')
-    .option('--deployment <file>', 'deployment file with chain id and contract addresses (needed with --rpc)')
+    .option('--rpc <url>', 'EVM JSON-RPC URL (config chain.rpc; default: the one in the home\'s deployment.json or devnet.json)')
+    .option('--deployment <file>', 'deployment file with chain id and contract addresses (config chain.deployment; default: the home\'s deployment.json, else devnet.json)')
 }
 
-/** Finds the deployment and RPC URL: flags, then config (chain.rpc, chain.deployment), then devnet.json. */
+/**
+ * The deployment file this home uses when no flag or config names one: deployment.json (a
+ * chain elsewhere, from `heurist deployment import`), else devnet.json (a devnet run here).
+ */
+async function homeDeploymentPath (ctx: CommandContext): Promise<string | null> {
+  for (const p of [ctx.paths.deployment, ctx.paths.devnet]) {
+    try { await access(p); return p } catch { /* next */ }
+  }
+  return null
+}
+
+/** Scopes the context's store and reward paths to this deployment (each chain's state apart). */
+export function useDeployment (ctx: CommandContext, d: Deployment): Deployment {
+  ctx.paths = chainPaths(ctx.paths, deploymentKey(d))
+  return d
+}
+
+/**
+ * Finds the deployment and RPC URL: flags, then config (chain.rpc, chain.deployment), then the
+ * home's deployment.json or devnet.json; the context's store and reward paths then point at
+ * that deployment's own folder.
+ */
 export async function resolveDeployment (ctx: CommandContext, flags: ChainFlags): Promise<{ deployment: Deployment, rpc: string | undefined }> {
   const rpc = flags.rpc ?? (ctx.config.chain.rpc === '' ? undefined : ctx.config.chain.rpc)
   const file = flags.deployment ?? (ctx.config.chain.deployment === '' ? undefined : ctx.config.chain.deployment)
-  if (file !== undefined) return { deployment: await readDeployment(file), rpc }
-  if (rpc !== undefined) throw usageError('CHAIN_NO_DEPLOYMENT', '--rpc needs --deployment FILE (the contract addresses on that chain)')
-  return { deployment: await readDeployment(ctx.paths.devnet), rpc: undefined }
+  if (file !== undefined) return { deployment: useDeployment(ctx, await readDeployment(file)), rpc }
+  const home = await homeDeploymentPath(ctx)
+  if (home === null && rpc !== undefined) throw usageError('CHAIN_NO_DEPLOYMENT', '--rpc needs --deployment FILE (the contract addresses on that chain), or `heurist deployment import FILE --rpc URL` once')
+  return { deployment: useDeployment(ctx, await readDeployment(home ?? ctx.paths.deployment)), rpc }
 }
 
-/** The deployment this node uses: config chain.deployment, else the home folder's devnet.json; null when neither exists. */
-export async function findDeployment (ctx: CommandContext): Promise<Deployment | null> {
-  const path = ctx.config.chain.deployment !== '' ? ctx.config.chain.deployment : ctx.paths.devnet
-  try { await access(path) } catch {
-    if (ctx.config.chain.deployment !== '') throw usageError('CHAIN_NO_DEPLOYMENT', `config key chain.deployment: no file at ${path}`)
+/**
+ * The deployment this node uses: flags or config chain.deployment, else the home's
+ * deployment.json or devnet.json; null when none exists. Scopes the context's paths to it.
+ */
+export async function findDeployment (ctx: CommandContext, flags: ChainFlags = {}): Promise<Deployment | null> {
+  const named = flags.deployment ?? (ctx.config.chain.deployment !== '' ? ctx.config.chain.deployment : undefined)
+  if (named !== undefined) {
+    try { await access(named) } catch { throw usageError('CHAIN_NO_DEPLOYMENT', `${flags.deployment !== undefined ? '--deployment' : 'config key chain.deployment'}: no file at ${named}`) }
+    return useDeployment(ctx, await readDeployment(named))
+  }
+  const home = await homeDeploymentPath(ctx)
+  if (home === null) {
+    if (flags.rpc !== undefined || ctx.config.chain.rpc !== '') throw usageError('CHAIN_NO_DEPLOYMENT', '--rpc needs --deployment FILE (the contract addresses on that chain), or `heurist deployment import FILE --rpc URL` once')
     return null
   }
-  return await readDeployment(path)
+  return useDeployment(ctx, await readDeployment(home))
+}
+
+/** The RPC URL: the flag, else config chain.rpc, else undefined (the deployment's own rpcUrl). */
+export function rpcFor (ctx: CommandContext, flags: ChainFlags = {}): string | undefined {
+  return flags.rpc ?? (ctx.config.chain.rpc === '' ? undefined : ctx.config.chain.rpc)
 }
 
 export async function openChain (cmd: Command, flags: ChainFlags, signer = true): Promise<{ ctx: CommandContext, chain: ChainClient }> {

@@ -1,5 +1,6 @@
 import { connectChain, type ChainClient } from '../chain/index.js'
-import { createLlamaEngine, type LlamaEngine, type ModelInfo } from '../inference/index.js'
+import { createLlamaEngine, demandOf, type CachedModel, type LlamaEngine, type ModelInfo } from '../inference/index.js'
+import type { MinerMemory } from './mesh.js'
 import type { HeuristNode, JobExecutor, Hardware } from '../p2p/index.js'
 import { startPodHost, podResolver, PodDirectory, type PodHost } from '../pods/index.js'
 import type { PodResolver } from '../gateway/index.js'
@@ -21,7 +22,7 @@ export interface MinerPods {
   stop: () => Promise<void>
 }
 
-export async function startMinerPods (ctx: CommandContext, node: HeuristNode, hw: Hardware): Promise<MinerPods> {
+export async function startMinerPods (ctx: CommandContext, node: HeuristNode, hw: Hardware, memory?: MinerMemory): Promise<MinerPods> {
   const none: MinerPods = { host: null, executor: base => base, models: () => [], onChange: () => {}, stop: async () => {} }
   const deployment = ctx.config.pods.host ? await findDeployment(ctx) : null
   if (deployment === null) return none
@@ -34,7 +35,7 @@ export async function startMinerPods (ctx: CommandContext, node: HeuristNode, hw
     return none
   }
   try {
-    const pods = await hostPods(ctx, node, chain, hw)
+    const pods = await hostPods(ctx, node, chain, hw, memory)
     return { ...pods, async stop () { await pods.stop(); chain.close() } }
   } catch (e) {
     chain.close()
@@ -46,7 +47,7 @@ export async function startMinerPods (ctx: CommandContext, node: HeuristNode, hw
  * The pod host on a node, over a chain client the caller owns (`mine`, and each miner of
  * `up`): its own LLM engine, created on first use, stopped with it.
  */
-export async function hostPods (ctx: CommandContext, node: HeuristNode, chain: ChainClient, hw: Hardware): Promise<MinerPods> {
+export async function hostPods (ctx: CommandContext, node: HeuristNode, chain: ChainClient, hw: Hardware, memory?: MinerMemory): Promise<MinerPods> {
   let engine: LlamaEngine | null = null
   let notify: () => void = () => {}
   const vramMb = Math.floor(hw.gpus.reduce((m, g) => Math.max(m, g.vramTotal), 0) / (1024 * 1024))
@@ -57,6 +58,8 @@ export async function hostPods (ctx: CommandContext, node: HeuristNode, chain: C
     llm: () => (engine ??= createLlamaEngine({ gpu: ctx.config.inference.gpu, threads: ctx.config.inference.threads, parallel: ctx.config.mine.maxJobs, maxQueue: ctx.config.inference.maxQueue, logger: ctx.logger })),
     vramMb,
     logger: ctx.logger,
+    // pods plan against the same budget as the fixed models: one that does not fit is refused with the reason
+    ...(memory === undefined ? {} : { budget: { reserve: async (entry: CachedModel) => { memory.budget.require(await demandOf(entry, memory.settings)) }, release: (id: string) => { memory.budget.release(id) } } }),
     manager: { policy: { idleMs: ctx.config.pods.idleMs, maxLoaded: ctx.config.pods.maxLoaded, jobsPerHost: ctx.config.mine.maxJobs } },
     onChange: () => { notify() }
   })

@@ -3,7 +3,6 @@
  * reward claimer, the validator's epoch service and the local dashboard, each started from the
  * config with one call, and stopped by the function they return.
  */
-import { join } from 'node:path'
 import type { Wallet } from 'ethers'
 import type { Store } from '../core/store.js'
 import type { Logger } from '../core/logger.js'
@@ -14,7 +13,8 @@ import { startDashboard, type Dashboard, type DashboardSource } from '../dashboa
 import type { CommandContext } from './context.js'
 import { resolveDeployment } from './chain.js'
 
-export function rewardsDir (ctx: CommandContext): string { return join(ctx.paths.root, 'rewards') }
+/** The reward files of the chain this command uses (ctx.paths scoped by chainScope, else the home's). */
+export function rewardsDir (ctx: CommandContext): string { return ctx.paths.rewards }
 
 /** The chain for this node's key, or null (with a warning) when none is configured or reachable. */
 export async function nodeChain (ctx: CommandContext, wallet: Wallet, logger: Logger): Promise<ChainClient | null> {

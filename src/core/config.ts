@@ -41,9 +41,14 @@ export const configSpec = {
   },
   inference: {
     threads: field(z.number().int().min(0).max(1024), 0, 'CPU threads for inference; 0 = the cores actually available'),
+    imageThreads: field(z.number().int().min(0).max(1024), 0, 'onnxruntime threads per image model when mining; 0 = the cores actually available (validators always re-run on 1 and compare by SSIM/dHash)'),
     gpu: field(z.enum(['auto', 'cpu', 'cuda', 'vulkan', 'metal']), 'auto', 'compute backend; auto picks the best one whose prebuilt binary is present'),
     models: field(z.array(z.string().min(1).max(256)).max(32), [], 'models to load at start (names, sha256 ids or paths); empty = the built-in tiny models'),
-    maxQueue: field(z.number().int().min(0).max(10_000), 16, 'jobs waiting per model before new ones are answered "busy"')
+    maxQueue: field(z.number().int().min(0).max(10_000), 16, 'jobs waiting per model before new ones are answered "busy"'),
+    gpus: field(z.string().regex(/^(all|none|\d{1,2}(,\d{1,2}){0,15})$/, '"all", "none" or GPU indices such as "0,1"'), 'all', 'GPUs this miner budgets and places models on: all, none, or indices such as "0,1" (one identity serves them all)'),
+    memoryReserveMb: field(z.number().int().min(0).max(1_048_576), 1024, 'MiB kept free on each device (RAM and each GPU) when planning which models fit'),
+    memoryBudgetMb: field(z.number().int().min(0).max(16_777_216), 0, 'caps each device\'s budget at this many MiB; 0 = what is free at start less memoryReserveMb'),
+    imageMaxSide: field(z.number().int().min(8).max(1024).multipleOf(8), 512, 'largest image side a miner budgets working memory for; larger image jobs are refused before they start')
   },
   mine: {
     maxJobs: field(z.number().int().min(1).max(256), 2, 'jobs a miner runs at once (more wait in the queue)'),
@@ -77,7 +82,8 @@ export const configSpec = {
     maxPrice: field(z.string().regex(/^(0|[1-9][0-9]{0,77})$/, 'a price in wei (decimal integer)'), '1000000000000', 'highest price per compute unit the gateway pays, in wei: dearer miners are never routed to nor reserved for'),
     queueMax: field(z.number().int().min(1).max(1_000_000), 1024, 'requests that may wait for a miner per model; past it (or past what the deadline allows) requests get 429 with Retry-After'),
     queueMaxPerKey: field(z.number().int().min(1).max(1_000_000), 512, 'requests one API key may have waiting per model (keys are served round robin)'),
-    connectionsPerIp: field(z.number().int().min(1).max(65_535), 256, 'HTTP connections one client IP may hold; a new one past it evicts that IP\'s oldest idle one')
+    connectionsPerIp: field(z.number().int().min(1).max(65_535), 256, 'HTTP connections one client IP may hold; a new one past it evicts that IP\'s oldest idle one'),
+    settleThreshold: field(z.string().regex(/^\d{1,12}(\.\d{1,18})?$/, 'an amount of HEU such as 0.1'), '0.1', 'Pay-by-User: settle a user\'s session on chain once it owes this many HEU (and always before its authorization expires, and at stop); 0 = after every job')
   },
   metrics: {
     port: field(port, 0, 'Prometheus metrics port of mine and validate (GET /metrics); 0 = off (the gateway serves /metrics on its own port)'),

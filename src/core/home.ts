@@ -17,7 +17,12 @@ export interface HomePaths {
   config: string
   store: string
   models: string
+  /** The chain this host's devnet runs (`heurist devnet`, `up`), with its local RPC URL. */
   devnet: string
+  /** A chain run elsewhere, imported with `heurist deployment import` (its RPC URL as this host reaches it). */
+  deployment: string
+  /** Reward tables, points snapshots, earnings reports. */
+  rewards: string
 }
 
 export function homePaths (root: string): HomePaths {
@@ -28,8 +33,20 @@ export function homePaths (root: string): HomePaths {
     config: join(r, 'config.toml'),
     store: join(r, 'store'),
     models: join(r, 'models'),
-    devnet: join(r, 'devnet.json')
+    devnet: join(r, 'devnet.json'),
+    deployment: join(r, 'deployment.json'),
+    rewards: join(r, 'rewards')
   }
+}
+
+/**
+ * The paths for state tied to one chain deployment (`key` from deploymentKey): the store and
+ * the reward files move under `chains/<key>/`, so a new chain starts from empty ledgers.
+ */
+export function chainPaths (paths: HomePaths, key: string): HomePaths {
+  if (!/^[0-9]{1,20}-[0-9a-f]{16}$/.test(key)) throw new Error(`bad deployment key ${key}`)
+  const dir = join(paths.root, 'chains', key)
+  return { ...paths, store: join(dir, 'store'), rewards: join(dir, 'rewards') }
 }
 
 export async function ensureHome (paths: HomePaths): Promise<void> {

@@ -88,6 +88,41 @@ export interface Voucher {
   cumulativeAmount: bigint
 }
 
+/**
+ * Pay-by-User: a user's (or agent's) signed bound for one frontend (gateway) to spend from
+ * the user's own Payments deposit (verifying contract = Payments). Everything the frontend
+ * settles under (payer, frontend, session) stays within `maxAmount` of the signature it
+ * submits, and only until `expiry` (unix seconds). The user raises the bound by signing the
+ * same session again with a higher `maxAmount` (cumulative); a new session starts from zero.
+ */
+export const PaymentAuthorizationTypes: Record<string, TypedDataField[]> = {
+  PaymentAuthorization: [
+    { name: 'payer', type: 'address' },
+    { name: 'frontend', type: 'address' },
+    { name: 'session', type: 'bytes32' },
+    { name: 'maxAmount', type: 'uint256' },
+    { name: 'expiry', type: 'uint256' }
+  ]
+}
+
+export interface PaymentAuthorization {
+  payer: string
+  frontend: string
+  session: string
+  maxAmount: bigint
+  expiry: bigint
+}
+
+/** One miner's cumulative amount on one channel of a Pay-by-User session (Payments.Allocation). */
+export interface Allocation {
+  miner: string
+  podId: string
+  podDeployer: string
+  podBps: number
+  pool: number
+  cumulativeAmount: bigint
+}
+
 /** A validator's verdict on one receipt; `receiptHash` is the receipt's EIP-712 digest. */
 export const VerdictTypes: Record<string, TypedDataField[]> = {
   Verdict: [

@@ -19,6 +19,7 @@ export type AttemptFault =
 const REQUEST_CODES: ReadonlySet<string> = new Set([
   'INFERENCE_PROMPT_TOO_LONG',
   'INFERENCE_BAD_SAMPLING',
+  'INFERENCE_BAD_CONSTRAINT',
   'P2P_FRAME_TOO_LARGE',
   'P2P_MESSAGE_TOO_LARGE',
   'P2P_SCHEMA'

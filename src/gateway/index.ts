@@ -15,3 +15,8 @@ export { VoucherInbox, sendVoucher, decodeVoucherMessage, encodeVoucherMessage, 
 export { serveTranscripts, fetchTranscript, TRANSCRIPT_PROTOCOL, MAX_TRANSCRIPT_BYTES, type TranscriptServerOptions } from './transcript-protocol.js'
 export { billJob, maxUnits, reservationFor, type Bill, type BillInput, type BilledJob, type ReceiptClaim } from './billing.js'
 export { ObservedSpeeds, defaultObservedSpeedsOptions, type ObservedSpeedsOptions, type ObservedSnapshot } from './observed.js'
+export {
+  PayByUser, PaymentRequired, defaultPayByUserOptions, decodePaymentHeader, encodePaymentHeader, networkOf,
+  PAYMENT_HEADER, PAYMENT_RESPONSE_HEADER, PAYMENT_SCHEME, X402_VERSION, MAX_PAYMENT_HEADER_BYTES,
+  type PayByUserOptions, type PayByUserChain, type PayerSession, type SignedAuthorization, type UserReservation, type ChannelTarget
+} from './pay-by-user.js'

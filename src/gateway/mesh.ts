@@ -88,7 +88,7 @@ export function createMeshBackend (node: HeuristNode, logger: Logger, init: Part
     },
     candidates: (modelId) => node.peerTable.miners(modelId).map(e => toCandidate(e, modelId)),
     async runLlm (c, request, options): Promise<JobOutcome<LlmResult>> {
-      const job = { kind: 'llm' as const, modelId: request.modelId, input: request.input, sampling: request.sampling }
+      const job = { kind: 'llm' as const, modelId: request.modelId, input: request.input, sampling: request.sampling, ...(request.constraint === undefined ? {} : { constraint: request.constraint }), ...(request.logprobs === undefined ? {} : { logprobs: request.logprobs }) }
       const r = await run(c, job, options)
       if (r.output.kind !== 'llm') throw new HeuristError('GATEWAY_BAD_RESULT', 'image result for a text job')
       // the signed context must be the one the miner advertised (a smaller one would excuse a short `length` end)

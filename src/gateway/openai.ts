@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { randomInt } from 'node:crypto'
 import type { ChatMessage, SamplingParams } from '../inference/types.js'
+import { toolCallsText, toolResultText, type StructuredRequest } from './structured.js'
 
 /**
  * The OpenAI wire format: request schemas (every field bounded), and the error body every
@@ -41,11 +42,24 @@ export const defaultRequestLimits: RequestLimits = { maxTokens: 4096, maxImageSi
 const MAX_TEXT = 200_000
 
 const contentPart = z.object({ type: z.literal('text'), text: z.string().max(MAX_TEXT) })
+const functionName = z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, 'a function name: 1 to 64 letters, digits, _ or -')
+const toolCall = z.object({ id: z.string().max(128), type: z.literal('function'), function: z.object({ name: functionName, arguments: z.string().max(MAX_TEXT) }) })
 const message = z.object({
-  role: z.enum(['system', 'developer', 'user', 'assistant']),
-  content: z.union([z.string().max(MAX_TEXT), z.array(contentPart).max(64)]).nullable(),
-  name: z.string().max(64).optional()
+  role: z.enum(['system', 'developer', 'user', 'assistant', 'tool']),
+  content: z.union([z.string().max(MAX_TEXT), z.array(contentPart).max(64)]).nullable().optional(),
+  name: z.string().max(64).optional(),
+  tool_calls: z.array(toolCall).max(64).optional(),
+  tool_call_id: z.string().max(128).optional()
 })
+/** A JSON schema from a client: bounded here, normalized for the grammar in structured.ts. */
+const jsonSchemaValue = z.record(z.string(), z.unknown())
+export const toolSchema = z.object({ type: z.literal('function'), function: z.object({ name: functionName, description: z.string().max(4096).optional(), parameters: jsonSchemaValue.optional(), strict: z.boolean().nullable().optional() }) })
+export const toolChoiceSchema = z.union([z.enum(['none', 'auto', 'required']), z.object({ type: z.literal('function'), function: z.object({ name: functionName }) })])
+const responseFormat = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('text') }),
+  z.object({ type: z.literal('json_object') }),
+  z.object({ type: z.literal('json_schema'), json_schema: z.object({ name: z.string().max(64), description: z.string().max(4096).optional(), schema: jsonSchemaValue.optional(), strict: z.boolean().nullable().optional() }) })
+])
 const stop = z.union([z.string().min(1).max(64), z.array(z.string().min(1).max(64)).max(4)]).nullable().optional()
 
 const sampling = {
@@ -65,7 +79,13 @@ const sampling = {
 export const chatRequestSchema = z.object({
   ...sampling,
   messages: z.array(message).min(1).max(256),
-  max_completion_tokens: z.number().int().min(1).nullable().optional()
+  max_completion_tokens: z.number().int().min(1).nullable().optional(),
+  logprobs: z.boolean().nullable().optional(),
+  top_logprobs: z.number().int().min(0).max(20).nullable().optional(),
+  response_format: responseFormat.nullable().optional(),
+  tools: z.array(toolSchema).max(64).nullable().optional(),
+  tool_choice: toolChoiceSchema.nullable().optional(),
+  parallel_tool_calls: z.boolean().nullable().optional()
 })
 export type ChatRequest = z.infer<typeof chatRequestSchema>
 
@@ -105,12 +125,39 @@ export function parseBody<T> (schema: z.ZodType<T>, body: unknown): T {
 }
 
 function contentText (c: z.infer<typeof message>['content']): string {
-  if (c === null) return ''
+  if (c === null || c === undefined) return ''
   return typeof c === 'string' ? c : c.map(p => p.text).join('')
 }
 
+/**
+ * Chat messages → the engine's: developer is system; an assistant turn that called tools is
+ * written as the tool-call JSON the model is asked for; a tool result is a user turn naming
+ * the call (the tiny chat templates know no tool role).
+ */
 export function chatMessages (req: ChatRequest): ChatMessage[] {
-  return req.messages.map(m => ({ role: m.role === 'developer' ? 'system' : m.role, content: contentText(m.content) }))
+  const names = new Map<string, string>()
+  return req.messages.map((m): ChatMessage => {
+    if (m.role === 'assistant' && m.tool_calls !== undefined && m.tool_calls.length > 0) {
+      for (const c of m.tool_calls) names.set(c.id, c.function.name)
+      const text = contentText(m.content)
+      return { role: 'assistant', content: (text === '' ? '' : text + '\n') + toolCallsText(m.tool_calls.map(c => c.function)) }
+    }
+    if (m.role === 'tool') return { role: 'user', content: toolResultText(m.tool_call_id ?? '', names.get(m.tool_call_id ?? ''), contentText(m.content)) }
+    return { role: m.role === 'developer' ? 'system' : m.role, content: contentText(m.content) }
+  })
+}
+
+/** The chat request's response format, tools and tool choice in structured.ts's terms. */
+export function chatStructured (req: ChatRequest): StructuredRequest {
+  const rf = req.response_format ?? undefined
+  const tc = req.tool_choice ?? undefined
+  return {
+    ...(rf === undefined ? {} : { format: rf.type === 'json_schema' ? { type: 'json_schema', name: rf.json_schema.name, schema: rf.json_schema.schema ?? {} } : rf }),
+    ...(req.tools == null ? {} : { tools: req.tools.map(t => ({ name: t.function.name, ...(t.function.description === undefined ? {} : { description: t.function.description }), ...(t.function.parameters === undefined ? {} : { parameters: t.function.parameters }) })) }),
+    ...(tc === undefined ? {} : { toolChoice: typeof tc === 'string' ? tc : { name: tc.function.name } }),
+    ...(req.parallel_tool_calls == null ? {} : { parallelToolCalls: req.parallel_tool_calls }),
+    names: { format: 'response_format', tools: 'tools', toolChoice: 'tool_choice' }
+  }
 }
 
 /** OpenAI sampling fields → the engine's, with OpenAI's defaults and our bounds. */

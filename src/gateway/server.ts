@@ -18,10 +18,15 @@ import { jobFrameProblem } from './precheck.js'
 import { billJob, reservationFor, type Bill, type BilledJob } from './billing.js'
 import { ObservedSpeeds } from './observed.js'
 import type { Reservation } from './accounts.js'
+import { PAYMENT_HEADER, PAYMENT_RESPONSE_HEADER, networkOf, type PayByUser, type SignedAuthorization, type UserReservation } from './pay-by-user.js'
 import {
   ApiError, badRequest, chatRequestSchema, completionRequestSchema, imageRequestSchema, parseBody, chatMessages,
-  samplingFrom, parseSize, defaultRequestLimits, type RequestLimits, type ChatRequest, type CompletionRequest
+  samplingFrom, parseSize, defaultRequestLimits, chatStructured, type RequestLimits, type ChatRequest, type CompletionRequest
 } from './openai.js'
+import { checkParameters } from './parameters.js'
+import { planStructured, readToolAnswer, withSystem, type StructuredPlan } from './structured.js'
+import { newResponseIds, outputItems, responseObject, responseUsage, responsesMessages, responsesRequestSchema, responsesStructured, type ResponsesRequest } from './responses.js'
+import type { TokenLogprob } from '../inference/types.js'
 
 export interface GatewayOptions {
   /** Address to listen on. Default 127.0.0.1: exposing a gateway is a deliberate choice. */
@@ -112,7 +117,20 @@ export interface GatewayComponents {
    * collateral (chain/eligibility.ts). Default: every miner (no chain, unpaid local use).
    */
   eligible?: (address: string) => Promise<boolean>
+  /**
+   * Pay-by-User: a request without an API key pays from the caller's own Payments deposit
+   * (HTTP 402, then an X-PAYMENT header; pay-by-user.ts). Absent: such a request gets 401.
+   */
+  payByUser?: PayByUser
 }
+
+/** Who pays for a request: an API key's credits (Pay-by-Developer), or the caller's signed authorization (Pay-by-User; null: none sent yet). */
+type Auth =
+  | { kind: 'key', keyHash: string, accountId: string, queueKey: string }
+  | { kind: 'user', payment: SignedAuthorization | null, accountId: string, queueKey: string }
+
+/** What a job holds while it runs: `settle(0n)` frees it on failure; `user` books a Pay-by-User job. */
+interface Hold { reservation: Reservation, affordable: Candidate[], user: UserReservation | null }
 
 export interface Gateway {
   readonly url: string
@@ -165,7 +183,7 @@ class SseWriter {
   private textSent = false
   /** The serving miner, sent as x-heurist-miner with the headers (as non-streamed answers carry it). */
   miner = ''
-  constructor (private readonly res: ServerResponse, private readonly requestId: string, private readonly textChunk: (text: string) => unknown = text => text) {}
+  constructor (private readonly res: ServerResponse, private readonly requestId: string, private readonly textChunk: (text: string) => unknown = text => text, private readonly named = false) {}
 
   send (data: unknown): void {
     this.flushText()
@@ -195,11 +213,15 @@ class SseWriter {
       this.started = true
       this.res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-request-id': this.requestId, ...(this.miner === '' ? {} : { 'x-heurist-miner': this.miner }) })
     }
-    this.res.write(`data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`)
+    // the Responses API names each event after its `type`
+    const type = this.named && typeof data === 'object' && data !== null ? (data as { type?: unknown }).type : undefined
+    this.res.write(`${typeof type === 'string' ? `event: ${type}\n` : ''}data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`)
   }
 
+  /** Ends the stream; chat and completions close with `[DONE]`, the Responses API does not. */
   end (): void {
-    this.send('[DONE]')
+    if (!this.named) this.send('[DONE]')
+    else this.flushText()
     this.res.end()
   }
 }
@@ -212,7 +234,7 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
   const queue = new RequestQueue(metrics, o.queue)
   let guard: ConnectionGuard | null = null
   /** What the onRequest hook learned: the caller's account, and why a request failed (metrics). */
-  const auths = new WeakMap<FastifyRequest, { keyHash: string, accountId: string }>()
+  const auths = new WeakMap<FastifyRequest, Auth>()
   const reasons = new WeakMap<object, string>()
   const observed = new ObservedSpeeds()
   const referred = new Set(o.referred)
@@ -230,17 +252,29 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
   }
 
   /** The account the onRequest hook found for this request (authentication runs before the body is read). */
-  async function authenticated (req: FastifyRequest): Promise<{ keyHash: string, accountId: string }> {
+  async function authenticated (req: FastifyRequest): Promise<Auth> {
     return auths.get(req) ?? await authenticate(req)
   }
 
-  async function authenticate (req: FastifyRequest): Promise<{ keyHash: string, accountId: string }> {
+  async function authenticate (req: FastifyRequest): Promise<Auth> {
     const h = req.headers.authorization
     const key = typeof h === 'string' && /^Bearer /i.test(h) ? h.slice(7).trim() : ''
+    const pay = components.payByUser
+    if (key === '' && pay !== undefined) {
+      // Pay-by-User: the signature is checked before the body is read; without one, the body is
+      // read (bounded by bodyLimit) only to quote the price in the 402
+      const x = req.headers[PAYMENT_HEADER]
+      if (typeof x === 'string' && x !== '') {
+        const payment = pay.verify(x)
+        const payer = payment.authorization.payer.toLowerCase()
+        return { kind: 'user', payment, accountId: `payer:${payer}`, queueKey: `payer:${payer}` }
+      }
+      return { kind: 'user', payment: null, accountId: 'payer:none', queueKey: 'payer:none' }
+    }
     if (key === '') throw new ApiError(401, "You didn't provide an API key. Pass it in the Authorization header: 'Bearer YOUR_KEY'.", 'invalid_request_error', 'missing_api_key')
     const account = await accounts.lookup(key)
     if (account === undefined) throw new ApiError(401, 'Incorrect API key provided.', 'invalid_request_error', 'invalid_api_key')
-    return { keyHash: account.keyHash, accountId: account.id }
+    return { kind: 'key', keyHash: account.keyHash, accountId: account.id, queueKey: account.keyHash }
   }
 
   /**
@@ -248,14 +282,20 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
    * eligible miner the key can afford, at least on the cheapest; returns the reservation and
    * the miners it covers. One dear advert narrows a poor key's choice, it never 402s it.
    */
-  async function reserve (keyHash: string, candidates: Candidate[], job: BilledJob): Promise<{ reservation: Reservation, affordable: Candidate[] }> {
+  async function reserve (auth: Auth, candidates: Candidate[], job: BilledJob, resource: string): Promise<Hold> {
     const need = candidates.map(c => ({ c, wei: reservationFor(job, c.weight ?? 1n, c.pricePerUnit) }))
     let max = 0n
     let min = need.length === 0 ? 0n : need[0]!.wei
     for (const n of need) { if (n.wei > max) max = n.wei; if (n.wei < min) min = n.wei }
+    if (auth.kind === 'user') {
+      const user = await components.payByUser!.reserve(auth.payment, max, min, resource)
+      const reservation: Reservation = { amount: user.amount, settle: async () => { user.release(); return 0n } }
+      return { reservation, affordable: need.filter(n => n.wei <= user.amount).map(n => n.c), user }
+    }
+    const keyHash = auth.keyHash
     const reservation = await accounts.reserveUpTo(keyHash, max, min)
     if (reservation === null) throw new ApiError(402, 'You have no credits left for this request; top up the account behind this API key.', 'insufficient_quota', 'insufficient_quota')
-    return { reservation, affordable: need.filter(n => n.wei <= reservation.amount).map(n => n.c) }
+    return { reservation, affordable: need.filter(n => n.wei <= reservation.amount).map(n => n.c), user: null }
   }
 
   /** Miners under the price ceiling and, on a chain, registered with collateral. */
@@ -358,12 +398,25 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     return ac
   }
 
+  /**
+   * Charges a served job: an API key's credits (settle), or the Pay-by-User session's booking on
+   * the serving miner's channel. Returns the charge and, for Pay-by-User, the X-PAYMENT-RESPONSE.
+   */
+  async function charge (job: CompletedJob, hold: Hold, requested: string): Promise<{ charged: bigint, header: string | null }> {
+    if (hold.user === null) return { charged: await hold.reservation.settle(job.cost), header: null }
+    const r = await hold.user.commit(job.cost, { miner: job.miner.address, podId: podIdOf(job.modelId), pool: POOL[job.kind], pod: namedPodShare(components.pods, requested, job.modelId) })
+    metrics.spent.inc(Number(r.charged))
+    const header = Buffer.from(JSON.stringify({ success: true, network: networkOf(components.payByUser!.o.domain.chainId), payer: hold.user.payer, session: hold.user.session, charged: r.charged.toString(), spent: r.spent.toString(), maxAmount: r.maxAmount.toString() })).toString('base64')
+    return { charged: r.charged, header }
+  }
+
   /** Pays and records a finished job; failures here are logged, the client already has its answer. */
-  async function finish (job: CompletedJob, settle: (cost: bigint) => Promise<bigint>, requested: string): Promise<void> {
-    // the voucher grows by what the key was charged: never more than its reservation
-    const charged = await settle(job.cost)
+  async function finish (job: CompletedJob, hold: Hold, requested: string, charged?: bigint): Promise<void> {
+    // the voucher grows by what the key was charged: never more than its reservation.
+    // A Pay-by-User job signs no voucher: the user's settlement pays the miner.
+    if (charged === undefined) charged = (await charge(job, hold, requested)).charged
     try {
-      if (components.vouchers !== null && charged > 0n) {
+      if (components.vouchers !== null && charged > 0n && hold.user === null) {
         const v = await components.vouchers.raise(job.miner.address, podIdOf(job.modelId), POOL[job.kind], charged, namedPodShare(components.pods, requested, job.modelId))
         metrics.spent.inc(Number(charged))
         await components.onVoucher?.(job.miner, v)
@@ -375,38 +428,67 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     }
   }
 
-  async function runLlm (req: FastifyRequest, reply: FastifyReply, kind: 'chat' | 'completion'): Promise<void> {
+  async function runLlm (req: FastifyRequest, reply: FastifyReply, kind: 'chat' | 'completion' | 'responses'): Promise<void> {
     const auth = await authenticated(req)
-    const body: ChatRequest | CompletionRequest = kind === 'chat' ? parseBody(chatRequestSchema, req.body) : parseBody(completionRequestSchema, req.body)
+    checkParameters(kind === 'chat' ? 'chat' : kind === 'completion' ? 'completions' : 'responses', req.body)
+    const resp: ResponsesRequest | null = kind === 'responses' ? parseBody(responsesRequestSchema, req.body) : null
+    const body: ChatRequest | CompletionRequest = resp !== null
+      ? { model: resp.model, prompt: '', max_tokens: resp.max_output_tokens, temperature: resp.temperature, top_p: resp.top_p, stream: resp.stream }
+      : kind === 'chat' ? parseBody(chatRequestSchema, req.body) : parseBody(completionRequestSchema, req.body)
     const model = findModel(body.model)
     if (model.kind !== 'llm') throw badRequest(`The model '${body.model}' is an image model; use /v1/images/generations.`, 'model', 'model_not_supported')
     const sampling = samplingFrom(body, o.limits, o.defaultMaxTokens)
-    const input = kind === 'chat' ? chatMessages(body as ChatRequest) : (() => { const p = (body as CompletionRequest).prompt; return typeof p === 'string' ? p : p[0]! })()
-    const llmRequest: LlmRequest = { modelId: model.id, input, sampling }
-    const problem = jobFrameProblem({ kind: 'llm', modelId: model.id, input, sampling })
+    const chat = kind === 'chat' ? body as ChatRequest : null
+    const plan: StructuredPlan = chat !== null ? planStructured(chatStructured(chat)) : resp !== null ? planStructured(responsesStructured(resp)) : { tools: null, mode: 'none', system: null }
+    if (chat !== null && chat.top_logprobs != null && chat.logprobs !== true) throw badRequest("'top_logprobs' needs 'logprobs': true.", 'top_logprobs')
+    const logprobs = chat?.logprobs === true ? (chat.top_logprobs ?? 0) : undefined
+    const input = chat !== null ? withSystem(chatMessages(chat), plan.system) : resp !== null ? withSystem(responsesMessages(resp), plan.system) : (() => { const p = (body as CompletionRequest).prompt; return typeof p === 'string' ? p : p[0]! })()
+    const extras = { ...(plan.constraint === undefined ? {} : { constraint: plan.constraint }), ...(logprobs === undefined ? {} : { logprobs }) }
+    const llmRequest: LlmRequest = { modelId: model.id, input, sampling, ...extras }
+    const problem = jobFrameProblem({ kind: 'llm', modelId: model.id, input, sampling, ...extras })
     if (problem !== null) throw problem
     const candidates = await eligibleOnly(model, await candidatesFor(model, reply))
     const billed: BilledJob = { kind: 'llm', input, maxTokens: sampling.maxTokens }
-    const { reservation, affordable } = await reserve(auth.keyHash, candidates, billed)
-    const settle = reservation.settle
+    const hold = await reserve(auth, candidates, billed, req.routeOptions.url ?? '')
+    const { affordable } = hold
+    const settle = hold.reservation.settle
     const firstOutput = new Map<string, number>()
-    const id = newId(kind === 'chat' ? 'chatcmpl-' : 'cmpl-')
+    const rids = newResponseIds()
+    const id = kind === 'responses' ? rids.response : newId(kind === 'chat' ? 'chatcmpl-' : 'cmpl-')
     const created = Math.floor(Date.now() / 1000)
     const object = kind === 'chat' ? 'chat.completion' : 'text_completion'
     const stream = body.stream === true
     const startedAt = Date.now()
     const client = clientSignal(reply)
-    const chunk = (delta: string | null, finish: string | null, extra: Record<string, unknown> = {}): unknown => kind === 'chat'
-      ? { id, object: 'chat.completion.chunk', created, model: body.model, system_fingerprint: null, choices: [{ index: 0, delta: delta === null ? {} : { content: delta }, logprobs: null, finish_reason: finish }], ...extra }
-      : { id, object: 'text_completion', created, model: body.model, system_fingerprint: null, choices: [{ index: 0, text: delta ?? '', logprobs: null, finish_reason: finish }], ...extra }
-    const sse = stream ? new SseWriter(reply.raw, id, text => chunk(text, null)) : null
+    let seq = 0
+    /** A Responses API event, numbered in the order it is written. */
+    const ev = (type: string, fields: Record<string, unknown> = {}): unknown => ({ type, sequence_number: seq++, ...fields })
+    const textPos = { item_id: rids.message, output_index: 0, content_index: 0 }
+    const chunk = (delta: string | null, finish: string | null, extra: Record<string, unknown> = {}): unknown => kind === 'responses'
+      ? ev('response.output_text.delta', { ...textPos, delta: delta ?? '', logprobs: [] })
+      : kind === 'chat'
+        ? { id, object: 'chat.completion.chunk', created, model: body.model, system_fingerprint: null, choices: [{ index: 0, delta: delta === null ? {} : { content: delta }, logprobs: null, finish_reason: finish }], ...extra }
+        : { id, object: 'text_completion', created, model: body.model, system_fingerprint: null, choices: [{ index: 0, text: delta ?? '', logprobs: null, finish_reason: finish }], ...extra }
+    const sse = stream ? new SseWriter(reply.raw, id, text => chunk(text, null), kind === 'responses') : null
+    /** Responses: the opening events, once; `message` also opens the text item. */
+    let opened = false
+    const openResponse = (message: boolean): void => {
+      if (sse === null || resp === null || opened) return
+      opened = true
+      const r = responseObject(resp, rids, created, null)
+      sse.send(ev('response.created', { response: r }))
+      sse.send(ev('response.in_progress', { response: r }))
+      if (!message) return
+      sse.send(ev('response.output_item.added', { output_index: 0, item: { type: 'message', id: rids.message, status: 'in_progress', role: 'assistant', content: [] } }))
+      sse.send(ev('response.content_part.added', { ...textPos, part: { type: 'output_text', text: '', annotations: [], logprobs: [] } }))
+    }
     if (sse !== null) reply.hijack()
     let firstTokenAt = 0
     track(model.id, 1)
     let outcome: DispatchResult<JobOutcome<LlmResult>>
     try {
       try {
-        outcome = await dispatch(queue.source({ modelId: model.id, key: auth.keyHash, rank: () => rankFresh(model.id, affordable, 'llm'), breakers, deadline: startedAt + o.requestTimeoutMs, signal: client.signal }), async (c, ctx) => {
+        outcome = await dispatch(queue.source({ modelId: model.id, key: auth.queueKey, rank: () => rankFresh(model.id, affordable, 'llm'), breakers, deadline: startedAt + o.requestTimeoutMs, signal: client.signal }), async (c, ctx) => {
           return await backend.runLlm(c, llmRequest, {
             signal: ctx.signal,
             onQueued: ctx.waiting,
@@ -414,12 +496,14 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
               ctx.progress()
               if (ctx.signal.aborted) return
               if (!firstOutput.has(c.peerId)) firstOutput.set(c.peerId, Date.now())
-              if (sse === null || text === '') return
+              // tool answers are JSON the gateway turns into tool calls: sent whole at the end
+              if (sse === null || text === '' || plan.tools !== null) return
               if (firstTokenAt === 0) {
                 firstTokenAt = Date.now()
                 sse.miner = c.peerId
                 metrics.ttft.observe((firstTokenAt - startedAt) / 1000)
                 if (kind === 'chat') sse.send({ ...(chunk(null, null) as object), choices: [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }] })
+                openResponse(true)
               }
               sse.text(text)
             }
@@ -430,7 +514,7 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
         if (e instanceof ClientGone) { logger.info({ id }, 'client disconnected; job cancelled'); if (sse !== null && !reply.raw.destroyed) reply.raw.destroy(); return }
         if (sse?.started === true) {
           const err = e instanceof ApiError ? e : new ApiError(502, (e as Error).message, 'server_error', e instanceof CommittedFailure ? 'miner_failed_mid_stream' : 'miner_failed')
-          sse.send(err.body())
+          sse.send(kind === 'responses' ? ev('error', { ...err.body().error }) : err.body())
           reply.raw.end()
           metrics.requests.inc({ endpoint: req.routeOptions.url ?? '', status: 'stream_error' })
           metrics.errors.inc({ endpoint: req.routeOptions.url ?? '', status: 'stream_error', reason: err.code ?? 'error' })
@@ -446,24 +530,73 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     const usage = { prompt_tokens: result.usage.promptTokens, completion_tokens: result.usage.outputTokens, total_tokens: result.usage.promptTokens + result.usage.outputTokens }
     metrics.tokens.inc({ direction: 'prompt' }, usage.prompt_tokens)
     metrics.tokens.inc({ direction: 'completion' }, usage.completion_tokens)
-    const finishReason = result.finishReason === 'length' ? 'length' : 'stop'
+    const answer = plan.tools === null ? null : readToolAnswer(result.text)
+    const calls = answer !== null && 'calls' in answer ? answer.calls : null
+    const content = answer === null ? result.text : 'content' in answer ? answer.content : null
+    const finishReason = result.finishReason === 'length' ? 'length' : calls !== null ? 'tool_calls' : 'stop'
+    const lp = logprobs === undefined ? null : { content: (result.logprobs ?? []).map(openAiLogprob), refusal: null }
     const endedAt = Date.now()
-    const bill = billOutcome('llm', billed, outcome, reservation.amount, result.tokens.length, endedAt, firstOutput.get(outcome.candidate.peerId))
+    const bill = billOutcome('llm', billed, outcome, hold.reservation.amount, result.tokens.length, endedAt, firstOutput.get(outcome.candidate.peerId))
+    let charged: bigint | undefined
     const job: CompletedJob = { jobId: id, ...(outcome.value.jobId === undefined ? {} : { receiptJobId: outcome.value.jobId }), accountId: auth.accountId, modelId: model.id, kind: 'llm', miner: outcome.candidate, input: llmRequest, output: { text: result.text, tokens: result.tokens, finishReason: result.finishReason, ...(result.contextSize === undefined ? {} : { contextSize: result.contextSize }) }, computeUnits: bill.units, cost: bill.cost, overclaim: bill.overclaim, receipt: outcome.value.receipt, startedAt, endedAt }
-    if (sse !== null) {
-      if (!sse.started && result.text !== '') sse.send(chunk(result.text, null)) // a backend that does not stream
+    if (sse !== null && resp !== null) {
+      const usageR = responseUsage(usage.prompt_tokens, usage.completion_tokens)
+      const items = outputItems(rids, { content, calls }, result.finishReason === 'length')
+      openResponse(calls === null)
+      if (calls === null) {
+        const text = content ?? ''
+        if (plan.tools !== null || (!sse.started && text !== '')) { if (text !== '') sse.send(chunk(text, null)) }
+        sse.send(ev('response.output_text.done', { ...textPos, text, logprobs: [] }))
+        sse.send(ev('response.content_part.done', { ...textPos, part: { type: 'output_text', text, annotations: [], logprobs: [] } }))
+        sse.send(ev('response.output_item.done', { output_index: 0, item: items[0] }))
+      } else {
+        items.forEach((item, output_index) => {
+          if (item.type !== 'function_call') return
+          sse.send(ev('response.output_item.added', { output_index, item: { ...item, arguments: '', status: 'in_progress' } }))
+          sse.send(ev('response.function_call_arguments.delta', { item_id: item.id, output_index, delta: item.arguments }))
+          sse.send(ev('response.function_call_arguments.done', { item_id: item.id, output_index, arguments: item.arguments }))
+          sse.send(ev('response.output_item.done', { output_index, item }))
+        })
+      }
+      const final = responseObject(resp, rids, created, { output: items, usage: usageR, incomplete: result.finishReason === 'length' })
+      sse.send(ev(result.finishReason === 'length' ? 'response.incomplete' : 'response.completed', { response: final }))
+      sse.end()
+    } else if (resp !== null) {
+      metrics.ttft.observe((endedAt - startedAt) / 1000)
+      void reply.header('x-heurist-miner', outcome.candidate.peerId).header('x-request-id', id)
+      await reply.send(responseObject(resp, rids, created, { output: outputItems(rids, { content, calls }, result.finishReason === 'length'), usage: responseUsage(usage.prompt_tokens, usage.completion_tokens), incomplete: result.finishReason === 'length' }))
+    } else if (sse !== null) {
+      if (plan.tools !== null) {
+        sse.miner = outcome.candidate.peerId
+        sse.send({ ...(chunk(null, null) as object), choices: [{ index: 0, delta: { role: 'assistant', content: calls === null ? '' : null }, logprobs: null, finish_reason: null }] })
+        if (calls !== null) {
+          // each call as OpenAI streams them: id, type and name first, then the arguments
+          calls.forEach((c, index) => {
+            sse.send({ ...(chunk(null, null) as object), choices: [{ index: 0, delta: { tool_calls: [{ index, id: c.id, type: 'function', function: { name: c.name, arguments: '' } }] }, logprobs: null, finish_reason: null }] })
+            sse.send({ ...(chunk(null, null) as object), choices: [{ index: 0, delta: { tool_calls: [{ index, function: { arguments: c.arguments } }] }, logprobs: null, finish_reason: null }] })
+          })
+        } else if (content !== null && content !== '') sse.send(chunk(content, null))
+      } else if (!sse.started && result.text !== '') sse.send(chunk(result.text, null)) // a backend that does not stream
+      // logprobs, when asked for, come whole in one chunk before the finish (the miner reports them with its result)
+      if (lp !== null) sse.send({ ...(chunk(null, null) as object), choices: [{ index: 0, delta: kind === 'chat' ? { content: '' } : {}, logprobs: lp, finish_reason: null }] })
       sse.send(chunk(null, finishReason))
       sse.send({ ...(chunk(null, null) as object), choices: [], usage })
       sse.end()
     } else {
       metrics.ttft.observe((endedAt - startedAt) / 1000)
+      if (hold.user !== null) {
+        // Pay-by-User: booked before the answer goes out, so the response says what it cost
+        const paid = await charge(job, hold, body.model)
+        void reply.header(PAYMENT_RESPONSE_HEADER, paid.header)
+        charged = paid.charged
+      }
       void reply.header('x-heurist-miner', outcome.candidate.peerId).header('x-request-id', id)
       const choice = kind === 'chat'
-        ? { index: 0, message: { role: 'assistant', content: result.text, refusal: null }, logprobs: null, finish_reason: finishReason }
+        ? { index: 0, message: { role: 'assistant', content, refusal: null, ...(calls === null ? {} : { tool_calls: calls.map(c => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })) }) }, logprobs: lp, finish_reason: finishReason }
         : { index: 0, text: result.text, logprobs: null, finish_reason: finishReason }
       await reply.send({ id, object, created, model: body.model, system_fingerprint: null, choices: [choice], usage })
     }
-    await finish(job, settle, body.model)
+    await finish(job, hold, body.model, charged)
   }
 
   function sendRawError (req: FastifyRequest, reply: FastifyReply, e: unknown): void {
@@ -475,6 +608,7 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
 
   async function runImage (req: FastifyRequest, reply: FastifyReply): Promise<void> {
     const auth = await authenticated(req)
+    checkParameters('images', req.body)
     const body = parseBody(imageRequestSchema, req.body)
     const model = findModel(body.model)
     if (model.kind !== 'image') throw badRequest(`The model '${body.model}' is a language model; use /v1/chat/completions.`, 'model', 'model_not_supported')
@@ -497,8 +631,9 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     if (problem !== null) throw problem
     const candidates = await eligibleOnly(model, await candidatesFor(model, reply))
     const billed: BilledJob = { kind: 'image', image: imageRequest }
-    const { reservation, affordable } = await reserve(auth.keyHash, candidates, billed)
-    const settle = reservation.settle
+    const hold = await reserve(auth, candidates, billed, req.routeOptions.url ?? '')
+    const { affordable } = hold
+    const settle = hold.reservation.settle
     const firstOutput = new Map<string, number>()
     const id = newId('img-')
     const startedAt = Date.now()
@@ -507,7 +642,7 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     let outcome: DispatchResult<JobOutcome<ImageResult>>
     const imageFirstMs = Math.max(o.firstTokenTimeoutMs, o.requestTimeoutMs / 2)
     try {
-      outcome = await dispatch(queue.source({ modelId: model.id, key: auth.keyHash, rank: () => rankFresh(model.id, affordable, 'image'), breakers, deadline: startedAt + o.requestTimeoutMs, signal: client.signal }), async (c, ctx) =>
+      outcome = await dispatch(queue.source({ modelId: model.id, key: auth.queueKey, rank: () => rankFresh(model.id, affordable, 'image'), breakers, deadline: startedAt + o.requestTimeoutMs, signal: client.signal }), async (c, ctx) =>
         await backend.runImage(c, imageRequest, { signal: ctx.signal, onQueued: ctx.waiting, onToken: () => { ctx.progress(); if (!ctx.signal.aborted && !firstOutput.has(c.peerId)) firstOutput.set(c.peerId, Date.now()) } }),
       { deadline: startedAt + o.requestTimeoutMs, firstTokenTimeoutMs: imageFirstMs, signal: client.signal, breakers, metrics, logger, committed: () => false, ...dispatchPolicy('image', imageFirstMs) })
     } catch (e) {
@@ -519,10 +654,17 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     }
     const { result } = outcome.value
     metrics.images.inc()
-    const bill = billOutcome('image', billed, outcome, reservation.amount, 0, Date.now(), firstOutput.get(outcome.candidate.peerId))
+    const bill = billOutcome('image', billed, outcome, hold.reservation.amount, 0, Date.now(), firstOutput.get(outcome.candidate.peerId))
+    const job: CompletedJob = { jobId: id, ...(outcome.value.jobId === undefined ? {} : { receiptJobId: outcome.value.jobId }), accountId: auth.accountId, modelId: model.id, kind: 'image', miner: outcome.candidate, input: imageRequest, output: { pixelSha256: result.pixelSha256, width: result.width, height: result.height, pngBase64: Buffer.from(result.png).toString('base64') }, computeUnits: bill.units, cost: bill.cost, overclaim: bill.overclaim, receipt: outcome.value.receipt, startedAt, endedAt: Date.now() }
+    let charged: bigint | undefined
+    if (hold.user !== null) {
+      const paid = await charge(job, hold, body.model)
+      void reply.header(PAYMENT_RESPONSE_HEADER, paid.header)
+      charged = paid.charged
+    }
     void reply.header('x-heurist-miner', outcome.candidate.peerId).header('x-request-id', id)
     await reply.send({ created: Math.floor(startedAt / 1000), data: [{ b64_json: Buffer.from(result.png).toString('base64'), revised_prompt: null }] })
-    await finish({ jobId: id, ...(outcome.value.jobId === undefined ? {} : { receiptJobId: outcome.value.jobId }), accountId: auth.accountId, modelId: model.id, kind: 'image', miner: outcome.candidate, input: imageRequest, output: { pixelSha256: result.pixelSha256, width: result.width, height: result.height, pngBase64: Buffer.from(result.png).toString('base64') }, computeUnits: bill.units, cost: bill.cost, overclaim: bill.overclaim, receipt: outcome.value.receipt, startedAt, endedAt: Date.now() }, settle, body.model)
+    await finish(job, hold, body.model, charged)
   }
 
   function build (): FastifyInstance {
@@ -576,6 +718,7 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     })
     f.post('/v1/chat/completions', async (req, reply) => { await runLlm(req, reply, 'chat') })
     f.post('/v1/completions', async (req, reply) => { await runLlm(req, reply, 'completion') })
+    f.post('/v1/responses', async (req, reply) => { await runLlm(req, reply, 'responses') })
     f.post('/v1/images/generations', async (req, reply) => { await runImage(req, reply) })
     return f
   }
@@ -609,6 +752,12 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
       if (a !== null) await a.close()
     }
   }
+}
+
+/** A token's log-probability as OpenAI writes it (with the UTF-8 bytes of its text). */
+function openAiLogprob (l: TokenLogprob): unknown {
+  const bytes = (t: string): number[] => [...Buffer.from(t, 'utf8')]
+  return { token: l.token, logprob: l.logprob, bytes: bytes(l.token), top_logprobs: l.top.map(t => ({ token: t.token, logprob: t.logprob, bytes: bytes(t.token) })) }
 }
 
 /** Any error → the OpenAI-shaped error the client sees; internals are logged, not leaked. */

@@ -12,6 +12,7 @@ import { sendVoucher } from './payouts.js'
 import { serveTranscripts } from './transcript-protocol.js'
 import { countersignedReceipt } from './countersign.js'
 import type { Candidate, CompletedJob, PodResolver } from './types.js'
+import { PayByUser, type PayByUserChain, type PayByUserOptions } from './pay-by-user.js'
 
 /**
  * A whole gateway node: the mesh node, the mesh backend, the HTTP server, the ledger
@@ -38,6 +39,11 @@ export interface GatewayServiceOptions {
   pods?: PodResolver
   /** Miners that may be routed to (registered with collateral; chain/eligibility.ts). Default: all (unpaid local use). */
   eligible?: (address: string) => Promise<boolean>
+  /**
+   * Pay-by-User (needs `chain`): callers without an API key pay from their own Payments deposit,
+   * settled on chain by this gateway's key (a ChainClient signed by it serves as `chain`).
+   */
+  payByUser?: { chain: PayByUserChain, asset: string, withdrawDelaySeconds: bigint, options?: Partial<PayByUserOptions> }
 }
 
 export interface GatewayService {
@@ -47,6 +53,8 @@ export interface GatewayService {
   accounts: Accounts
   vouchers: VoucherBook
   transcripts: Transcripts
+  /** Pay-by-User sessions and their settlement; null when not enabled. */
+  payByUser: PayByUser | null
   stop: () => Promise<void>
 }
 
@@ -58,6 +66,25 @@ export async function startGatewayService (o: Omit<GatewayServiceOptions, 'deman
   const vouchers = new VoucherBook(o.store, o.identity.address, o.identity.address, o.chain?.voucherSigner ?? null)
   const transcripts = new Transcripts(o.store)
   const domain = o.chain?.receiptDomain ?? unpaidReceiptDomain
+  const deliver = o.deliverVoucher ?? (o.chain === null
+    ? undefined
+    : (miner: Candidate, v: SignedVoucher) => {
+        // not awaited: a slow miner must not hold up the response; a lost voucher is
+        // superseded by the next (cumulative) one
+        sendVoucher(node, miner.peerId, v).catch(err => { o.logger.info({ miner: miner.peerId, err: (err as Error).message }, 'voucher delivery failed') })
+      })
+  const pu = o.payByUser
+  const payByUser = pu === undefined || o.chain === null
+    ? null
+    : new PayByUser(o.store, pu.chain, o.logger, { ...pu.options, domain: o.chain.voucherSigner.domain, frontend: o.identity.address, asset: pu.asset, withdrawDelaySeconds: pu.withdrawDelaySeconds },
+      // the chain refused the user's settlement for good: the gateway accepted those jobs, so it
+      // pays their miners from its own deposit with its ordinary vouchers
+      async (c, amount) => {
+        const v = await vouchers.raise(c.miner, c.podId, c.pool, amount, c.pod)
+        const candidate = backend.candidates(c.podId.slice(2)).find(x => x.address.toLowerCase() === c.miner.toLowerCase())
+        if (candidate !== undefined && deliver !== undefined) await deliver(candidate, v)
+        else o.logger.warn({ miner: c.miner }, 'fallback voucher signed; the miner is not reachable now (it gets it with its next voucher)')
+      })
   const gateway = createGateway({
     backend,
     accounts,
@@ -66,13 +93,8 @@ export async function startGatewayService (o: Omit<GatewayServiceOptions, 'deman
     transcripts,
     ...(o.pods === undefined ? {} : { pods: o.pods }),
     ...(o.eligible === undefined ? {} : { eligible: o.eligible }),
-    onVoucher: o.deliverVoucher ?? (o.chain === null
-      ? undefined
-      : (miner: Candidate, v: SignedVoucher) => {
-          // not awaited: a slow miner must not hold up the response; a lost voucher is
-          // superseded by the next (cumulative) one
-          sendVoucher(node, miner.peerId, v).catch(err => { o.logger.info({ miner: miner.peerId, err: (err as Error).message }, 'voucher delivery failed') })
-        }),
+    ...(deliver === undefined ? {} : { onVoucher: deliver }),
+    ...(payByUser === null ? {} : { payByUser }),
     // The receipt is gossiped in a message signed by the gateway's key (StrictSign): the
     // gateway's countersignature that it asked for and was served this job.
     onJob: async (job: CompletedJob) => {
@@ -88,6 +110,7 @@ export async function startGatewayService (o: Omit<GatewayServiceOptions, 'deman
     await node.stop()
     throw e
   }
+  payByUser?.start()
   let hadDemand = false
   const stopTranscripts = await serveTranscripts(node, transcripts, o.logger, { isValidator: o.isValidator ?? (async () => false) })
   const demandTimer = setInterval(() => {
@@ -105,9 +128,12 @@ export async function startGatewayService (o: Omit<GatewayServiceOptions, 'deman
     accounts,
     vouchers,
     transcripts,
+    payByUser,
     async stop () {
       clearInterval(demandTimer)
       await gateway.stop()
+      // what users owe is settled before the node goes (a failure is logged and kept for the next start)
+      await payByUser?.stop().catch(err => { o.logger.warn({ err: (err as Error).message }, 'pay-by-user settlement at stop failed') })
       await stopTranscripts()
       backend.stop()
       await node.stop()

@@ -1,12 +1,12 @@
 import { basename } from 'node:path'
-import { resolveChatWrapper, type ChatHistoryItem, type ChatWrapper, type ControlledEvaluateInputItem, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaModel, type Token } from 'node-llama-cpp'
+import { LlamaGrammarEvaluationState, resolveChatWrapper, type ChatHistoryItem, type GbnfJsonSchema, type LlamaGrammar, type ChatWrapper, type ControlledEvaluateInputItem, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaModel, type Token } from 'node-llama-cpp'
 import type { Logger } from '../core/logger.js'
 import { HeuristError, isHeuristError, usageError } from '../core/errors.js'
 import { readGguf } from './gguf.js'
 import { sha256OfFile } from './cache.js'
 import { getLlamaRuntime, resolveThreads, type GpuSetting } from './runtime.js'
 import { teacherForce, teacherForceCompact, type CompactDistribution, type RawDistribution } from './teacher-forcing.js'
-import type { ChatMessage, GenerateOptions, LlmRequest, LlmResult, ModelInfo, SamplingParams } from './types.js'
+import { stopStrings, type ChatMessage, type GenerateOptions, type LlmRequest, type LlmResult, type ModelInfo, type OutputConstraint, type SamplingParams, type TokenLogprob } from './types.js'
 
 export interface LlamaEngineOptions {
   /** Backend (config `inference.gpu`). Default `auto`. */
@@ -100,6 +100,8 @@ export class LlamaEngine {
   private llama: Llama | undefined
   private readonly models = new Map<string, Loaded>()
   private readonly loading = new Map<string, Promise<ModelInfo>>()
+  /** Grammars built from constraints, by their JSON (bounded; least recently used dropped). */
+  private readonly grammars = new Map<string, Promise<LlamaGrammar>>()
   private disposed = false
 
   constructor (options: Partial<LlamaEngineOptions> = {}) {
@@ -239,20 +241,32 @@ export class LlamaEngine {
     const signal = options.signal
     const empty = (reason: LlmResult['finishReason']): LlmResult => ({ text: '', tokens: [], finishReason: reason, contextSize: m.info.contextSize, usage: { promptTokens: prompt.length, outputTokens: 0, ttftMs: 0, tokensPerSecond: 0, totalMs: performance.now() - t0 } })
     if (signal?.aborted === true) return empty('abort')
+    const grammar = request.constraint === undefined ? undefined : await this.grammarFor(request.constraint)
     try {
       return await this.withSequence(m, signal, async sequence => {
-        const out = new TextAssembler(m.model, s.stop, options.onToken)
+        const out = new TextAssembler(m.model, stopStrings(s.stop, request.constraint), options.onToken)
         let finishReason: LlmResult['finishReason'] = 'length'
         let tFirst = 0
         let tLast = 0
+        const logprobs: TokenLogprob[] | undefined = request.logprobs === undefined ? undefined : []
         if (maxTokens > 0) {
           // yieldEogToken: without it node-llama-cpp ends the iterator silently on an end token, which read as 'length'
-          const iterator = sequence.evaluate(prompt as Token[], { temperature: s.temperature, topK: s.topK, topP: s.topP, seed: s.seed, yieldEogToken: true })
-          for await (const token of iterator) {
+          const options = { temperature: s.temperature, topK: s.topK, topP: s.topP, seed: s.seed, yieldEogToken: true, ...(grammar === undefined ? {} : { grammarEvaluationState: new LlamaGrammarEvaluationState({ model: m.model, grammar }) }) }
+          // With metadata asked for, node-llama-cpp applies the grammar before the sampling chain
+          // (grammar mask → top-k → top-p → temperature → draw), the distribution validators
+          // rebuild; without, it samples first and resamples only when the grammar refuses,
+          // which is another distribution. So a constrained job always asks for metadata.
+          const metadata = grammar !== undefined || logprobs !== undefined
+          const top = Math.max(0, Math.min(20, request.logprobs ?? 0))
+          const iterator: AsyncIterable<{ token: Token, confidence?: number, probabilities?: Map<Token, number> }> = metadata
+            ? sequence.evaluateWithMetadata(prompt as Token[], { confidence: true, probabilities: top > 0 }, options)
+            : (async function * () { for await (const token of sequence.evaluate(prompt as Token[], options)) yield { token } })()
+          for await (const { token, confidence, probabilities } of iterator) {
             if (isAborted(signal)) { finishReason = 'abort'; break }
             if (m.model.isEogToken(token)) { finishReason = 'stop'; break }
             tLast = performance.now()
             if (tFirst === 0) tFirst = tLast
+            logprobs?.push(tokenLogprob(m.model, token, confidence, probabilities, top))
             if (out.push(token)) { finishReason = 'stop'; break }
             if (stopTokens.some(st => endsWith(out.tokens, st))) { finishReason = 'stop'; break }
             if (out.tokens.length >= maxTokens) { finishReason = 'length'; break }
@@ -267,6 +281,7 @@ export class LlamaEngine {
           tokens: out.tokens,
           finishReason,
           contextSize: m.info.contextSize,
+          ...(logprobs === undefined ? {} : { logprobs: logprobs.slice(0, out.tokens.length) }),
           usage: {
             promptTokens: prompt.length,
             outputTokens: n,
@@ -326,15 +341,16 @@ export class LlamaEngine {
    * returns the prompt's tokens and stop sequences (formatting a chat costs more than the
    * teacher forcing on small models, so callers should not format it again).
    */
-  async tokenDistributions (modelId: string, input: string | ChatMessage[], outputTokens: readonly number[], options: { signal?: AbortSignal, top?: number } = {}): Promise<{ distributions: RawDistribution[], eogTokens: number[], prompt: { tokens: number[], stopTokens: number[][] } }> {
+  async tokenDistributions (modelId: string, input: string | ChatMessage[], outputTokens: readonly number[], options: { signal?: AbortSignal, top?: number, constraint?: OutputConstraint } = {}): Promise<{ distributions: RawDistribution[], eogTokens: number[], prompt: { tokens: number[], stopTokens: number[][] }, forbidden?: number }> {
     const m = this.get(modelId)
     const { tokens: prompt, stopTokens } = this.promptTokens(modelId, input)
     if (prompt.length + outputTokens.length > m.info.contextSize) {
       throw usageError('INFERENCE_PROMPT_TOO_LONG', `prompt (${prompt.length}) + output (${outputTokens.length}) tokens exceed the context of ${m.info.contextSize}`)
     }
+    const grammar = options.constraint === undefined ? undefined : grammarWalk(m.model, await this.grammarFor(options.constraint), outputTokens)
     return await this.withSequence(m, options.signal, async sequence => {
-      const distributions = await teacherForce(sequence, m.model, [...prompt, ...outputTokens], prompt.length - 1, Math.max(0, Math.floor(options.top ?? 0)))
-      return { distributions, eogTokens: this.eogTokens(modelId), prompt: { tokens: prompt, stopTokens } }
+      const distributions = await teacherForce(sequence, m.model, [...prompt, ...outputTokens], prompt.length - 1, Math.max(0, Math.floor(options.top ?? 0)), {}, grammar?.states)
+      return { distributions, eogTokens: this.eogTokens(modelId), prompt: { tokens: prompt, stopTokens }, ...(grammar === undefined ? {} : { forbidden: grammar.forbidden }) }
     })
   }
 
@@ -356,6 +372,31 @@ export class LlamaEngine {
       const distributions = await teacherForceCompact(sequence, m.model, [...prompt, ...outputTokens], prompt.length - 1, { top: options.top, extra: eogTokens, ...(options.temperature !== undefined ? { temperature: options.temperature } : {}) })
       return { distributions, eogTokens, prompt: { tokens: prompt, stopTokens } }
     })
+  }
+
+  /**
+   * The llama.cpp grammar of a constraint, built once per schema (at most 64 kept). A schema
+   * node-llama-cpp cannot turn into a grammar is the request's fault: INFERENCE_BAD_CONSTRAINT.
+   */
+  async grammarFor (constraint: OutputConstraint): Promise<LlamaGrammar> {
+    const key = JSON.stringify(constraint.schema)
+    let g = this.grammars.get(key)
+    if (g === undefined) {
+      const llama = await this.runtime()
+      g = (async () => {
+        try {
+          return await (llama as unknown as { createGrammarForJsonSchema: (s: GbnfJsonSchema) => Promise<LlamaGrammar> }).createGrammarForJsonSchema(constraint.schema as GbnfJsonSchema)
+        } catch (e) {
+          throw usageError('INFERENCE_BAD_CONSTRAINT', `the output schema cannot be made a grammar: ${(e as Error).message.split('\n')[0] ?? ''}`)
+        }
+      })()
+      g.catch(() => { this.grammars.delete(key) })
+      if (this.grammars.size >= 64) { const k = this.grammars.keys().next().value; if (k !== undefined) this.grammars.delete(k) }
+    } else {
+      this.grammars.delete(key)
+    }
+    this.grammars.set(key, g)
+    return await g
   }
 
   /**
@@ -435,6 +476,45 @@ export function checkSampling (s: SamplingParams): SamplingParams {
   if (!Number.isSafeInteger(s.maxTokens) || s.maxTokens < 0 || s.maxTokens > 1_000_000) bad(`max_tokens must be an integer from 0 to 1000000, got ${s.maxTokens}`)
   if (!Array.isArray(s.stop) || s.stop.length > 16 || s.stop.some(x => typeof x !== 'string' || x.length === 0 || x.length > 256)) bad('stop must be at most 16 non-empty strings of at most 256 characters')
   return s
+}
+
+/**
+ * Walks a grammar along `tokens`: its state before each token and after the last
+ * (`tokens.length + 1` native states), and the index of the first token the grammar forbids
+ * (−1: none). Past a forbidden token the state stays where it was (the job fails anyway).
+ * Uses node-llama-cpp internals (the grammar state's native handle and the sampler binding's
+ * grammar calls), feature-checked: without them a constrained job cannot be checked here.
+ */
+function grammarWalk (model: LlamaModel, grammar: LlamaGrammar, tokens: readonly number[]): { states: unknown[], forbidden: number } {
+  const state = new LlamaGrammarEvaluationState({ model, grammar }) as unknown as { _state: unknown, clone: () => { _state: unknown } }
+  const bindings = (model as unknown as { _llama?: { _bindings?: { AddonSampler?: { canBeNextTokenForGrammarEvaluationState?: (s: unknown, t: number) => boolean, acceptGrammarEvaluationStateToken?: (s: unknown, t: number) => void } } } })._llama?._bindings?.AddonSampler
+  const canBe = bindings?.canBeNextTokenForGrammarEvaluationState
+  const accept = bindings?.acceptGrammarEvaluationStateToken
+  if (state._state === undefined || typeof canBe !== 'function' || typeof accept !== 'function') throw new HeuristError('INFERENCE_GRAMMAR_UNAVAILABLE', 'this node-llama-cpp does not expose grammar states: constrained jobs cannot be checked')
+  const states: unknown[] = []
+  let forbidden = -1
+  for (let i = 0; i <= tokens.length; i++) {
+    states.push(state.clone()._state)
+    const t = tokens[i]
+    if (t === undefined || forbidden >= 0) continue
+    if (!canBe(state._state, t)) { forbidden = i; continue }
+    accept(state._state, t)
+  }
+  return { states, forbidden }
+}
+
+/** One token's log-probability report: the sampled token's probability under the sampler, and the `top` most likely. */
+function tokenLogprob (model: LlamaModel, token: Token, confidence: number | undefined, probabilities: Map<Token, number> | undefined, top: number): TokenLogprob {
+  const text = (t: Token): string => model.detokenize([t], false)
+  const lp = (p: number | undefined): number => Math.log(Math.max(p ?? 0, 1e-300))
+  const alternatives: TokenLogprob['top'] = []
+  if (probabilities !== undefined && top > 0) {
+    for (const [t, p] of probabilities) {
+      if (alternatives.length >= top || p <= 0) break
+      alternatives.push({ token: text(t), logprob: lp(p) })
+    }
+  }
+  return { token: text(token), logprob: lp(confidence), top: alternatives }
 }
 
 /**

@@ -9,3 +9,6 @@ export { buildTinyLlama, tinyLlamaSpecs, tinyQuantizedSpecs, tinyLlama128kSpec, 
 export { readGguf, readGgufTensor, encodeGguf, looksLikeGguf, dequantize, quantizeQ8_0, quantizeQ4_0, ggmlTensorBytes, GgufType, GGML_QK, GGML_TYPE_F32, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0, type GgmlWriteType, type GgufInfo, type GgufTensorSpec, type GgufValue } from './gguf.js'
 export * from './image/index.js'
 export { fp32ToFp16, fp16ToFp32 } from './float16.js'
+export * from './budget.js'
+export { demandOf, MemoryBudget, jobOverBudget, type DemandSettings } from './memory.js'
+export { normalizeSchema, isNormalSchema, SchemaError, CONSTRAINT_LIMITS, ANY_OBJECT_SCHEMA } from './constraint.js'

@@ -13,6 +13,14 @@ export interface TeacherForceOptions {
 export const defaultTeacherForceOptions: TeacherForceOptions = { lanes: 4, native: true }
 
 /**
+ * A grammar's state at each read position (`tokens.length - first` of them, native
+ * AddonGrammarEvaluationState handles): the distribution at a position is then the grammar's
+ * mask applied before the chain, as a constrained miner samples it. Forbidden tokens are left
+ * out of the result. Only the native path can do it.
+ */
+export type GrammarStates = readonly unknown[]
+
+/**
  * Teacher forcing: decodes `tokens` in one batch and reads the next-token distribution after
  * every position from `first` on (the sampler chain temperature 1 → top-k `topK` (0 = whole
  * vocabulary) → top-p 1, exactly as `controlledEvaluate` with `generateNext.probabilities`).
@@ -29,13 +37,14 @@ export const defaultTeacherForceOptions: TeacherForceOptions = { lanes: 4, nativ
  * fails before decoding, the public `controlledEvaluate` path runs instead, so an upgrade that
  * changes them costs speed, never results. The caller must hold the sequence exclusively.
  */
-export async function teacherForce (sequence: LlamaContextSequence, model: LlamaModel, tokens: readonly number[], first: number, topK: number, options: Partial<TeacherForceOptions> = {}): Promise<RawDistribution[]> {
+export async function teacherForce (sequence: LlamaContextSequence, model: LlamaModel, tokens: readonly number[], first: number, topK: number, options: Partial<TeacherForceOptions> = {}, grammar?: GrammarStates): Promise<RawDistribution[]> {
   const o = { ...defaultTeacherForceOptions, ...options }
-  const fast = first >= 0 && o.native ? nativeAccess(sequence, model) : null
+  const fast = first >= 0 && (o.native || grammar !== undefined) ? nativeAccess(sequence, model) : null
   if (fast !== null) {
-    const r = await viaNative(fast, tokens, first, topK, Math.max(1, Math.floor(o.lanes)))
+    const r = await viaNative(fast, tokens, first, topK, Math.max(1, Math.floor(o.lanes)), grammar)
     if (r !== null) return r
   }
+  if (grammar !== undefined) throw new Error('teacher forcing under a grammar needs node-llama-cpp internals this version lacks')
   return await viaControlledEvaluate(sequence, tokens, first, topK)
 }
 
@@ -102,21 +111,29 @@ interface Lane<T> { read: (batchLogitIndex: number, at: number) => Promise<T>, d
 /** Positions whose logits one decode call asks for: llama.cpp keeps a float per vocabulary entry for each (bounded memory on large vocabularies). */
 export const TEACHER_FORCE_CHUNK = 16
 
-async function viaNative (n: NativeAccess, tokens: readonly number[], first: number, topK: number, lanes: number): Promise<RawDistribution[] | null> {
+async function viaNative (n: NativeAccess, tokens: readonly number[], first: number, topK: number, lanes: number, grammar?: GrammarStates): Promise<RawDistribution[] | null> {
   return await decodeInLanes(n, tokens, first, lanes, () => {
     const sampler = n.newSampler()
-    try { sampler.applyConfig(n.samplerConfig(topK)) } catch (e) { sampler.dispose(); throw e }
+    let config: unknown
+    try { config = n.samplerConfig(topK); sampler.applyConfig(config) } catch (e) { sampler.dispose(); throw e }
     return {
-      read: async (batchLogitIndex) => parseProbabilities(await n.sample(batchLogitIndex, sampler)),
+      read: async (batchLogitIndex, at) => {
+        // a lane reads one position at a time, so its sampler can carry that position's grammar state
+        const state = grammar?.[at]
+        if (state !== undefined) sampler.applyConfig({ ...(config as object), grammarEvaluationState: state })
+        return parseProbabilities(await n.sample(batchLogitIndex, sampler), grammar !== undefined)
+      },
       dispose: () => sampler.dispose()
     }
   })
 }
 
-function parseProbabilities (raw: unknown): RawDistribution {
+function parseProbabilities (raw: unknown, grammar: boolean): RawDistribution {
   const flat = Array.isArray(raw) ? raw[1] : undefined
   if (!Array.isArray(flat)) throw new Error('unexpected sampleToken result')
-  const m = flat.length >> 1
+  let m = flat.length >> 1
+  // under a grammar, the tokens it forbids come back with probability 0: left out
+  if (grammar) while (m > 0 && !((flat[2 * m - 1] as number) > 0)) m--
   const tk = new Int32Array(m)
   const pr = new Float64Array(m)
   for (let j = 0; j < m; j++) { tk[j] = flat[2 * j] as number; pr[j] = flat[2 * j + 1] as number }

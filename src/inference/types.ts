@@ -35,11 +35,46 @@ export interface SamplingParams {
 
 export const defaultSamplingParams: SamplingParams = { seed: 0, temperature: 0.8, topP: 0.95, topK: 40, maxTokens: 256, stop: [] }
 
+/**
+ * A JSON schema in the subset llama.cpp grammars are built from (node-llama-cpp's
+ * GbnfJsonSchema: type, properties, required, additionalProperties, items, prefixItems,
+ * min/maxItems, enum, const, oneOf, $defs/$ref, string min/maxLength and format). The gateway
+ * normalizes and bounds what clients send (gateway/constraints.ts); miners and validators
+ * build the same grammar from it.
+ */
+export type JsonSchema = { [key: string]: unknown }
+
+/** What output the sampler may produce: text that parses as JSON valid under `schema`. */
+export interface OutputConstraint { type: 'json_schema', schema: JsonSchema }
+
+/**
+ * The grammar built from a schema ends the JSON with four newlines (node-llama-cpp's JSON
+ * schema grammar); the engine stops there as at a stop string (the text is cut before it), and
+ * validators accept that end as one.
+ */
+export const GRAMMAR_END = '\n\n\n\n'
+
+/** The stop strings a job ends on: its own, and the grammar's end when it is constrained. */
+export function stopStrings (stop: readonly string[], constraint: OutputConstraint | undefined): string[] {
+  return constraint === undefined ? [...stop] : [...stop, GRAMMAR_END]
+}
+
 export interface LlmRequest {
   modelId: string
   /** A string is plain completion; messages use the model's own chat template. */
   input: string | ChatMessage[]
   sampling: SamplingParams
+  /** Grammar the output must follow (the sampler masks every other token). Absent: free text. */
+  constraint?: OutputConstraint
+  /** Report each sampled token's log-probability, with this many alternatives (0..20). Absent: none. */
+  logprobs?: number
+}
+
+/** One sampled token's log-probability under the miner's sampler, with the most likely alternatives. */
+export interface TokenLogprob {
+  token: string
+  logprob: number
+  top: Array<{ token: string, logprob: number }>
 }
 
 export interface LlmUsage {
@@ -58,6 +93,8 @@ export interface LlmResult {
   /** The context (tokens) the job ran in: with the prompt, it bounds a `length` finish. Part of what the receipt commits to. */
   contextSize?: number
   usage: LlmUsage
+  /** When asked for (`LlmRequest.logprobs`): one per output token. The miner's report, not validated. */
+  logprobs?: TokenLogprob[]
 }
 
 export interface GenerateOptions {

@@ -9,8 +9,11 @@ import type { RequestFrame } from './messages.js'
  * a typed `rejected` frame. `mine.serveUnpaid` turns the check off for local use.
  */
 export interface AdmissionRefusal {
-  /** P2P_NO_DEPOSIT: the deposit does not cover the job; P2P_DEPOSIT_UNKNOWN: the chain could not be read. */
-  code: 'P2P_NO_DEPOSIT' | 'P2P_DEPOSIT_UNKNOWN'
+  /**
+   * P2P_NO_DEPOSIT: the deposit does not cover the job; P2P_DEPOSIT_UNKNOWN: the chain could not
+   * be read; INFERENCE_OVER_BUDGET: the job needs more memory than its model was budgeted.
+   */
+  code: 'P2P_NO_DEPOSIT' | 'P2P_DEPOSIT_UNKNOWN' | 'INFERENCE_OVER_BUDGET'
   reason: string
 }
 
@@ -60,5 +63,33 @@ export function depositAdmission (o: DepositAdmissionOptions): AdmitJob {
       if (left > 0n) held.set(key, left)
       else held.delete(key)
     }
+  }
+}
+
+/**
+ * Refuses, before it starts, a job that needs more memory than its model was budgeted
+ * (inference/memory.ts's `jobOverBudget`): `reasonFor` returns why, or null to admit.
+ */
+export function budgetAdmission (reasonFor: (job: RequestFrame, model: ModelInfo) => string | null): AdmitJob {
+  return async (_requester, job, model) => {
+    const reason = reasonFor(job, model)
+    if (reason === null) return () => {}
+    return { code: 'INFERENCE_OVER_BUDGET', reason }
+  }
+}
+
+/** Several admission checks in order: the first refusal wins, and what earlier checks admitted is released. */
+export function allAdmissions (...admits: AdmitJob[]): AdmitJob {
+  return async (requester, job, model) => {
+    const releases: Array<() => void> = []
+    for (const admit of admits) {
+      const r = await admit(requester, job, model)
+      if (typeof r !== 'function') {
+        for (const release of releases) release()
+        return r
+      }
+      releases.push(r)
+    }
+    return () => { for (const release of releases) release() }
   }
 }

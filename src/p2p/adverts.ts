@@ -31,6 +31,26 @@ export interface AdvertContent {
   price: bigint
   version: string
   paid: boolean
+  /**
+   * Per-GPU capacity (several GPUs under one identity): each GPU's budget left and the models
+   * placed on it. When given, it replaces `hardware.gpus`.
+   */
+  gpus?: GpuCapacity[]
+}
+
+export interface GpuCapacity { index: number, name: string, vramTotal: number, vramFree: number, budgetFree: number, modelIds: string[] }
+
+/** The advert's GPU list from per-GPU capacity: placed models as indices into the advert's models (bounded as the schema is). */
+export function advertGpus (gpus: readonly GpuCapacity[], advertised: ReadonlyArray<{ id: string }>): Hardware['gpus'] {
+  const at = new Map(advertised.map((m, i) => [m.id, i]))
+  return gpus.slice(0, 16).map(g => ({
+    name: g.name.slice(0, 128),
+    vramTotal: Math.max(0, Math.floor(g.vramTotal)),
+    vramFree: Math.max(0, Math.floor(g.vramFree)),
+    index: Math.min(255, Math.max(0, g.index)),
+    budgetFree: Math.max(0, Math.min(Math.floor(g.vramTotal), Math.floor(g.budgetFree))),
+    models: [...new Set(g.modelIds.map(id => at.get(id)).filter((i): i is number => i !== undefined))].slice(0, 32)
+  }))
 }
 
 /** Hardware from the OS, for when no GPU probe is available (CPU-only machines, tests). */
@@ -39,6 +59,7 @@ export function basicHardware (): Hardware {
 }
 
 export function buildAdvert (node: HeuristNode, c: AdvertContent, seq: number, ttlMs: number): Advert {
+  const models = c.models.slice(0, 32)
   return {
     v: PROTOCOL_VERSION,
     type: 'capacity',
@@ -46,8 +67,8 @@ export function buildAdvert (node: HeuristNode, c: AdvertContent, seq: number, t
     seq,
     ts: Date.now(),
     ttlMs,
-    hardware: c.hardware,
-    models: c.models.slice(0, 32).map(m => ({ id: m.id, name: m.name.slice(0, 128), kind: m.kind, contextSize: m.contextSize, weightGib: Number(modelWeightGib(m.memoryBytes)) })),
+    hardware: c.gpus === undefined || c.gpus.length === 0 ? c.hardware : { ...c.hardware, gpus: advertGpus(c.gpus, models) },
+    models: models.map(m => ({ id: m.id, name: m.name.slice(0, 128), kind: m.kind, contextSize: m.contextSize, weightGib: Number(modelWeightGib(m.memoryBytes)) })),
     queueDepth: c.queueDepth,
     maxJobs: c.maxJobs,
     tokensPerSecond: Math.min(1e7, Math.max(0, c.tokensPerSecond)),

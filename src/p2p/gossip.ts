@@ -66,6 +66,12 @@ export function createAdvertValidator (init: Partial<AdvertValidatorOptions> = {
     const advert = decodeOrReject(() => decodeMessage(msg.data, advertSchema, MAX_BYTES.advert, 'capacity advert'))
     const { address } = originAddress(msg)
     if (address.toLowerCase() !== advert.operator.toLowerCase()) reject('P2P_OPERATOR_MISMATCH', `advert for ${advert.operator} signed by ${address}`)
+    // per-GPU capacity must describe this advert: placed models among its models, a budget within the GPU
+    for (const g of advert.hardware.gpus) {
+      if ((g.models ?? []).some(i => i >= advert.models.length)) reject('P2P_BAD_ADVERT', `a GPU lists a model index past the advert's ${advert.models.length} models`)
+      if (new Set(g.models ?? []).size !== (g.models ?? []).length) reject('P2P_BAD_ADVERT', 'a GPU lists a model twice')
+      if (g.budgetFree !== undefined && g.budgetFree > g.vramTotal) reject('P2P_BAD_ADVERT', `a GPU's free budget (${g.budgetFree}) is over its memory (${g.vramTotal})`)
+    }
     const now = o.now()
     if (advert.ts > now + o.maxClockSkewMs) reject('P2P_FUTURE', 'advert timestamp is in the future')
     if (advert.ts + advert.ttlMs + o.maxClockSkewMs < now) ignore('P2P_STALE', 'advert expired')

@@ -1,7 +1,7 @@
 // Public surface of the mesh: other areas import only from here.
 export { HeuristNode, createHeuristNode, defaultHeuristNodeOptions, type HeuristNodeOptions, type HeuristNodeInit } from './node.js'
 export { PeerTable, defaultPeerTableOptions, type MinerEntry, type PeerHistory, type PeerTableOptions } from './peer-table.js'
-export { Advertiser, basicHardware, buildAdvert, type AdvertiserOptions, type AdvertContent } from './adverts.js'
+export { Advertiser, advertGpus, basicHardware, buildAdvert, type AdvertiserOptions, type AdvertContent, type GpuCapacity } from './adverts.js'
 export {
   JobServer, runJob, checkReceipt, RECEIPT_CLOCK_SKEW_S, defaultJobServerOptions, inputHashOf, outputHashOf, paramsHashOf,
   type JobExecutor, type JobOutput, type JobRequest, type JobServerOptions, type JobServerStats, type ExecuteOptions, type RunJobOptions, type RunJobResult
@@ -25,4 +25,4 @@ export {
   type ReachabilityInit, type ReachabilityOptions, type ReachabilityReport, type ReachabilityStatus, type RelayGuardStats, type RelayLimits
 } from './reachability.js'
 export { probeReachability, type ReachabilityProbeOptions, type ReachabilityProbeResult } from './probe.js'
-export { depositAdmission, jobCostBound, type AdmitJob, type AdmissionRefusal, type DepositAdmissionOptions } from './admission.js'
+export { depositAdmission, budgetAdmission, allAdmissions, jobCostBound, type AdmitJob, type AdmissionRefusal, type DepositAdmissionOptions } from './admission.js'

@@ -46,7 +46,9 @@ export function inputHashOf (job: JobRequest | RequestFrame): string {
 }
 
 export function paramsHashOf (job: JobRequest | RequestFrame): string {
-  if (job.kind === 'llm') return hashJson(job.sampling)
+  // a constrained job's params are the sampling and the grammar's schema: a miner cannot sign
+  // a receipt for a job it ran without the constraint
+  if (job.kind === 'llm') return hashJson(job.constraint === undefined ? job.sampling : { sampling: job.sampling, constraint: job.constraint })
   const { prompt: _p, negativePrompt: _n, ...params } = job.image
   return hashJson(params)
 }
@@ -347,7 +349,7 @@ export class JobServer {
         // the context the job ran in is part of the signed output (the engine reports it; else the model's)
         out = { kind: 'llm', result: { ...out.result, contextSize: out.result.contextSize ?? model.contextSize } }
         const r = out.result
-        frames.write({ v: PROTOCOL_VERSION, type: 'result', kind: 'llm', text: r.text, tokens: r.tokens, finishReason: r.finishReason, contextSize: r.contextSize ?? 0, usage: r.usage })
+        frames.write({ v: PROTOCOL_VERSION, type: 'result', kind: 'llm', text: r.text, tokens: r.tokens, finishReason: r.finishReason, contextSize: r.contextSize ?? 0, usage: r.usage, ...(r.logprobs === undefined || request.kind !== 'llm' || request.logprobs === undefined ? {} : { logprobs: r.logprobs.map(l => ({ token: l.token.slice(0, 256), logprob: Math.min(0, l.logprob), top: l.top.slice(0, request.logprobs).map(t => ({ token: t.token.slice(0, 256), logprob: Math.min(0, t.logprob) })) })) }) })
         if (r.usage.tokensPerSecond > 0) this.stats.tokensPerSecond = this.stats.tokensPerSecond === 0 ? r.usage.tokensPerSecond : 0.8 * this.stats.tokensPerSecond + 0.2 * r.usage.tokensPerSecond
       } else {
         const r = out.result
@@ -530,7 +532,7 @@ export async function runJob (node: Dialer, peer: PeerId, job: JobRequest, optio
           break
         case 'result':
           if (job.kind !== 'llm') throw new HeuristError('P2P_PROTOCOL', 'text result for an image job')
-          output = { kind: 'llm', result: { text: f.text, tokens: f.tokens, finishReason: f.finishReason, ...(f.contextSize === undefined ? {} : { contextSize: f.contextSize }), usage: f.usage } }
+          output = { kind: 'llm', result: { text: f.text, tokens: f.tokens, finishReason: f.finishReason, ...(f.contextSize === undefined ? {} : { contextSize: f.contextSize }), usage: f.usage, ...(f.logprobs === undefined ? {} : { logprobs: f.logprobs }) } }
           break
         case 'image-result': {
           if (job.kind !== 'image') throw new HeuristError('P2P_PROTOCOL', 'image result for a text job')

@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { HeuristError } from '../core/errors.js'
+import { isNormalSchema } from '../inference/constraint.js'
 
 /**
  * Wire messages of the mesh: gossip payloads (capacity adverts, receipts) and the frames of
@@ -47,7 +48,17 @@ export const modelAdvertSchema = z.object({
 }).strict()
 
 export const hardwareSchema = z.object({
-  gpus: z.array(z.object({ name: z.string().max(128), vramTotal: int, vramFree: int }).strict()).max(16),
+  gpus: z.array(z.object({
+    name: z.string().max(128),
+    vramTotal: int,
+    vramFree: int,
+    /** Per-GPU capacity (absent in adverts from before it): the GPU's index on the miner, */
+    index: z.number().int().min(0).max(255).optional(),
+    /** the bytes of its memory budget not yet placed (at most vramTotal), */
+    budgetFree: int.optional(),
+    /** and the models placed on it, as indices into the advert's `models`. */
+    models: z.array(z.number().int().min(0).max(31)).max(32).optional()
+  }).strict()).max(16),
   cpuCores: int,
   ramBytes: int
 }).strict()
@@ -148,11 +159,24 @@ const requestBase = {
   /** How long the miner may take, from receiving the request. */
   timeoutMs: z.number().int().min(100).max(60 * 60_000)
 }
+/**
+ * The grammar a job's output must follow: a JSON schema already in the normal form of
+ * inference/constraint.ts (bounded in size, depth and keywords), so every miner and validator
+ * builds the same grammar from it. Covered by the receipt's paramsHash.
+ */
+export const constraintSchema = z.object({
+  type: z.literal('json_schema'),
+  schema: z.record(z.string(), z.unknown()).refine(isNormalSchema, 'a bounded JSON schema in normal form (inference/constraint.ts)')
+}).strict()
+
 export const llmRequestFrame = z.object({
   ...requestBase,
   kind: z.literal('llm'),
   input: z.union([z.string().max(MAX_BYTES.request), z.array(chatMessage).min(1).max(256)]),
-  sampling: samplingSchema
+  sampling: samplingSchema,
+  constraint: constraintSchema.optional(),
+  /** Report log-probabilities with this many alternatives per token (not validated; not in the receipt). */
+  logprobs: z.number().int().min(0).max(20).optional()
 }).strict()
 export const imageRequestFrame = z.object({
   ...requestBase,
@@ -188,7 +212,12 @@ export const responseFrameSchema = z.discriminatedUnion('type', [
     finishReason: z.enum(['stop', 'length', 'abort']),
     /** The context (tokens) the job ran in; committed to by the receipt's outputHash. */
     contextSize: int.optional(),
-    usage: usageSchema
+    usage: usageSchema,
+    logprobs: z.array(z.object({
+      token: z.string().max(256),
+      logprob: z.number().max(0),
+      top: z.array(z.object({ token: z.string().max(256), logprob: z.number().max(0) }).strict()).max(20)
+    }).strict()).max(65_536).optional()
   }).strict(),
   z.object({
     v: z.literal(PROTOCOL_VERSION),

@@ -4,7 +4,7 @@ import type { ChainClient } from '../chain/index.js'
 import { ModelCache, type LlamaEngine } from '../inference/index.js'
 import { DemandBoard, type DemandBoardOptions } from './demand.js'
 import { PodDirectory, type PodDirectoryOptions } from './directory.js'
-import { PodManager, type PodManagerOptions } from './manager.js'
+import { PodManager, type PodBudget, type PodManagerOptions } from './manager.js'
 import type { PodResolver } from '../gateway/index.js'
 
 /**
@@ -20,6 +20,8 @@ export interface PodHostOptions {
   /** The engine pods load into (created on first use, so a miner without pods starts none). */
   llm: () => LlamaEngine
   vramMb: number
+  /** The miner's memory budget pods are placed against (reserve throws with the reason when one does not fit). */
+  budget?: PodBudget
   logger: Logger
   directory?: Partial<PodDirectoryOptions>
   demand?: Partial<DemandBoardOptions>
@@ -52,6 +54,7 @@ export async function startPodHost (o: PodHostOptions): Promise<PodHost> {
     llm: o.llm,
     vramMb: o.vramMb,
     logger: o.logger,
+    ...(o.budget === undefined ? {} : { budget: o.budget }),
     ...(onChange === undefined ? {} : { onChange })
   }, o.manager)
   manager.start()

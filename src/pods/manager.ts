@@ -2,7 +2,7 @@ import { freemem } from 'node:os'
 import { HeuristError } from '../core/errors.js'
 import type { Logger } from '../core/logger.js'
 import type { HeuristNode, JobExecutor, MinerEntry } from '../p2p/index.js'
-import type { LlamaEngine, ModelCache, ModelInfo } from '../inference/index.js'
+import type { CachedModel, LlamaEngine, ModelCache, ModelInfo } from '../inference/index.js'
 import { planHosting, type MinerView, type Plan, type PodPlan, type PolicyOptions } from './policy.js'
 import type { Pod } from './directory.js'
 
@@ -64,9 +64,17 @@ export interface PodManagerComponents {
   llm: () => LlamaEngine
   /** This miner's largest GPU, MiB; 0 = CPU only. */
   vramMb: number
+  /** The miner's memory budget: a pod reserves its need before it loads (refused with the reason), and releases it when unloaded. */
+  budget?: PodBudget
   logger: Logger
   /** Called after a pod was loaded or unloaded (re-advertise now). */
   onChange?: () => void
+}
+
+export interface PodBudget {
+  /** Reserves the pod's need; throws (INFERENCE_OVER_BUDGET, with the reason) when it does not fit. */
+  reserve: (entry: CachedModel) => Promise<void>
+  release: (id: string) => void
 }
 
 export interface PodEvent {
@@ -199,12 +207,19 @@ export class PodManager {
         entry = await this.c.cache.pull(pod.uri, { sha256: pod.id, name: pod.name, kind: 'llm', signal, maxBytes: this.o.maxPullBytes })
       }
       if (this.abort.signal.aborted) return
-      const info = await this.c.llm().load(entry.path, { id: pod.id, name: pod.name })
+      await this.c.budget?.reserve(entry)
+      let info: ModelInfo
+      try {
+        info = await this.c.llm().load(entry.path, { id: pod.id, name: pod.name })
+      } catch (e) {
+        this.c.budget?.release(pod.id)
+        throw e
+      }
       if (this.o.warmUp && !this.abort.signal.aborted) {
         // a chat turn: the first chat request also sets up the model's chat template (slow once)
         await this.c.llm().generate({ modelId: pod.id, input: [{ role: 'user', content: 'hi' }], sampling: { seed: 0, temperature: 0, topP: 1, topK: 0, maxTokens: 1, stop: [] } }, { signal: this.abort.signal }).catch(() => {})
       }
-      if (this.abort.signal.aborted) { await this.c.llm().unload(pod.id); return }
+      if (this.abort.signal.aborted) { await this.c.llm().unload(pod.id); this.c.budget?.release(pod.id); return }
       this.loaded.set(pod.id, { info, lastUsed: this.o.now(), running: 0 })
       const ms = Date.now() - t0
       this.record({ pod: pod.id, name: pod.name, event: 'loaded', ms })
@@ -224,6 +239,7 @@ export class PodManager {
     this.loaded.delete(id)
     this.c.onChange?.()
     await this.c.llm().unload(id).catch(() => {})
+    this.c.budget?.release(id)
     this.record({ pod: id, name: l.info.name, event: 'unloaded', reason: why })
     this.c.logger.info({ pod: l.info.name, id, why }, 'pod unloaded')
   }
@@ -245,7 +261,7 @@ export class PodManager {
         l.running++
         l.lastUsed = this.o.now()
         try {
-          const result = await this.c.llm().generate({ modelId: job.modelId, input: job.input, sampling: job.sampling }, { signal: o.signal, onToken: o.onToken })
+          const result = await this.c.llm().generate({ modelId: job.modelId, input: job.input, sampling: job.sampling, ...(job.constraint === undefined ? {} : { constraint: job.constraint }), ...(job.logprobs === undefined ? {} : { logprobs: job.logprobs }) }, { signal: o.signal, onToken: o.onToken })
           return { kind: 'llm', result }
         } finally {
           l.running--

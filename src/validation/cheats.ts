@@ -17,12 +17,15 @@ import type { JobExecutor, JobOutput } from '../p2p/index.js'
  *   quantized sibling, `tiny-llama-q8`/`-q4`, must be loaded too): the cheat that pays in
  *   practice, since a quantized model is smaller and faster and its text reads the same.
  *   Two modes, not one, because how fast it is caught depends on the bits kept.
+ * - `ignore-constraint`: runs a constrained job (JSON schema, tools) without its grammar and
+ *   signs it as constrained: the cheat of a miner whose engine has no grammar support, or
+ *   that saves the grammar's cost (unconstrained jobs are served honestly)
  * - `wrong-seed`: (images) draws with seed + 1
  * - `blank`: (images) a black image, no model run at all
  */
-export const CHEAT_MODES = ['wrong-model', 'high-temperature', 'random-tokens', 'truncate', 'quantized-q8', 'quantized-q4', 'wrong-seed', 'blank'] as const
+export const CHEAT_MODES = ['wrong-model', 'high-temperature', 'random-tokens', 'truncate', 'quantized-q8', 'quantized-q4', 'ignore-constraint', 'wrong-seed', 'blank'] as const
 export type CheatMode = typeof CHEAT_MODES[number]
-export const LLM_CHEATS: readonly CheatMode[] = ['wrong-model', 'high-temperature', 'random-tokens', 'truncate', 'quantized-q8', 'quantized-q4']
+export const LLM_CHEATS: readonly CheatMode[] = ['wrong-model', 'high-temperature', 'random-tokens', 'truncate', 'quantized-q8', 'quantized-q4', 'ignore-constraint']
 
 /** The quantization a quantized cheat serves, or null for the other modes. */
 export function cheatQuant (mode: CheatMode): TinyQuant | null {
@@ -59,6 +62,10 @@ export function cheatingExecutor (mode: CheatMode, e: CheatEngines): JobExecutor
         if (llm === null || !LLM_CHEATS.includes(mode)) return await e.honest.execute(job, o)
         const s = job.sampling
         switch (mode) {
+          case 'ignore-constraint':
+            if (job.constraint === undefined) return await e.honest.execute(job, o)
+            // no grammar, same sampling: the text looks like the model's own, but not its schema
+            return { kind: 'llm', result: await llm.generate({ modelId: job.modelId, input: job.input, sampling: s }, { signal: o.signal, onToken: o.onToken }) }
           case 'wrong-model': {
             // another model, not a quantized copy of the claimed one (that is the quantized cheats)
             const claimedName = llm.loaded().find(m => m.id === job.modelId)?.name ?? ''

@@ -14,6 +14,26 @@ import type { ImageTranscript } from './transcript.js'
 /** Re-runs a job; the validator's image engine, keyed by the recorded determinism settings. */
 export type ImageRerun = (request: ImageRequest, settings: { threads: number, optimizationLevel: string }, signal?: AbortSignal) => Promise<{ pixels: Uint8Array, pixelSha256: string, width: number, height: number }>
 
+/** What `imageRerun` needs of a loaded image model. */
+export interface RerunModel {
+  generate: (request: ImageRequest, options?: { signal?: AbortSignal }) => Promise<{ pixels: Uint8Array, pixelSha256: string, width: number, height: number }>
+}
+
+/**
+ * The validator's re-run on its own loaded models, whatever thread count the miner recorded:
+ * miners serve on all their cores (inference.imageThreads), and the thread count changes how
+ * reductions split and so the low bits, so a re-run on other threads is compared by SSIM and
+ * dHash within the calibrated thresholds rather than refused. (Measured on tiny-sd, 20 steps,
+ * 32 to 512 px: 1 vs 2 threads identical; 1 vs 8 threads at most 1 LSB apart, SSIM 1.0000, dHash 0.)
+ */
+export function imageRerun (models: ReadonlyMap<string, RerunModel>, onMissing: (modelId: string) => Error): ImageRerun {
+  return async (request, _settings, signal) => {
+    const model = models.get(request.modelId)
+    if (model === undefined) throw onMissing(request.modelId)
+    return await model.generate(request, { signal })
+  }
+}
+
 export interface ImageJobScore {
   /** The re-run gave the same pixels. */
   identical: boolean

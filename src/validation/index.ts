@@ -3,7 +3,7 @@ export {
   scoreLlmJob, scorePosition, scoreCompact, windowTest, freedmanThreshold, defaultLlmCheckOptions,
   type LlmCheckOptions, type LlmJob, type LlmJobScore, type PositionScore, type TeacherForcingModel, type TokenDistribution, type WindowVerdict
 } from './llm-check.js'
-export { scoreImageJob, decodePng, type ImageJobScore, type ImageRerun } from './image-check.js'
+export { scoreImageJob, decodePng, imageRerun, type ImageJobScore, type ImageRerun, type RerunModel } from './image-check.js'
 export {
   transcriptSchema, llmTranscriptSchema, imageTranscriptSchema, decodeTranscript, transcriptOf, transcriptMismatch, jobRequestOf, MAX_TRANSCRIPT_BYTES,
   type ValidationTranscript, type LlmTranscript, type ImageTranscript

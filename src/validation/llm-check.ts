@@ -1,4 +1,4 @@
-import type { ChatMessage, CompactDistribution, SamplingParams } from '../inference/index.js'
+import { stopStrings, type ChatMessage, type CompactDistribution, type OutputConstraint, type SamplingParams } from '../inference/index.js'
 
 /**
  * The LLM check (DESIGN.md §7): text is not reproducible across hardware, so a validator
@@ -70,7 +70,12 @@ export interface TokenDistribution { tokens: Int32Array, probs: Float64Array }
 /** What the check needs from the LLM engine (the llama engine implements it). */
 export interface TeacherForcingModel {
   /** `prompt`, when given, is what `promptTokens` returns for the same input (saves formatting it twice). */
-  tokenDistributions: (modelId: string, input: string | ChatMessage[], outputTokens: readonly number[], options?: { signal?: AbortSignal, top?: number }) => Promise<{ distributions: TokenDistribution[], eogTokens: number[], prompt?: { tokens: number[], stopTokens: number[][] } }>
+  /**
+   * With `constraint`, each distribution is under the grammar's mask at that position (what a
+   * constrained miner samples from) and `forbidden` is the index of the first output token the
+   * grammar forbids (−1: none).
+   */
+  tokenDistributions: (modelId: string, input: string | ChatMessage[], outputTokens: readonly number[], options?: { signal?: AbortSignal, top?: number, constraint?: OutputConstraint }) => Promise<{ distributions: TokenDistribution[], eogTokens: number[], prompt?: { tokens: number[], stopTokens: number[][] }, forbidden?: number }>
   /**
    * Teacher forcing in O(`top`) memory per position (the llama engine has it); used with
    * top-k off, where `tokenDistributions` would copy the whole vocabulary per position.
@@ -85,6 +90,8 @@ export interface LlmJob {
   modelId: string
   input: string | ChatMessage[]
   sampling: SamplingParams
+  /** The grammar the job was asked to follow; absent = free text. */
+  constraint?: OutputConstraint
   /** `contextSize`: the miner's context, as it signed it; absent = this validator's own. */
   output: { text: string, tokens: number[], finishReason: 'stop' | 'length' | 'abort', contextSize?: number }
 }
@@ -258,10 +265,12 @@ function endsWith (a: readonly number[], b: readonly number[]): boolean {
 export async function scoreLlmJob (model: TeacherForcingModel, job: LlmJob, options: Partial<LlmCheckOptions> = {}, signal?: AbortSignal): Promise<LlmJobScore> {
   const o = { ...defaultLlmCheckOptions, ...options }
   const { tokens, finishReason } = job.output
-  const compact = job.sampling.temperature > 0 && job.sampling.topK === 0 && model.compactDistributions !== undefined
+  // a grammar needs the masked distributions (the compact path reads the raw ones)
+  const compact = job.sampling.temperature > 0 && job.sampling.topK === 0 && job.constraint === undefined && model.compactDistributions !== undefined
   let positions: Array<(t: number) => PositionScore>
   let eogTokens: number[]
   let prompt: { tokens: number[], stopTokens: number[][] } | undefined
+  let forbidden = -1
   if (compact && model.compactDistributions !== undefined) {
     // top-k off: O(compactTop) per position, whatever the vocabulary
     const r = await model.compactDistributions(job.modelId, job.input, tokens, { signal, top: o.compactTop, ...(job.sampling.temperature !== 1 ? { temperature: job.sampling.temperature } : {}) })
@@ -270,13 +279,16 @@ export async function scoreLlmJob (model: TeacherForcingModel, job: LlmJob, opti
     prompt = r.prompt
   } else {
     const top = job.sampling.temperature === 0 ? 1 + o.boundaryMargin : job.sampling.topK > 0 ? job.sampling.topK + o.boundaryMargin : 0
-    const r = await model.tokenDistributions(job.modelId, job.input, tokens, { signal, top })
+    const r = await model.tokenDistributions(job.modelId, job.input, tokens, { signal, top, ...(job.constraint === undefined ? {} : { constraint: job.constraint }) })
+    forbidden = r.forbidden ?? -1
     positions = r.distributions.map(d => (t: number) => scorePosition(d, t, job.sampling, o))
     eogTokens = r.eogTokens
     prompt = r.prompt
   }
   let outsideSupport = 0
   let firstOutside = -1
+  // a token the grammar forbids is outside the support whatever the model thinks of it
+  if (forbidden >= 0) { outsideSupport++; firstOutside = forbidden }
   let pitSum = 0
   let logLikelihood = 0
   let expectedLogLikelihood = 0
@@ -284,6 +296,7 @@ export async function scoreLlmJob (model: TeacherForcingModel, job: LlmJob, opti
     const at = positions[i]
     const t = tokens[i]
     if (at === undefined || t === undefined) { outsideSupport++; continue }
+    if (i === forbidden) continue
     const sc = at(t)
     if (!sc.inSupport) { outsideSupport++; if (firstOutside < 0) firstOutside = i }
     pitSum += sc.u - 0.5
@@ -310,11 +323,12 @@ function endOf (model: TeacherForcingModel, job: LlmJob, last: ((t: number) => P
   if (finishReason === 'length') return { ok: tokens.length === allowed }
   if (tokens.length > allowed) return { ok: false }
   if (prompt.stopTokens.some(st => endsWith(tokens, st))) return { ok: true }
-  if (job.sampling.stop.length > 0 && tokens.length > 0) {
-    // a stop string completed by the last token: in the full text, not in the text without it
+  const stops = stopStrings(job.sampling.stop, job.constraint)
+  if (stops.length > 0 && tokens.length > 0) {
+    // a stop string (or the grammar's end) completed by the last token: in the full text, not in the text without it
     const full = model.detokenize(job.modelId, tokens)
     const prev = model.detokenize(job.modelId, tokens.slice(0, -1))
-    if (job.sampling.stop.some(s => full.includes(s) && !prev.includes(s))) return { ok: true }
+    if (stops.some(s => full.includes(s) && !prev.includes(s))) return { ok: true }
   }
   if (last === undefined) return { ok: false }
   // the most likely end token stands for "the end" (they are one event to the miner)

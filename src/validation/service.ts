@@ -49,7 +49,7 @@ export function fromGatewayTranscript (jobId: string, t: GatewayTranscript): Val
   if (t.kind === 'llm') {
     const i = llmInput.safeParse(t.input)
     if (!i.success) return null
-    candidate = { v: 1, kind: 'llm', jobId, modelId: t.modelId, input: i.data.input, sampling: i.data.sampling, output: t.output }
+    candidate = { v: 1, kind: 'llm', jobId, modelId: t.modelId, input: i.data.input, sampling: i.data.sampling, ...(i.data.constraint === undefined ? {} : { constraint: i.data.constraint }), output: t.output }
   } else {
     const i = imageInput.safeParse(t.input)
     if (!i.success) return null

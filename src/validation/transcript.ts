@@ -2,7 +2,7 @@ import { z } from 'zod'
 import { HeuristError } from '../core/errors.js'
 import { inputHashOf, outputHashOf, paramsHashOf, type JobOutput, type JobRequest, type SignedReceipt } from '../p2p/index.js'
 // the job frame's own schemas, so a transcript accepts exactly what a job request does
-import { imageParamsSchema, samplingSchema } from '../p2p/messages.js'
+import { constraintSchema, imageParamsSchema, samplingSchema } from '../p2p/messages.js'
 
 /**
  * A transcript as validators fetch it (`/heurist/transcript/1.0.0`): the job as the gateway
@@ -24,6 +24,7 @@ export const llmTranscriptSchema = z.object({
   modelId,
   input: z.union([z.string().max(256 * 1024), z.array(chatMessage).min(1).max(256)]),
   sampling: samplingSchema,
+  constraint: constraintSchema.optional(),
   output: z.object({
     text: z.string().max(4 * 1024 * 1024),
     tokens: z.array(z.number().int().min(0).max(2 ** 31 - 1)).max(65_536),
@@ -70,7 +71,7 @@ export function decodeTranscript (bytes: Uint8Array): ValidationTranscript {
 
 export function jobRequestOf (t: ValidationTranscript): JobRequest {
   return t.kind === 'llm'
-    ? { kind: 'llm', modelId: t.modelId, input: t.input, sampling: t.sampling }
+    ? { kind: 'llm', modelId: t.modelId, input: t.input, sampling: t.sampling, ...(t.constraint === undefined ? {} : { constraint: t.constraint }) }
     : { kind: 'image', modelId: t.modelId, image: t.image }
 }
 
@@ -78,7 +79,7 @@ export function jobRequestOf (t: ValidationTranscript): JobRequest {
 export function transcriptOf (jobId: string, request: JobRequest, out: JobOutput): ValidationTranscript {
   if (request.kind === 'llm' && out.kind === 'llm') {
     const r = out.result
-    return { v: 1, kind: 'llm', jobId, modelId: request.modelId, input: request.input, sampling: request.sampling, output: { text: r.text, tokens: r.tokens, finishReason: r.finishReason, ...(r.contextSize === undefined ? {} : { contextSize: r.contextSize }) } }
+    return { v: 1, kind: 'llm', jobId, modelId: request.modelId, input: request.input, sampling: request.sampling, ...(request.constraint === undefined ? {} : { constraint: request.constraint }), output: { text: r.text, tokens: r.tokens, finishReason: r.finishReason, ...(r.contextSize === undefined ? {} : { contextSize: r.contextSize }) } }
   }
   if (request.kind === 'image' && out.kind === 'image') {
     return { v: 1, kind: 'image', jobId, modelId: request.modelId, image: request.image, output: { pngBase64: Buffer.from(out.result.png).toString('base64'), pixelSha256: out.result.pixelSha256, width: out.result.width, height: out.result.height, threads: out.result.threads, optimizationLevel: out.result.optimizationLevel as 'basic' } }

@@ -4,7 +4,7 @@ import { isHeuristError } from '../core/errors.js'
 import type { Logger } from '../core/logger.js'
 import type { Verdict } from '../core/typed-data.js'
 import { receiptHash, verifyReceipt, type ReceiptDomainOptions, type ReceiptMessage, type SignedReceipt } from '../p2p/index.js'
-import type { CompareThresholds } from '../inference/index.js'
+import { stopStrings, type CompareThresholds } from '../inference/index.js'
 import { defaultLlmCheckOptions, scoreLlmJob, windowTest, type LlmCheckOptions, type LlmJobScore, type TeacherForcingModel } from './llm-check.js'
 import { scoreImageJob, type ImageRerun } from './image-check.js'
 import { transcriptMismatch, type ValidationTranscript } from './transcript.js'
@@ -191,10 +191,10 @@ export class Validator {
       // delivered text (cut at a stop string), the miner signed something it did not produce
       let tokensText: string
       try { tokensText = llm.detokenize(t.modelId, t.output.tokens) } catch { return { kind: 'fail', reason: REASON.inconsistentOutput } }
-      if (!textMatchesTokens(tokensText, t.output.text, t.output.finishReason, t.sampling.stop)) return { kind: 'fail', reason: REASON.inconsistentOutput }
+      if (!textMatchesTokens(tokensText, t.output.text, t.output.finishReason, stopStrings(t.sampling.stop, t.constraint))) return { kind: 'fail', reason: REASON.inconsistentOutput }
       let score: LlmJobScore
       try {
-        score = await scoreLlmJob(llm, { modelId: t.modelId, input: t.input, sampling: t.sampling, output: t.output }, this.llmOptions, signal)
+        score = await scoreLlmJob(llm, { modelId: t.modelId, input: t.input, sampling: t.sampling, ...(t.constraint === undefined ? {} : { constraint: t.constraint }), output: t.output }, this.llmOptions, signal)
       } catch (e) {
         // a job longer than this validator's context: it cannot be checked here, nobody's fault
         if (isHeuristError(e, 'INFERENCE_PROMPT_TOO_LONG')) return { kind: 'unavailable', why: e.message }

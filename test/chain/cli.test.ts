@@ -108,7 +108,8 @@ describe('heurist devnet + token holder commands', () => {
       [['stake', '1.0000000000000000001'], 2, /^heurist: amount: at most 18 decimal places/],
       [['stake', '-3'], 2, /^heurist: .*negative/],
       [['vote', 'node', 'nope', '1'], 2, /^heurist: address: expected a 0x address/],
-      [['status', '--rpc', 'http://127.0.0.1:1'], 2, /^heurist: --rpc needs --deployment FILE/]
+      // --rpc alone uses the home's deployment with that URL (the file is apart from the URL)
+      [['status', '--rpc', 'http://127.0.0.1:1'], 1, /^heurist: cannot reach the RPC endpoint http:\/\/127\.0\.0\.1:1/]
     ]
     for (const [args, code, err] of cases) {
       const r = await runCli(args, { env: env() })
@@ -134,6 +135,8 @@ describe('heurist devnet + token holder commands', () => {
     await expect(access(join(home.dir, 'devnet.json'))).rejects.toThrow()
     const r = await runCli(['status'], { env: env() })
     expect(r.code).toBe(2)
-    expect(r.stderr).toMatch(/no deployment at .*devnet\.json: start `heurist devnet`/)
+    // on a host without a chain the hint is how to reach one elsewhere, not to start a devnet here
+    expect(r.stderr).toMatch(/no deployment at .*deployment\.json: pass --rpc URL --deployment FILE, or once `heurist deployment import FILE --rpc URL`/)
+    expect(r.stderr).not.toContain('start `heurist devnet`')
   })
 })

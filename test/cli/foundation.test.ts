@@ -85,4 +85,20 @@ describe('heurist init / config / doctor as a real process', () => {
     for (const n of ['node', 'cpu', 'ram', 'disk', 'ports']) expect(names).toContain(n)
     expect(out.checks.find(c => c.name === 'node')?.status).toBe('ok')
   })
+
+  it('doctor --json says whether the onnxruntime CUDA provider is installed and loads, and how to install it', async () => {
+    const { cudaProviderAvailable } = await import('../../src/inference/index.js')
+    const r = await runCli(['doctor', '--home', join(dir, 'h6'), '--json'])
+    const out = JSON.parse(r.stdout) as { checks: Array<{ name: string, status: string, detail: string, data?: { installed?: boolean, loads?: boolean, install?: string } }> }
+    const c = out.checks.find(x => x.name === 'onnx-cuda')
+    expect(c?.data?.installed).toBe(cudaProviderAvailable())
+    if (c?.data?.loads !== true) {
+      // this machine (no CUDA libraries): image models on the CPU, and the opt-in install named
+      expect(c?.status).toBe('warn')
+      expect(c?.data?.install).toBe('ONNXRUNTIME_NODE_INSTALL=cuda12')
+      expect(c?.detail).toContain('ONNXRUNTIME_NODE_INSTALL=cuda12')
+    } else {
+      expect(c?.status).toBe('ok')
+    }
+  })
 })

@@ -10,7 +10,7 @@ describe('heurist gateway serves the dashboard', () => {
     try {
       expect((await runCli(['--home', t.dir, 'init', '--kdf-cost', '10'], { env })).code).toBe(0)
       for (const enabled of ['true', 'false']) {
-        const child = spawn(process.execPath, [BIN, '--home', t.dir, '--json', 'gateway', '--port', '0'], { env: { ...process.env, ...env, HEURIST_DASHBOARD_ENABLED: enabled }, stdio: ['ignore', 'pipe', 'pipe'] })
+        const child = spawn(process.execPath, [BIN, '--home', t.dir, '--json', 'gateway', '--port', '0', '--unpaid'], { env: { ...process.env, ...env, HEURIST_DASHBOARD_ENABLED: enabled }, stdio: ['ignore', 'pipe', 'pipe'] })
         let out = ''
         let err = ''
         child.stdout.on('data', (d: Buffer) => { out += d.toString() })

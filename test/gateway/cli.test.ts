@@ -1,6 +1,8 @@
 import { describe, it, expect } from 'vitest'
 import { spawn } from 'node:child_process'
 import OpenAI from 'openai'
+import { access } from 'node:fs/promises'
+import { join } from 'node:path'
 import { BIN, runCli, tempDir } from '../helpers.js'
 
 /** The CLI end to end: `heurist up --json` brings the network up, an OpenAI client gets a completion, SIGINT stops it cleanly. */
@@ -37,6 +39,9 @@ describe('heurist up and gateway keys', () => {
       expect(((await chainId.json()) as { result: string }).result).toBe('0x7a69')
       child.kill('SIGINT')
       expect(await exited).toBe(0)
+      // up removes what it wrote outside its folder: no devnet.json for a dead chain, no lock
+      await expect(access(join(dir, 'devnet.json'))).rejects.toThrow()
+      await expect(access(join(dir, 'up.lock'))).rejects.toThrow()
     } finally {
       clearTimeout(killer)
       if (child.exitCode === null) child.kill('SIGKILL')
@@ -44,10 +49,15 @@ describe('heurist up and gateway keys', () => {
     }
   }, 120_000)
 
-  it('gateway keys create: prints a key once; a bad --credits exits 2 naming the flag', async () => {
+  it('gateway keys create: prints a key once; a bad --credits exits 2 naming the flag; no chain needs --unpaid', async () => {
     const { dir, cleanup } = await tempDir('heurist-keys-')
     try {
-      const ok = await runCli(['--home', dir, '--json', 'gateway', 'keys', 'create', '--credits', '1.5'])
+      // with no chain the key would be backed by nothing: refused unless --unpaid says so
+      const unbacked = await runCli(['--home', dir, '--json', 'gateway', 'keys', 'create', '--credits', '1.5'])
+      expect(unbacked.code).toBe(2)
+      expect(unbacked.stderr).toContain('--unpaid')
+      expect(unbacked.stderr).not.toMatch(/start `heurist devnet`/)
+      const ok = await runCli(['--home', dir, '--json', 'gateway', 'keys', 'create', '--credits', '1.5', '--unpaid'])
       expect(ok.code, ok.stderr).toBe(0)
       const out = JSON.parse(ok.stdout) as { apiKey: string, credits: string, backedBy: unknown }
       expect(out.apiKey).toMatch(/^hk-/)

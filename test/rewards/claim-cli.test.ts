@@ -3,6 +3,8 @@ import { join } from 'node:path'
 import { startDevnet, connectChain, writeDeployment, writeRewardFile, buildRewardTree, signRewardRoot, type Devnet } from '../../src/chain/index.js'
 import { WAD } from '../../src/economics/index.js'
 import { runCli, tempDir } from '../helpers.js'
+import { chainPaths, homePaths } from '../../src/core/home.js'
+import { deploymentKey } from '../../src/chain/index.js'
 
 const env = { HEURIST_PASSWORD: 'claim-pw', HEURIST_LOG_FORMAT: 'json' }
 let devnet: Devnet
@@ -37,7 +39,7 @@ describe('heurist claim by hand', () => {
     } finally {
       vc.close()
     }
-    await writeRewardFile(join(home.dir, 'rewards'), 0n, tree)
+    await writeRewardFile(chainPaths(homePaths(home.dir), deploymentKey(devnet.deployment)).rewards, 0n, tree)
 
     const st = await runCli(['--home', home.dir, '--json', 'status'], { env })
     expect(st.code, st.stderr).toBe(0)

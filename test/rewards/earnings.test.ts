@@ -14,12 +14,16 @@ import { VERDICTS_TOPIC, buildVerdictMessage } from '../../src/validation/index.
 import { encodeMessage } from '../../src/p2p/index.js'
 import { startEarningsFeeds } from '../../src/cli/earnings-feeds.js'
 import { runCli, tempDir } from '../helpers.js'
+import { chainPaths, homePaths } from '../../src/core/home.js'
+import { deploymentKey } from '../../src/chain/index.js'
 import { testNode, until } from '../p2p/util.js'
 
 const EPOCH = 3600n
 
 let devnet: Devnet
 let home: string
+/** The store and reward folders of this devnet's deployment in the home (each chain's state apart). */
+const scoped = (): ReturnType<typeof homePaths> => chainPaths(homePaths(home), deploymentKey(devnet.deployment))
 let cleanup: () => Promise<void>
 const chains: ChainClient[] = []
 
@@ -61,7 +65,7 @@ describe('heurist earnings, reconciled against the devnet', () => {
     const vChains = [await chainFor(v1W), await chainFor(v2W)]
     for (const c of vChains) await c.registerValidator(BigInt(d.params.minValidatorStake))
 
-    const store = await Store.open(join(home, 'store'))
+    const store = await Store.open(scoped().store)
     const ledger = new PointsLedger(store, silentLogger())
     const gwPeer = identityFromPrivateKey(gwW.privateKey).peerId.toString()
     const botPeer = identityFromPrivateKey(botW.privateKey).peerId.toString()
@@ -74,7 +78,7 @@ describe('heurist earnings, reconciled against the devnet', () => {
     }
     const postRoot = async (epoch: bigint, amount: bigint): Promise<void> => {
       const tree = buildRewardTree([{ account: minerW.address, amount }])
-      await writeRewardFile(join(home, 'rewards'), epoch, tree)
+      await writeRewardFile(scoped().rewards, epoch, tree)
       const sigs = await Promise.all([v1W, v2W].map(async w => ({ signer: w.address, signature: await signRewardRoot(w, d, { epoch, root: tree.root, total: tree.total }) })))
       await vChains[0]!.postRewardRoot(epoch, tree.root, tree.total, sortBySigner(sigs, s => s.signer).map(s => s.signature))
     }
@@ -88,7 +92,7 @@ describe('heurist earnings, reconciled against the devnet', () => {
     await devnet.timeTravel(EPOCH)
     await postRoot(0n, 7n * WAD)
     const files0 = (await import('../../src/chain/index.js')).readRewardFiles
-    const leaf0 = (await files0(join(home, 'rewards')))[0]!.claims[0]!
+    const leaf0 = (await files0(scoped().rewards))[0]!.claims[0]!
     await minerChain.claim(0n, minerW.address, 7n * WAD, leaf0.proof)
 
     // epoch 1: one good receipt, one failed by validator 1, one from an unfunded requester
@@ -102,7 +106,7 @@ describe('heurist earnings, reconciled against the devnet', () => {
     // the miner's claim reverted (a wrong amount for the proof); mine's claimer records it as it does on failure
     const err = await minerChain.claim(1n, minerW.address, 4n * WAD, []).then(() => null, (e: unknown) => e)
     expect(isHeuristError(err)).toBe(true)
-    if (isHeuristError(err)) await recordClaimFailure(join(home, 'rewards'), 1n, err.code, err.message)
+    if (isHeuristError(err)) await recordClaimFailure(scoped().rewards, 1n, err.code, err.message)
     await store.close()
 
     const run = async (epoch: string): Promise<EpochEarnings> => {
@@ -142,14 +146,14 @@ describe('heurist earnings, reconciled against the devnet', () => {
     expect(gap('CLAIM_FAILED')).toContain(String((err as Error).message).slice(0, 40))
 
     // the running epoch: estimated from the running miner's points snapshot, as status does
-    const snapStore = await Store.open(join(home, 'store'))
+    const snapStore = await Store.open(scoped().store)
     const live = new PointsLedger(snapStore, silentLogger())
     const points = await live.points(2n, { isPayer: async () => true, payoutOf: async (a) => await minerChain.read<string>(minerChain.contracts.nodes, 'payoutOf', [a]) })
     await snapStore.close()
     const { writeFile, mkdir } = await import('node:fs/promises')
-    await mkdir(join(home, 'rewards'), { recursive: true })
+    await mkdir(scoped().rewards, { recursive: true })
     points.miners.set(minerW.address, { llama: 1000n, waifu: 0n })
-    await writeFile(join(home, 'rewards', 'points.json'), JSON.stringify(toSnapshot(minerW.address, minerW.address, points)))
+    await writeFile(join(scoped().rewards, 'points.json'), JSON.stringify(toSnapshot(minerW.address, minerW.address, points)))
     const e2 = await run('2') as EpochEarnings & { estimatedReward: string | null }
     expect(e2.chain.current).toBe(true)
     expect(e2.gaps.map(g => g.code)).toEqual(['EPOCH_RUNNING'])
@@ -170,7 +174,8 @@ describe('heurist earnings, reconciled against the devnet', () => {
     const where = { chainId: d.chainId, verifyingContract: d.contracts.Slashing }
     const { dir: home2, cleanup: clean2 } = await tempDir('heurist-earnings-live-')
     const nodes: Array<{ stop: (ms?: number) => Promise<void> }> = []
-    const store = await Store.open(join(home2, 'store'))
+    const home2Chain = chainPaths(homePaths(home2), deploymentKey(d))
+    const store = await Store.open(home2Chain.store)
     try {
       await writeDeployment(join(home2, 'devnet.json'), d)
       await writeKeystore(join(home2, 'keystore.json'), await encryptKey(minerW as never, 'pw', { scryptLogN: 4 }))
@@ -189,7 +194,7 @@ describe('heurist earnings, reconciled against the devnet', () => {
       // validator and a key without stake publish verdicts on its receipt
       const miner = await testNode({ identity: identityFromPrivateKey(minerW.privateKey) })
       nodes.push(miner)
-      const rewards = join(home2, 'rewards')
+      const rewards = home2Chain.rewards
       let stopFeeds = startEarningsFeeds({ node: miner, store, ledger, chain: minerChain, operator: minerW.address, rewardsDir: rewards, jobsServed: () => 3, logger: silentLogger(), everyMs: 200 })
       const publishers = await Promise.all([stakedW, strangerW].map(async w => await testNode({ identity: identityFromPrivateKey(w.privateKey), bootstrap: [miner.multiaddrs()[0]!] })))
       nodes.push(...publishers)

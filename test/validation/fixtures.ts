@@ -23,7 +23,7 @@ export function honestLlmExecutor (engine: LlamaEngine, models: ModelInfo[]): Jo
     models: () => models,
     async execute (job, o) {
       if (job.kind !== 'llm') throw new Error('llm only')
-      return { kind: 'llm', result: await engine.generate({ modelId: job.modelId, input: job.input, sampling: job.sampling }, { signal: o.signal }) }
+      return { kind: 'llm', result: await engine.generate({ modelId: job.modelId, input: job.input, sampling: job.sampling, ...(job.constraint === undefined ? {} : { constraint: job.constraint }) }, { signal: o.signal }) }
     }
   }
 }

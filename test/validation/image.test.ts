@@ -4,7 +4,7 @@ import { Wallet } from 'ethers'
 import { tempDir } from '../helpers.js'
 import { buildTinySd, createImageEngine, type ImageEngine, type ImageModel, type ImageRequest } from '../../src/inference/index.js'
 import type { JobExecutor, JobRequest } from '../../src/p2p/index.js'
-import { cheatingExecutor, scoreImageJob, transcriptMismatch, transcriptOf, type ImageRerun } from '../../src/validation/index.js'
+import { cheatingExecutor, imageRerun, scoreImageJob, transcriptMismatch, transcriptOf, type ImageRerun } from '../../src/validation/index.js'
 import { receiptFor, run } from './fixtures.js'
 
 const domain = { chainId: 31337, verifyingContract: '0x' + '11'.repeat(20) }
@@ -88,5 +88,36 @@ describe('image check on tiny-sd', () => {
     expect(s).toMatchObject({ transcriptMismatch: true, fail: false })
     const signed = await receiptFor(miner, job(3), real, domain)
     expect(transcriptMismatch(transcriptOf(signed.receipt.jobId, job(3), out), signed)).toBe('output hash differs')
+  })
+
+  it('passes results a miner made on several threads (the validator re-runs on 1 and compares by SSIM/dHash)', async () => {
+    // a miner serving on 8 onnxruntime threads (inference.imageThreads); the validator's model runs on 1
+    const d = await tempDir()
+    const minerEngine = createImageEngine({ executionProvider: 'cpu', threads: 8, optimizationLevel: 'basic' })
+    try {
+      const minerModel = await minerEngine.load(await buildTinySd(join(d.dir, 'tiny-sd')))
+      expect(minerModel.info.id).toBe(model.info.id)
+      const validatorRerun = imageRerun(new Map([[model.info.id, model]]), id => new Error(`no ${id}`))
+      for (const seed of [1, 2, 3]) {
+        const req = { kind: 'image' as const, modelId: model.info.id, image: { ...params, width: 64, height: 64, steps: 20, seed } }
+        const g = await minerModel.generate({ modelId: req.modelId, ...req.image })
+        expect(g.threads).toBe(8)
+        const t = transcriptOf('0x' + 'cd'.repeat(32), req, { kind: 'image', result: g })
+        expect(t.kind === 'image' && t.output.threads).toBe(8)
+        const s = await scoreImageJob(validatorRerun, t as never)
+        expect(s.transcriptMismatch).toBe(false)
+        expect(s.fail).toBe(false)
+        expect(s.ssim).toBeGreaterThanOrEqual(0.95)
+        expect(s.dhashDistance).toBeLessThanOrEqual(6)
+      }
+      // and another seed made on 8 threads still fails: the thresholds still bite across thread counts
+      const cheat = await minerModel.generate({ modelId: model.info.id, ...params, width: 64, height: 64, steps: 20, seed: 9 })
+      const asked = { kind: 'image' as const, modelId: model.info.id, image: { ...params, width: 64, height: 64, steps: 20, seed: 1 } }
+      const s = await scoreImageJob(validatorRerun, transcriptOf('0x' + 'cd'.repeat(32), asked, { kind: 'image', result: cheat }) as never)
+      expect(s.fail).toBe(true)
+    } finally {
+      await minerEngine.dispose()
+      await d.cleanup()
+    }
   })
 })

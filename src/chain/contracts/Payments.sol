@@ -22,6 +22,10 @@ import {NodeRegistry} from "./NodeRegistry.sol";
 ///           registering a popular model's id first takes nothing from requests that did not;
 ///         - revenue between related parties (the payer's or the frontend's payout address is
 ///           the node's) is kept apart and does not raise the epoch's emission cap.
+///         Pay-by-User (whitepaper §2.3.2): a user or agent signs a PaymentAuthorization for one
+///         frontend (gateway) — a cumulative bound per session and an expiry — and the frontend
+///         settles many requests in one call with per-miner allocations, paid out of the *user's*
+///         deposit with the same split; the frontend never holds the user's funds.
 ///         The epoch clock (genesis, epochSeconds) lives here; Emission reads it.
 contract Payments is EIP712, ReentrancyGuard {
     using SafeERC20 for IERC20;
@@ -36,6 +40,34 @@ contract Payments is EIP712, ReentrancyGuard {
         address frontend;
         uint256 cumulativeAmount;
     }
+
+    /// A user's signed bound for one frontend's session: everything the frontend settles under
+    /// (payer, frontend, session) together stays ≤ maxAmount of the signature it submits, and
+    /// only until expiry. Re-signing the same session with a higher maxAmount raises the bound
+    /// (cumulative, like a voucher); a new session starts from zero.
+    struct PaymentAuthorization {
+        address payer;
+        address frontend;
+        bytes32 session;
+        uint256 maxAmount;
+        uint256 expiry;
+    }
+
+    /// One miner's cumulative amount on one channel (pod share, pool) of a session.
+    struct Allocation {
+        address miner;
+        bytes32 podId;
+        address podDeployer;
+        uint16 podBps;
+        uint8 pool;
+        uint256 cumulativeAmount;
+    }
+
+    bytes32 public constant AUTHORIZATION_TYPEHASH = keccak256(
+        "PaymentAuthorization(address payer,address frontend,bytes32 session,uint256 maxAmount,uint256 expiry)"
+    );
+    /// Most allocations per settlement: bounds the gas of one call.
+    uint256 public constant MAX_ALLOCATIONS = 64;
 
     bytes32 public constant VOUCHER_TYPEHASH = keccak256(
         "Voucher(address payer,address miner,bytes32 podId,address podDeployer,uint16 podBps,uint8 pool,address frontend,uint256 cumulativeAmount)"
@@ -59,6 +91,8 @@ contract Payments is EIP712, ReentrancyGuard {
     mapping(address => uint256) public withdrawableAt;
     /// Already redeemed per channel (see channelOf).
     mapping(bytes32 => uint256) public redeemed;
+    /// Settled so far per Pay-by-User session (see sessionOf).
+    mapping(bytes32 => uint256) public sessionSpent;
     /// Revenue per epoch per pool (0 LLM, 1 image): what the emission cap reads.
     mapping(uint256 => mapping(uint8 => uint256)) public revenue;
     /// Revenue between related parties per epoch per pool: paid, but no cap rises with it.
@@ -72,7 +106,15 @@ contract Payments is EIP712, ReentrancyGuard {
         uint256 amount, uint256 nodeShare, uint256 podShare, uint256 frontendShare, uint256 protocolFee, bool related
     );
 
+    event AuthorizationSettled(
+        address indexed payer, address indexed frontend, bytes32 indexed session, uint256 amount, uint256 spent
+    );
+
     error BadSignature();
+    error NotFrontend(address frontend);
+    error AuthorizationExpired(uint256 expiry);
+    error OverAuthorized(uint256 maxAmount, uint256 total);
+    error TooManyAllocations(uint256 count);
     error BadPool(uint8 pool);
     error InsufficientDeposit(uint256 balance, uint256 needed);
     error ZeroAmount();
@@ -147,7 +189,7 @@ contract Payments is EIP712, ReentrancyGuard {
 
     /// Related parties: the payer or the frontend is paid out to the node's own payout address
     /// (a miner paying itself, or acting as its own frontend). Their revenue raises no cap.
-    function isRelated(Voucher calldata v, address nodePayout) public view returns (bool) {
+    function isRelated(Voucher memory v, address nodePayout) public view returns (bool) {
         if (nodeRegistry.payoutOf(v.payer) == nodePayout) return true;
         return v.frontend != address(0) && nodeRegistry.payoutOf(v.frontend) == nodePayout;
     }
@@ -173,14 +215,74 @@ contract Payments is EIP712, ReentrancyGuard {
         _distribute(v, amount, nodePayout, related);
     }
 
+    function authorizationDigest(PaymentAuthorization calldata a) public view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(AUTHORIZATION_TYPEHASH, a)));
+    }
+
+    /// A Pay-by-User session: one payer, one frontend, one session id.
+    function sessionOf(address payer, address frontend, bytes32 session) public pure returns (bytes32) {
+        return keccak256(abi.encode(payer, frontend, session));
+    }
+
+    /// An allocation's channel: the session, the miner, the pod share and the pool. Cumulative
+    /// per channel, so resubmitting a settlement pays nothing twice.
+    function allocationChannel(bytes32 sid, Allocation calldata x) public pure returns (bytes32) {
+        return keccak256(abi.encode(sid, x.miner, x.podId, x.podDeployer, x.podBps, x.pool));
+    }
+
+    /// Pay-by-User settlement: the frontend named in the user's authorization submits it with
+    /// each miner's cumulative amount; every allocation pays its rise since the last settlement
+    /// out of the payer's deposit, split as a voucher is (node, pod, frontend, protocol fee).
+    /// Refused: another sender than the named frontend, after expiry, a signature that is not
+    /// the payer's under this chain and contract, or a session total above maxAmount.
+    function settleAuthorized(PaymentAuthorization calldata a, bytes calldata signature, Allocation[] calldata allocations)
+        external nonReentrant returns (uint256 total)
+    {
+        if (msg.sender != a.frontend) revert NotFrontend(a.frontend);
+        if (block.timestamp > a.expiry) revert AuthorizationExpired(a.expiry);
+        if (allocations.length > MAX_ALLOCATIONS) revert TooManyAllocations(allocations.length);
+        if (ECDSA.recover(authorizationDigest(a), signature) != a.payer) revert BadSignature();
+        bytes32 sid = sessionOf(a.payer, a.frontend, a.session);
+        uint256[] memory amounts = new uint256[](allocations.length);
+        for (uint256 i = 0; i < allocations.length; i++) {
+            if (allocations[i].pool >= POOLS) revert BadPool(allocations[i].pool);
+            bytes32 ch = allocationChannel(sid, allocations[i]);
+            uint256 done = redeemed[ch];
+            if (allocations[i].cumulativeAmount <= done) continue;
+            amounts[i] = allocations[i].cumulativeAmount - done;
+            redeemed[ch] = allocations[i].cumulativeAmount;
+            total += amounts[i];
+        }
+        if (total == 0) return 0;
+        uint256 spent = sessionSpent[sid] + total;
+        if (spent > a.maxAmount) revert OverAuthorized(a.maxAmount, spent);
+        uint256 balance = deposits[a.payer];
+        if (balance < total) revert InsufficientDeposit(balance, total);
+        sessionSpent[sid] = spent;
+        deposits[a.payer] = balance - total;
+        for (uint256 i = 0; i < allocations.length; i++) {
+            if (amounts[i] > 0) _payAllocation(a, allocations[i], amounts[i]);
+        }
+        emit AuthorizationSettled(a.payer, a.frontend, a.session, total, spent);
+    }
+
+    function _payAllocation(PaymentAuthorization calldata a, Allocation calldata x, uint256 amount) private {
+        Voucher memory v = Voucher(a.payer, x.miner, x.podId, x.podDeployer, x.podBps, x.pool, a.frontend, x.cumulativeAmount);
+        address nodePayout = nodeRegistry.payoutOf(x.miner);
+        bool related = isRelated(v, nodePayout);
+        if (related) relatedRevenue[currentEpoch()][x.pool] += amount;
+        else revenue[currentEpoch()][x.pool] += amount;
+        _distribute(v, amount, nodePayout, related);
+    }
+
     /// The pod's share in basis points when the voucher names the registered deployer and share; else 0.
-    function podShareOf(Voucher calldata v) public view returns (uint16) {
+    function podShareOf(Voucher memory v) public view returns (uint16) {
         if (v.podDeployer == address(0)) return 0;
         (address deployer, uint16 bps) = podRegistry.revenueShare(v.podId);
         return deployer == v.podDeployer && bps == v.podBps ? bps : 0;
     }
 
-    function _distribute(Voucher calldata v, uint256 amount, address nodePayout, bool related) private {
+    function _distribute(Voucher memory v, uint256 amount, address nodePayout, bool related) private {
         uint256 fBps = v.frontend == address(0) ? 0 : frontendBps;
         (uint256 nodeShare, uint256 podShare, uint256 frontendShare, uint256 fee) =
             splitRevenue(amount, podShareOf(v), fBps, protocolFeeBps);

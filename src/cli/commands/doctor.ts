@@ -3,7 +3,7 @@ import { cpus, totalmem, freemem, availableParallelism } from 'node:os'
 import { statfs, mkdir } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { loadContext, type CommandContext } from '../context.js'
-import { probeHardware } from '../../inference/index.js'
+import { CUDA_INSTALL_HINT, probeCudaProvider, probeHardware } from '../../inference/index.js'
 import { edrAvailable } from '../../chain/index.js'
 import { reachabilityCheck } from '../reachability.js'
 
@@ -77,6 +77,26 @@ const gpu: Check = async (ctx) => {
   }
 }
 
+/**
+ * onnxruntime's CUDA execution provider (image jobs on NVIDIA GPUs): whether its libraries are
+ * installed (an opt-in download at install time, see scripts/preinstall.cjs), whether it loads,
+ * and how to install it.
+ */
+const onnxCuda: Check = async (ctx) => {
+  const p = await probeCudaProvider()
+  const cpuOnly = ctx.config.inference.gpu === 'cpu'
+  if (p.loads) return { name: 'onnx-cuda', status: 'ok', detail: 'onnxruntime CUDA provider loads: image models run on the GPU', data: { ...p } }
+  if (!p.installed) {
+    return {
+      name: 'onnx-cuda',
+      status: cpuOnly ? 'ok' : 'warn',
+      detail: `onnxruntime CUDA provider not installed: image models run on the CPU; to use an NVIDIA GPU, ${CUDA_INSTALL_HINT}, e.g. ONNXRUNTIME_NODE_INSTALL=cuda12 npm install -g heurist`,
+      data: { ...p, install: 'ONNXRUNTIME_NODE_INSTALL=cuda12' }
+    }
+  }
+  return { name: 'onnx-cuda', status: 'warn', detail: `onnxruntime CUDA provider is installed but does not load (${p.error ?? 'unknown error'}): image models run on the CPU; it needs an NVIDIA driver, CUDA 12 and cuDNN 9 on the library path`, data: { ...p, install: 'ONNXRUNTIME_NODE_INSTALL=cuda12' } }
+}
+
 /** The embedded devnet needs EDR's native binary for this platform (an optional dependency). */
 const chain: Check = async () => {
   const r = await edrAvailable()
@@ -84,7 +104,7 @@ const chain: Check = async () => {
 }
 
 /** Checks run in this order. */
-export const checks: Check[] = [nodeVersion, cpu, memory, disk, ports, gpu, chain, reachabilityCheck]
+export const checks: Check[] = [nodeVersion, cpu, memory, disk, ports, gpu, onnxCuda, chain, reachabilityCheck]
 
 export function registerDoctor (program: Command): void {
   program.command('doctor')
@@ -100,7 +120,7 @@ export function registerDoctor (program: Command): void {
         }
       }
       const ok = !results.some(r => r.status === 'fail')
-      ctx.print({ ok, checks: results }, r => (r.checks as CheckResult[]).map(c => `${c.status.padEnd(4)}  ${c.name.padEnd(8)} ${c.detail}`).join('\n'))
+      ctx.print({ ok, checks: results }, r => (r.checks as CheckResult[]).map(c => `${c.status.padEnd(4)}  ${c.name.padEnd(9)} ${c.detail}`).join('\n'))
       if (!ok) process.exitCode = 1
     })
 }

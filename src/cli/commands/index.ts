@@ -24,6 +24,7 @@ export const commands: CommandEntry[] = [
   { name: 'validate', load: async () => (await import('./validate.js')).registerValidate },
   { name: 'peers', load: async () => (await import('./peers.js')).registerPeers },
   { name: 'devnet', load: async () => (await import('./devnet.js')).registerDevnet },
+  { name: 'deployment', load: async () => (await import('./deployment.js')).registerDeployment },
   { name: 'deploy', load: async () => (await import('./deploy.js')).registerDeploy },
   { name: 'status', load: async () => (await import('./status.js')).registerStatus },
   { name: 'stake', load: async () => (await import('./stake.js')).registerStake },

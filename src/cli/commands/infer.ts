@@ -6,6 +6,7 @@ import { usageError } from '../../core/errors.js'
 import { createLlamaEngine, defaultSamplingParams, ensureTinyModels, ModelCache, tinyModelBuilders, type ChatMessage, type SamplingParams } from '../../inference/index.js'
 import { inferImage } from './infer-image.js'
 import { inferNetwork } from './infer-network.js'
+import { inferGateway } from './infer-gateway.js'
 
 /** The options of `heurist infer`, as commander parses them (strings until checked). */
 export interface InferFlags {
@@ -114,8 +115,16 @@ export function registerInfer (program: Command): void {
     .option('--bootstrap <multiaddr>', 'with --network: peer to join through (repeatable; default p2p.bootstrap)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--miner <id>', 'with --network: use this miner (address or PeerId)')
     .option('--wait-ms <ms>', 'with --network: how long to wait for a miner\'s advert (default 10000)')
-    .action(async (prompt: string, opts: InferFlags & { network?: boolean, bootstrap?: string[], miner?: string, waitMs?: string }, cmd: Command) => {
+    .option('--gateway <url>', 'send the job to this gateway and pay it from the operator key\'s Payments deposit (Pay-by-User: no API key)')
+    .option('--max-price <HEU>', 'with --gateway: the most one request may be quoted; above it nothing is signed')
+    .action(async (prompt: string, opts: InferFlags & { network?: boolean, bootstrap?: string[], miner?: string, waitMs?: string, gateway?: string, maxPrice?: string }, cmd: Command) => {
       const ctx = await loadContext(cmd, { 'p2p.bootstrap': opts.bootstrap })
+      if (opts.maxPrice !== undefined && opts.gateway === undefined) throw usageError('CLI_BAD_FLAG', '--max-price goes with --gateway')
+      if (opts.gateway !== undefined) {
+        if (opts.network === true) throw usageError('CLI_BAD_FLAG', '--gateway and --network are two ways to reach the mesh: pick one')
+        await inferGateway(ctx, prompt, { ...opts, gateway: opts.gateway })
+        return
+      }
       if (opts.network === true) {
         await inferNetwork(ctx, prompt, opts)
         return

@@ -4,15 +4,15 @@ import { loadContext } from '../context.js'
 import { withChainFlags, type ChainFlags } from '../chain.js'
 import { collectList, parseIntFlag } from '../flags.js'
 import { untilSignal } from '../lifecycle.js'
-import { joinMesh, loadMinerModels, loadQuantizedSiblings, receiptDomainFor, type MinerModels } from '../mesh.js'
+import { joinMesh, loadMinerModels, loadQuantizedSiblings, measureMinerMemory, receiptDomainFor, type MinerModels } from '../mesh.js'
 import { Store } from '../../core/store.js'
 import { usageError } from '../../core/errors.js'
 import { heuristDomain } from '../../core/typed-data.js'
 import { VoucherInbox } from '../../gateway/index.js'
 import { VERSION } from '../version.js'
-import { Advertiser, basicHardware, depositAdmission, unpaidReceiptDomain, type Hardware } from '../../p2p/index.js'
+import { Advertiser, allAdmissions, basicHardware, budgetAdmission, depositAdmission, unpaidReceiptDomain, type Hardware } from '../../p2p/index.js'
 import { depositReader } from '../../chain/index.js'
-import { probeHardware } from '../../inference/index.js'
+import { jobOverBudget, probeHardware } from '../../inference/index.js'
 import { startMinerPods, type MinerPods } from '../pod-host.js'
 import { CHEAT_MODES, assertCheatAllowed, cheatingExecutor, cheatQuant, parseCheatMode } from '../../validation/index.js'
 import { nodeChain, rewardsDir, startMinerRewards, startNodeDashboard } from '../rewards.js'
@@ -83,21 +83,22 @@ export function registerMine (program: Command): void {
         'chain.deployment': opts.deployment
       })
       const { logger, config } = ctx
-      if (opts.rpc !== undefined && config.chain.deployment === '') throw usageError('CHAIN_NO_DEPLOYMENT', '--rpc needs --deployment FILE (the contract addresses on that chain)')
       const redeemThreshold = parseUnits(config.mine.redeemThreshold, 18)
       const identity = await ctx.identity()
-      const domain = await receiptDomainFor(ctx)
+      const domain = await receiptDomainFor(ctx, opts)
       if (cheat !== null) assertCheatAllowed(cheat, domain === null ? null : domain.chainId)
       if (domain === null) logger.warn('no chain configured (no deployment, no devnet.json): serving jobs unpaid')
       const store = await Store.open(ctx.paths.store)
       const alerts = createAlerts(ctx, identity.address, 'mine')
+      // the memory budget, measured before anything loads: fixed models and pods are placed against it
+      const memory = await measureMinerMemory(ctx, logger)
       let watch: Awaited<ReturnType<typeof startNodeWatch>> | undefined
       let healer: MeshHealer | undefined
       let loaded: MinerModels | undefined
       // self-healing: a crashed engine is stopped and its models loaded again, with backoff
       const engine = new PartSupervisor<MinerModels>({
         name: 'engine', logger, alerts,
-        start: async () => await loadMinerModels(ctx, config.inference.models, logger),
+        start: async () => await loadMinerModels(ctx, config.inference.models, logger, { memory }),
         stop: async m => { await m.stop() },
         onStartFailed: e => { alerts.raise('model_load_failed', `models failed to load again: ${e.message}`, { model: config.inference.models.join(','), code: (e as { code?: string }).code ?? 'UNKNOWN', reason: e.message }) }
       })
@@ -115,7 +116,7 @@ export function registerMine (program: Command): void {
         healer = new MeshHealer({ node, logger, alerts })
         await healer.start()
         // pods (PodRegistry) load and unload beside the fixed models, by demand and votes
-        pods = await startMinerPods(ctx, node, hw)
+        pods = await startMinerPods(ctx, node, hw, memory)
         const podModels = pods
         if (cheat !== null) logger.warn({ cheat }, 'CHEATING on purpose (--cheat, a testing aid): results are dishonest and validators should slash this miner')
         const quant = cheat === null ? null : cheatQuant(cheat)
@@ -125,11 +126,13 @@ export function registerMine (program: Command): void {
         // on a chain, only requesters whose Payments deposit covers the job are served
         // (mine.serveUnpaid: everyone, for local use)
         const admit = chain === null || config.mine.serveUnpaid ? {} : { admit: depositAdmission({ depositOf: depositReader(chain), pricePerUnit: () => BigInt(config.mine.price) }) }
+        const overBudget = budgetAdmission((job, model) => jobOverBudget(job, memory.budget.placement(model.id)?.demand))
         const server = await node.serveJobs(podModels.executor(executor), {
           maxConcurrentJobs: config.mine.maxJobs,
           maxQueue: config.inference.maxQueue,
           receiptDomain: domain ?? unpaidReceiptDomain,
-          ...admit
+          // a job needing more memory than its model was budgeted is refused before it starts
+          admit: admit.admit === undefined ? overBudget : allAdmissions(overBudget, admit.admit)
         })
         // getting paid: the gateways' cumulative vouchers on /heurist/voucher/1.0.0, redeemed in
         // Payments once a payer owes mine.redeemThreshold, and whatever is left on shutdown
@@ -160,7 +163,9 @@ export function registerMine (program: Command): void {
             imagesPerSecond: server.stats.imagesPerSecond,
             price: BigInt(config.mine.price),
             version: VERSION,
-            paid: domain !== null
+            paid: domain !== null,
+            // per GPU: the budget left and the models placed there
+            gpus: memory.gpus.map(g => ({ index: g.index, name: g.name, vramTotal: g.vramTotal, vramFree: g.vramFree, budgetFree: memory.budget.remaining()[g.device] ?? 0, modelIds: memory.budget.byDevice()[g.device] ?? [] }))
           })
         }, logger)
         advertiser.start()

@@ -6,6 +6,7 @@ import type { CommandContext } from '../context.js'
 import { readPointsSnapshot, snapshotPoints, estimateReward } from '../../rewards/index.js'
 import { rewardsDir } from '../rewards.js'
 import { keystoreAddress } from '../../core/identity.js'
+import { payTotals } from '../pay-client.js'
 
 /**
  * This epoch's points of the miner running from this home folder (its snapshot), and the
@@ -52,16 +53,23 @@ export function registerStatus (program: Command): void {
         const [b, epoch, claims] = await Promise.all([chain.balances(address), chain.currentEpoch(), claimableRewards(ctx, chain, address)])
         const claimable = claims.reduce((s, c) => s + c.amount, 0n)
         const estimate = await epochEstimate(ctx, chain, address, epoch)
+        // Pay-by-User: what this home's key authorized and was charged per gateway (pay-by-user.json)
+        const paid = opts.address === undefined ? await payTotals(ctx.paths.root) : []
+        const withdrawal = await chain.withdrawalOf(address)
         ctx.print({
           ...balancesJson(b),
           chainId: chain.deployment.chainId,
           epoch,
           claimable,
           points: estimate?.points ?? null,
-          estimatedReward: estimate?.estimatedReward ?? null
+          estimatedReward: estimate?.estimatedReward ?? null,
+          withdrawal: withdrawal.amount === 0n ? null : { amount: withdrawal.amount, at: Number(withdrawal.at) },
+          payByUser: paid.map(p => ({ gateway: p.gateway, frontend: p.frontend, authorized: p.authorized, spent: p.spent, requests: p.requests, expiry: p.expiry }))
         }, () => `address      ${address}\nchain        ${chain.deployment.chainId}, epoch ${epoch}\n${balancesHuman(b)}\n` +
           (estimate === null ? '' : `points       ${estimate.points.llama} LLM, ${estimate.points.waifu} image (this epoch)\nestimated    ${formatHeu(estimate.estimatedReward)} HEU if the epoch ended now\n`) +
-          `claimable    ${formatHeu(claimable)} HEU`)
+          `claimable    ${formatHeu(claimable)} HEU` +
+          (withdrawal.amount === 0n ? '' : `\nwithdrawing  ${formatHeu(withdrawal.amount)} HEU of the deposit, from ${new Date(Number(withdrawal.at) * 1000).toISOString()} (heurist deposit --withdraw)`) +
+          paid.map(p => `\npaid by user ${p.gateway} (${p.frontend}): ${formatHeu(p.spent)} HEU spent of ${formatHeu(p.authorized)} HEU authorized, ${p.requests} request${p.requests === 1 ? '' : 's'}, session until ${new Date(p.expiry * 1000).toISOString()}`).join(''))
       } finally {
         chain.close()
       }

@@ -5,7 +5,8 @@ import { join } from 'node:path'
 import { formatUnits, parseUnits } from 'ethers'
 import { loadContext, type CommandContext } from '../context.js'
 import { untilSignal } from '../lifecycle.js'
-import { parseIntFlag } from '../flags.js'
+import { collectList, parseIntFlag } from '../flags.js'
+import { parseAddress } from '../chain.js'
 import { loadMinerModels, loadQuantizedSiblings, type MinerModels } from '../mesh.js'
 import { VERSION } from '../version.js'
 import { usageError } from '../../core/errors.js'
@@ -16,7 +17,7 @@ import { createHeuristNode, Advertiser, basicHardware, depositAdmission, type He
 import { startDevnet, connectChain, writeDeployment, minerEligibility, depositReader, type Devnet, type ChainClient } from '../../chain/index.js'
 import { ensureTinyModels } from '../../inference/index.js'
 import { startGatewayService, VoucherInbox, fetchTranscript, type GatewayService } from '../../gateway/index.js'
-import { chainStakeViews, chainSlasher, startValidatorService, defaultValidatorOptions, cheatingExecutor, cheatQuant, parseCheatMode, CHEAT_MODES, type CheatMode, type GatewayTranscript, type ImageRerun } from '../../validation/index.js'
+import { chainStakeViews, chainSlasher, startValidatorService, defaultValidatorOptions, cheatingExecutor, cheatQuant, parseCheatMode, CHEAT_MODES, type CheatMode, type GatewayTranscript, imageRerun } from '../../validation/index.js'
 import { nodeSource, type MinerPart } from '../../dashboard/index.js'
 import { relayRewardRoots, startMinerRewards, startNodeDashboard, startValidatorEpochs } from '../rewards.js'
 import { hostPods, startGatewayPods } from '../pod-host.js'
@@ -26,9 +27,9 @@ const WAD = 10n ** 18n
 /** A cheater also lies about its speed: the gateway routes LLM jobs to the fastest advert, so this draws them (and the validators' samples) to it. */
 const CHEATER_TOKENS_PER_SECOND = 100_000
 
-interface UpOptions { miners: string, port: string, rpcPort: string, price: string, validator: boolean, validators: string, cheat?: string, dashboardPort?: string, sampleRate?: string }
+interface UpOptions { fund?: string[], miners: string, port: string, rpcPort: string, price: string, validator: boolean, validators: string, cheat?: string, dashboardPort?: string, sampleRate?: string }
 
-interface UpConfig { miners: number, port: number, rpcPort: number, price: bigint, validators: number, cheat: CheatMode | null, dashboardPort: number | undefined, sampleRate: number }
+interface UpConfig { fund: string[], miners: number, port: number, rpcPort: number, price: bigint, validators: number, cheat: CheatMode | null, dashboardPort: number | undefined, sampleRate: number }
 
 interface Miner { node: HeuristNode, store: Store, models: MinerModels, advertiser: Advertiser, inbox: VoucherInbox, chain: ChainClient }
 
@@ -50,6 +51,7 @@ export function registerUp (program: Command): void {
     .option('--validators <n>', 'staked validators to start (they re-check sampled jobs and co-sign epoch reward roots)', '1')
     .option('--sample-rate <p>', `probability that each validator checks a receipt (default ${defaultValidatorOptions.sampleRate})`)
     .option('--cheat <mode>', `the last miner cheats (a testing aid for validators: ${CHEAT_MODES.join(', ')})`)
+    .option('--fund <address>', 'also fund this address with HEU and ETH, e.g. the operator key of another home folder that pays by user (repeatable or comma-separated)', collectList)
     .option('--dashboard-port <port>', 'local dashboard port on 127.0.0.1 (dashboard.port; 0 = any free one)')
     .action(async (opts: UpOptions, cmd: Command) => {
       const n = parseIntFlag('--miners', opts.miners, 1, 8)
@@ -61,8 +63,10 @@ export function registerUp (program: Command): void {
       const cheat = opts.cheat === undefined ? null : parseCheatMode(opts.cheat)
       const sampleRate = opts.sampleRate === undefined ? defaultValidatorOptions.sampleRate : parseSampleRate(opts.sampleRate)
       const dashboardPort = opts.dashboardPort === undefined ? undefined : parseIntFlag('--dashboard-port', opts.dashboardPort, 0, 65535)
+      const fund = (opts.fund ?? []).map(a => parseAddress('--fund', a))
+      if (fund.length > 64) throw usageError('CLI_BAD_FLAG', '--fund: at most 64 addresses')
       const ctx = await loadContext(cmd)
-      await runUp(ctx, { miners: n, port, rpcPort, price, validators, cheat, dashboardPort, sampleRate })
+      await runUp(ctx, { fund, miners: n, port, rpcPort, price, validators, cheat, dashboardPort, sampleRate })
     })
 }
 
@@ -88,6 +92,9 @@ async function runUp (ctx: CommandContext, o: UpConfig): Promise<void> {
     await runLocked(ctx, o, root)
   } finally {
     await lock.close()
+    // what up wrote outside its own folder goes with it: a stale lock or devnet.json would
+    // send later commands (`status`, `stake`) to a chain that no longer runs
+    await rm(join(ctx.paths.root, 'up.lock'), { recursive: true, force: true })
   }
 }
 
@@ -105,7 +112,7 @@ async function runLocked (ctx: CommandContext, o: UpConfig, root: string): Promi
     try {
       // the home folder's operator (if any) is funded too, so `stake`, `vote` or `pod deploy` work beside `up`
       const operator = await keystoreAddress(ctx.paths.keystore)
-      devnet = await startDevnet({ port: o.rpcPort, accounts: Math.max(10, o.miners + o.validators + 3), fund: operator === undefined ? [] : [operator], onProgress: say })
+      devnet = await startDevnet({ port: o.rpcPort, accounts: Math.max(10, o.miners + o.validators + 3), fund: [...new Set([...(operator === undefined ? [] : [operator]), ...o.fund])], onProgress: say })
     } catch (e) {
       throw (e as { code?: string }).code === 'CHAIN_PORT_IN_USE' ? usageError('CHAIN_PORT_IN_USE', `${(e as Error).message} (use --rpc-port 0 for any free port)`) : e
     }
@@ -113,6 +120,7 @@ async function runLocked (ctx: CommandContext, o: UpConfig, root: string): Promi
     const d = devnet.deployment
     // other commands (`gateway keys create`, `stake`, `status`) find this chain through devnet.json
     await writeDeployment(ctx.paths.devnet, d)
+    cleanups.push(async () => { await rm(ctx.paths.devnet, { force: true }) })
     const paymentsDomain = heuristDomain(d.chainId, d.contracts.Payments)
     const receiptDomain = { chainId: d.chainId, verifyingContract: d.contracts.Slashing }
 
@@ -144,6 +152,8 @@ async function runLocked (ctx: CommandContext, o: UpConfig, root: string): Promi
       ...(gwPods === null ? {} : { pods: gwPods.resolver }),
       eligible: minerEligibility(gwChain).isEligible,
       chain: { voucherSigner: { wallet: gwId.wallet, domain: paymentsDomain }, receiptDomain },
+      // Pay-by-User: a request without an API key pays from the caller's own deposit (402, X-PAYMENT)
+      payByUser: { chain: gwChain, asset: d.contracts.HeuristToken, withdrawDelaySeconds: BigInt(d.params.withdrawDelay), options: { settleThresholdWei: parseUnits(ctx.config.gateway.settleThreshold, 18) } },
       isValidator: async (a) => await stakeViews.stakeOf(a) > 0n
     }).catch((e: unknown) => {
       throw (e as { code?: string }).code === 'GATEWAY_PORT_IN_USE' ? usageError('GATEWAY_PORT_IN_USE', `${(e as Error).message} (use --port 0 for any free port)`) : e
@@ -207,7 +217,7 @@ async function runLocked (ctx: CommandContext, o: UpConfig, root: string): Promi
       await chain.registerValidator(BigInt(d.params.minValidatorStake))
       const store = await Store.open(join(root, `validator-${j + 1}`))
       cleanups.push(async () => { await store.close() })
-      const loaded = await loadMinerModels(ctx, [], ctx.logger)
+      const loaded = await loadMinerModels(ctx, [], ctx.logger, { imageThreads: 1 })
       cleanups.push(async () => { await loaded.stop() })
       const node = await createHeuristNode({ identity: identityFromPrivateKey(wallet.privateKey), logger: ctx.logger, store, listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [boot], devnet: true })
       // validators gossip verdicts among themselves and the gateway does not relay them:
@@ -218,12 +228,7 @@ async function runLocked (ctx: CommandContext, o: UpConfig, root: string): Promi
       // co-signs each finished epoch's reward root and posts it once a quorum signed
       const epochs = await startValidatorEpochs(ctx, node, store, chain, wallet, ctx.logger, join(root, `validator-${j + 1}-rewards`))
       cleanups.push(async () => { await epochs?.stop() })
-      const images = loaded.images
-      const rerunImage: ImageRerun = async (request, _settings, signal) => {
-        const model = images.get(request.modelId)
-        if (model === undefined) throw usageError('VALIDATION_MODEL_NOT_LOADED', `image model ${request.modelId.slice(0, 12)} is not loaded here`)
-        return await model.generate(request, { signal })
-      }
+      const rerunImage = imageRerun(loaded.images, id => usageError('VALIDATION_MODEL_NOT_LOADED', `image model ${id.slice(0, 12)} is not loaded here`))
       const v = startValidatorService({
         node,
         wallet,

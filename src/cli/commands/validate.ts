@@ -10,7 +10,7 @@ import { usageError } from '../../core/errors.js'
 import { Store } from '../../core/store.js'
 import { connectChain } from '../../chain/index.js'
 import { fetchTranscript } from '../../gateway/index.js'
-import { chainSlasher, chainStakeViews, defaultValidatorOptions, startValidatorService, type GatewayTranscript, type ImageRerun } from '../../validation/index.js'
+import { chainSlasher, chainStakeViews, defaultValidatorOptions, startValidatorService, type GatewayTranscript, imageRerun } from '../../validation/index.js'
 import { startValidatorEpochs } from '../rewards.js'
 import { Registry, nodeMetrics, serveMetrics, statsMetrics, type MetricsServer } from '../metrics-server.js'
 
@@ -63,14 +63,10 @@ export function registerValidate (program: Command): void {
         if (await views.stakeOf(identity.address) === 0n) {
           throw usageError('VALIDATION_NOT_A_VALIDATOR', `${identity.address} has no validator stake in NodeRegistry: run \`heurist register --validator --collateral <HEU>\` first`)
         }
-        loaded = await loadOrAlert(alerts, config.inference.models.join(',') || 'built-in tiny models', async () => await loadMinerModels(ctx, config.inference.models, logger))
+        loaded = await loadOrAlert(alerts, config.inference.models.join(',') || 'built-in tiny models', async () => await loadMinerModels(ctx, config.inference.models, logger, { imageThreads: 1 }))
         const images = loaded.images
-        const rerunImage: ImageRerun = async (request, settings, signal) => {
-          const model = images.get(request.modelId)
-          if (model === undefined) throw usageError('VALIDATION_MODEL_NOT_LOADED', `image model ${request.modelId.slice(0, 12)} is not loaded here`)
-          if (settings.threads !== 1 || settings.optimizationLevel !== 'basic') throw usageError('VALIDATION_SETTINGS', `the job ran with ${settings.threads} threads at ${settings.optimizationLevel}; this validator re-runs with 1 thread at basic`)
-          return await model.generate(request, { signal })
-        }
+        // re-runs on 1 thread (the same bits on every machine); jobs the miner ran on more threads are compared by SSIM/dHash
+        const rerunImage = imageRerun(loaded.images, id => usageError('VALIDATION_MODEL_NOT_LOADED', `image model ${id.slice(0, 12)} is not loaded here`))
         node = await joinMesh(ctx, { store })
         const n = node
         // self-healing: libp2p that stops on its own is started again in place

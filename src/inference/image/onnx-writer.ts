@@ -16,7 +16,22 @@ export interface ValueInfo { name: string, type: OnnxElemType, shape: Dim[] }
 export type AttrValue = { f: number } | { i: number } | { s: string } | { floats: number[] } | { ints: number[] }
 export interface OnnxNode { op: string, inputs: string[], outputs: string[], name?: string, attrs?: Record<string, AttrValue> }
 
-export interface Initializer { name: string, type: 'float' | 'int64' | 'int32', dims: number[], data: Float32Array | BigInt64Array | Int32Array }
+export interface Initializer { name: string, type: 'float' | 'float16' | 'int64' | 'int32', dims: number[], data: Float32Array | BigInt64Array | Int32Array | Uint16Array }
+
+/**
+ * Where initializers go: inside the model file (default), or in one external data file beside
+ * it (`location`, as large exports ship `model.onnx_data`), each tensor at an offset aligned to
+ * `align` bytes. `encodeOnnxModelWithExternalData` returns both files.
+ */
+export interface ExternalDataOptions {
+  location: string
+  align?: number
+  /**
+   * Tensors smaller than this stay inline (default 1024, onnx.save's size_threshold): shape
+   * constants must, since onnxruntime's shape inference does not read external data.
+   */
+  minBytes?: number
+}
 
 export interface OnnxGraph {
   name: string
@@ -104,18 +119,54 @@ function writeAttr (w: Writer, name: string, a: AttrValue): void {
   })
 }
 
-function writeInitializer (w: Writer, t: Initializer): void {
+const bytesOf = (t: Initializer): Uint8Array => new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength)
+
+function writeInitializer (w: Writer, t: Initializer, external: { location: string, offset: number } | null): void {
   w.message(5, tp => {
     for (const d of t.dims) tp.int(1, d)
     tp.int(2, OnnxType[t.type])
     tp.string(8, t.name)
-    // raw_data is little-endian; every platform node runs on here is little-endian.
-    tp.bytes(9, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength))
+    if (external === null) {
+      // raw_data is little-endian; every platform node runs on here is little-endian.
+      tp.bytes(9, bytesOf(t))
+    } else {
+      // external_data (13): StringStringEntryProto key (1) / value (2); data_location (14) = EXTERNAL
+      const entry = (k: string, v: string): void => { tp.message(13, e => { e.string(1, k); e.string(2, v) }) }
+      entry('location', external.location)
+      entry('offset', String(external.offset))
+      entry('length', String(t.data.byteLength))
+      tp.int(14, 1)
+    }
   })
 }
 
 /** Encodes a ModelProto (IR version 8, default-domain opset `opset`, 17 unless told). */
 export function encodeOnnxModel (graph: OnnxGraph, opset = 17): Uint8Array {
+  return encode(graph, opset, null).model
+}
+
+/** Encodes a ModelProto whose initializers live in one external data file (see `ExternalDataOptions`). */
+export function encodeOnnxModelWithExternalData (graph: OnnxGraph, external: ExternalDataOptions, opset = 17): { model: Uint8Array, data: Uint8Array } {
+  return encode(graph, opset, external) as { model: Uint8Array, data: Uint8Array }
+}
+
+function encode (graph: OnnxGraph, opset: number, external: ExternalDataOptions | null): { model: Uint8Array, data: Uint8Array | null } {
+  const align = external?.align ?? 64
+  const minBytes = external?.minBytes ?? 1024
+  // offset in the data file per initializer, -1 = inline
+  const offsets: number[] = []
+  let size = 0
+  for (const t of graph.initializers) {
+    if (external === null || t.data.byteLength < minBytes) { offsets.push(-1); continue }
+    size = Math.ceil(size / align) * align
+    offsets.push(size)
+    size += t.data.byteLength
+  }
+  let data: Uint8Array | null = null
+  if (external !== null) {
+    data = new Uint8Array(size)
+    graph.initializers.forEach((t, i) => { if ((offsets[i] ?? -1) >= 0) data?.set(bytesOf(t), offsets[i] ?? 0) })
+  }
   const w = new Writer()
   w.int(1, 8)
   w.string(2, 'heurist-tiny')
@@ -131,10 +182,13 @@ export function encodeOnnxModel (graph: OnnxGraph, opset = 17): Uint8Array {
       })
     })
     g.string(2, graph.name)
-    for (const t of graph.initializers) writeInitializer(g, t)
+    graph.initializers.forEach((t, i) => {
+      const offset = offsets[i] ?? -1
+      writeInitializer(g, t, external === null || offset < 0 ? null : { location: external.location, offset })
+    })
     for (const v of graph.inputs) writeValueInfo(g, 11, v)
     for (const v of graph.outputs) writeValueInfo(g, 12, v)
   })
   w.message(8, os => { os.string(1, ''); os.int(2, opset) })
-  return w.finish()
+  return { model: w.finish(), data }
 }

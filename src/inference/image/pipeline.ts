@@ -1,4 +1,4 @@
-import { readFile, stat } from 'node:fs/promises'
+import { readdir, readFile, stat } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
@@ -13,6 +13,7 @@ import { gaussianNoise } from './prng.js'
 import { pixelSha256 } from './compare.js'
 import { float32ToHalfArray, halfArrayToFloat32 } from '../float16.js'
 import { folderId } from '../cache.js'
+import { encodeOnnxModel } from './onnx-writer.js'
 
 /** SD's VAE scaling factor: latents are divided by it before decoding. */
 export const VAE_SCALING = 0.18215
@@ -84,7 +85,7 @@ export interface ImageModel {
 export interface ImageEngine {
   readonly options: ImageEngineOptions
   /** Loads a model folder in the SD 1.5 ONNX layout. `info` overrides the computed id and name. */
-  load: (dir: string, info?: { id?: string, name?: string }) => Promise<ImageModel>
+  load: (dir: string, info?: { id?: string, name?: string }, place?: { cudaDeviceId?: number }) => Promise<ImageModel>
   dispose: () => Promise<void>
 }
 
@@ -163,6 +164,29 @@ async function requireFiles (dir: string): Promise<number> {
     if (f.startsWith('tokenizer/') && size > MAX_TOKENIZER_FILE_BYTES) throw new HeuristError('IMAGE_MODEL_BAD_TOKENIZER', `${f} is ${size} bytes, over the ${MAX_TOKENIZER_FILE_BYTES}-byte bound`)
     total += size
   }
+  return total + await externalDataBytes(dir)
+}
+
+/** Graph folders whose other files (external data) onnxruntime reads beside `model.onnx`. */
+const GRAPH_PARTS = ['text_encoder', 'unet', 'vae_decoder'] as const
+/** Entries read per graph folder (an export has a handful; a folder with more is not a model). */
+const MAX_PART_ENTRIES = 4096
+
+/**
+ * The bytes of every other file in the graph folders: the external data large exports keep
+ * beside `model.onnx` (`model.onnx_data`, `weights.pb`, one file per tensor), which onnxruntime
+ * loads into memory with the graph, so they count toward the model's memory.
+ */
+async function externalDataBytes (dir: string): Promise<number> {
+  let total = 0
+  for (const part of GRAPH_PARTS) {
+    const entries = await readdir(join(dir, part), { withFileTypes: true })
+    if (entries.length > MAX_PART_ENTRIES) throw new HeuristError('IMAGE_MODEL_BAD_FILE', `${join(dir, part)} has ${entries.length} entries, over the ${MAX_PART_ENTRIES} an export has`)
+    for (const e of entries) {
+      if (!e.isFile() || e.name === 'model.onnx') continue
+      total += (await stat(join(dir, part, e.name))).size
+    }
+  }
   return total
 }
 
@@ -171,6 +195,9 @@ async function requireFiles (dir: string): Promise<number> {
  * npm package (its install script downloads them, which this project switches off), and asking
  * for CUDA without them makes the native layer print an error, so `auto` checks first.
  */
+/** How to get onnxruntime-node's CUDA provider (scripts/preinstall.cjs makes the download opt-in). */
+export const CUDA_INSTALL_HINT = 'reinstall with ONNXRUNTIME_NODE_INSTALL=cuda12 set (needs CUDA 12 and cuDNN 9 on the library path)'
+
 export function cudaProviderAvailable (): boolean {
   try {
     const pkg = createRequire(import.meta.url).resolve('onnxruntime-node/package.json')
@@ -181,16 +208,52 @@ export function cudaProviderAvailable (): boolean {
   }
 }
 
+/** What `heurist doctor` reports about onnxruntime's CUDA execution provider. */
+export interface CudaProviderProbe {
+  /** The provider libraries are in onnxruntime-node's folder (the opt-in install ran). */
+  installed: boolean
+  /** A one-node graph got a session on the CUDA provider. */
+  loads: boolean
+  /** Why it does not load (first line of onnxruntime's error), when installed. */
+  error?: string
+}
+
+/** A one-node float graph (Identity) to try a provider on, without any model files. */
+function probeGraph (): Uint8Array {
+  return encodeOnnxModel({
+    name: 'probe',
+    nodes: [{ op: 'Identity', inputs: ['x'], outputs: ['y'] }],
+    initializers: [],
+    inputs: [{ name: 'x', type: 'float', shape: [1] }],
+    outputs: [{ name: 'y', type: 'float', shape: [1] }]
+  })
+}
+
+/**
+ * Whether the CUDA provider is installed and loads: tries a session on it only when its
+ * libraries are there (asking without them makes the native layer print errors).
+ */
+export async function probeCudaProvider (): Promise<CudaProviderProbe> {
+  if (!cudaProviderAvailable()) return { installed: false, loads: false }
+  try {
+    const s = await ort.InferenceSession.create(probeGraph(), { executionProviders: ['cuda'], logSeverityLevel: 3 })
+    await s.release()
+    return { installed: true, loads: true }
+  } catch (e) {
+    return { installed: true, loads: false, error: ((e as Error).message.split('\n')[0] ?? '').slice(0, 500) }
+  }
+}
+
 export function createImageEngine (options: Partial<ImageEngineOptions> = {}): ImageEngine {
   const opts: ImageEngineOptions = { ...defaultImageEngineOptions, ...options }
   if (!Number.isInteger(opts.threads) || opts.threads < 1 || opts.threads > 1024) throw usageError('IMAGE_BAD_THREADS', `image engine threads must be an integer from 1 to 1024, got ${String(opts.threads)}`)
   const models = new Set<ImageModel>()
   let disposed = false
 
-  async function session (path: string, provider: 'cpu' | 'cuda'): Promise<ort.InferenceSession> {
+  async function session (path: string, provider: 'cpu' | 'cuda', deviceId: number): Promise<ort.InferenceSession> {
     try {
       return await ort.InferenceSession.create(path, {
-        executionProviders: provider === 'cuda' ? ['cuda'] : ['cpu'],
+        executionProviders: provider === 'cuda' ? [{ name: 'cuda', deviceId }] : ['cpu'],
         intraOpNumThreads: opts.threads,
         interOpNumThreads: 1,
         executionMode: 'sequential',
@@ -202,18 +265,20 @@ export function createImageEngine (options: Partial<ImageEngineOptions> = {}): I
     }
   }
 
-  async function loadSessions (dir: string): Promise<{ provider: 'cpu' | 'cuda', te: ort.InferenceSession, unet: ort.InferenceSession, vae: ort.InferenceSession }> {
-    const providers: Array<'cpu' | 'cuda'> = opts.executionProvider === 'cpu' ? ['cpu'] : opts.executionProvider === 'cuda' ? ['cuda'] : cudaProviderAvailable() ? ['cuda', 'cpu'] : ['cpu']
+  async function loadSessions (dir: string, deviceId: number): Promise<{ provider: 'cpu' | 'cuda', te: ort.InferenceSession, unet: ort.InferenceSession, vae: ort.InferenceSession }> {
+    const cudaInstalled = opts.executionProvider === 'auto' && cudaProviderAvailable()
+    const providers: Array<'cpu' | 'cuda'> = opts.executionProvider === 'cpu' ? ['cpu'] : opts.executionProvider === 'cuda' ? ['cuda'] : cudaInstalled ? ['cuda', 'cpu'] : ['cpu']
+    if (opts.executionProvider === 'auto' && !cudaInstalled) opts.logger?.info({ dir }, `onnxruntime's CUDA provider libraries are not installed: image model on the CPU (${CUDA_INSTALL_HINT})`)
     let last: unknown
     for (const provider of providers) {
       try {
-        const te = await session(join(dir, 'text_encoder/model.onnx'), provider)
-        const unet = await session(join(dir, 'unet/model.onnx'), provider)
-        const vae = await session(join(dir, 'vae_decoder/model.onnx'), provider)
+        const te = await session(join(dir, 'text_encoder/model.onnx'), provider, deviceId)
+        const unet = await session(join(dir, 'unet/model.onnx'), provider, deviceId)
+        const vae = await session(join(dir, 'vae_decoder/model.onnx'), provider, deviceId)
         return { provider, te, unet, vae }
       } catch (e) {
         last = e
-        if (provider === 'cuda' && opts.executionProvider === 'auto') opts.logger?.debug({ err: (e as Error).message }, 'CUDA execution provider unavailable; using CPU')
+        if (provider === 'cuda' && opts.executionProvider === 'auto') opts.logger?.warn({ dir, err: (e as Error).message }, 'the CUDA execution provider did not load: image model on the CPU')
       }
     }
     throw last
@@ -221,11 +286,13 @@ export function createImageEngine (options: Partial<ImageEngineOptions> = {}): I
 
   return {
     options: opts,
-    async load (dir, info = {}) {
+    async load (dir, info = {}, place = {}) {
       if (disposed) throw new HeuristError('IMAGE_ENGINE_DISPOSED', 'the image engine was disposed')
       const memoryBytes = await requireFiles(dir)
       const tokenizer = ClipTokenizer.fromFiles(await readFile(join(dir, 'tokenizer/vocab.json'), 'utf8'), await readFile(join(dir, 'tokenizer/merges.txt'), 'utf8'))
-      const { provider, te, unet, vae } = await loadSessions(dir)
+      const deviceId = place.cudaDeviceId ?? 0
+      if (!Number.isInteger(deviceId) || deviceId < 0 || deviceId > 255) throw usageError('IMAGE_BAD_DEVICE', `CUDA device id must be an integer from 0 to 255, got ${String(deviceId)}`)
+      const { provider, te, unet, vae } = await loadSessions(dir, deviceId)
       const disposeSessions = async (): Promise<void> => { await Promise.allSettled([te.release(), unet.release(), vae.release()]) }
       let layout: ImageModelLayout
       try {

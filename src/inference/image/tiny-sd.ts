@@ -1,7 +1,8 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { encodeOnnxModel, type Initializer, type OnnxGraph, type OnnxNode, type ValueInfo } from './onnx-writer.js'
+import { encodeOnnxModel, encodeOnnxModelWithExternalData, type Initializer, type OnnxGraph, type OnnxNode, type ValueInfo } from './onnx-writer.js'
 import { Pcg32 } from './prng.js'
+import { float32ToHalfArray } from '../float16.js'
 import { CONTEXT_LENGTH, trainTinyBpe } from './tokenizer.js'
 
 /**
@@ -24,6 +25,14 @@ export interface TinySdOptions {
   timestepType?: 'int64' | 'float'
   /** Float tensors at the graph boundaries in float16 (as fp16 exports). Default false. */
   fp16?: boolean
+  /**
+   * The whole graph in float16, weights included (as `--fp16` exports ship: every float
+   * initializer, input, output and Cast target half precision; Resize's scales stay float as
+   * ONNX requires). Implies float16 boundaries. Default false.
+   */
+  fp16Weights?: boolean
+  /** Initializers in `model.onnx_data` beside each `model.onnx` (as large UNet exports ship). Default false. */
+  externalData?: boolean
   /** Hidden size D of the text encoder. Default 32. */
   hiddenSize?: number
   /** Hidden size the UNet expects for encoder_hidden_states (a mismatch makes a broken model, for tests). */
@@ -199,6 +208,24 @@ export function tinyVaeDecoder (rng: Pcg32, fp16: boolean, scale = 8): OnnxGraph
   return withBoundaryTypes(g, fp16, ['latent_sample'], ['sample'])
 }
 
+/** Initializers that must stay float32 whatever the model's precision (Resize's roi and scales). */
+const KEEP_FLOAT = new Set(['roi', 'scales'])
+
+/** The graph in float16 throughout: half-precision weights, boundaries and Cast targets. */
+function allHalf (g: OnnxGraph): OnnxGraph {
+  const retype = (v: ValueInfo): ValueInfo => v.type === 'float' ? { ...v, type: 'float16' } : v
+  return {
+    ...g,
+    initializers: g.initializers.map(t => t.type === 'float' && !KEEP_FLOAT.has(t.name) ? { ...t, type: 'float16', data: float32ToHalfArray(t.data as Float32Array) } : t),
+    nodes: g.nodes.map(n => n.op === 'Cast' && n.attrs?.to !== undefined && 'i' in n.attrs.to && n.attrs.to.i === 1 ? { ...n, attrs: { ...n.attrs, to: { i: 10 } } } : n),
+    inputs: g.inputs.map(retype),
+    outputs: g.outputs.map(retype)
+  }
+}
+
+/** The name of the external data file beside each `model.onnx` (`externalData`). */
+export const EXTERNAL_DATA_FILE = 'model.onnx_data'
+
 /**
  * Writes a tiny SD model folder at `dir` (text_encoder/, unet/, vae_decoder/, tokenizer/)
  * and returns `dir`. The same options give byte-identical files.
@@ -206,7 +233,8 @@ export function tinyVaeDecoder (rng: Pcg32, fp16: boolean, scale = 8): OnnxGraph
 export async function buildTinySd (dir: string, options: TinySdOptions = {}): Promise<string> {
   const seed = options.seed ?? 0x5d
   const d = options.hiddenSize ?? 32
-  const fp16 = options.fp16 ?? false
+  const fp16Weights = options.fp16Weights ?? false
+  const fp16 = (options.fp16 ?? false) && !fp16Weights
   const { vocab, merges } = trainTinyBpe(CORPUS, MERGES)
   const vocabSize = Math.max(...Object.values(vocab)) + 1
   const rng = new Pcg32(seed)
@@ -215,9 +243,16 @@ export async function buildTinySd (dir: string, options: TinySdOptions = {}): Pr
     ['unet', tinyUnet(rng, options.unetHiddenSize ?? d, options.timestepType ?? 'int64', fp16, options.latentChannels ?? 4)],
     ['vae_decoder', tinyVaeDecoder(rng, fp16, options.vaeScale ?? 8)]
   ]
-  for (const [sub, graph] of graphs) {
+  for (const [sub, g] of graphs) {
+    const graph = fp16Weights ? allHalf(g) : g
     await mkdir(join(dir, sub), { recursive: true })
-    await writeFile(join(dir, sub, 'model.onnx'), encodeOnnxModel(graph))
+    if (options.externalData === true) {
+      const { model, data } = encodeOnnxModelWithExternalData(graph, { location: EXTERNAL_DATA_FILE })
+      await writeFile(join(dir, sub, 'model.onnx'), model)
+      await writeFile(join(dir, sub, EXTERNAL_DATA_FILE), data)
+    } else {
+      await writeFile(join(dir, sub, 'model.onnx'), encodeOnnxModel(graph))
+    }
   }
   await mkdir(join(dir, 'tokenizer'), { recursive: true })
   await writeFile(join(dir, 'tokenizer', 'vocab.json'), JSON.stringify(vocab))
