@@ -123,6 +123,23 @@ function leaves (): Leaf[] {
   return out
 }
 
+/** HEURIST_* variables that are not config keys: the home folder, the keystore password, stack traces. */
+export const NON_CONFIG_ENV = ['HEURIST_HOME', 'HEURIST_PASSWORD', 'HEURIST_PASSWORD_FILE', 'HEURIST_DEBUG']
+/** Variables of the test and bench harnesses, passed down to the CLI processes they start. */
+const HARNESS_ENV_PREFIXES = ['HEURIST_E2E_', 'HEURIST_SKIP_', 'HEURIST_BENCH_', 'HEURIST_TEST_']
+
+/** Levenshtein distance, for suggesting the variable that was meant (names are short). */
+function editDistance (a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 3) return 4
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i]
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
+    prev = cur
+  }
+  return prev[b.length]!
+}
+
 /** `inference.maxQueue` → `HEURIST_INFERENCE_MAX_QUEUE`. */
 export function envName (path: string): string {
   return 'HEURIST_' + path.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/\./g, '_').toUpperCase()
@@ -191,6 +208,13 @@ export function resolveConfig (input: { file?: Record<string, unknown> | null, f
     }
   }
   const env = input.env ?? {}
+  const known = new Set(all.map(l => envName(l.path)))
+  for (const name of Object.keys(env)) {
+    if (!name.startsWith('HEURIST_') || known.has(name) || NON_CONFIG_ENV.includes(name) || HARNESS_ENV_PREFIXES.some(p => name.startsWith(p))) continue
+    // a misspelled variable would otherwise be ignored in silence (a misspelled key exits 2 too)
+    const near = [...known, ...NON_CONFIG_ENV].filter(k => editDistance(k, name) <= 3)
+    throw usageError('CONFIG_UNKNOWN_ENV', `unknown environment variable ${name}${near.length > 0 ? `; did you mean ${near.slice(0, 3).join(' or ')}?` : ''} (every HEURIST_* variable is a config key: heurist config show lists them)`, { key: name })
+  }
   for (const l of all) {
     const v = env[envName(l.path)]
     if (v !== undefined) raw.set(l.path, { value: parseEnvValue(l, v), source: 'env' })
