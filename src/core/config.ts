@@ -80,6 +80,7 @@ export const configSpec = {
   gateway: {
     host: field(z.string().min(1).max(255), '127.0.0.1', 'address the gateway listens on'),
     port: field(port, 8080, 'HTTP port of the OpenAI-compatible gateway'),
+    metricsPublic: field(z.boolean(), false, 'serve GET /metrics on the gateway\'s port to every client; false = only to clients on this host (127.0.0.1)'),
     maxPrice: field(z.string().regex(/^(0|[1-9][0-9]{0,77})$/, 'a price in wei (decimal integer)'), '1000000000000', 'highest price per compute unit the gateway pays, in wei: dearer miners are never routed to nor reserved for'),
     queueMax: field(z.number().int().min(1).max(1_000_000), 1024, 'requests that may wait for a miner per model; past it (or past what the deadline allows) requests get 429 with Retry-After'),
     queueMaxPerKey: field(z.number().int().min(1).max(1_000_000), 512, 'requests one API key may have waiting per model (keys are served round robin)'),
