@@ -202,7 +202,8 @@ describe('attack: misusing a user\'s payment authorization (Pay-by-User)', () =>
     // the gateway resolves pods through a directory started once the pod is on chain
     let directory: PodDirectory | null = null
     const pods: PodResolver = { resolve: (ref) => directory === null ? undefined : podResolver(directory).resolve(ref) }
-    b = await startBench({ gatewayDeposit: 10n * HEU, payByUser: { settleThresholdWei: 10n ** 30n }, pods })
+    let later = 0 // seconds the gateway's clock runs ahead
+    b = await startBench({ gatewayDeposit: 10n * HEU, payByUser: { settleThresholdWei: 10n ** 30n, now: () => Math.floor(Date.now() / 1000) + later }, pods })
     const honest = await startHonestMiner(b, 2, PRICE)
     expect(await heardAll(b, [honest.node])).toBe(true)
     const deployer = b.devnet.accounts[7]!
@@ -246,6 +247,11 @@ describe('attack: misusing a user\'s payment authorization (Pay-by-User)', () =>
     expect(await heu(b, b.gwWallet.address)).toBe(before.gw + front + front2)
     expect(await heu(b, b.d.contracts.StakedHeurist)).toBe(before.vault + fee + fee2)
     expect((await b.gwChain.balances(user.address)).deposit).toBe(1n * HEU - 3n * cost)
+    // settled and, an hour on, expired: the gateway forgets the session
+    expect(await b.gw.payByUser!.sessions()).toHaveLength(1)
+    later = 3700
+    await b.gw.payByUser!.settleDue()
+    expect(await b.gw.payByUser!.sessions()).toEqual([])
 
     // the rest comes back, after the delay only
     const left = 1n * HEU - 3n * cost
