@@ -9,7 +9,7 @@ import { identityFromPrivateKey } from '../../src/core/identity.js'
 import { heuristDomain } from '../../src/core/typed-data.js'
 import { startGatewayService, type GatewayService } from '../../src/gateway/index.js'
 import { buildTinyLlama, tinyLlamaSpecs, createImageEngine, createLlamaEngine, type ImageEngine, type LlamaEngine } from '../../src/inference/index.js'
-import { startPodHost, podResolver, PodDirectory, type PodHost, type PodManagerOptions } from '../../src/pods/index.js'
+import { startPodHost, podResolver, PodDirectory, type PodBudget, type PodHost, type PodManagerOptions } from '../../src/pods/index.js'
 import { testNode, until } from '../p2p/util.js'
 
 /**
@@ -69,7 +69,7 @@ export interface PodNet {
   stop: () => Promise<void>
 }
 
-export async function startPodNet (dir: string, options: { miners?: number, manager?: Partial<PodManagerOptions>, vramMb?: (i: number) => number } = {}): Promise<PodNet> {
+export async function startPodNet (dir: string, options: { miners?: number, manager?: Partial<PodManagerOptions>, vramMb?: (i: number) => number, budget?: (i: number) => PodBudget | undefined } = {}): Promise<PodNet> {
   const stops: Array<() => Promise<unknown> | unknown> = []
   const stop = async (): Promise<void> => { for (const s of stops.reverse()) await Promise.resolve(s()).catch(() => {}) }
   try {
@@ -99,6 +99,7 @@ export async function startPodNet (dir: string, options: { miners?: number, mana
         cacheDir: `${dir}/miner${i}/models`,
         llm,
         images,
+        ...(options.budget?.(i) === undefined ? {} : { budget: options.budget(i)! }),
         vramMb: options.vramMb?.(i) ?? 0,
         logger: silentLogger(),
         directory: { refreshMs: 400 },
