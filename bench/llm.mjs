@@ -1,7 +1,8 @@
 // bench:llm — our LLM engine vs node-llama-cpp called directly, side by side in one process,
 // on the built-in tiny model. Prints JSON: median tokens/s and time to first token for each,
 // the ratios (engine / direct; goal >= 0.98 for tokens/s), and peak RSS.
-// Run `npx tsc -p .` first. Env: BENCH_ROUNDS (default 15), BENCH_TOKENS (256), BENCH_THREADS (1).
+// Run `npx tsc -p .` first. Env: BENCH_ROUNDS (default 15), BENCH_TOKENS (256), BENCH_THREADS (1),
+// BENCH_GPU (cpu; auto or cuda on a GPU machine, as bench/gpu.sh runs it).
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir, loadavg } from 'node:os'
 import { join } from 'node:path'
@@ -11,6 +12,7 @@ import { createLlamaEngine, ensureTinyModels, getLlamaRuntime } from '../dist/in
 const rounds = Number(process.env.BENCH_ROUNDS ?? 15)
 const maxTokens = Number(process.env.BENCH_TOKENS ?? 256)
 const threads = Number(process.env.BENCH_THREADS ?? 1)
+const gpu = process.env.BENCH_GPU ?? 'cpu'
 const sampling = { seed: 7, temperature: 0.8, topP: 0.95, topK: 40, maxTokens, stop: [] }
 const prompt = 'The quick brown fox jumps over the lazy dog. '.repeat(4)
 
@@ -21,7 +23,7 @@ try {
   const [tiny] = await ensureTinyModels(join(dir, 'models'), { names: ['tiny-llama'] })
 
   // ours
-  const engine = createLlamaEngine({ gpu: 'cpu', threads, parallel: 1, maxQueue: 0 })
+  const engine = createLlamaEngine({ gpu, threads, parallel: 1, maxQueue: 0 })
   const info = await engine.load(tiny.path, { id: tiny.id, name: tiny.name })
   const ours = async () => {
     const r = await engine.generate({ modelId: info.id, input: prompt, sampling }, { onToken: () => {} })
@@ -29,7 +31,7 @@ try {
   }
 
   // direct: the same prebuilt binary and thread count, node-llama-cpp's own completion API
-  const llama = await getLlamaRuntime({ gpu: 'cpu', threads })
+  const llama = await getLlamaRuntime({ gpu, threads })
   const model = await llama.loadModel({ modelPath: tiny.path })
   const context = await model.createContext({ contextSize: info.contextSize, sequences: 1, threads })
   const sequence = context.getSequence()
@@ -62,6 +64,7 @@ try {
     bench: 'llm',
     model: tiny.name,
     threads,
+    gpu: llama.gpu === false ? 'cpu' : llama.gpu,
     rounds,
     maxTokens,
     tokensGenerated: { engine: a[0].tokens, direct: b[0].tokens },

@@ -1,5 +1,5 @@
 // Validation benchmark: per cheat mode, the detection rate within 20 sampled jobs and how
-// many sampled jobs it took (the quantized-* modes serve tiny-llama's Q8_0/Q4_0 copy); false positives on honest jobs; LLM validation time ÷ generation
+// many sampled jobs it took (the quantized-* modes serve tiny-llama's Q8_0/Q4_0 copy; ignore-constraint is run on JSON-schema jobs); false positives on honest jobs; LLM validation time ÷ generation
 // time for the same jobs, measured side by side. Real llama.cpp on the built-in tiny models
 // (one thread) and the tiny-sd ONNX pipeline. Prints JSON.
 //
@@ -12,7 +12,7 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createLlamaEngine, ensureTinyModels, buildTinySd, createImageEngine } from '../dist/inference/index.js'
+import { createLlamaEngine, ensureTinyModels, buildTinySd, createImageEngine, normalizeSchema } from '../dist/inference/index.js'
 import { scoreLlmJob, windowTest, scoreImageJob, cheatingExecutor, transcriptOf, defaultLlmCheckOptions } from '../dist/validation/index.js'
 
 const args = process.argv.slice(2)
@@ -36,6 +36,9 @@ const llmJob = (modelId, i) => ({
   input: i % 5 === 4 ? [{ role: 'user', content: `question ${i}` }] : `prompt number ${i}:`,
   sampling: { seed: 1000 + i, temperature: 0.8, topP: 0.95, topK: 40, maxTokens: TOKENS, stop: [], ...variants[i % variants.length] }
 })
+// ignore-constraint is judged on constrained jobs (a JSON schema; unconstrained ones it serves honestly)
+const constraint = { type: 'json_schema', schema: normalizeSchema({ type: 'object', properties: { city: { type: 'string', enum: ['Paris', 'Rome', 'Oslo'] }, ok: { type: 'boolean' } }, required: ['city', 'ok'], additionalProperties: false }) }
+const constrainedJob = (modelId, i) => ({ ...llmJob(modelId, i), input: [{ role: 'user', content: `answer ${i} in JSON` }], constraint })
 const frame = job => ({ v: 1, type: 'request', jobId: '0x' + '00'.repeat(32), timeoutMs: 600_000, ...job })
 const signal = new AbortController().signal
 
@@ -50,8 +53,8 @@ try {
   await engine.load(b.path, { id: b.id, name: b.name })
   const models = engine.loaded()
   for (const q of made.filter(m => m.name.endsWith('-q8') || m.name.endsWith('-q4'))) await engine.load(q.path, { id: q.id, name: q.name })
-  const honest = { models: () => models, async execute (job) { return { kind: 'llm', result: await engine.generate({ modelId: job.modelId, input: job.input, sampling: job.sampling }) } } }
-  const score = async (job, out) => await scoreLlmJob(engine, { modelId: job.modelId, input: job.input, sampling: job.sampling, output: out.result })
+  const honest = { models: () => models, async execute (job) { return { kind: 'llm', result: await engine.generate({ modelId: job.modelId, input: job.input, sampling: job.sampling, ...(job.constraint === undefined ? {} : { constraint: job.constraint }) }) } } }
+  const score = async (job, out) => await scoreLlmJob(engine, { modelId: job.modelId, input: job.input, sampling: job.sampling, ...(job.constraint === undefined ? {} : { constraint: job.constraint }), output: out.result })
 
   // ---- honest jobs: false positives and the time ratio, side by side per job ----
   const honestScores = []
@@ -76,11 +79,11 @@ try {
 
   // ---- cheating LLM miners ----
   const detection = {}
-  for (const mode of ['wrong-model', 'high-temperature', 'random-tokens', 'truncate', 'quantized-q8', 'quantized-q4']) {
+  for (const mode of ['wrong-model', 'high-temperature', 'random-tokens', 'truncate', 'quantized-q8', 'quantized-q4', 'ignore-constraint']) {
     const ex = cheatingExecutor(mode, { llm: engine, images: new Map(), models, honest })
     const pool = []
     for (let i = 0; i < POOL; i++) {
-      const job = llmJob(a.id, 200_000 + i)
+      const job = mode === 'ignore-constraint' ? constrainedJob(a.id, 200_000 + i) : llmJob(a.id, 200_000 + i)
       pool.push(await score(job, await ex.execute(frame(job), { signal })))
     }
     const took = []

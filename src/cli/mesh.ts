@@ -30,6 +30,7 @@ export async function joinMesh (ctx: CommandContext, options: { ephemeral?: bool
       identity,
       listen: options.listen ?? ctx.config.p2p.listen,
       bootstrap: ctx.config.p2p.bootstrap,
+      announce: ctx.config.p2p.announce,
       devnet: ctx.config.p2p.devnet,
       logger: ctx.logger,
       store: options.store ?? null,

@@ -57,5 +57,8 @@ export async function reachabilityCheck (ctx: CommandContext): Promise<Reachabil
   if (r.status === 'private-via-relay') {
     return { name, status: 'ok', detail: `private (behind NAT), reachable via relay ${r.relays.join(', ')}${seen}`, data }
   }
+  if (r.status === 'private-direct') {
+    return { name, status: 'ok', detail: `private network: peers on it dial ${r.lanAddrs.join(', ')} directly (no NAT between this node and its bootstrap peer); hosts outside that network cannot${seen}`, data }
+  }
   return { name, status: 'warn', detail: `unreachable: no public address and no relay reservation within ${Math.round(r.waitedMs / 1000)} s${seen}`, data }
 }

@@ -29,8 +29,9 @@ export const configSpec = {
     format: field(z.enum(['auto', 'json', 'pretty']), 'auto', 'json for headless servers, pretty for people; auto = pretty on a TTY, json otherwise')
   },
   p2p: {
-    listen: field(z.array(multiaddr).max(16), ['/ip4/0.0.0.0/tcp/4021'], 'multiaddrs to listen on'),
-    bootstrap: field(z.array(multiaddr).max(64), [], 'multiaddrs (with /p2p/<peerId>) of peers to join the mesh through'),
+    listen: field(z.array(multiaddr).max(16), ['/ip4/0.0.0.0/tcp/4021'], 'multiaddrs to listen on (TCP port 4021 on every interface by default: open it to the peers that should dial this node)'),
+    bootstrap: field(z.array(multiaddr).max(64), [], 'multiaddrs (with /p2p/<peerId>) of peers to join the mesh through, e.g. /ip4/10.0.0.2/tcp/4021/p2p/16Uiu2... as printed by the node at start; empty = this node starts the mesh'),
+    announce: field(z.array(multiaddr).max(16), [], 'addresses to advertise instead of those found from p2p.listen, e.g. /ip4/203.0.113.7/tcp/4021 or /dns4/miner.example.org/tcp/4021 (behind a port forward or a DNS name); empty = the listen addresses, loopback left out'),
     devnet: field(z.boolean(), false, 'loopback-only relaxations for a local devnet or tests (never on a public node)'),
     relay: field(z.enum(['auto', 'on', 'off']), 'auto', 'serve as a circuit relay for miners behind NAT: auto = when a listen address is a public IP'),
     relayReservations: field(z.number().int().min(0).max(8), 2, 'relay slots a miner reserves when it is not public itself (0 = never use relays)'),

@@ -539,6 +539,13 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     const bill = billOutcome('llm', billed, outcome, hold.reservation.amount, result.tokens.length, endedAt, firstOutput.get(outcome.candidate.peerId))
     let charged: bigint | undefined
     const job: CompletedJob = { jobId: id, ...(outcome.value.jobId === undefined ? {} : { receiptJobId: outcome.value.jobId }), accountId: auth.accountId, modelId: model.id, kind: 'llm', miner: outcome.candidate, input: llmRequest, output: { text: result.text, tokens: result.tokens, finishReason: result.finishReason, ...(result.contextSize === undefined ? {} : { contextSize: result.contextSize }) }, computeUnits: bill.units, cost: bill.cost, overclaim: bill.overclaim, receipt: outcome.value.receipt, startedAt, endedAt }
+    if (sse === null && hold.user !== null) {
+      // Pay-by-User: booked before a whole answer goes out, so the response says what it cost
+      // (a stream's headers are gone by then: it is booked in finish)
+      const paid = await charge(job, hold, body.model)
+      void reply.header(PAYMENT_RESPONSE_HEADER, paid.header)
+      charged = paid.charged
+    }
     if (sse !== null && resp !== null) {
       const usageR = responseUsage(usage.prompt_tokens, usage.completion_tokens)
       const items = outputItems(rids, { content, calls }, result.finishReason === 'length')
@@ -584,12 +591,6 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
       sse.end()
     } else {
       metrics.ttft.observe((endedAt - startedAt) / 1000)
-      if (hold.user !== null) {
-        // Pay-by-User: booked before the answer goes out, so the response says what it cost
-        const paid = await charge(job, hold, body.model)
-        void reply.header(PAYMENT_RESPONSE_HEADER, paid.header)
-        charged = paid.charged
-      }
       void reply.header('x-heurist-miner', outcome.candidate.peerId).header('x-request-id', id)
       const choice = kind === 'chat'
         ? { index: 0, message: { role: 'assistant', content, refusal: null, ...(calls === null ? {} : { tool_calls: calls.map(c => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })) }) }, logprobs: lp, finish_reason: finishReason }

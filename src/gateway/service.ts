@@ -25,6 +25,8 @@ export interface GatewayServiceOptions {
   logger: Logger
   listen: string[]
   bootstrap: string[]
+  /** Addresses to advertise instead of the listen addresses (p2p.announce). */
+  announce?: string[]
   devnet: boolean
   http: Partial<GatewayOptions>
   /** Chain: vouchers are signed for this Payments domain and receipts checked under this one. Null = unpaid. */
@@ -59,7 +61,7 @@ export interface GatewayService {
 }
 
 export async function startGatewayService (o: Omit<GatewayServiceOptions, 'demandIntervalMs'> & { demandIntervalMs?: number }): Promise<GatewayService> {
-  const node = await createHeuristNode({ identity: o.identity, logger: o.logger, store: o.store, listen: o.listen, bootstrap: o.bootstrap, devnet: o.devnet })
+  const node = await createHeuristNode({ identity: o.identity, logger: o.logger, store: o.store, listen: o.listen, bootstrap: o.bootstrap, announce: o.announce ?? [], devnet: o.devnet })
   const backend = createMeshBackend(node, o.logger, o.chain === null ? {} : { receiptDomain: o.chain.receiptDomain })
   backend.start()
   const accounts = new Accounts(o.store)

@@ -5,7 +5,7 @@ import { HeuristError, isHeuristError, usageError } from '../core/errors.js'
 import { readGguf } from './gguf.js'
 import { sha256OfFile } from './cache.js'
 import { getLlamaRuntime, resolveThreads, type GpuSetting } from './runtime.js'
-import { teacherForce, type RawDistribution } from './teacher-forcing.js'
+import { teacherForce, teacherForceCompact, type CompactDistribution, type RawDistribution } from './teacher-forcing.js'
 import { stopStrings, type ChatMessage, type GenerateOptions, type LlmRequest, type LlmResult, type ModelInfo, type OutputConstraint, type SamplingParams, type TokenLogprob } from './types.js'
 
 export interface LlamaEngineOptions {
@@ -250,7 +250,8 @@ export class LlamaEngine {
         let tLast = 0
         const logprobs: TokenLogprob[] | undefined = request.logprobs === undefined ? undefined : []
         if (maxTokens > 0) {
-          const options = { temperature: s.temperature, topK: s.topK, topP: s.topP, seed: s.seed, ...(grammar === undefined ? {} : { grammarEvaluationState: new LlamaGrammarEvaluationState({ model: m.model, grammar }) }) }
+          // yieldEogToken: without it node-llama-cpp ends the iterator silently on an end token, which read as 'length'
+          const options = { temperature: s.temperature, topK: s.topK, topP: s.topP, seed: s.seed, yieldEogToken: true, ...(grammar === undefined ? {} : { grammarEvaluationState: new LlamaGrammarEvaluationState({ model: m.model, grammar }) }) }
           // With metadata asked for, node-llama-cpp applies the grammar before the sampling chain
           // (grammar mask → top-k → top-p → temperature → draw), the distribution validators
           // rebuild; without, it samples first and resamples only when the grammar refuses,
@@ -350,6 +351,26 @@ export class LlamaEngine {
     return await this.withSequence(m, options.signal, async sequence => {
       const distributions = await teacherForce(sequence, m.model, [...prompt, ...outputTokens], prompt.length - 1, Math.max(0, Math.floor(options.top ?? 0)), {}, grammar?.states)
       return { distributions, eogTokens: this.eogTokens(modelId), prompt: { tokens: prompt, stopTokens }, ...(grammar === undefined ? {} : { forbidden: grammar.forbidden }) }
+    })
+  }
+
+  /**
+   * Teacher forcing in O(`top`) memory per position (`CompactDistribution`): the `top` most
+   * likely tokens, the logits of the next output token and of every end-of-generation token,
+   * and the normalizers over the whole vocabulary (at temperature 1, and at `temperature`).
+   * For sampling without top-k on a large vocabulary, where a whole distribution per position
+   * would cost the validator O(vocabulary × tokens) memory.
+   */
+  async compactDistributions (modelId: string, input: string | ChatMessage[], outputTokens: readonly number[], options: { signal?: AbortSignal, top: number, temperature?: number }): Promise<{ distributions: CompactDistribution[], eogTokens: number[], prompt: { tokens: number[], stopTokens: number[][] } }> {
+    const m = this.get(modelId)
+    const { tokens: prompt, stopTokens } = this.promptTokens(modelId, input)
+    if (prompt.length + outputTokens.length > m.info.contextSize) {
+      throw usageError('INFERENCE_PROMPT_TOO_LONG', `prompt (${prompt.length}) + output (${outputTokens.length}) tokens exceed the context of ${m.info.contextSize}`)
+    }
+    const eogTokens = this.eogTokens(modelId)
+    return await this.withSequence(m, options.signal, async sequence => {
+      const distributions = await teacherForceCompact(sequence, m.model, [...prompt, ...outputTokens], prompt.length - 1, { top: options.top, extra: eogTokens, ...(options.temperature !== undefined ? { temperature: options.temperature } : {}) })
+      return { distributions, eogTokens, prompt: { tokens: prompt, stopTokens } }
     })
   }
 

@@ -69,9 +69,9 @@ interface NativeSampler { applyConfig: (config: unknown) => void, dispose: () =>
 
 interface NativeAccess {
   decode: (tokens: Token[], logits: boolean[], mapper: (batchLogitIndex: number, tokenIndex: number) => undefined, afterBatch: (stateLength: number) => Promise<void>) => Promise<unknown>
-  sample: (batchLogitIndex: number, sampler: NativeSampler) => Promise<unknown>
+  sample: (batchLogitIndex: number, sampler: NativeSampler, args?: unknown[]) => Promise<unknown>
   newSampler: () => NativeSampler
-  samplerConfig: (topK: number) => unknown
+  samplerConfig: (topK: number, temperature?: number) => unknown
 }
 
 type Obj = Record<string, unknown>
@@ -99,67 +99,214 @@ function nativeAccess (sequence: LlamaContextSequence, model: LlamaModel): Nativ
       await after(len)
       if (isFn(afterBatch)) await afterBatch.call(sequence, len)
     }),
-    sample: async (batchLogitIndex, sampler) => await sampleToken.call(ctx, batchLogitIndex, sampler, true, false, false, false),
+    sample: async (batchLogitIndex, sampler, args = [true, false, false, false]) => await sampleToken.call(ctx, batchLogitIndex, sampler, ...args),
     newSampler: () => Reflect.construct(Sampler, [nativeModel]) as NativeSampler,
-    samplerConfig: (topK) => resolveConfig.call(sequence, { temperature: 1, topK, topP: 1 })
+    samplerConfig: (topK, temperature = 1) => resolveConfig.call(sequence, { temperature, topK, topP: 1 })
   }
 }
 
+/** One lane of native sampler calls: its own samplers, and how it reads one position. */
+interface Lane<T> { read: (batchLogitIndex: number, at: number) => Promise<T>, dispose: () => void }
+
+/** Positions whose logits one decode call asks for: llama.cpp keeps a float per vocabulary entry for each (bounded memory on large vocabularies). */
+export const TEACHER_FORCE_CHUNK = 16
+
 async function viaNative (n: NativeAccess, tokens: readonly number[], first: number, topK: number, lanes: number, grammar?: GrammarStates): Promise<RawDistribution[] | null> {
-  const samplers: NativeSampler[] = []
-  let config: unknown
-  try {
-    config = n.samplerConfig(topK)
-    for (let i = 0; i < lanes; i++) {
-      const s = n.newSampler()
-      samplers.push(s)
-      s.applyConfig(config)
+  return await decodeInLanes(n, tokens, first, lanes, () => {
+    const sampler = n.newSampler()
+    let config: unknown
+    try { config = n.samplerConfig(topK); sampler.applyConfig(config) } catch (e) { sampler.dispose(); throw e }
+    return {
+      read: async (batchLogitIndex, at) => {
+        // a lane reads one position at a time, so its sampler can carry that position's grammar state
+        const state = grammar?.[at]
+        if (state !== undefined) sampler.applyConfig({ ...(config as object), grammarEvaluationState: state })
+        return parseProbabilities(await n.sample(batchLogitIndex, sampler), grammar !== undefined)
+      },
+      dispose: () => sampler.dispose()
     }
+  })
+}
+
+function parseProbabilities (raw: unknown, grammar: boolean): RawDistribution {
+  const flat = Array.isArray(raw) ? raw[1] : undefined
+  if (!Array.isArray(flat)) throw new Error('unexpected sampleToken result')
+  let m = flat.length >> 1
+  // under a grammar, the tokens it forbids come back with probability 0: left out
+  if (grammar) while (m > 0 && !((flat[2 * m - 1] as number) > 0)) m--
+  const tk = new Int32Array(m)
+  const pr = new Float64Array(m)
+  for (let j = 0; j < m; j++) { tk[j] = flat[2 * j] as number; pr[j] = flat[2 * j + 1] as number }
+  return { tokens: tk, probs: pr }
+}
+
+/**
+ * Decodes `tokens` (at most `TEACHER_FORCE_CHUNK` positions with logits per decode call) and
+ * reads every position from `first` on through `lanes` lanes in flight at once. Null when the
+ * lanes cannot be set up (the caller falls back to the public path).
+ */
+async function decodeInLanes<T> (n: NativeAccess, tokens: readonly number[], first: number, lanes: number, makeLane: () => Lane<T>): Promise<T[] | null> {
+  const made: Array<Lane<T>> = []
+  try {
+    for (let i = 0; i < lanes; i++) made.push(makeLane())
   } catch {
-    for (const s of samplers) s.dispose()
+    for (const l of made) l.dispose()
     return null
   }
-  const out: Array<RawDistribution | undefined> = new Array(tokens.length - first)
-  const chains: Array<Promise<void>> = samplers.map(async () => {})
+  const out: Array<T | undefined> = new Array(tokens.length - first)
+  const chains: Array<Promise<void>> = made.map(async () => {})
   let pending: Array<Promise<void>> = []
   let next = 0
   let failure: unknown
-  const read = (raw: unknown, at: number): void => {
-    const flat = Array.isArray(raw) ? raw[1] : undefined
-    if (!Array.isArray(flat)) throw new Error('unexpected sampleToken result')
-    let m = flat.length >> 1
-    // under a grammar, the tokens it forbids come back with probability 0: left out
-    if (grammar !== undefined) while (m > 0 && !((flat[2 * m - 1] as number) > 0)) m--
-    const tk = new Int32Array(m)
-    const pr = new Float64Array(m)
-    for (let j = 0; j < m; j++) { tk[j] = flat[2 * j] as number; pr[j] = flat[2 * j + 1] as number }
-    out[at] = { tokens: tk, probs: pr }
-  }
-  // a sampler reads one position at a time (its lane is sequential), so it can carry that position's grammar state
-  const configure = (s: NativeSampler, at: number): void => {
-    const state = grammar?.[at]
-    if (state !== undefined) s.applyConfig({ ...(config as object), grammarEvaluationState: state })
-  }
   try {
     // the batch's logits stay valid until the next decode: `afterBatch` holds it until every read is done
-    await n.decode(tokens.slice() as Token[], tokens.map((_t, i) => i >= first), (batchLogitIndex, tokenIndex) => {
-      const lane = next++ % samplers.length
-      const at = tokenIndex - first
-      const p = chains[lane]!.then(async () => { configure(samplers[lane]!, at); read(await n.sample(batchLogitIndex, samplers[lane]!), at) }).catch((e: unknown) => { failure ??= e })
-      chains[lane] = p
-      pending.push(p)
-      return undefined
-    }, async () => {
-      const now = pending
-      pending = []
-      await Promise.all(now)
-    })
-    await Promise.all(pending)
+    for (let start = 0; start < tokens.length && failure === undefined;) {
+      const end = start === 0 ? Math.min(tokens.length, first + TEACHER_FORCE_CHUNK) : Math.min(tokens.length, start + TEACHER_FORCE_CHUNK)
+      const chunk = tokens.slice(start, end)
+      const base = start
+      await n.decode(chunk as Token[], chunk.map((_t, i) => base + i >= first), (batchLogitIndex, tokenIndex) => {
+        const lane = next++ % made.length
+        const at = base + tokenIndex - first
+        const p = chains[lane]!.then(async () => { out[at] = await made[lane]!.read(batchLogitIndex, at) }).catch((e: unknown) => { failure ??= e })
+        chains[lane] = p
+        pending.push(p)
+        return undefined
+      }, async () => {
+        const now = pending
+        pending = []
+        await Promise.all(now)
+      })
+      await Promise.all(pending)
+      start = end
+    }
   } finally {
     await Promise.all(chains)
-    for (const s of samplers) s.dispose()
+    for (const l of made) l.dispose()
   }
   if (failure !== undefined) throw failure
   if (out.some(d => d === undefined)) throw new Error('teacher forcing: a position was not read')
-  return out as RawDistribution[]
+  return out as T[]
+}
+
+/**
+ * A next-token distribution in O(`top`) memory, for a vocabulary too large to copy per
+ * position: the `top` most likely tokens with their raw logits (most likely first), the raw
+ * logits of a few `extra` tokens wherever they rank (the token actually drawn next, the end
+ * tokens), and the normalizers over the whole vocabulary: `lse` = log Σ exp(logit) and, when a
+ * temperature T ≠ 1 was asked for, `lseT` = log Σ exp(logit / T). With those, the sampler's
+ * probability of any listed token is exact, and so is the total of the rest (see llm-check.ts).
+ */
+export interface CompactDistribution {
+  tokens: Int32Array
+  logits: Float64Array
+  extraTokens: Int32Array
+  extraLogits: Float64Array
+  lse: number
+  lseT?: number
+}
+
+export interface CompactRequest {
+  /** Most likely tokens kept per position. */
+  top: number
+  /** Temperature for `lseT` (omitted or 1: not computed). */
+  temperature?: number
+  /** Tokens whose logits are read at every position, besides the next output token. */
+  extra: readonly number[]
+}
+
+/**
+ * Teacher forcing that keeps O(`top`) numbers per position (`CompactDistribution`): the sums
+ * over the vocabulary are taken inside llama.cpp, and only the head crosses to JavaScript. The
+ * public fallback reads whole distributions (one position at a time it is not: memory is then
+ * O(vocabulary) per position, as before).
+ */
+export async function teacherForceCompact (sequence: LlamaContextSequence, model: LlamaModel, tokens: readonly number[], first: number, req: CompactRequest, options: Partial<TeacherForceOptions> = {}): Promise<CompactDistribution[]> {
+  const o = { ...defaultTeacherForceOptions, ...options }
+  const top = Math.max(1, Math.floor(req.top))
+  const extraAt = (at: number): number[] => {
+    const next = tokens[first + at + 1]
+    return next === undefined ? [...req.extra] : [next, ...req.extra]
+  }
+  const tempered = req.temperature !== undefined && req.temperature > 0 && req.temperature !== 1
+  const fast = first >= 0 && o.native ? nativeAccess(sequence, model) : null
+  if (fast !== null) {
+    // per position, three native calls and no full sort of the vocabulary: the head through a
+    // top-k sampler (a partial sort), then sums and the listed logits through a chain without
+    // top-k at temperature 1 and, when asked, at the job's temperature
+    const noTopK = (config: unknown): unknown => { if (isObj(config)) { const c = { ...config }; delete c.topK; return c } return config }
+    const r = await decodeInLanes(fast, tokens, first, Math.max(1, Math.floor(o.lanes)), () => {
+      const made: NativeSampler[] = []
+      const sampler = (config: unknown): NativeSampler => { const x = fast.newSampler(); made.push(x); x.applyConfig(config); return x }
+      const dispose = (): void => { for (const x of made) x.dispose() }
+      try {
+        const head = sampler(fast.samplerConfig(top))
+        const sums = sampler(noTopK(fast.samplerConfig(0)))
+        const temp = tempered ? sampler(noTopK(fast.samplerConfig(0, req.temperature))) : null
+        return {
+          read: async (batchLogitIndex, at) => {
+            const extra = extraAt(at)
+            const a = await fast.sample(batchLogitIndex, head, [false, false, [[], false, false, false, top], false])
+            const b = await fast.sample(batchLogitIndex, sums, [false, false, [extra, false, false, false, 0], true])
+            const d = parseCompact(a, b, top, extra)
+            if (temp !== null) d.lseT = (d.logits[0] ?? 0) / req.temperature! + Math.log(weightOf(await fast.sample(batchLogitIndex, temp, [false, false, [[], false, false, false, 0], true])))
+            return d
+          },
+          dispose
+        }
+      } catch (e) { dispose(); throw e }
+    })
+    if (r !== null) return r
+  }
+  const full = await viaControlledEvaluate(sequence, tokens, first, 0)
+  return full.map((d, at) => compactOf(d, top, extraAt(at), req.temperature))
+}
+
+function weightOf (raw: unknown): number {
+  const weight = Array.isArray(raw) ? raw[4] : undefined
+  if (typeof weight !== 'number' || !(weight > 0) || !Number.isFinite(weight)) throw new Error('unexpected sampleToken result')
+  return weight
+}
+
+/** Head call ([.., .., .., head logits flat]) and sums call ([.., .., .., listed logits flat, Σ exp(logit − max)]) → compact. */
+function parseCompact (headRaw: unknown, sumsRaw: unknown, top: number, extra: readonly number[]): CompactDistribution {
+  const flat = Array.isArray(headRaw) ? headRaw[3] : undefined
+  const listed = Array.isArray(sumsRaw) ? sumsRaw[3] : undefined
+  const weight = weightOf(sumsRaw)
+  if (!Array.isArray(flat) || !Array.isArray(listed) || flat.length < 2) throw new Error('unexpected sampleToken result')
+  const h = Math.min(top, flat.length >> 1)
+  const tokens = new Int32Array(h)
+  const logits = new Float64Array(h)
+  for (let j = 0; j < h; j++) { tokens[j] = flat[2 * j] as number; logits[j] = flat[2 * j + 1] as number }
+  const seen = new Map<number, number>()
+  for (let j = 0; j + 1 < listed.length; j += 2) seen.set(listed[j] as number, listed[j + 1] as number)
+  const et: number[] = []
+  const el: number[] = []
+  for (const t of extra) { const l = seen.get(t); if (l !== undefined && !et.includes(t)) { et.push(t); el.push(l) } }
+  // the weight is Σ exp(logit − max) over the vocabulary; the max is the head's first logit
+  return { tokens, logits, extraTokens: Int32Array.from(et), extraLogits: Float64Array.from(el), lse: (logits[0] ?? 0) + Math.log(weight) }
+}
+
+/** A whole distribution (probabilities at temperature 1) reduced to the compact form. */
+export function compactOf (d: RawDistribution, top: number, extra: readonly number[], temperature?: number): CompactDistribution {
+  const h = Math.min(top, d.probs.length)
+  const logit = (i: number): number => Math.log(Math.max(d.probs[i] ?? 0, 1e-300))
+  const et: number[] = []
+  const el: number[] = []
+  for (const t of extra) {
+    if (et.includes(t)) continue
+    const i = d.tokens.indexOf(t)
+    if (i >= 0) { et.push(t); el.push(logit(i)) }
+  }
+  let total = 0
+  let totalT = 0
+  const T = temperature !== undefined && temperature > 0 ? temperature : 1
+  for (let i = 0; i < d.probs.length; i++) { total += d.probs[i] ?? 0; totalT += Math.exp(logit(i) / T) }
+  return {
+    tokens: d.tokens.slice(0, h),
+    logits: Float64Array.from({ length: h }, (_x, i) => logit(i)),
+    extraTokens: Int32Array.from(et),
+    extraLogits: Float64Array.from(el),
+    lse: Math.log(total),
+    ...(T !== 1 ? { lseT: Math.log(totalT) } : {})
+  }
 }

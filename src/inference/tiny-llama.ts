@@ -28,6 +28,12 @@ export interface TinyLlamaSpec {
    * another is that model's quantized copy: the `--cheat quantized-*` modes serve it.
    */
   quant?: TinyQuant
+  /**
+   * The vocabulary. Default `bytes` (262 tokens, SentencePiece-style). `bpe128k`: a GPT-2-style
+   * byte-level BPE of 128,256 tokens with several end-of-generation tokens, the shape of Llama 3's
+   * (see `tinyBpeVocabulary`); for measuring what a real vocabulary costs a validator.
+   */
+  vocab?: 'bytes' | 'bpe128k'
 }
 
 export type TinyQuant = 'q8_0' | 'q4_0'
@@ -36,6 +42,13 @@ export const tinyLlamaSpecs: TinyLlamaSpec[] = [
   { name: 'tiny-llama', seed: 1, embd: 64, layers: 2, heads: 4, headsKv: 4, ff: 128, contextLength: 1024 },
   { name: 'tiny-llama-b', seed: 2, embd: 96, layers: 3, heads: 4, headsKv: 2, ff: 192, contextLength: 1024 }
 ]
+
+/**
+ * A tiny model with a real-size vocabulary: 128,256 tokens (Llama 3's count), GPT-2-style
+ * byte-level BPE, four end-of-generation tokens. Built on demand (the validation bench and the
+ * tests that need it); about 33 MB, written at run time, never committed.
+ */
+export const tinyLlama128kSpec: TinyLlamaSpec = { name: 'tiny-llama-128k', seed: 3, embd: 32, layers: 1, heads: 2, headsKv: 2, ff: 64, contextLength: 1024, vocab: 'bpe128k' }
 
 /** The quantized copy of a tiny model's name (`tiny-llama` → `tiny-llama-q4`). */
 export function quantizedSiblingName (name: string, quant: TinyQuant): string {
@@ -77,6 +90,65 @@ export function tinyVocabulary (): { tokens: string[], types: number[] } {
   return { tokens, types }
 }
 
+/** GPT-2's map from bytes to printable characters (byte-level BPE writes every byte as one of these). */
+function gpt2ByteChars (): string[] {
+  const keep = (b: number): boolean => (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF)
+  const out: string[] = []
+  let extra = 0
+  for (let b = 0; b < 256; b++) out.push(String.fromCharCode(keep(b) ? b : 256 + extra++))
+  return out
+}
+
+/** Output weight of the BPE model's end tokens on dimension 0: a job of 256 tokens ends by itself about half the time. */
+const BPE_EOG_WEIGHT = 1.5
+
+/** The end-of-generation tokens of the BPE vocabulary (as Llama 3.1 has: end of text, end of turn, end of message; and ChatML's). */
+export const TINY_BPE_EOG = ['<|end_of_text|>', '<|eot_id|>', '<|eom_id|>', '<|im_end|>'] as const
+const BPE_SPECIALS = ['<|begin_of_text|>', ...TINY_BPE_EOG, '<|im_start|>']
+const BPE_SIZE = 128_256
+const BPE_SPECIAL_BASE = 128_000
+
+/**
+ * A GPT-2-style byte-level BPE vocabulary of 128,256 tokens, built from rules (no download):
+ * the 256 byte characters, then every pair of the 95 printable ASCII characters (space as `Ġ`),
+ * then triples (a pair + one character) up to 128,000 tokens, each with its merge rule; then 256
+ * special tokens (begin/end of text, end of turn, end of message, ChatML's two, reserved ones)
+ * as Llama 3 lays them out. `outputAllowed` marks the tokens whose bytes are printable ASCII,
+ * space or newline (the only ones the model writes, besides the end tokens).
+ */
+export function tinyBpeVocabulary (): { tokens: string[], types: number[], merges: string[], outputAllowed: boolean[], specials: Record<string, number> } {
+  const byteChars = gpt2ByteChars()
+  const tokens = [...byteChars]
+  const types = tokens.map(() => TT_NORMAL)
+  const outputAllowed = byteChars.map((_c, b) => b === 0x0A || (b >= 0x20 && b < 0x7F))
+  const printable = [byteChars[0x20]!]
+  for (let b = 0x21; b < 0x7F; b++) printable.push(byteChars[b]!)
+  const merges: string[] = []
+  const add = (left: string, right: string): void => {
+    merges.push(`${left} ${right}`)
+    tokens.push(left + right)
+    types.push(TT_NORMAL)
+    outputAllowed.push(true)
+  }
+  for (const a of printable) for (const b of printable) add(a, b)
+  const pairs = tokens.slice(256)
+  outer: for (const ab of pairs) {
+    for (const c of printable) {
+      if (tokens.length >= BPE_SPECIAL_BASE) break outer
+      add(ab, c)
+    }
+  }
+  const specials: Record<string, number> = {}
+  for (let i = 0; tokens.length < BPE_SIZE; i++) {
+    const name = BPE_SPECIALS[i] ?? `<|reserved_special_token_${i - BPE_SPECIALS.length}|>`
+    specials[name] = tokens.length
+    tokens.push(name)
+    types.push(TT_CONTROL)
+    outputAllowed.push(false)
+  }
+  return { tokens, types, merges, outputAllowed, specials }
+}
+
 /** mulberry32: small, fast, and the same on every platform. */
 function rng (seed: number): () => number {
   let a = seed >>> 0
@@ -98,8 +170,13 @@ function allowedOutput (tokenId: number): boolean {
 
 /** Builds the GGUF bytes of one tiny model: deterministic for a spec. */
 export function buildTinyLlama (spec: TinyLlamaSpec): Buffer {
-  const { tokens, types } = tinyVocabulary()
+  const bpe = spec.vocab === 'bpe128k' ? tinyBpeVocabulary() : null
+  const { tokens, types } = bpe ?? tinyVocabulary()
   const nVocab = tokens.length
+  // output row weight on the constant dimension 0: 0 for tokens the model writes, −8 for those it
+  // never does; the BPE model's end tokens get a positive weight, so its jobs end by themselves
+  const eog = new Set(bpe === null ? [] : TINY_BPE_EOG.map(n => bpe.specials[n]!))
+  const outputBias = (t: number): number => eog.has(t) ? BPE_EOG_WEIGHT : (bpe === null ? allowedOutput(t) : bpe.outputAllowed[t] === true) ? 0 : -8
   const { embd, ff, layers, heads, headsKv } = spec
   const headDim = embd / heads
   const embdKv = headDim * headsKv
@@ -137,7 +214,7 @@ export function buildTinyLlama (spec: TinyLlamaSpec): Buffer {
   }
   tensors.push({ name: 'output_norm.weight', dims: [embd], data: ones(embd) })
   const out = uniform(embd * nVocab, 0.6)
-  for (let t = 0; t < nVocab; t++) out[t * embd] = allowedOutput(t) ? 0 : -8
+  for (let t = 0; t < nVocab; t++) out[t * embd] = outputBias(t)
   tensors.push({ name: 'output.weight', dims: [embd, nVocab], data: out })
 
   const u32 = (value: number): GgufValue => ({ type: GgufType.UINT32, value })
@@ -157,16 +234,31 @@ export function buildTinyLlama (spec: TinyLlamaSpec): Buffer {
     ['llama.attention.layer_norm_rms_epsilon', { type: GgufType.FLOAT32, value: 1e-5 }],
     ['llama.rope.freq_base', { type: GgufType.FLOAT32, value: 10000 }],
     ['llama.vocab_size', u32(nVocab)],
-    ['tokenizer.ggml.model', { type: GgufType.STRING, value: 'llama' }],
-    ['tokenizer.ggml.tokens', { type: GgufType.ARRAY, itemType: GgufType.STRING, value: tokens }],
-    ['tokenizer.ggml.scores', { type: GgufType.ARRAY, itemType: GgufType.FLOAT32, value: tokens.map(() => 0) }],
-    ['tokenizer.ggml.token_type', { type: GgufType.ARRAY, itemType: GgufType.INT32, value: types }],
-    ['tokenizer.ggml.unknown_token_id', u32(0)],
-    ['tokenizer.ggml.bos_token_id', u32(1)],
-    ['tokenizer.ggml.eos_token_id', u32(2)],
-    ['tokenizer.ggml.add_bos_token', { type: GgufType.BOOL, value: true }],
+    ...(bpe === null
+      ? [
+          ['tokenizer.ggml.model', { type: GgufType.STRING, value: 'llama' }],
+          ['tokenizer.ggml.tokens', { type: GgufType.ARRAY, itemType: GgufType.STRING, value: tokens }],
+          ['tokenizer.ggml.scores', { type: GgufType.ARRAY, itemType: GgufType.FLOAT32, value: tokens.map(() => 0) }],
+          ['tokenizer.ggml.token_type', { type: GgufType.ARRAY, itemType: GgufType.INT32, value: types }],
+          ['tokenizer.ggml.unknown_token_id', u32(0)],
+          ['tokenizer.ggml.bos_token_id', u32(1)],
+          ['tokenizer.ggml.eos_token_id', u32(2)],
+          ['tokenizer.ggml.add_bos_token', { type: GgufType.BOOL, value: true }],
+          ['tokenizer.ggml.add_space_prefix', { type: GgufType.BOOL, value: false }]
+        ] satisfies Array<[string, GgufValue]>
+      : [
+          ['tokenizer.ggml.model', { type: GgufType.STRING, value: 'gpt2' }],
+          ['tokenizer.ggml.pre', { type: GgufType.STRING, value: 'gpt-2' }],
+          ['tokenizer.ggml.tokens', { type: GgufType.ARRAY, itemType: GgufType.STRING, value: tokens }],
+          ['tokenizer.ggml.token_type', { type: GgufType.ARRAY, itemType: GgufType.INT32, value: types }],
+          ['tokenizer.ggml.merges', { type: GgufType.ARRAY, itemType: GgufType.STRING, value: bpe.merges }],
+          ['tokenizer.ggml.bos_token_id', u32(bpe.specials['<|begin_of_text|>']!)],
+          ['tokenizer.ggml.eos_token_id', u32(bpe.specials['<|end_of_text|>']!)],
+          ['tokenizer.ggml.eot_token_id', u32(bpe.specials['<|eot_id|>']!)],
+          ['tokenizer.ggml.eom_token_id', u32(bpe.specials['<|eom_id|>']!)],
+          ['tokenizer.ggml.add_bos_token', { type: GgufType.BOOL, value: true }]
+        ] satisfies Array<[string, GgufValue]>),
     ['tokenizer.ggml.add_eos_token', { type: GgufType.BOOL, value: false }],
-    ['tokenizer.ggml.add_space_prefix', { type: GgufType.BOOL, value: false }],
     ['tokenizer.chat_template', { type: GgufType.STRING, value: CHATML_TEMPLATE }]
   ]
   // as llama.cpp's quantizer: 2-D weight matrices whose rows are whole blocks; norms stay F32

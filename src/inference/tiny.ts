@@ -1,7 +1,7 @@
 import { writeFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ModelCache, type CachedModel } from './cache.js'
-import { buildTinyLlama, tinyLlamaSpecs, tinyQuantizedSpecs } from './tiny-llama.js'
+import { buildTinyLlama, tinyLlama128kSpec, tinyLlamaSpecs, tinyQuantizedSpecs } from './tiny-llama.js'
 import { tinySdBuilders } from './image/tiny-sd.js'
 import type { ModelKind } from './types.js'
 
@@ -18,10 +18,10 @@ export interface TinyModelBuilder {
   onDemand?: boolean
 }
 
-export const tinyModelBuilders: TinyModelBuilder[] = [...tinyLlamaSpecs, ...tinyQuantizedSpecs].map(spec => ({
+export const tinyModelBuilders: TinyModelBuilder[] = [...tinyLlamaSpecs, ...tinyQuantizedSpecs, tinyLlama128kSpec].map(spec => ({
   name: spec.name,
   kind: 'llm' as const,
-  ...(spec.quant !== undefined ? { onDemand: true } : {}),
+  ...(spec.quant !== undefined || spec.vocab === 'bpe128k' ? { onDemand: true } : {}),
   async build (dir: string): Promise<string> {
     const path = join(dir, `${spec.name}.gguf`)
     await writeFile(path, buildTinyLlama(spec))

@@ -20,7 +20,8 @@ import {
 import { TOPICS, encodeMessage, type Advert, type ReceiptMessage } from './messages.js'
 import { PeerTable, type PeerTableOptions } from './peer-table.js'
 import { JobServer, runJob, type JobExecutor, type JobRequest, type JobServerOptions, type RunJobOptions, type RunJobResult } from './job.js'
-import { Reachability, RelayGuard, checkRelayAddrs, openStreamPreferDirect, reachabilityOptions, reachabilityParts, type ReachabilityInit } from './reachability.js'
+import { meshPeerRouting } from './peer-routing.js'
+import { Reachability, RelayGuard, checkRelayAddrs, withoutLoopback, openStreamPreferDirect, reachabilityOptions, reachabilityParts, type ReachabilityInit } from './reachability.js'
 
 /**
  * A Heurist mesh node: libp2p (TCP, Noise, Yamux, identify, ping, bootstrap) with gossipsub
@@ -35,6 +36,12 @@ export interface HeuristNodeOptions {
   listen: string[]
   /** Peers (multiaddrs with /p2p/) to join through. Default none. */
   bootstrap: string[]
+  /**
+   * Addresses to advertise instead of the ones found from the listen addresses (a public IP
+   * behind a port forward, a `/dns4/name/tcp/port`). Default none: the listen addresses, with
+   * loopback dropped whenever another address exists.
+   */
+  announce: string[]
   /**
    * Loopback relaxations for a local devnet or tests: 127.0.0.1 is whitelisted from gossipsub's
    * IP-colocation penalty and from the inbound connection rate limit. Never on a public node.
@@ -68,6 +75,7 @@ export interface HeuristNodeOptions {
 export const defaultHeuristNodeOptions = {
   listen: ['/ip4/127.0.0.1/tcp/0'],
   bootstrap: [] as string[],
+  announce: [] as string[],
   devnet: false,
   store: null,
   heartbeatMs: 1000,
@@ -78,7 +86,7 @@ export const defaultHeuristNodeOptions = {
 
 export type HeuristNodeInit = Partial<HeuristNodeOptions> & Pick<HeuristNodeOptions, 'identity' | 'logger'>
 
-type Services = { pubsub: GossipSub, identify: unknown, ping: unknown }
+type Services = { pubsub: GossipSub, identify: unknown, ping: unknown, meshRouting: unknown }
 
 export class HeuristNode {
   readonly o: HeuristNodeOptions
@@ -123,7 +131,12 @@ export class HeuristNode {
     const guard = this.relayGuard = reach.guard
     this.node = await createLibp2p<Services>({
       privateKey: o.identity.libp2pKey,
-      addresses: { listen: [...o.listen, ...reach.listen] },
+      addresses: {
+        listen: [...o.listen, ...reach.listen],
+        ...(o.announce.length > 0 ? { announce: o.announce } : {}),
+        // no other host can dial our 127.0.0.1: never advertise it beside a real address
+        announceFilter: (addrs: Multiaddr[]) => withoutLoopback(addrs)
+      },
       transports: [tcp(), ...reach.transports],
       connectionGater: guard.gater(),
       connectionEncrypters: [noise()],
@@ -138,6 +151,8 @@ export class HeuristNode {
       services: {
         identify: identify(),
         ping: ping(),
+        // a peer known only by id (a gateway heard through a miner) is found through the mesh
+        meshRouting: meshPeerRouting() as never,
         ...reach.services,
         pubsub: gossipsub({
           globalSignaturePolicy: 'StrictSign',

@@ -123,6 +123,23 @@ export function ipOf (ma: string): string | null {
 
 export function isCircuit (ma: string): boolean { return ma.includes('/p2p-circuit') }
 
+/** True for 127.0.0.0/8 and ::1 (and their IPv4-mapped form). */
+export function isLoopbackIp (ip: string): boolean {
+  const l = ip.toLowerCase()
+  return /^127\./.test(l) || l === '::1' || /^::ffff:127\./.test(l)
+}
+
+/**
+ * The addresses a node advertises (identify, adverts): loopback ones are dropped when it has
+ * any other direct address, since no other host can dial 127.0.0.1 to reach us (a node
+ * listening on loopback only, a devnet or a test, keeps them).
+ */
+export function withoutLoopback<T extends { toString: () => string }> (addrs: T[]): T[] {
+  const loop = (a: T): boolean => { const s = a.toString(); const ip = ipOf(s); return !isCircuit(s) && ip !== null && isLoopbackIp(ip) }
+  if (!addrs.some(a => !isCircuit(a.toString()) && !loop(a))) return addrs
+  return addrs.filter(a => !loop(a))
+}
+
 /**
  * True when we would listen on a public IP (so this node can serve as a relay): a public
  * address named in `listen`, or a wildcard (0.0.0.0 / ::) on a host with a public interface
@@ -360,20 +377,25 @@ export function reachabilityParts (listen: string[], o: ReachabilityOptions, log
 
 // ---- where others can reach us ----
 
-export type ReachabilityStatus = 'public' | 'private-via-relay' | 'unreachable'
+export type ReachabilityStatus = 'public' | 'private-via-relay' | 'private-direct' | 'unreachable'
 
 export interface ReachabilityReport {
-  /** public: others can dial us directly; private-via-relay: only through relay reservations; unreachable: neither. */
+  /**
+   * public: others can dial us directly; private-via-relay: only through relay reservations;
+   * private-direct: peers on our private network dial us directly (a LAN, a VPC); unreachable: none of these.
+   */
   status: ReachabilityStatus
   /** No verified public address of our own. */
   private: boolean
   /** Reachable through at least one relay reservation. */
   viaRelay: boolean
   /** Why we say public: `relay` (we serve as a relay on a public listen address or by `--relay`) or `autonat` (peers dialled a public address back). */
-  evidence: 'relay' | 'autonat' | 'relay-reservation' | 'none'
+  evidence: 'relay' | 'autonat' | 'relay-reservation' | 'lan' | 'none'
   relayServer: boolean
   /** Our public addresses that peers confirmed (AutoNAT). */
   publicAddrs: string[]
+  /** Our private (non-loopback) addresses that peers on the same network reach directly: one saw us there with no NAT between, or dialled us there. */
+  lanAddrs: string[]
   /** Our relayed addresses (one set per reservation). */
   relayAddrs: string[]
   /** The relays we hold reservations on. */
@@ -393,6 +415,20 @@ export class Reachability {
   private last: ReachabilityStatus | null = null
   private readonly listeners = new Set<(r: ReachabilityReport) => void>()
   private readonly onSelf = (): void => { this.check() }
+  /** Private IPs of ours that peers dialled directly (inbound, not relayed). */
+  private readonly dialledAt = new Set<string>()
+  private readonly onConnection = (evt: CustomEvent<Connection>): void => {
+    const c = evt.detail
+    if (c.direction !== 'inbound' || isRelayed(c)) return
+    const remote = ipOf(c.remoteAddr.toString())
+    if (remote === null || isLoopbackIp(remote) || !isPrivateIp(remote)) return
+    // the peer dialled one of our private listen addresses: we are reachable on its network
+    for (const a of this.node?.getMultiaddrs() ?? []) {
+      const ip = ipOf(a.toString())
+      if (ip !== null && !isCircuit(a.toString()) && !isLoopbackIp(ip) && isPrivateIp(ip) && this.dialledAt.size < 64) this.dialledAt.add(ip)
+    }
+    this.check()
+  }
   private readonly onIdentify = (evt: CustomEvent<IdentifyResult>): void => {
     const ma = evt.detail.observedAddr?.toString()
     if (ma === undefined || this.observed.includes(ma)) return
@@ -407,12 +443,14 @@ export class Reachability {
     this.node = node
     node.addEventListener('self:peer:update', this.onSelf)
     node.addEventListener('peer:identify', this.onIdentify)
+    node.addEventListener('connection:open', this.onConnection as never)
     this.check()
   }
 
   detach (): void {
     this.node?.removeEventListener('self:peer:update', this.onSelf)
     this.node?.removeEventListener('peer:identify', this.onIdentify)
+    this.node?.removeEventListener('connection:open', this.onConnection as never)
     this.node = null
   }
 
@@ -426,15 +464,23 @@ export class Reachability {
       const at = parts.findIndex(c => c.name === 'p2p-circuit')
       return parts.slice(0, at).findLast(c => c.name === 'p2p')?.value ?? ''
     }).filter(r => r !== ''))]
+    // a peer that saw us at one of our own private addresses has no NAT between us: peers on
+    // that network dial the address directly, as do those that already dialled us there
+    const observedIps = new Set(this.observed.map(ipOf).filter((x): x is string => x !== null))
+    const lanAddrs = addrs.filter(a => {
+      const ip = ipOf(a)
+      return ip !== null && !isCircuit(a) && !isLoopbackIp(ip) && isPrivateIp(ip) && (observedIps.has(ip) || this.dialledAt.has(ip))
+    })
     const pub = this.relayServer || publicAddrs.length > 0
-    const status: ReachabilityStatus = pub ? 'public' : relayAddrs.length > 0 ? 'private-via-relay' : 'unreachable'
+    const status: ReachabilityStatus = pub ? 'public' : relayAddrs.length > 0 ? 'private-via-relay' : lanAddrs.length > 0 ? 'private-direct' : 'unreachable'
     return {
       status,
       private: !pub,
       viaRelay: relayAddrs.length > 0,
-      evidence: publicAddrs.length > 0 ? 'autonat' : this.relayServer ? 'relay' : relayAddrs.length > 0 ? 'relay-reservation' : 'none',
+      evidence: publicAddrs.length > 0 ? 'autonat' : this.relayServer ? 'relay' : relayAddrs.length > 0 ? 'relay-reservation' : lanAddrs.length > 0 ? 'lan' : 'none',
       relayServer: this.relayServer,
       publicAddrs,
+      lanAddrs,
       relayAddrs,
       relays,
       observedAddrs: [...this.observed],
@@ -467,7 +513,7 @@ export class Reachability {
     const r = this.report()
     if (r.status === this.last) return
     this.last = r.status
-    this.logger.info({ reachability: r.status, relays: r.relays, relayAddrs: r.relayAddrs, publicAddrs: r.publicAddrs, observedAddrs: r.observedAddrs, relayServer: r.relayServer }, 'reachability')
+    this.logger.info({ reachability: r.status, relays: r.relays, relayAddrs: r.relayAddrs, publicAddrs: r.publicAddrs, lanAddrs: r.lanAddrs, observedAddrs: r.observedAddrs, relayServer: r.relayServer }, 'reachability')
     for (const l of this.listeners) l(r)
   }
 }

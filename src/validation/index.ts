@@ -1,6 +1,6 @@
 // Public surface of src/validation (DESIGN.md §7): checks, cheats, verdicts, the validator.
 export {
-  scoreLlmJob, scorePosition, windowTest, freedmanThreshold, defaultLlmCheckOptions,
+  scoreLlmJob, scorePosition, scoreCompact, windowTest, freedmanThreshold, defaultLlmCheckOptions,
   type LlmCheckOptions, type LlmJob, type LlmJobScore, type PositionScore, type TeacherForcingModel, type TokenDistribution, type WindowVerdict
 } from './llm-check.js'
 export { scoreImageJob, decodePng, imageRerun, type ImageJobScore, type ImageRerun, type RerunModel } from './image-check.js'

@@ -1,4 +1,4 @@
-import { stopStrings, type ChatMessage, type OutputConstraint, type SamplingParams } from '../inference/index.js'
+import { stopStrings, type ChatMessage, type CompactDistribution, type OutputConstraint, type SamplingParams } from '../inference/index.js'
 
 /**
  * The LLM check (DESIGN.md §7): text is not reproducible across hardware, so a validator
@@ -52,9 +52,14 @@ export interface LlmCheckOptions {
    * position costs more than the model on small models); with top-k off, all of them do.
    */
   boundaryMargin: number
+  /**
+   * With top-k off, the most likely tokens read per position (`scoreCompact`). Default 128.
+   * Memory per position is O(this), not O(vocabulary).
+   */
+  compactTop: number
 }
 
-export const defaultLlmCheckOptions: LlmCheckOptions = { logitTolerance: 0.05, topPTolerance: 1e-3, alpha: 1e-9, window: 20, boundaryMargin: 8 }
+export const defaultLlmCheckOptions: LlmCheckOptions = { logitTolerance: 0.05, topPTolerance: 1e-3, alpha: 1e-9, window: 20, boundaryMargin: 8, compactTop: 128 }
 
 /**
  * A raw next-token distribution (temperature 1, no filters), most likely first; possibly only
@@ -71,6 +76,11 @@ export interface TeacherForcingModel {
    * grammar forbids (−1: none).
    */
   tokenDistributions: (modelId: string, input: string | ChatMessage[], outputTokens: readonly number[], options?: { signal?: AbortSignal, top?: number, constraint?: OutputConstraint }) => Promise<{ distributions: TokenDistribution[], eogTokens: number[], prompt?: { tokens: number[], stopTokens: number[][] }, forbidden?: number }>
+  /**
+   * Teacher forcing in O(`top`) memory per position (the llama engine has it); used with
+   * top-k off, where `tokenDistributions` would copy the whole vocabulary per position.
+   */
+  compactDistributions?: (modelId: string, input: string | ChatMessage[], outputTokens: readonly number[], options: { signal?: AbortSignal, top: number, temperature?: number }) => Promise<{ distributions: CompactDistribution[], eogTokens: number[], prompt?: { tokens: number[], stopTokens: number[][] } }>
   promptTokens: (modelId: string, input: string | ChatMessage[]) => { tokens: number[], stopTokens: number[][] }
   detokenize: (modelId: string, tokens: readonly number[], specialTokens?: boolean) => string
   loaded: () => Array<{ id: string, contextSize: number }>
@@ -176,6 +186,72 @@ export function scorePosition (d: TokenDistribution, token: number, s: SamplingP
   return { inSupport, u: before + p / 2, logP: Math.log(p), expectedLogP }
 }
 
+/**
+ * `scorePosition` for top-k off (temperature > 0) on a `CompactDistribution`: the head of the
+ * raw distribution, the token's own logit and the normalizers over the whole vocabulary.
+ * - The nucleus ends inside the head (top-p < 1 reached there): every kept token is listed,
+ *   and the score is exactly `scorePosition`'s.
+ * - top-p = 1: the sampler's probability of every listed token is exact (the normalizer is over
+ *   the whole vocabulary); the tokens outside the head count as one category, ranked last. The
+ *   mid-rank PIT of any categorical in a fixed order still has E[u] = 1/2 and Var[u] ≤ 1/12,
+ *   so the window test's bound holds unchanged; a token in the tail gets the category's u.
+ * - top-p < 1 with a nucleus longer than the head (a flat distribution): the kept mass beyond
+ *   the head is unknown, so u is the PIT within the head given that the draw fell in it
+ *   (conditional mean 1/2 again), and 1/2 for a draw outside it; such a token is not failed
+ *   by the support test (it cannot be told apart from one inside the nucleus).
+ */
+export function scoreCompact (c: CompactDistribution, token: number, s: SamplingParams, o: LlmCheckOptions = defaultLlmCheckOptions): PositionScore {
+  const h = c.tokens.length
+  const T = s.temperature
+  let rank = -1
+  for (let i = 0; i < h; i++) if (c.tokens[i] === token) { rank = i; break }
+  let lt: number | undefined = rank >= 0 ? c.logits[rank] : undefined
+  if (lt === undefined) for (let i = 0; i < c.extraTokens.length; i++) if (c.extraTokens[i] === token) { lt = c.extraLogits[i]; break }
+  if (lt === undefined || h === 0) return { inSupport: false, u: 1, logP: -Infinity, expectedLogP: 0 }
+  const l = (i: number): number => c.logits[i] ?? -Infinity
+  // the nucleus, when it ends inside the head
+  let keep = -1
+  if (s.topP < 1) {
+    let cum = 0
+    for (let i = 0; i < h; i++) { cum += Math.exp(l(i) - c.lse); if (cum >= s.topP) { keep = i + 1; break } }
+  }
+  let inSupport = true
+  if (keep > 0) {
+    let aboveMass = 0
+    for (let i = 0; i < h; i++) { if (l(i) - lt > o.logitTolerance) aboveMass += Math.exp(l(i) - c.lse); else break }
+    inSupport = aboveMass < s.topP + o.topPTolerance
+  }
+  const logSumExp = (n: number): number => { let m = -Infinity; for (let i = 0; i < n; i++) m = Math.max(m, l(i) / T); let z = 0; for (let i = 0; i < n; i++) z += Math.exp(l(i) / T - m); return m + Math.log(z) }
+  const logZ = keep > 0 ? logSumExp(keep) : s.topP >= 1 ? (T === 1 ? c.lse : c.lseT) : undefined
+  if (logZ === undefined) {
+    // nucleus beyond the head: the PIT within the head, given the draw fell in it
+    if (rank < 0) return { inSupport: true, u: 0.5, logP: 0, expectedLogP: 0 }
+    const w = logSumExp(h)
+    let before = 0
+    for (let i = 0; i < rank; i++) before += Math.exp(l(i) / T - w)
+    const p = Math.exp(lt / T - w)
+    return { inSupport: true, u: before + p / 2, logP: Math.log(p), expectedLogP: 0 }
+  }
+  const listed = keep > 0 ? keep : h
+  let expectedLogP = 0
+  let mass = 0
+  for (let i = 0; i < listed; i++) { const p = Math.exp(l(i) / T - logZ); mass += p; if (p > 0) expectedLogP += p * Math.log(p) }
+  const rest = Math.max(0, 1 - mass)
+  if (keep < 0 && rest > 0) expectedLogP += rest * Math.log(rest) // the tail as one category: an estimate, reported only
+  if (rank >= 0 && rank < listed) {
+    let before = 0
+    for (let i = 0; i < rank; i++) before += Math.exp(l(i) / T - logZ)
+    const p = Math.exp(lt / T - logZ)
+    return { inSupport, u: before + p / 2, logP: Math.log(p), expectedLogP }
+  }
+  if (keep > 0) {
+    // cut by the exact chain: in the tolerant support only at the boundary, scored neutrally
+    return { inSupport, u: 0.5, logP: inSupport ? expectedLogP : -Infinity, expectedLogP }
+  }
+  // top-p = 1, a token beyond the head: the tail category
+  return { inSupport: true, u: mass + rest / 2, logP: lt / T - logZ, expectedLogP }
+}
+
 function endsWith (a: readonly number[], b: readonly number[]): boolean {
   if (b.length === 0 || b.length > a.length) return false
   for (let i = 0; i < b.length; i++) if (a[a.length - b.length + i] !== b[i]) return false
@@ -189,8 +265,26 @@ function endsWith (a: readonly number[], b: readonly number[]): boolean {
 export async function scoreLlmJob (model: TeacherForcingModel, job: LlmJob, options: Partial<LlmCheckOptions> = {}, signal?: AbortSignal): Promise<LlmJobScore> {
   const o = { ...defaultLlmCheckOptions, ...options }
   const { tokens, finishReason } = job.output
-  const top = job.sampling.temperature === 0 ? 1 + o.boundaryMargin : job.sampling.topK > 0 ? job.sampling.topK + o.boundaryMargin : 0
-  const { distributions, eogTokens, prompt, forbidden = -1 } = await model.tokenDistributions(job.modelId, job.input, tokens, { signal, top, ...(job.constraint === undefined ? {} : { constraint: job.constraint }) })
+  // a grammar needs the masked distributions (the compact path reads the raw ones)
+  const compact = job.sampling.temperature > 0 && job.sampling.topK === 0 && job.constraint === undefined && model.compactDistributions !== undefined
+  let positions: Array<(t: number) => PositionScore>
+  let eogTokens: number[]
+  let prompt: { tokens: number[], stopTokens: number[][] } | undefined
+  let forbidden = -1
+  if (compact && model.compactDistributions !== undefined) {
+    // top-k off: O(compactTop) per position, whatever the vocabulary
+    const r = await model.compactDistributions(job.modelId, job.input, tokens, { signal, top: o.compactTop, ...(job.sampling.temperature !== 1 ? { temperature: job.sampling.temperature } : {}) })
+    positions = r.distributions.map(d => (t: number) => scoreCompact(d, t, job.sampling, o))
+    eogTokens = r.eogTokens
+    prompt = r.prompt
+  } else {
+    const top = job.sampling.temperature === 0 ? 1 + o.boundaryMargin : job.sampling.topK > 0 ? job.sampling.topK + o.boundaryMargin : 0
+    const r = await model.tokenDistributions(job.modelId, job.input, tokens, { signal, top, ...(job.constraint === undefined ? {} : { constraint: job.constraint }) })
+    forbidden = r.forbidden ?? -1
+    positions = r.distributions.map(d => (t: number) => scorePosition(d, t, job.sampling, o))
+    eogTokens = r.eogTokens
+    prompt = r.prompt
+  }
   let outsideSupport = 0
   let firstOutside = -1
   // a token the grammar forbids is outside the support whatever the model thinks of it
@@ -199,17 +293,17 @@ export async function scoreLlmJob (model: TeacherForcingModel, job: LlmJob, opti
   let logLikelihood = 0
   let expectedLogLikelihood = 0
   for (let i = 0; i < tokens.length; i++) {
-    const d = distributions[i]
+    const at = positions[i]
     const t = tokens[i]
-    if (d === undefined || t === undefined) { outsideSupport++; continue }
+    if (at === undefined || t === undefined) { outsideSupport++; continue }
     if (i === forbidden) continue
-    const sc = scorePosition(d, t, job.sampling, o)
+    const sc = at(t)
     if (!sc.inSupport) { outsideSupport++; if (firstOutside < 0) firstOutside = i }
     pitSum += sc.u - 0.5
     logLikelihood += sc.logP
     expectedLogLikelihood += sc.expectedLogP
   }
-  const end = endOf(model, job, distributions[tokens.length], eogTokens, o, prompt)
+  const end = endOf(model, job, positions[tokens.length], eogTokens, o, prompt)
   // an end-of-generation token was drawn too: its PIT joins the statistic (the martingale
   // argument covers every draw, and a miner that stops early draws an unlikely end)
   const n = end.u === undefined ? tokens.length : tokens.length + 1
@@ -218,7 +312,7 @@ export async function scoreLlmJob (model: TeacherForcingModel, job: LlmJob, opti
 }
 
 /** Whether the job could have ended where it did; `u` is the PIT of the end token when one was drawn. */
-function endOf (model: TeacherForcingModel, job: LlmJob, last: TokenDistribution | undefined, eogTokens: number[], o: LlmCheckOptions, formatted?: { tokens: number[], stopTokens: number[][] }): { ok: boolean, u?: number } {
+function endOf (model: TeacherForcingModel, job: LlmJob, last: ((t: number) => PositionScore) | undefined, eogTokens: number[], o: LlmCheckOptions, formatted?: { tokens: number[], stopTokens: number[][] }): { ok: boolean, u?: number } {
   const { tokens, finishReason } = job.output
   if (finishReason === 'abort') return { ok: true } // a cancelled job is billed for what it made
   const prompt = formatted ?? model.promptTokens(job.modelId, job.input)
@@ -238,7 +332,7 @@ function endOf (model: TeacherForcingModel, job: LlmJob, last: TokenDistribution
   }
   if (last === undefined) return { ok: false }
   // the most likely end token stands for "the end" (they are one event to the miner)
-  const scores = eogTokens.map(e => scorePosition(last, e, job.sampling, o)).filter(sc => sc.inSupport)
+  const scores = eogTokens.map(e => last(e)).filter(sc => sc.inSupport)
   if (scores.length === 0) return { ok: false }
   return { ok: true, u: Math.min(...scores.map(sc => sc.u)) }
 }

@@ -198,6 +198,8 @@ export class Validator {
       } catch (e) {
         // a job longer than this validator's context: it cannot be checked here, nobody's fault
         if (isHeuristError(e, 'INFERENCE_PROMPT_TOO_LONG')) return { kind: 'unavailable', why: e.message }
+        // a constrained job on a node-llama-cpp without grammar states: cannot be checked here
+        if (isHeuristError(e, 'INFERENCE_GRAMMAR_UNAVAILABLE')) return { kind: 'unavailable', why: e.message }
         if (isHeuristError(e) && e.usage) return { kind: 'gateway', why: e.message }
         throw e
       }

@@ -120,7 +120,7 @@ export async function startNet (spec: NetSpec): Promise<Net> {
         models: () => [info],
         async execute (job, o) {
           if (job.kind !== 'llm') throw new Error('llm only')
-          return { kind: 'llm', result: await engine.generate({ modelId: job.modelId, input: job.input, sampling: job.sampling }, { signal: o.signal, onToken: o.onToken }) }
+          return { kind: 'llm', result: await engine.generate({ modelId: job.modelId, input: job.input, sampling: job.sampling, ...(job.constraint === undefined ? {} : { constraint: job.constraint }) }, { signal: o.signal, onToken: o.onToken }) }
         }
       }
       const node = await testNode({ identity: identityFromPrivateKey(wallet.privateKey), bootstrap: seeds.slice(0, 1) })

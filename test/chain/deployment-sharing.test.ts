@@ -83,6 +83,12 @@ describe('sharing a chain between hosts', () => {
     expect(status.code, status.stderr).toBe(0)
     expect((JSON.parse(status.stdout) as { chainId: number }).chainId).toBe(31337)
 
+    // doctor checks the configured chain: chain id, genesis and every contract's code
+    const doc = await runCli(['--home', other, '--json', 'doctor'], { timeoutMs: 90_000 })
+    const rpcCheck = (JSON.parse(doc.stdout) as { checks: Array<{ name: string, status: string, detail: string }> }).checks.find(c => c.name === 'chain-rpc')
+    expect(rpcCheck, doc.stderr).toMatchObject({ status: 'ok' })
+    expect(rpcCheck!.detail).toContain('8 contracts found')
+
     // export → file → import on a third home
     const exported = await runCli(['--home', chainHome, 'deployment', 'export'])
     expect(exported.code, exported.stderr).toBe(0)

@@ -2,7 +2,8 @@ import { describe, it, expect, afterAll } from 'vitest'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { copyFile, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { formatUnits } from 'ethers'
+import { formatUnits, Wallet } from 'ethers'
+import { fileURLToPath } from 'node:url'
 import { BIN, runCli, tempDir } from '../helpers.js'
 import { connectChain, readDeployment, devAccounts, type ChainClient } from '../../src/chain/index.js'
 
@@ -31,6 +32,18 @@ const BPS = 10_000n
 
 const cleanups: Array<() => Promise<void>> = []
 let up: ChildProcess | null = null
+
+async function runNode (args: string[], env: Record<string, string>): Promise<{ code: number | null, stdout: string, stderr: string }> {
+  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout!.on('data', (d: Buffer) => { stdout += d.toString() })
+  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString() })
+  const timer = setTimeout(() => { child.kill('SIGKILL') }, 120_000)
+  const code = await new Promise<number | null>(resolve => { child.on('close', resolve) })
+  clearTimeout(timer)
+  return { code, stdout, stderr }
+}
 
 async function until (fn: () => Promise<boolean>, timeoutMs: number, stepMs = 250): Promise<boolean> {
   const deadline = Date.now() + timeoutMs
@@ -61,8 +74,10 @@ describe('Pay-by-User through the CLI: up --fund, deposit, infer --gateway, stat
     const init = await runCli(['--home', userHome, '--json', 'init', '--kdf-cost', '10'], { env: baseEnv, timeoutMs: 60_000 })
     expect(init.code, init.stderr).toBe(0)
     const user = (JSON.parse(init.stdout) as { address: string }).address
+    // an agent with a bare key, paying with examples/agent-pays.mjs (ethers and fetch only)
+    const agent = Wallet.createRandom()
 
-    up = spawn(process.execPath, [BIN, '--home', upHome, '--json', 'up', '--miners', '1', '--validators', '0', '--port', '0', '--rpc-port', '0', '--fund', user], { env: { ...process.env, ...baseEnv }, stdio: ['ignore', 'pipe', 'pipe'] })
+    up = spawn(process.execPath, [BIN, '--home', upHome, '--json', 'up', '--miners', '1', '--validators', '0', '--port', '0', '--rpc-port', '0', '--fund', `${user},${agent.address}`], { env: { ...process.env, ...baseEnv }, stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
     let err = ''
     up.stdout!.on('data', (d: Buffer) => { out += d.toString() })
@@ -145,6 +160,17 @@ describe('Pay-by-User through the CLI: up --fund, deposit, infer --gateway, stat
     expect(BigInt(sj.payByUser[0]!.spent)).toBe(total)
     expect(BigInt(sj.payByUser[0]!.authorized)).toBe(charges.reduce((s, x) => s + x.quote, 0n))
     expect(sj.payByUser[0]!.requests).toBe(4)
+
+    // the agent example: deposits 0.5 HEU itself, pays two chats, and its deposit pays exactly the charges
+    const example = await runNode([fileURLToPath(new URL('../../examples/agent-pays.mjs', import.meta.url)), 'What is two plus two?', 'And three plus three?'], { GATEWAY: gatewayUrl, AGENT_KEY: agent.privateKey, RPC: info.rpcUrl, DEPOSIT: '0.5', MAX_PRICE: '1' })
+    expect(example.code, example.stderr).toBe(0)
+    const ex = JSON.parse(example.stdout.trim().split('\n').pop()!) as { payer: string, results: Array<{ quote: string, charged: string, text: string }> }
+    expect(ex.payer).toBe(agent.address)
+    expect(ex.results).toHaveLength(2)
+    const agentTotal = ex.results.reduce((t, r) => t + BigInt(r.charged), 0n)
+    for (const r of ex.results) expect(BigInt(r.charged)).toBeLessThanOrEqual(BigInt(r.quote))
+    expect(agentTotal).toBeGreaterThan(0n)
+    expect(await until(async () => (await c.balances(agent.address)).deposit === HEU / 2n - agentTotal, 60_000)).toBe(true)
 
     // the rest of the deposit: asked back; completing it before the delay is refused
     const left = before.deposit - total

@@ -4,7 +4,9 @@ import { statfs, mkdir } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { loadContext, type CommandContext } from '../context.js'
 import { CUDA_INSTALL_HINT, probeCudaProvider, probeHardware } from '../../inference/index.js'
-import { edrAvailable } from '../../chain/index.js'
+import { checkDeployment, edrAvailable } from '../../chain/index.js'
+import { findDeployment, rpcFor, withChainFlags, type ChainFlags } from '../chain.js'
+import { collectList } from '../flags.js'
 import { reachabilityCheck } from '../reachability.js'
 
 export type CheckStatus = 'ok' | 'warn' | 'fail'
@@ -103,14 +105,34 @@ const chain: Check = async () => {
   return { name: 'chain', status: r.ok ? 'ok' : 'warn', detail: r.ok ? r.detail : `no embedded chain (${r.detail}); use --rpc with any EVM node` }
 }
 
+/**
+ * The chain this node is configured for (flags, config, the home's deployment.json or
+ * devnet.json): its RPC answers with the deployment's chain id and genesis, and every
+ * contract has code.
+ */
+const chainRpc: Check = async (ctx) => {
+  const name = 'chain-rpc'
+  const d = await findDeployment(ctx)
+  if (d === null) return { name, status: 'warn', detail: 'no chain configured (no --deployment, chain.deployment, deployment.json or devnet.json): nodes would run unpaid; see docs/multi-host.md' }
+  const rpc = rpcFor(ctx) ?? d.rpcUrl
+  if (rpc === undefined || rpc === '') return { name, status: 'fail', detail: 'the deployment has no RPC URL: set chain.rpc or pass --rpc' }
+  try {
+    const c = await checkDeployment(rpc, d)
+    return { name, status: 'ok', detail: `chain ${c.chainId} at ${rpc}: ${c.contracts} contracts found, block ${c.blockNumber}`, data: { rpc, ...c } }
+  } catch (e) {
+    return { name, status: 'fail', detail: (e as Error).message, data: { rpc } }
+  }
+}
+
 /** Checks run in this order. */
-export const checks: Check[] = [nodeVersion, cpu, memory, disk, ports, gpu, onnxCuda, chain, reachabilityCheck]
+export const checks: Check[] = [nodeVersion, cpu, memory, disk, ports, gpu, onnxCuda, chain, chainRpc, reachabilityCheck]
 
 export function registerDoctor (program: Command): void {
-  program.command('doctor')
-    .description('check this machine: Node, CPU, RAM, disk, ports (and GPU, reachability)')
-    .action(async (_opts: unknown, cmd: Command) => {
-      const ctx = await loadContext(cmd)
+  withChainFlags(program.command('doctor')
+    .description('check this machine: Node, CPU, RAM, disk, ports, GPU, the configured chain (RPC, chain id, contracts) and reachability through the bootstrap peers')
+    .option('--bootstrap <multiaddr>', 'peer to check reachability through, with /p2p/<peerId> (repeatable; default p2p.bootstrap)', collectList))
+    .action(async (opts: ChainFlags & { bootstrap?: string[] }, cmd: Command) => {
+      const ctx = await loadContext(cmd, { 'p2p.bootstrap': opts.bootstrap, 'chain.rpc': opts.rpc, 'chain.deployment': opts.deployment })
       const results: CheckResult[] = []
       for (const check of checks) {
         try {

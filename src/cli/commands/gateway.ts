@@ -66,6 +66,7 @@ export function registerGateway (program: Command): void {
           logger: ctx.logger,
           listen: ctx.config.p2p.listen,
           bootstrap: ctx.config.p2p.bootstrap,
+          announce: ctx.config.p2p.announce,
           devnet: ctx.config.p2p.devnet,
           http: { host: ctx.config.gateway.host, port: ctx.config.gateway.port, coldStartTimeoutMs: ctx.config.pods.coldStartTimeoutMs, maxPricePerUnit: BigInt(ctx.config.gateway.maxPrice), ...gatewayLoadOptions(ctx.config) },
           ...(pods === null ? {} : { pods: pods.resolver }),

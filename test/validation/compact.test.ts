@@ -1,0 +1,130 @@
+import { describe, it, expect, beforeAll, afterAll } from 'vitest'
+import { tempDir } from '../helpers.js'
+import { createLlamaEngine, ensureTinyModels, tinyBpeVocabulary, TINY_BPE_EOG, compactOf, type CachedModel, type LlamaEngine, type SamplingParams } from '../../src/inference/index.js'
+import { scoreLlmJob, scorePosition, scoreCompact, windowTest, defaultLlmCheckOptions, type LlmJobScore } from '../../src/validation/index.js'
+
+// Top-k off (the gateway's default) on a real vocabulary: the validator reads O(k) numbers per
+// position (`compactDistributions`), not the whole vocabulary. Real llama.cpp, one thread.
+const defaults: SamplingParams = { seed: 1, temperature: 1, topP: 1, topK: 0, maxTokens: 32, stop: [] }
+
+describe('compact teacher forcing on tiny-llama (262 tokens)', () => {
+  let cleanup: () => Promise<void>
+  let engine: LlamaEngine
+  let a: CachedModel
+
+  beforeAll(async () => {
+    const d = await tempDir()
+    cleanup = d.cleanup
+    ;[a] = await ensureTinyModels(d.dir, { names: ['tiny-llama'] }) as [CachedModel]
+    engine = createLlamaEngine({ gpu: 'cpu', threads: 1, parallel: 1, maxQueue: 8 })
+    await engine.load(a.path, { id: a.id, name: a.name })
+  })
+  afterAll(async () => {
+    await engine?.stop()
+    await cleanup?.()
+  })
+
+  it('with the whole vocabulary listed, scores every position as the full distribution does', async () => {
+    const eog = engine.eogTokens(a.id)
+    for (const s of [defaults, { ...defaults, temperature: 1.3, topP: 0.8 }, { ...defaults, temperature: 0.7 }]) {
+      const r = await engine.generate({ modelId: a.id, input: 'compact', sampling: s })
+      const full = (await engine.tokenDistributions(a.id, 'compact', r.tokens)).distributions
+      const compact = (await engine.compactDistributions(a.id, 'compact', r.tokens, { top: 1000, ...(s.temperature !== 1 ? { temperature: s.temperature } : {}) })).distributions
+      expect(compact).toHaveLength(r.tokens.length + 1)
+      const check = (i: number, tok: number): void => {
+        const x = scorePosition(full[i]!, tok, s)
+        const y = scoreCompact(compact[i]!, tok, s)
+        expect(y.inSupport).toBe(x.inSupport)
+        expect(Math.abs(y.u - x.u)).toBeLessThan(1e-5)
+        if (Number.isFinite(x.logP)) expect(Math.abs(y.logP - x.logP)).toBeLessThan(1e-4)
+        else expect(y.logP).toBe(x.logP)
+        // the same from a whole distribution reduced in JavaScript (the fallback path)
+        const z = scoreCompact(compactOf(full[i]!, 1000, [tok], s.temperature), tok, s)
+        expect(Math.abs(z.u - x.u)).toBeLessThan(1e-9)
+      }
+      r.tokens.forEach((tok, i) => check(i, tok))
+      for (const e of eog) check(r.tokens.length, e)
+    }
+  })
+
+  it('with a short head (8 tokens) honest jobs still pass and their windows stay inside the bound', async () => {
+    const scores: LlmJobScore[] = []
+    for (let i = 0; i < 40; i++) {
+      const s = { ...defaults, seed: 500 + i, ...(i % 2 === 1 ? { temperature: 0.8, topP: 0.9 } : {}) }
+      const input = `short head ${i}`
+      const r = await engine.generate({ modelId: a.id, input, sampling: s })
+      scores.push(await scoreLlmJob(engine, { modelId: a.id, input, sampling: s, output: r }, { compactTop: 8 }))
+    }
+    expect(scores.filter(x => x.fail)).toEqual([])
+    const w = windowTest(scores.slice(-defaultLlmCheckOptions.window))
+    expect(w.fail).toBe(false)
+  })
+
+  it('catches random tokens at the gateway\'s defaults with a short head (the tail counts as one category)', async () => {
+    const scores: LlmJobScore[] = []
+    let seed = 7
+    const rnd = (): number => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed / 2 ** 31 }
+    for (let i = 0; i < 20; i++) {
+      const s = { ...defaults, seed: 900 + i }
+      const input = `random ${i}`
+      const honest = await engine.generate({ modelId: a.id, input, sampling: s })
+      // printable ASCII bytes (token 5 + byte), as the model writes, but drawn uniformly
+      const tokens = honest.tokens.map(() => 5 + 0x21 + Math.floor(rnd() * 94))
+      scores.push(await scoreLlmJob(engine, { modelId: a.id, input, sampling: s, output: { text: engine.detokenize(a.id, tokens), tokens, finishReason: 'length' } }, { compactTop: 8 }))
+    }
+    const w = windowTest(scores)
+    expect(w.fail).toBe(true)
+    expect(w.direction).toBe('unlikely')
+  })
+})
+
+describe('tiny-llama-128k: a GPT-2-style BPE vocabulary of 128,256 tokens and four end tokens', () => {
+  let cleanup: () => Promise<void>
+  let engine: LlamaEngine
+  let m: CachedModel
+
+  beforeAll(async () => {
+    const d = await tempDir()
+    cleanup = d.cleanup
+    ;[m] = await ensureTinyModels(d.dir, { names: ['tiny-llama-128k'] }) as [CachedModel]
+    engine = createLlamaEngine({ gpu: 'cpu', threads: 1, parallel: 1, maxQueue: 8 })
+    await engine.load(m.path, { id: m.id, name: m.name })
+  })
+  afterAll(async () => {
+    await engine?.stop()
+    await cleanup?.()
+  })
+
+  it('declares every end token to llama.cpp and tokenizes text with the BPE merges', () => {
+    const v = tinyBpeVocabulary()
+    expect(v.tokens).toHaveLength(128_256)
+    expect(engine.eogTokens(m.id)).toEqual(TINY_BPE_EOG.map(n => v.specials[n]).sort((x, y) => x! - y!))
+    // " ab" is one token (the pair "Ġa" + "b"), "abc" two ("ab" + "c": no such triple)
+    const ids = engine.tokenize(m.id, ' ab')
+    expect(ids).toHaveLength(1)
+    expect(v.tokens[ids[0]!]).toBe('\u0120ab')
+    expect(engine.tokenize(m.id, 'abc').map(t => v.tokens[t])).toEqual(['ab', 'c'])
+    expect(engine.detokenize(m.id, engine.tokenize(m.id, 'hello, world'))).toBe('hello, world')
+  })
+
+  it('honest jobs at the gateway\'s defaults end on the model\'s end tokens, as `stop`, and all pass; O(k) numbers per position', async () => {
+    const scores: LlmJobScore[] = []
+    let stopped = 0
+    for (let i = 0; i < 12; i++) {
+      const s = { ...defaults, seed: 40 + i, maxTokens: 64 }
+      const input = i % 3 === 2 ? [{ role: 'user' as const, content: `question ${i}` }] : `prompt ${i}:`
+      const r = await engine.generate({ modelId: m.id, input, sampling: s })
+      if (r.finishReason === 'stop') { stopped++; expect(r.tokens.length).toBeLessThan(64) } else expect(r.tokens).toHaveLength(64)
+      const sc = await scoreLlmJob(engine, { modelId: m.id, input, sampling: s, output: r })
+      expect(sc.truncated).toBe(false)
+      scores.push(sc)
+      if (i === 0) {
+        const c = await engine.compactDistributions(m.id, input, r.tokens, { top: defaultLlmCheckOptions.compactTop })
+        for (const d of c.distributions) expect(d.tokens.length + d.extraTokens.length).toBeLessThanOrEqual(defaultLlmCheckOptions.compactTop + 1 + c.eogTokens.length)
+      }
+    }
+    expect(stopped).toBeGreaterThan(0)
+    expect(scores.filter(x => x.fail)).toEqual([])
+    expect(windowTest(scores).fail).toBe(false)
+  })
+})
