@@ -40,6 +40,15 @@ export async function routingBench ({ adverts = 10_000, requests = 300, models =
     times.push(performance.now() - t); lookups.push(t1 - t)
     if (ranked.length === 0) throw new Error('no candidates')
   }
+  // side by side: the lookup as the table did it before its index (every entry, filtered by model)
+  const scans = []
+  for (let i = 0; i < requests; i++) {
+    const modelId = modelIds[i % models]
+    const t = performance.now()
+    const all = table.miners().filter(e => e.advert.models.some(m => m.id === modelId)).sort((a, b) => b.lastSeen - a.lastSeen)
+    scans.push(performance.now() - t)
+    if (all.length === 0) throw new Error('no candidates')
+  }
   const perModel = backend.candidates(modelIds[0]).length
   return {
     adverts,
@@ -49,6 +58,8 @@ export async function routingBench ({ adverts = 10_000, requests = 300, models =
     decisionMsP50: r3(pct(times, 0.5)),
     decisionMsP99: r3(pct(times, 0.99)),
     ofWhichPeerTableLookupMsP50: r3(pct(lookups, 0.5)),
+    linearScanLookupMsP50: r3(pct(scans, 0.5)),
+    lookupSpeedup: r3(pct(scans, 0.5) / pct(lookups, 0.5)),
     peerTableHeapMiB: global.gc === undefined ? 'run with --expose-gc' : r3((after - before) / 2 ** 20),
     heapPerAdvertKiB: global.gc === undefined ? null : r3((after - before) / adverts / 1024)
   }
