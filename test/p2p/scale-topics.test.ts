@@ -30,6 +30,8 @@ describe('adverts and receipts only where they are used', () => {
     expect(await until(() => gw.pubsub.getSubscribers(TOPICS.capacity).length === 1 && gw.connectedPeers().length === 3, 20_000, 50)).toBe(true)
     // and each publisher knows the gateway is subscribed (flood publish goes to known subscribers)
     expect(await until(() => [...quiet, full].every(n => n.pubsub.getSubscribers(TOPICS.capacity).some(p => p.equals(gw.peerId))), 20_000, 50)).toBe(true)
+    // and the gateway has grafted the subscribed miner into both meshes (it relays to mesh peers)
+    expect(await until(() => [TOPICS.capacity, TOPICS.receipts].every(t => gw.pubsub.getMeshPeers(t).includes(full.peerId.toString())), 20_000, 50)).toBe(true)
     expect(quiet.every(q => !q.pubsub.getTopics().includes(TOPICS.capacity) && !q.pubsub.getTopics().includes(TOPICS.receipts))).toBe(true)
 
     for (const n of [...quiet, full]) await n.publishAdvert(buildAdvert(n, content(), Date.now(), 15_000))
