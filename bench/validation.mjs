@@ -3,13 +3,20 @@
 // time for the same jobs, measured side by side. Real llama.cpp on the built-in tiny models
 // (one thread) and the tiny-sd ONNX pipeline. Prints JSON.
 //
-//   npx tsc -p . && node bench/validation.mjs [--honest 1000] [--trials 200] [--pool 60] [--tokens 32] [--images 6]
+//   npx tsc -p . && node bench/validation.mjs [--honest 1000] [--trials 200] [--pool 60] [--tokens 32] [--images 6] [--no-memory]
+//
+// Two sampling profiles, each over its own honest jobs and cheat pools: the gateway's defaults
+// (temperature 1, top-p 1, top-k 0) and top-k 40 / top-p 0.95 (temperature 0.8). Half the jobs
+// carry stop strings. The last part runs bench/validation-memory.mjs --quick: validator peak
+// memory for one 256-token job with top-k off on tiny-llama-128k (a 128,256-token vocabulary).
 //
 // Trials draw the sampled jobs at random (without replacement) from a pool of cheating jobs
 // generated and scored once per mode, so many trials cost little; each trial decides after
 // every sampled job as a validator does: the job fails alone (support, end, image), or the
 // window test over the last 20 of the miner's sampled jobs fails.
+import { spawnSync } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createLlamaEngine, ensureTinyModels, buildTinySd, createImageEngine, normalizeSchema } from '../dist/inference/index.js'
@@ -29,12 +36,17 @@ const rnd = () => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed / 
 const median = xs => { const s = [...xs].sort((a, b) => a - b); return s.length === 0 ? null : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2 }
 const r3 = x => x === null ? null : Math.round(x * 1000) / 1000
 
-const variants = [{}, { temperature: 1.0, topK: 0, topP: 0.9 }, { temperature: 0.6, topK: 20, topP: 1 }, { temperature: 1.2, topK: 60, topP: 0.98 }]
+const PROFILES = {
+  gatewayDefaults: { temperature: 1, topP: 1, topK: 0 },
+  topK40TopP095: { temperature: 0.8, topP: 0.95, topK: 40 }
+}
+let profile = PROFILES.gatewayDefaults
+// stop strings on every other job: one of four characters ends most of those early (the model writes printable ASCII)
 const llmJob = (modelId, i) => ({
   kind: 'llm',
   modelId,
   input: i % 5 === 4 ? [{ role: 'user', content: `question ${i}` }] : `prompt number ${i}:`,
-  sampling: { seed: 1000 + i, temperature: 0.8, topP: 0.95, topK: 40, maxTokens: TOKENS, stop: [], ...variants[i % variants.length] }
+  sampling: { seed: 1000 + i, maxTokens: TOKENS, stop: i % 2 === 1 ? ['%', '#', '@', '&'] : [], ...profile }
 })
 // ignore-constraint is judged on constrained jobs (a JSON schema; unconstrained ones it serves honestly)
 const constraint = { type: 'json_schema', schema: normalizeSchema({ type: 'object', properties: { city: { type: 'string', enum: ['Paris', 'Rome', 'Oslo'] }, ok: { type: 'boolean' } }, required: ['city', 'ok'], additionalProperties: false }) }
@@ -56,47 +68,62 @@ try {
   const honest = { models: () => models, async execute (job) { return { kind: 'llm', result: await engine.generate({ modelId: job.modelId, input: job.input, sampling: job.sampling, ...(job.constraint === undefined ? {} : { constraint: job.constraint }) }) } } }
   const score = async (job, out) => await scoreLlmJob(engine, { modelId: job.modelId, input: job.input, sampling: job.sampling, ...(job.constraint === undefined ? {} : { constraint: job.constraint }), output: out.result })
 
-  // ---- honest jobs: false positives and the time ratio, side by side per job ----
-  const honestScores = []
-  const ratios = []
-  const ratiosTopKOff = []
-  const ratiosTopKOn = []
-  let genMs = 0
-  let valMs = 0
-  let windowFails = 0
-  for (let i = 0; i < HONEST; i++) {
-    const job = llmJob(a.id, 100_000 + i)
-    const t0 = performance.now()
-    const out = await honest.execute(frame(job))
-    const t1 = performance.now()
-    const s = await score(job, out)
-    const t2 = performance.now()
-    honestScores.push(s)
-    if (i >= 5) { genMs += t1 - t0; valMs += t2 - t1; ratios.push((t2 - t1) / (t1 - t0)); (job.sampling.topK === 0 ? ratiosTopKOff : ratiosTopKOn).push((t2 - t1) / (t1 - t0)) }
-    if (windowTest(honestScores.slice(-defaultLlmCheckOptions.window)).fail) windowFails++
-  }
-  const jobFails = honestScores.filter(s => s.fail).length
-
-  // ---- cheating LLM miners ----
   const detection = {}
-  for (const mode of ['wrong-model', 'high-temperature', 'random-tokens', 'truncate', 'quantized-q8', 'quantized-q4', 'ignore-constraint']) {
-    const ex = cheatingExecutor(mode, { llm: engine, images: new Map(), models, honest })
-    const pool = []
-    for (let i = 0; i < POOL; i++) {
-      const job = mode === 'ignore-constraint' ? constrainedJob(a.id, 200_000 + i) : llmJob(a.id, 200_000 + i)
-      pool.push(await score(job, await ex.execute(frame(job), { signal })))
+  const llm = {}
+  for (const [name, p] of Object.entries(PROFILES)) {
+    profile = p
+    const det = {}
+    // ---- honest jobs: false positives and the time ratio, side by side per job ----
+    const honestScores = []
+    const ratios = []
+    let genMs = 0
+    let valMs = 0
+    let windowFails = 0
+    let endedOnStop = 0
+    const windowDs = []
+    let windowThreshold = null
+    for (let i = 0; i < HONEST; i++) {
+      const job = llmJob(a.id, 100_000 + i)
+      const t0 = performance.now()
+      const out = await honest.execute(frame(job))
+      const t1 = performance.now()
+      const s = await score(job, out)
+      const t2 = performance.now()
+      honestScores.push(s)
+      if (job.sampling.stop.length > 0 && out.result.finishReason === 'stop') endedOnStop++
+      if (i >= 5) { genMs += t1 - t0; valMs += t2 - t1; ratios.push((t2 - t1) / (t1 - t0)) }
+      const w = windowTest(honestScores.slice(-defaultLlmCheckOptions.window))
+      if (w.fail) windowFails++
+      if (honestScores.length >= defaultLlmCheckOptions.window) { windowDs.push(w.d); windowThreshold = w.threshold }
     }
-    const took = []
-    let detected = 0
-    for (let t = 0; t < TRIALS; t++) {
-      const order = pool.map((s, i) => [rnd(), i]).sort((x, y) => x[0] - y[0]).map(([, i]) => pool[i])
-      const seen = []
-      for (let k = 0; k < Math.min(BUDGET, order.length); k++) {
-        seen.push(order[k])
-        if (order[k].fail || windowTest(seen.slice(-defaultLlmCheckOptions.window)).fail) { detected++; took.push(k + 1); break }
+    const jobFails = honestScores.filter(s => s.fail).length
+  
+    // ---- cheating LLM miners ----
+    for (const mode of ['wrong-model', 'high-temperature', 'random-tokens', 'truncate', 'quantized-q8', 'quantized-q4', 'ignore-constraint']) {
+      const ex = cheatingExecutor(mode, { llm: engine, images: new Map(), models, honest })
+      const pool = []
+      for (let i = 0; i < POOL; i++) {
+        const job = mode === 'ignore-constraint' ? constrainedJob(a.id, 200_000 + i) : llmJob(a.id, 200_000 + i)
+        pool.push(await score(job, await ex.execute(frame(job), { signal })))
       }
+      const took = []
+      let detected = 0
+      for (let t = 0; t < TRIALS; t++) {
+        const order = pool.map((s, i) => [rnd(), i]).sort((x, y) => x[0] - y[0]).map(([, i]) => pool[i])
+        const seen = []
+        for (let k = 0; k < Math.min(BUDGET, order.length); k++) {
+          seen.push(order[k])
+          if (order[k].fail || windowTest(seen.slice(-defaultLlmCheckOptions.window)).fail) { detected++; took.push(k + 1); break }
+        }
+      }
+      det[mode] = { detectionRate: detected / TRIALS, jobsToDetect: { median: median(took), max: took.length ? Math.max(...took) : null }, jobsFailingAlone: pool.filter(s => s.fail).length / pool.length }
     }
-    detection[mode] = { detectionRate: detected / TRIALS, jobsToDetect: { median: median(took), max: took.length ? Math.max(...took) : null }, jobsFailingAlone: pool.filter(s => s.fail).length / pool.length }
+    llm[name] = {
+      sampling: p,
+      detection: det,
+      honest: { jobs: HONEST, withStopStrings: Math.floor(HONEST / 2), endedOnStopString: endedOnStop, jobsFailed: jobFails, windowTestsFailed: windowFails, falsePositiveRate: (jobFails + windowFails) / HONEST, windowD: { median: r3(median(windowDs)), max: r3(Math.max(...windowDs)), threshold: r3(windowThreshold) } },
+      time: { llmValidationOverGeneration: { medianPerJob: r3(median(ratios)), total: r3(valMs / genMs) }, generationMsPerJob: r3(genMs / (HONEST - 5)), validationMsPerJob: r3(valMs / (HONEST - 5)) }
+    }
   }
   await engine.stop()
 
@@ -126,16 +153,24 @@ try {
   }
   await imageEngine.dispose()
 
+  // validator memory on a 128,256-token vocabulary, in child processes (peak RSS is per process)
+  let memory128k = null
+  if (!args.includes('--no-memory')) {
+    const c = spawnSync(process.execPath, [fileURLToPath(new URL('./validation-memory.mjs', import.meta.url)), '--quick'], { encoding: 'utf8', timeout: 900_000 })
+    memory128k = c.status === 0 ? JSON.parse(c.stdout) : { error: c.stderr.slice(-500) }
+  }
+
+  const allRatios = Object.values(llm).map(x => x.time.llmValidationOverGeneration.medianPerJob)
   console.log(JSON.stringify({
     bench: 'validation',
-    config: { honestJobs: HONEST, trialsPerMode: TRIALS, poolPerMode: POOL, maxTokens: TOKENS, images: IMAGES, budget: BUDGET, window: defaultLlmCheckOptions.window, alpha: defaultLlmCheckOptions.alpha, threads: 1 },
-    detection,
-    honest: { jobs: HONEST, jobsFailed: jobFails, windowTestsFailed: windowFails, falsePositiveRate: (jobFails + windowFails) / HONEST, imageJobs: IMAGES, imageJobsFailed: imageHonestFails },
-    time: { llmValidationOverGeneration: { medianPerJob: r3(median(ratios)), total: r3(valMs / genMs), medianTopKOn: r3(median(ratiosTopKOn)), medianTopKOff: r3(median(ratiosTopKOff)) }, generationMsPerJob: r3(genMs / (HONEST - 5)), validationMsPerJob: r3(valMs / (HONEST - 5)) },
+    config: { honestJobsPerProfile: HONEST, trialsPerMode: TRIALS, poolPerMode: POOL, maxTokens: TOKENS, images: IMAGES, budget: BUDGET, window: defaultLlmCheckOptions.window, alpha: defaultLlmCheckOptions.alpha, compactTop: defaultLlmCheckOptions.compactTop, threads: 1 },
+    llm,
+    images: { detection, honestJobs: IMAGES, honestJobsFailed: imageHonestFails },
+    memory128k: memory128k === null ? null : { outputTokens: memory128k.outputTokens, runs: memory128k.runs?.map(r => ({ path: r.mode, peakRssGrowthMB: r.peakRssGrowthMB, validationMs: r.validationMs, generationMs: r.generationMs })), error: memory128k.error },
     goals: {
-      detectedWithin20In99pct: Object.values(detection).every(d => d.detectionRate >= 0.99),
-      zeroFalsePositivesIn1000: HONEST >= 1000 && jobFails + windowFails === 0,
-      validationAtMostQuarterOfGeneration: median(ratios) <= 0.25
+      detectedWithin20In99pct: Object.fromEntries(Object.entries(llm).map(([k, x]) => [k, Object.fromEntries(Object.entries(x.detection).map(([m, d]) => [m, d.detectionRate >= 0.99]))])),
+      zeroFalsePositivesIn1000: HONEST >= 1000 && Object.values(llm).every(x => x.honest.jobsFailed + x.honest.windowTestsFailed === 0),
+      validationAtMostQuarterOfGeneration: allRatios.every(r => r <= 0.25)
     }
   }, null, 2))
 } finally {

@@ -88,7 +88,8 @@ export async function payTotals (home: string): Promise<Array<{ gateway: string,
 
 export interface PaidFetchOptions {
   home: string
-  wallet: Wallet
+  /** Signs the authorization: the payer. */
+  wallet: Pick<Wallet, 'address' | 'signTypedData'>
   /** The gateway's base URL (origin), e.g. http://127.0.0.1:8080. */
   gateway: string
   /** Most wei one request may be quoted; above it nothing is signed. Null: no limit. */

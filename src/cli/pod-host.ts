@@ -1,5 +1,5 @@
 import { connectChain, type ChainClient } from '../chain/index.js'
-import { createLlamaEngine, demandOf, type CachedModel, type LlamaEngine, type ModelInfo } from '../inference/index.js'
+import { createImageEngine, createLlamaEngine, demandOf, resolveThreads, type CachedModel, type ImageEngine, type LlamaEngine, type ModelInfo } from '../inference/index.js'
 import type { MinerMemory } from './mesh.js'
 import type { HeuristNode, JobExecutor, Hardware } from '../p2p/index.js'
 import { startPodHost, podResolver, PodDirectory, type PodHost } from '../pods/index.js'
@@ -49,6 +49,7 @@ export async function startMinerPods (ctx: CommandContext, node: HeuristNode, hw
  */
 export async function hostPods (ctx: CommandContext, node: HeuristNode, chain: ChainClient, hw: Hardware, memory?: MinerMemory): Promise<MinerPods> {
   let engine: LlamaEngine | null = null
+  let images: ImageEngine | null = null
   let notify: () => void = () => {}
   const vramMb = Math.floor(hw.gpus.reduce((m, g) => Math.max(m, g.vramTotal), 0) / (1024 * 1024))
   const host = await startPodHost({
@@ -56,6 +57,8 @@ export async function hostPods (ctx: CommandContext, node: HeuristNode, chain: C
     chain,
     cacheDir: ctx.paths.models,
     llm: () => (engine ??= createLlamaEngine({ gpu: ctx.config.inference.gpu, threads: ctx.config.inference.threads, parallel: ctx.config.mine.maxJobs, maxQueue: ctx.config.inference.maxQueue, logger: ctx.logger })),
+    // image pods: folders pulled from a manifest, served on all cores like the fixed image models
+    images: () => (images ??= createImageEngine({ threads: resolveThreads(ctx.config.inference.imageThreads), optimizationLevel: 'basic', executionProvider: ctx.config.inference.gpu === 'cpu' ? 'cpu' : 'auto', logger: ctx.logger })),
     vramMb,
     logger: ctx.logger,
     // pods plan against the same budget as the fixed models: one that does not fit is refused with the reason
@@ -72,6 +75,7 @@ export async function hostPods (ctx: CommandContext, node: HeuristNode, chain: C
     async stop () {
       await host.stop()
       await engine?.stop()
+      await images?.dispose()
     }
   }
 }

@@ -361,12 +361,22 @@ export class PayByUser {
     return (await this.repo.entries({ limit })).map(([, s]) => s)
   }
 
-  /** Settles the sessions that owe the threshold or are near expiry. */
+  /** Settles the sessions that owe the threshold or are near expiry; forgets expired ones that owe nothing. */
   async settleDue (): Promise<void> {
-    const soon = BigInt(this.o.now()) + BigInt(this.o.settleMarginSeconds)
+    const now = BigInt(this.o.now())
+    const soon = now + BigInt(this.o.settleMarginSeconds)
     for (const s of await this.sessions()) {
       const owe = unsettled(s)
       if (owe > 0n && (owe >= this.o.settleThresholdWei || s.expiry <= soon)) await this.settle(s.payer, s.session)
+      // an expired authorization is refused before its session is read: nothing needs it any more
+      else if (owe === 0n && s.expiry < now) {
+        const key = sessionKey(s.payer, s.session)
+        await this.serial(s.payer.toLowerCase(), async () => {
+          // under the payer's lock: no job of it in flight, and still nothing owed
+          const cur = await this.repo.get(key)
+          if (cur !== undefined && unsettled(cur) === 0n && !this.heldBySession.has(key)) await this.repo.del(key)
+        })
+      }
     }
   }
 

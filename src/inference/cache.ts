@@ -75,6 +75,58 @@ export interface PullOptions {
   maxBytes?: number
 }
 
+export interface PullFolderOptions extends Pick<PullOptions, 'signal' | 'onProgress' | 'maxBytes'> {
+  /** The folder id the manifest must hash to (`folderId` of the folder it lists). */
+  id: string
+  name: string
+}
+
+/** A folder model as a list of files: what an image pod's URI points at. */
+export interface FolderManifest { files: Array<{ path: string, size: number, sha256: string }> }
+
+const MAX_MANIFEST_BYTES = 1024 * 1024
+/** A relative path of plain segments: no `..`, no leading `/`, no backslashes, no empty segments. */
+const SAFE_PATH = /^(?!.*(^|\/)\.{1,2}(\/|$))[A-Za-z0-9._+-]+(\/[A-Za-z0-9._+-]+){0,7}$/
+const manifestSchema = z.object({
+  files: z.array(z.object({
+    path: z.string().max(512).regex(SAFE_PATH, 'a relative path of plain segments'),
+    size: z.number().int().min(0).max(2 ** 50),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/)
+  }).strict()).min(1).max(4096)
+}).strict()
+
+/** The folder id a manifest commits to: the `folderId` formula over its (sha256, path) lines. */
+export function manifestId (m: FolderManifest): string {
+  const files = [...m.files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
+  const h = createHash('sha256')
+  for (const f of files) h.update(`${f.sha256} ${f.path}\n`)
+  return h.digest('hex')
+}
+
+/** The manifest of a folder (what a deployer publishes beside the files); its `manifestId` is the folder's `folderId`. */
+export async function folderManifest (dir: string): Promise<FolderManifest> {
+  const files = (await walk(dir)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+  const out: FolderManifest['files'] = []
+  for (const f of files) {
+    const p = join(dir, ...f.split('/'))
+    out.push({ path: f, size: (await stat(p)).size, sha256: await sha256OfFile(p) })
+  }
+  return { files: out }
+}
+
+async function readBounded (res: Response, max: number): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = []
+  let n = 0
+  if (res.body !== null) {
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      n += chunk.length
+      if (n > max) throw new HeuristError('INFERENCE_BAD_MANIFEST', `the manifest is over ${max} bytes`)
+      chunks.push(chunk)
+    }
+  }
+  return Buffer.concat(chunks)
+}
+
 /** sha256 of a file, streamed. */
 export async function sha256OfFile (path: string): Promise<string> {
   const h = createHash('sha256')
@@ -251,6 +303,130 @@ export class ModelCache {
     return { kind, contextSize: 0, memoryBytes: s.size, format: 'file', sizeBytes: s.size }
   }
 
+  /**
+   * Downloads `url` into its partial file, resuming from the bytes already there with a Range
+   * request (a server that ignores it starts over), bounded by `maxBytes`. Returns the path.
+   */
+  private async download (u: URL, url: string, maxBytes: number, options: Pick<PullOptions, 'signal' | 'onProgress'>): Promise<string> {
+    const part = this.partialPath(url)
+    let have = (await stat(part).catch(() => null))?.size ?? 0
+
+    let res: Response
+    try {
+      res = await fetch(u, { headers: have > 0 ? { range: `bytes=${have}-` } : {}, signal: options.signal, redirect: 'follow' })
+    } catch (e) {
+      throw new HeuristError('INFERENCE_PULL_FAILED', `cannot download ${url}: ${(e as Error).message}`, { cause: e })
+    }
+    let total: number | null = null
+    const len = res.headers.get('content-length')
+    if (res.status === 416 && have > 0) {
+      // the partial file is already complete
+      await res.body?.cancel()
+      total = have
+    } else if (res.status === 206 || res.status === 200) {
+      if (res.status === 200) have = 0 // the server ignored the range: start over
+      total = len !== null && /^\d+$/.test(len) ? have + Number(len) : null
+      if (total !== null && total > maxBytes) { await res.body?.cancel(); throw new HeuristError('INFERENCE_PULL_TOO_LARGE', `${url} is ${total} bytes, over the limit of ${maxBytes}`) }
+      const fh = await open(part, have > 0 ? 'a' : 'w')
+      let received = have
+      let lastReport = 0
+      const report = (force = false): void => {
+        const now = Date.now()
+        if (!force && now - lastReport < 100) return
+        lastReport = now
+        options.onProgress?.({ receivedBytes: received, totalBytes: total, resumedFromBytes: have })
+      }
+      try {
+        report(true)
+        if (res.body !== null) {
+          for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+            received += chunk.length
+            if (received > maxBytes) throw new HeuristError('INFERENCE_PULL_TOO_LARGE', `${url} is over the limit of ${maxBytes} bytes`)
+            await fh.write(chunk)
+            report()
+          }
+        }
+        report(true)
+      } catch (e) {
+        if (e instanceof HeuristError) throw e
+        throw new HeuristError('INFERENCE_PULL_FAILED', `download of ${url} was interrupted at ${received} bytes (run the same pull again to resume): ${(e as Error).message}`, { cause: e })
+      } finally {
+        await fh.close()
+      }
+      if (total !== null && received !== total) throw new HeuristError('INFERENCE_PULL_FAILED', `download of ${url} stopped at ${received} of ${total} bytes (run the same pull again to resume)`)
+    } else {
+      await res.body?.cancel()
+      throw new HeuristError('INFERENCE_PULL_FAILED', `cannot download ${url}: HTTP ${res.status}`)
+    }
+    return part
+  }
+
+  /**
+   * Pulls a folder model (an image model: text_encoder/, unet/, …) from a manifest URL: a JSON
+   * list of files, each with its relative path, size and sha256 (`folderManifest`), fetched
+   * relative to the manifest's URL. The manifest must hash to `id` (the folder id, the same
+   * formula as `folderId`) before any file is fetched; each file is pulled with resume (its
+   * partial bytes stay in partial/ when interrupted) and checked against its sha256; the
+   * assembled folder enters the cache by rename.
+   */
+  async pullFolder (manifestUrl: string, options: PullFolderOptions): Promise<CachedModel> {
+    let u: URL
+    try { u = new URL(manifestUrl) } catch { throw usageError('INFERENCE_BAD_URL', `not a URL: ${manifestUrl}`) }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw usageError('INFERENCE_BAD_URL', `only http and https URLs can be pulled, got ${u.protocol}`)
+    const id = options.id.toLowerCase()
+    if (!/^[0-9a-f]{64}$/.test(id)) throw usageError('INFERENCE_BAD_SHA256', `a folder id is 64 hex digits, got ${JSON.stringify(options.id)}`)
+    const have = (await this.list()).find(m => m.id === id)
+    if (have !== undefined) return have
+    const maxBytes = options.maxBytes ?? 256 * 1024 ** 3
+    // the manifest: small, bounded, and it must be the one the id commits to
+    let text: string
+    try {
+      const res = await fetch(u, { signal: options.signal, redirect: 'follow' })
+      if (res.status !== 200) { await res.body?.cancel(); throw new Error(`HTTP ${res.status}`) }
+      const buf = await readBounded(res, MAX_MANIFEST_BYTES)
+      text = new TextDecoder().decode(buf)
+    } catch (e) {
+      if (e instanceof HeuristError) throw e
+      throw new HeuristError('INFERENCE_PULL_FAILED', `cannot download the manifest ${manifestUrl}: ${(e as Error).message}`, { cause: e })
+    }
+    let manifest: FolderManifest
+    try {
+      const parsed = manifestSchema.safeParse(JSON.parse(text))
+      if (!parsed.success) throw new Error(parsed.error.issues[0]?.message ?? 'bad manifest')
+      manifest = parsed.data
+    } catch (e) {
+      throw new HeuristError('INFERENCE_BAD_MANIFEST', `${manifestUrl} is not a folder manifest ({ files: [{ path, size, sha256 }] }): ${(e as Error).message}`)
+    }
+    const paths = new Set<string>()
+    for (const f of manifest.files) {
+      if (paths.has(f.path)) throw new HeuristError('INFERENCE_BAD_MANIFEST', `${manifestUrl} lists ${f.path} twice`)
+      paths.add(f.path)
+    }
+    const got = manifestId(manifest)
+    if (got !== id) throw new HeuristError('INFERENCE_CHECKSUM_MISMATCH', `the manifest ${manifestUrl} hashes to folder id ${got}, expected ${id}`)
+    const total = manifest.files.reduce((a, f) => a + f.size, 0)
+    if (total > maxBytes) throw new HeuristError('INFERENCE_PULL_TOO_LARGE', `${manifestUrl} lists ${total} bytes, over the limit of ${maxBytes}`)
+    const staging = join(await this.tempDir(), 'folder')
+    try {
+      for (const f of manifest.files) {
+        const fileUrl = new URL(f.path, u)
+        const part = await this.download(fileUrl, fileUrl.href, f.size, options)
+        const size = (await stat(part)).size
+        const sha = await sha256OfFile(part)
+        if (size !== f.size || sha !== f.sha256) {
+          await rm(part, { force: true })
+          throw new HeuristError('INFERENCE_CHECKSUM_MISMATCH', `${fileUrl.href} is ${size} bytes with sha256 ${sha}, the manifest says ${f.size} bytes with ${f.sha256}; the download was removed`)
+        }
+        const dest = join(staging, ...f.path.split('/'))
+        await mkdir(join(dest, '..'), { recursive: true })
+        await rename(part, dest)
+      }
+      return await this.add(staging, { name: options.name, kind: 'image', move: true, source: manifestUrl })
+    } finally {
+      await rm(staging, { recursive: true, force: true })
+    }
+  }
+
   /** Adds a file or folder under a name (copy, or move with `move`). Adding the same content again only updates its name. */
   async add (path: string, options: AddOptions): Promise<CachedModel> {
     if (!NAME.test(options.name)) throw usageError('INFERENCE_BAD_MODEL_NAME', `model name ${JSON.stringify(options.name)}: letters, digits, . _ + - (at most 128, not starting with a symbol)`)
@@ -322,56 +498,7 @@ export class ModelCache {
     if (expected !== undefined && !/^[0-9a-f]{64}$/.test(expected)) throw usageError('INFERENCE_BAD_SHA256', `--sha256 must be 64 hex digits, got ${JSON.stringify(options.sha256)}`)
     const maxBytes = options.maxBytes ?? 256 * 1024 ** 3
     const name = options.name ?? (basename(u.pathname).replace(/\.[A-Za-z0-9]+$/, '') || 'model')
-    const part = this.partialPath(url)
-    let have = (await stat(part).catch(() => null))?.size ?? 0
-
-    let res: Response
-    try {
-      res = await fetch(u, { headers: have > 0 ? { range: `bytes=${have}-` } : {}, signal: options.signal, redirect: 'follow' })
-    } catch (e) {
-      throw new HeuristError('INFERENCE_PULL_FAILED', `cannot download ${url}: ${(e as Error).message}`, { cause: e })
-    }
-    let total: number | null = null
-    const len = res.headers.get('content-length')
-    if (res.status === 416 && have > 0) {
-      // the partial file is already complete
-      await res.body?.cancel()
-      total = have
-    } else if (res.status === 206 || res.status === 200) {
-      if (res.status === 200) have = 0 // the server ignored the range: start over
-      total = len !== null && /^\d+$/.test(len) ? have + Number(len) : null
-      if (total !== null && total > maxBytes) { await res.body?.cancel(); throw new HeuristError('INFERENCE_PULL_TOO_LARGE', `${url} is ${total} bytes, over the limit of ${maxBytes}`) }
-      const fh = await open(part, have > 0 ? 'a' : 'w')
-      let received = have
-      let lastReport = 0
-      const report = (force = false): void => {
-        const now = Date.now()
-        if (!force && now - lastReport < 100) return
-        lastReport = now
-        options.onProgress?.({ receivedBytes: received, totalBytes: total, resumedFromBytes: have })
-      }
-      try {
-        report(true)
-        if (res.body !== null) {
-          for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-            received += chunk.length
-            if (received > maxBytes) throw new HeuristError('INFERENCE_PULL_TOO_LARGE', `${url} is over the limit of ${maxBytes} bytes`)
-            await fh.write(chunk)
-            report()
-          }
-        }
-        report(true)
-      } catch (e) {
-        if (e instanceof HeuristError) throw e
-        throw new HeuristError('INFERENCE_PULL_FAILED', `download of ${url} was interrupted at ${received} bytes (run the same pull again to resume): ${(e as Error).message}`, { cause: e })
-      } finally {
-        await fh.close()
-      }
-      if (total !== null && received !== total) throw new HeuristError('INFERENCE_PULL_FAILED', `download of ${url} stopped at ${received} of ${total} bytes (run the same pull again to resume)`)
-    } else {
-      await res.body?.cancel()
-      throw new HeuristError('INFERENCE_PULL_FAILED', `cannot download ${url}: HTTP ${res.status}`)
-    }
+    const part = await this.download(u, url, maxBytes, options)
     if (expected !== undefined) {
       const got = await sha256OfFile(part)
       if (got !== expected) {

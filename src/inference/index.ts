@@ -1,6 +1,6 @@
 // Public surface of src/inference. Other areas import only from here.
 export * from './types.js'
-export { ModelCache, folderId, sha256OfFile, summarizeGguf, type CachedModel, type AddOptions, type PullOptions, type PullProgress, type GgufSummary } from './cache.js'
+export { ModelCache, folderId, folderManifest, manifestId, sha256OfFile, summarizeGguf, type CachedModel, type AddOptions, type PullOptions, type PullProgress, type GgufSummary, type FolderManifest, type PullFolderOptions } from './cache.js'
 export { LlamaEngine, createLlamaEngine, defaultLlamaEngineOptions, checkSampling, type LlamaEngineOptions, type LoadOptions } from './engine.js'
 export { teacherForce, teacherForceCompact, compactOf, fastTeacherForcing, defaultTeacherForceOptions, TEACHER_FORCE_CHUNK, type TeacherForceOptions, type RawDistribution, type CompactDistribution, type CompactRequest } from './teacher-forcing.js'
 export { probeHardware, getLlamaRuntime, resolveThreads, defaultLlamaRuntimeOptions, type HardwareInfo, type GpuSetting, type LlamaRuntimeOptions } from './runtime.js'

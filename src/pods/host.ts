@@ -1,7 +1,7 @@
 import type { Logger } from '../core/logger.js'
 import type { HeuristNode, JobExecutor } from '../p2p/index.js'
 import type { ChainClient } from '../chain/index.js'
-import { ModelCache, type LlamaEngine } from '../inference/index.js'
+import { ModelCache, type ImageEngine, type LlamaEngine } from '../inference/index.js'
 import { DemandBoard, type DemandBoardOptions } from './demand.js'
 import { PodDirectory, type PodDirectoryOptions } from './directory.js'
 import { PodManager, type PodBudget, type PodManagerOptions } from './manager.js'
@@ -19,6 +19,8 @@ export interface PodHostOptions {
   cacheDir: string
   /** The engine pods load into (created on first use, so a miner without pods starts none). */
   llm: () => LlamaEngine
+  /** The engine image pods load into (created on first use); without it image pods are refused. */
+  images?: () => ImageEngine
   vramMb: number
   /** The miner's memory budget pods are placed against (reserve throws with the reason when one does not fit). */
   budget?: PodBudget
@@ -52,6 +54,7 @@ export async function startPodHost (o: PodHostOptions): Promise<PodHost> {
     demand,
     cache,
     llm: o.llm,
+    ...(o.images === undefined ? {} : { images: o.images }),
     vramMb: o.vramMb,
     logger: o.logger,
     ...(o.budget === undefined ? {} : { budget: o.budget }),

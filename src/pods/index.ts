@@ -8,5 +8,5 @@ export {
   PodDirectory, readPods, deployPod, retirePod, podRevenueThisEpoch, podIdHex, defaultPodDirectoryOptions, MAX_PODS, MAX_SHARE_BPS,
   type Pod, type DeployPodInput, type PodDirectoryOptions
 } from './directory.js'
-export { PodManager, advertVramMb, defaultPodManagerOptions, type PodManagerOptions, type PodManagerComponents, type PodEvent, type PodSource, type DemandSource } from './manager.js'
+export { PodManager, advertVramMb, defaultPodManagerOptions, type PodBudget, type PodManagerOptions, type PodManagerComponents, type PodEvent, type PodSource, type DemandSource } from './manager.js'
 export { startPodHost, podResolver, type PodHost, type PodHostOptions } from './host.js'

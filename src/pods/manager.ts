@@ -2,7 +2,7 @@ import { freemem } from 'node:os'
 import { HeuristError } from '../core/errors.js'
 import type { Logger } from '../core/logger.js'
 import type { HeuristNode, JobExecutor, MinerEntry } from '../p2p/index.js'
-import type { CachedModel, LlamaEngine, ModelCache, ModelInfo } from '../inference/index.js'
+import type { CachedModel, ImageEngine, ImageModel, LlamaEngine, ModelCache, ModelInfo } from '../inference/index.js'
 import { planHosting, type MinerView, type Plan, type PodPlan, type PolicyOptions } from './policy.js'
 import type { Pod } from './directory.js'
 
@@ -62,6 +62,8 @@ export interface PodManagerComponents {
   cache: ModelCache
   /** The LLM engine pods load into (created on first use). */
   llm: () => LlamaEngine
+  /** The image engine image pods load into (created on first use); without it image pods are refused. */
+  images?: () => ImageEngine
   /** This miner's largest GPU, MiB; 0 = CPU only. */
   vramMb: number
   /** The miner's memory budget: a pod reserves its need before it loads (refused with the reason), and releases it when unloaded. */
@@ -94,7 +96,7 @@ export function advertVramMb (e: Pick<MinerEntry, 'advert'>): number {
 
 export class PodManager {
   private readonly o: PodManagerOptions
-  private readonly loaded = new Map<string, { info: ModelInfo, lastUsed: number, running: number }>()
+  private readonly loaded = new Map<string, { info: ModelInfo, lastUsed: number, running: number, image?: ImageModel }>()
   private readonly loading = new Map<string, Promise<void>>()
   private readonly failed = new Map<string, { reason: string, at: number }>()
   private timer: NodeJS.Timeout | null = null
@@ -198,22 +200,41 @@ export class PodManager {
   private async load (pod: Pod): Promise<void> {
     const t0 = Date.now()
     try {
-      if (pod.kind !== 'llm') throw new HeuristError('PODS_UNSUPPORTED_KIND', 'image pods are folders; pulling them from a URL is not supported yet')
+      const images = this.c.images
+      if (pod.kind === 'image' && images === undefined) throw new HeuristError('PODS_UNSUPPORTED_KIND', 'this miner runs no image engine')
       let entry = (await this.c.cache.list()).find(m => m.id === pod.id)
       if (entry === undefined) {
         this.record({ pod: pod.id, name: pod.name, event: 'pulling' })
         this.c.logger.info({ pod: pod.name, id: pod.id, uri: pod.uri }, 'pulling pod weights')
         const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.o.pullTimeoutMs)])
-        entry = await this.c.cache.pull(pod.uri, { sha256: pod.id, name: pod.name, kind: 'llm', signal, maxBytes: this.o.maxPullBytes })
+        // an LLM pod is one GGUF file; an image pod is a folder, its URI a manifest of files with their sha256
+        entry = pod.kind === 'image'
+          ? await this.c.cache.pullFolder(pod.uri, { id: pod.id, name: pod.name, signal, maxBytes: this.o.maxPullBytes })
+          : await this.c.cache.pull(pod.uri, { sha256: pod.id, name: pod.name, kind: 'llm', signal, maxBytes: this.o.maxPullBytes })
       }
       if (this.abort.signal.aborted) return
       await this.c.budget?.reserve(entry)
       let info: ModelInfo
+      let image: ImageModel | undefined
       try {
-        info = await this.c.llm().load(entry.path, { id: pod.id, name: pod.name })
+        if (pod.kind === 'image' && images !== undefined) {
+          image = await images().load(entry.path, { id: pod.id, name: pod.name })
+          info = image.info
+        } else {
+          info = await this.c.llm().load(entry.path, { id: pod.id, name: pod.name })
+        }
       } catch (e) {
         this.c.budget?.release(pod.id)
         throw e
+      }
+      if (image !== undefined) {
+        if (this.abort.signal.aborted) { await image.dispose(); this.c.budget?.release(pod.id); return }
+        this.loaded.set(pod.id, { info, lastUsed: this.o.now(), running: 0, image })
+        const ms = Date.now() - t0
+        this.record({ pod: pod.id, name: pod.name, event: 'loaded', ms })
+        this.c.logger.info({ pod: pod.name, id: pod.id, kind: 'image', ms }, 'pod loaded')
+        this.c.onChange?.()
+        return
       }
       if (this.o.warmUp && !this.abort.signal.aborted) {
         // a chat turn: the first chat request also sets up the model's chat template (slow once)
@@ -238,7 +259,8 @@ export class PodManager {
     if (l === undefined) return
     this.loaded.delete(id)
     this.c.onChange?.()
-    await this.c.llm().unload(id).catch(() => {})
+    if (l.image !== undefined) await l.image.dispose().catch(() => {})
+    else await this.c.llm().unload(id).catch(() => {})
     this.c.budget?.release(id)
     this.record({ pod: id, name: l.info.name, event: 'unloaded', reason: why })
     this.c.logger.info({ pod: l.info.name, id, why }, 'pod unloaded')
@@ -257,10 +279,14 @@ export class PodManager {
           if (base === null) throw new HeuristError('P2P_UNKNOWN_MODEL', 'model not loaded here')
           return await base.execute(job, o)
         }
-        if (job.kind !== 'llm') throw new HeuristError('P2P_UNSUPPORTED_KIND', 'this pod is a language model')
+        if (job.kind !== l.info.kind) throw new HeuristError('P2P_UNSUPPORTED_KIND', `this pod is ${l.info.kind === 'llm' ? 'a language model' : 'an image model'}`)
         l.running++
         l.lastUsed = this.o.now()
         try {
+          if (job.kind === 'image') {
+            const g = await l.image!.generate({ modelId: job.modelId, ...job.image }, { signal: o.signal, onProgress: o.onProgress })
+            return { kind: 'image', result: { png: g.png, pixelSha256: g.pixelSha256, width: g.width, height: g.height, ms: g.ms, threads: g.threads, optimizationLevel: g.optimizationLevel } }
+          }
           const result = await this.c.llm().generate({ modelId: job.modelId, input: job.input, sampling: job.sampling, ...(job.constraint === undefined ? {} : { constraint: job.constraint }), ...(job.logprobs === undefined ? {} : { logprobs: job.logprobs }) }, { signal: o.signal, onToken: o.onToken })
           return { kind: 'llm', result }
         } finally {

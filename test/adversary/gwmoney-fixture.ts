@@ -11,7 +11,7 @@ import { Store } from '../../src/core/store.js'
 import { silentLogger } from '../../src/core/logger.js'
 import { identityFromPrivateKey, addressFromPeerId, type Identity } from '../../src/core/identity.js'
 import { heuristDomain, POOL } from '../../src/core/typed-data.js'
-import { startGatewayService, VoucherInbox, type GatewayService, type GatewayOptions, type PayByUserOptions } from '../../src/gateway/index.js'
+import { startGatewayService, VoucherInbox, type GatewayService, type GatewayOptions, type PayByUserOptions, type PodResolver } from '../../src/gateway/index.js'
 import { llmComputeUnits, modelWeightGib, promptUnits } from '../../src/economics/index.js'
 import type { ModelInfo } from '../../src/inference/types.js'
 import { tempDir } from '../helpers.js'
@@ -49,6 +49,8 @@ export interface BenchOptions {
   http?: Partial<GatewayOptions>
   /** Pay-by-User on (callers without a key pay from their own deposit), with these options. Absent: off. */
   payByUser?: Partial<PayByUserOptions>
+  /** Pods the gateway resolves (a request may name one). Default none. */
+  pods?: PodResolver
 }
 
 export async function startBench (o: BenchOptions): Promise<Bench> {
@@ -71,7 +73,7 @@ export async function startBench (o: BenchOptions): Promise<Bench> {
     }
     const gwWallet = devnet.accounts[1]!
     const gwChain = await chainOf(1)
-    const gw = await startGateway({ devnet, d, chainOf, defer }, 1, o.gatewayDeposit, o.http ?? {}, [], o.payByUser)
+    const gw = await startGateway({ devnet, d, chainOf, defer }, 1, o.gatewayDeposit, o.http ?? {}, [], o.payByUser, o.pods)
     const client = (apiKey: string): OpenAI => new OpenAI({ apiKey, baseURL: `${gw.gateway.url}/v1`, maxRetries: 0, timeout: 150_000 })
     return { devnet, d, gw, gwWallet, gwChain, chainOf, client, defer, stop }
   } catch (e) {
@@ -84,7 +86,7 @@ export async function startBench (o: BenchOptions): Promise<Bench> {
  * A gateway whose operator is dev account `i`, with `deposit` wei in Payments (0: none), routing
  * only to registered miners. Torn down with the bench.
  */
-export async function startGateway (b: Pick<Bench, 'devnet' | 'd' | 'chainOf' | 'defer'>, i: number, deposit: bigint, http: Partial<GatewayOptions> = {}, bootstrap: string[] = [], payByUser?: Partial<PayByUserOptions>): Promise<GatewayService> {
+export async function startGateway (b: Pick<Bench, 'devnet' | 'd' | 'chainOf' | 'defer'>, i: number, deposit: bigint, http: Partial<GatewayOptions> = {}, bootstrap: string[] = [], payByUser?: Partial<PayByUserOptions>, pods?: PodResolver): Promise<GatewayService> {
   const wallet = b.devnet.accounts[i]!
   const chain = await b.chainOf(i)
   if (deposit > 0n) await chain.deposit(deposit)
@@ -103,6 +105,7 @@ export async function startGateway (b: Pick<Bench, 'devnet' | 'd' | 'chainOf' | 
     http: { port: 0, ...http },
     chain: { voucherSigner: { wallet: id.wallet, domain: heuristDomain(b.d.chainId, b.d.contracts.Payments) }, receiptDomain: receiptDomainOf(b.d) },
     eligible: minerEligibility(chain).isEligible,
+    ...(pods === undefined ? {} : { pods }),
     ...(payByUser === undefined ? {} : { payByUser: { chain, asset: b.d.contracts.HeuristToken, withdrawDelaySeconds: BigInt(b.d.params.withdrawDelay), options: payByUser } })
   })
   b.defer(async () => { await gw.stop() })

@@ -1,7 +1,9 @@
 import { describe, it, expect, afterEach } from 'vitest'
 import { hexlify, randomBytes, type Wallet } from 'ethers'
 import { heuristDomain, PaymentAuthorizationTypes, type PaymentAuthorization, type Allocation } from '../../src/core/typed-data.js'
-import { encodePaymentHeader } from '../../src/gateway/index.js'
+import { encodePaymentHeader, type PodResolver } from '../../src/gateway/index.js'
+import { PodDirectory, podResolver, deployPod } from '../../src/pods/index.js'
+import { silentLogger } from '../../src/core/logger.js'
 import { SCRIPT_MODEL } from '../p2p/scripted-executor.js'
 import { until } from '../p2p/util.js'
 import { startBench, startHonestMiner, startRogueMiner, heardAll, honestUnits, type Bench } from './gwmoney-fixture.js'
@@ -33,11 +35,11 @@ async function authorize (b: Bench, user: Wallet, s: Sign): Promise<{ authorizat
   return { authorization, signature: await user.signTypedData(domain, PaymentAuthorizationTypes, authorization) }
 }
 
-async function chat (b: Bench, payment: string | null, maxTokens = 3): Promise<Response> {
+async function chat (b: Bench, payment: string | null, maxTokens = 3, model = 'scripted'): Promise<Response> {
   return await fetch(`${b.gw.gateway.url}/v1/chat/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...(payment === null ? {} : { 'x-payment': payment }) },
-    body: JSON.stringify({ model: 'scripted', messages, max_tokens: maxTokens })
+    body: JSON.stringify({ model, messages, max_tokens: maxTokens })
   })
 }
 
@@ -195,5 +197,70 @@ describe('attack: misusing a user\'s payment authorization (Pay-by-User)', () =>
     await honest.inbox.stop()
     expect(honest.inbox.stats.redeemed).toBe(cost)
     expect((await b.gwChain.balances(b.gwWallet.address)).deposit).toBe(gwDeposit - cost)
+  }, 180_000)
+  it('a request naming a registered pod pays the pod deployer its share from the user\'s deposit, a streamed one is charged too; the rest of the deposit comes back only after the withdraw delay', async () => {
+    // the gateway resolves pods through a directory started once the pod is on chain
+    let directory: PodDirectory | null = null
+    const pods: PodResolver = { resolve: (ref) => directory === null ? undefined : podResolver(directory).resolve(ref) }
+    let later = 0 // seconds the gateway's clock runs ahead
+    b = await startBench({ gatewayDeposit: 10n * HEU, payByUser: { settleThresholdWei: 10n ** 30n, now: () => Math.floor(Date.now() / 1000) + later }, pods })
+    const honest = await startHonestMiner(b, 2, PRICE)
+    expect(await heardAll(b, [honest.node])).toBe(true)
+    const deployer = b.devnet.accounts[7]!
+    const BPS_POD = 1500
+    await deployPod(await b.chainOf(7), { sha256: SCRIPT_MODEL.id, kind: 'llm', minVramMb: 0, revenueBps: BPS_POD, name: 'scripted-pod', uri: 'https://example.org/scripted.gguf' })
+    const dir = new PodDirectory(b.gwChain, silentLogger(), { refreshMs: 500 })
+    await dir.start()
+    b.defer(() => { dir.stop() })
+    directory = dir
+    expect(pods.resolve('scripted-pod')?.deployer).toBe(deployer.address)
+
+    const user = b.devnet.accounts[6]!
+    const userChain = await b.chainOf(6)
+    await userChain.deposit(1n * HEU)
+    const cost = honestUnits(messages, 3) * PRICE
+    const session = hexlify(randomBytes(32))
+    // one request names the pod, one the model: only the first pays the pod
+    for (const [i, model] of [[1, 'scripted-pod'], [2, 'scripted']] as const) {
+      const r = await chat(b, encodePaymentHeader(b.d.chainId, await authorize(b, user, { maxAmount: BigInt(i) * cost, session })), 3, model)
+      expect(r.status).toBe(200)
+    }
+    // a streamed answer is booked too (after its last event; no X-PAYMENT-RESPONSE header)
+    const streamed = await fetch(`${b.gw.gateway.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-payment': encodePaymentHeader(b.d.chainId, await authorize(b, user, { maxAmount: 3n * cost, session })) },
+      body: JSON.stringify({ model: 'scripted', messages, max_tokens: 3, stream: true })
+    })
+    expect(streamed.status).toBe(200)
+    expect(await streamed.text()).toContain('[DONE]')
+    expect(await until(async () => (await b!.gw.payByUser!.state(user.address, session))?.spent === 3n * cost)).toBe(true)
+    const before = { deployer: await heu(b, deployer.address), miner: await heu(b, honest.wallet.address), gw: await heu(b, b.gwWallet.address), vault: await heu(b, b.d.contracts.StakedHeurist) }
+    expect(await b.gw.payByUser!.settleAll()).toBe(3n * cost)
+    const fee = cost * BigInt(b.d.params.protocolFeeBps) / BPS
+    const front = cost * BigInt(b.d.params.frontendBps) / BPS
+    const pod = cost * BigInt(BPS_POD) / BPS
+    expect(await heu(b, deployer.address)).toBe(before.deployer + pod)
+    // the pod channel (one request) and the plain channel (two requests) are split separately
+    const fee2 = 2n * cost * BigInt(b.d.params.protocolFeeBps) / BPS
+    const front2 = 2n * cost * BigInt(b.d.params.frontendBps) / BPS
+    expect(await heu(b, honest.wallet.address)).toBe(before.miner + (cost - fee - front - pod) + (2n * cost - fee2 - front2))
+    expect(await heu(b, b.gwWallet.address)).toBe(before.gw + front + front2)
+    expect(await heu(b, b.d.contracts.StakedHeurist)).toBe(before.vault + fee + fee2)
+    expect((await b.gwChain.balances(user.address)).deposit).toBe(1n * HEU - 3n * cost)
+    // settled and, an hour on, expired: the gateway forgets the session
+    expect(await b.gw.payByUser!.sessions()).toHaveLength(1)
+    later = 3700
+    await b.gw.payByUser!.settleDue()
+    expect(await b.gw.payByUser!.sessions()).toEqual([])
+
+    // the rest comes back, after the delay only
+    const left = 1n * HEU - 3n * cost
+    await userChain.requestWithdrawal(left)
+    await expect(userChain.withdrawDeposit()).rejects.toMatchObject({ code: 'CHAIN_WITHDRAWAL_NOT_READY' })
+    const heuBefore = await heu(b, user.address)
+    await b.devnet.timeTravel(BigInt(b.d.params.withdrawDelay))
+    await userChain.withdrawDeposit()
+    expect(await heu(b, user.address)).toBe(heuBefore + left)
+    expect((await b.gwChain.balances(user.address)).deposit).toBe(0n)
   }, 180_000)
 })

@@ -74,3 +74,49 @@ export function makeNat () {
     remaining: () => run('ip', ['netns', 'list']).split('\n').map(l => l.split(' ')[0]).filter(n => n !== undefined && n.startsWith(p))
   }
 }
+
+export const LAN = { subnet: '10.232.0.0/24', ip: i => `10.232.0.${i}` }
+
+/**
+ * A flat private LAN: `names.length` hosts (one namespace each) on one bridge, which lives in
+ * its own switch namespace; host i (from 1) is 10.232.0.i/24. No NAT and no route anywhere
+ * else: every host dials every other directly, as on an office network or a cloud VPC.
+ */
+export function makeLan (names) {
+  const p = 'hl' + randomBytes(3).toString('hex')
+  const sw = `${p}sw`
+  const ns = Object.fromEntries(names.map(n => [n, `${p}${n}`.slice(0, 30)]))
+  const ips = Object.fromEntries(names.map((n, i) => [n, LAN.ip(i + 1)]))
+  const made = []
+  const teardown = () => {
+    for (const n of made.reverse()) { try { run('ip', ['netns', 'del', n]) } catch { /* already gone */ } }
+    made.length = 0
+  }
+  try {
+    run('ip', ['netns', 'add', sw]); made.push(sw)
+    run('ip', ['-n', sw, 'link', 'add', `${p}br`, 'type', 'bridge'])
+    run('ip', ['-n', sw, 'link', 'set', `${p}br`, 'up'])
+    names.forEach((n, i) => {
+      run('ip', ['netns', 'add', ns[n]]); made.push(ns[n])
+      const host = `${p}h${i}`
+      const port = `${p}s${i}`
+      run('ip', ['link', 'add', host, 'type', 'veth', 'peer', 'name', port])
+      run('ip', ['link', 'set', host, 'netns', ns[n]])
+      run('ip', ['link', 'set', port, 'netns', sw])
+      run('ip', ['-n', sw, 'link', 'set', port, 'master', `${p}br`])
+      run('ip', ['-n', sw, 'link', 'set', port, 'up'])
+      run('ip', ['-n', ns[n], 'addr', 'add', `${ips[n]}/24`, 'dev', host])
+      run('ip', ['-n', ns[n], 'link', 'set', host, 'up'])
+      run('ip', ['-n', ns[n], 'link', 'set', 'lo', 'up'])
+    })
+  } catch (e) {
+    teardown()
+    throw e
+  }
+  return {
+    ns,
+    ips,
+    teardown,
+    remaining: () => run('ip', ['netns', 'list']).split('\n').map(l => l.split(' ')[0]).filter(n => n !== undefined && n.startsWith(p))
+  }
+}

@@ -8,8 +8,8 @@ import { silentLogger } from '../../src/core/logger.js'
 import { identityFromPrivateKey } from '../../src/core/identity.js'
 import { heuristDomain } from '../../src/core/typed-data.js'
 import { startGatewayService, type GatewayService } from '../../src/gateway/index.js'
-import { buildTinyLlama, tinyLlamaSpecs, createLlamaEngine, type LlamaEngine } from '../../src/inference/index.js'
-import { startPodHost, podResolver, PodDirectory, type PodHost, type PodManagerOptions } from '../../src/pods/index.js'
+import { buildTinyLlama, tinyLlamaSpecs, createImageEngine, createLlamaEngine, type ImageEngine, type LlamaEngine } from '../../src/inference/index.js'
+import { startPodHost, podResolver, PodDirectory, type PodBudget, type PodHost, type PodManagerOptions } from '../../src/pods/index.js'
 import { testNode, until } from '../p2p/util.js'
 
 /**
@@ -24,16 +24,26 @@ export function tinyWeights (seed: number): { bytes: Buffer, sha256: string } {
   return { bytes, sha256: createHash('sha256').update(bytes).digest('hex') }
 }
 
-export interface WeightsServer { url: (path: string) => string, put: (path: string, bytes: Buffer) => void, hits: Map<string, number>, close: () => Promise<void> }
+export interface WeightsServer { url: (path: string) => string, put: (path: string, bytes: Buffer) => void, hits: Map<string, number>, ranges: Array<{ path: string, from: number }>, close: () => Promise<void> }
 
 export async function weightsServer (): Promise<WeightsServer> {
   const files = new Map<string, Buffer>()
   const hits = new Map<string, number>()
+  const ranges: WeightsServer['ranges'] = []
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]!
     hits.set(path, (hits.get(path) ?? 0) + 1)
     const f = files.get(path)
     if (f === undefined) { res.writeHead(404).end(); return }
+    // resumable downloads: `Range: bytes=N-` gets the rest (206), or 416 past the end
+    const range = /^bytes=(\d+)-$/.exec(String(req.headers.range ?? ''))
+    if (range !== null) {
+      const from = Number(range[1])
+      ranges.push({ path, from })
+      if (from >= f.length) { res.writeHead(416, { 'content-range': `bytes */${f.length}` }).end(); return }
+      res.writeHead(206, { 'content-length': f.length - from, 'content-range': `bytes ${from}-${f.length - 1}/${f.length}`, 'content-type': 'application/octet-stream' }).end(f.subarray(from))
+      return
+    }
     res.writeHead(200, { 'content-length': f.length, 'content-type': 'application/octet-stream' }).end(f)
   })
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
@@ -42,6 +52,7 @@ export async function weightsServer (): Promise<WeightsServer> {
     url: path => `http://127.0.0.1:${port}${path}`,
     put: (path, bytes) => { files.set(path, bytes) },
     hits,
+    ranges,
     close: async () => { server.closeAllConnections(); await new Promise(resolve => server.close(resolve)) }
   }
 }
@@ -58,7 +69,7 @@ export interface PodNet {
   stop: () => Promise<void>
 }
 
-export async function startPodNet (dir: string, options: { miners?: number, manager?: Partial<PodManagerOptions>, vramMb?: (i: number) => number } = {}): Promise<PodNet> {
+export async function startPodNet (dir: string, options: { miners?: number, manager?: Partial<PodManagerOptions>, vramMb?: (i: number) => number, budget?: (i: number) => PodBudget | undefined } = {}): Promise<PodNet> {
   const stops: Array<() => Promise<unknown> | unknown> = []
   const stop = async (): Promise<void> => { for (const s of stops.reverse()) await Promise.resolve(s()).catch(() => {}) }
   try {
@@ -79,12 +90,16 @@ export async function startPodNet (dir: string, options: { miners?: number, mana
       const node = await testNode({ identity: identityFromPrivateKey(wallet.privateKey), ...(miners.length > 0 ? { bootstrap: [miners[0]!.node.multiaddrs()[0]!] } : {}) })
       let engine: LlamaEngine | null = null
       const llm = (): LlamaEngine => (engine ??= createLlamaEngine({ threads: 1, parallel: 1, gpu: 'cpu' }))
+      let imageEngine: ImageEngine | null = null
+      const images = (): ImageEngine => (imageEngine ??= createImageEngine({ threads: 1, executionProvider: 'cpu' }))
       let advertiser: Advertiser | null = null
       const host = await startPodHost({
         node,
         chain: await chainOf(wallet),
         cacheDir: `${dir}/miner${i}/models`,
         llm,
+        images,
+        ...(options.budget?.(i) === undefined ? {} : { budget: options.budget(i)! }),
         vramMb: options.vramMb?.(i) ?? 0,
         logger: silentLogger(),
         directory: { refreshMs: 400 },
@@ -104,7 +119,7 @@ export async function startPodNet (dir: string, options: { miners?: number, mana
         node,
         host,
         engine: llm,
-        async stop () { a.stop(); await host.stop(); await node.stop(); await engine?.stop() }
+        async stop () { a.stop(); await host.stop(); await node.stop(); await engine?.stop(); await imageEngine?.dispose() }
       }
       miners.push(m)
       stops.push(m.stop)
