@@ -38,7 +38,9 @@ export const configSpec = {
     relayMaxReservations: field(z.number().int().min(1).max(100_000), 128, 'reservations this node holds at most when it relays'),
     relayDataLimit: field(z.number().int().min(1024).max(2 ** 40), 8 * 1024 * 1024, 'bytes one relayed connection may carry (both directions) before the relay closes it'),
     relayDurationMs: field(z.number().int().min(1000).max(24 * 3_600_000), 300_000, 'how long one relayed connection may stay open, in ms'),
-    relayMaxCircuitsPerPeer: field(z.number().int().min(1).max(1024), 8, 'relayed connections one peer may have open through this relay at once')
+    relayMaxCircuitsPerPeer: field(z.number().int().min(1).max(1024), 8, 'relayed connections one peer may have open through this relay at once'),
+    subscribeAdverts: field(z.boolean(), true, 'receive and relay every miner\'s capacity advert; a miner whose bootstrap peers are gateways or validators sets false (it routes nothing; its own adverts still reach them; docs/scale.md)'),
+    subscribeReceipts: field(z.boolean(), true, 'receive and relay every job\'s receipt; a miner may set false at scale (then its earnings estimate sees no points; validators always receive them; docs/scale.md)')
   },
   inference: {
     threads: field(z.number().int().min(0).max(1024), 0, 'CPU threads for inference; 0 = the cores actually available'),
