@@ -84,8 +84,9 @@ export function registerMine (program: Command): void {
       })
       const { logger, config } = ctx
       const redeemThreshold = parseUnits(config.mine.redeemThreshold, 18)
-      const identity = await ctx.identity()
+      // the chain first: a bad --rpc/--deployment is a usage error before the password is asked
       const domain = await receiptDomainFor(ctx, opts)
+      const identity = await ctx.identity()
       if (cheat !== null) assertCheatAllowed(cheat, domain === null ? null : domain.chainId)
       if (domain === null) logger.warn('no chain configured (no --deployment, chain.deployment, deployment.json or devnet.json): serving jobs unpaid; `heurist deployment import --rpc URL` joins a chain (docs/multi-host.md)')
       const store = await Store.open(ctx.paths.store)
@@ -183,6 +184,8 @@ export function registerMine (program: Command): void {
         logger.info({ address: identity.address, peerId: identity.peerId.toString(), addrs: node.multiaddrs(), dashboard: dashboard?.url, metrics: metrics?.url, models: fixed.map(m => ({ name: m.name, id: m.id, kind: m.kind })), paid: domain !== null, redeemThreshold: inbox === null ? null : config.mine.redeemThreshold, reachability: node.reachability.report().status }, 'miner ready')
 
         const tty = process.stderr.isTTY === true && ctx.config.log.format !== 'json'
+        // what other hosts put in --bootstrap (docs/multi-host.md): the full address, with /p2p/
+        if (tty) process.stderr.write(`p2p address (other hosts bootstrap from it):\n${node.multiaddrs().filter(a => !a.includes('/p2p-circuit')).map(a => `  ${a}`).join('\n')}\n`)
         const status = (): string => `peers ${n.connectedPeers().length} · miners heard ${n.peerTable.miners().length} · jobs served ${server.stats.served} (running ${server.stats.running}) · ${server.stats.tokensPerSecond.toFixed(1)} tok/s`
         const ticker = setInterval(() => {
           if (tty) process.stderr.write(`\r\x1b[2K${status()}`)
