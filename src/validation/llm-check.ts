@@ -33,7 +33,9 @@ import { stopStrings, type ChatMessage, type CompactDistribution, type OutputCon
  *    This is the log-likelihood comparison in rank form: log π_t against what the model would
  *    produce, with a bound that holds for any distribution and any window, so no calibration
  *    run is needed. `logLikelihood` and `expectedLogLikelihood` are reported beside it.
- *    u is deterministic (no validator randomness), so every validator that checks the same
+ *    A second statistic covers where jobs end (see `endThreshold`), with its own α: a window is
+    wrongly failed with probability at most 2α in all.
+    u is deterministic (no validator randomness), so every validator that checks the same
  *    jobs reaches the same verdict: that is what lets their signatures form a quorum.
  */
 
