@@ -2,7 +2,9 @@
 // 512×512, 20 steps, guidance 7.5 (UNet batch of 2), on one onnxruntime thread (what validators
 // re-run on: the same bits on every machine) and on all the cores (what `mine` serves on), the
 // time split by stage, and how close the two outputs are (SSIM, dHash distance, largest pixel
-// difference) for the same seeds: the drift a validator's 1-thread re-run must tolerate.
+// difference) for the same seeds: the drift a validator's 1-thread re-run must tolerate. On CUDA
+// (PROVIDER=auto or cuda where the provider loads) it also compares the GPU's output with a CPU
+// 1-thread run (providerVsCpu1), what a validator without a GPU sees.
 // Medians of RUNS runs after one warm-up. Env: RUNS (default 7), THREADS (default all cores),
 // BENCH_IMAGE_MODEL (an SD 1.5 ONNX folder instead of tiny-sd), SIDES (default 64,512),
 // PROVIDER (cpu, cuda or auto; default cpu).
@@ -30,6 +32,13 @@ try {
   }
   const one = await load(1)
   const all = await load(ALL)
+  // on CUDA, validators (who re-run on the CPU, 1 thread) see the drift between the providers
+  let cpuRef = null
+  if (all.executionProvider !== 'cpu') {
+    const e = createImageEngine({ executionProvider: 'cpu', threads: 1, optimizationLevel: 'basic' })
+    engines.push(e)
+    cpuRef = await e.load(modelDir)
+  }
   const results = {}
   for (const side of SIDES) {
     const req = { modelId: one.info.id, prompt: 'a cat sitting on a chair', negativePrompt: '', width: side, height: side, steps: 20, guidanceScale: 7.5, seed: 1, scheduler: 'euler' }
@@ -41,6 +50,7 @@ try {
     const dhashes = []
     const maxDiffs = []
     let identical = 0
+    const cross = { ssims: [], dhashes: [], identical: 0 }
     // interleaved, so load on the machine falls on both alike
     for (let i = 0; i < RUNS; i++) {
       const a = await one.generate({ ...req, seed: i })
@@ -54,6 +64,12 @@ try {
       let m = 0
       for (let k = 0; k < a.pixels.length; k++) m = Math.max(m, Math.abs(a.pixels[k] - b.pixels[k]))
       maxDiffs.push(m)
+      if (cpuRef !== null) {
+        const c2 = comparePixels(await cpuRef.generate({ ...req, seed: i }), b)
+        cross.ssims.push(c2.ssim)
+        cross.dhashes.push(c2.dhashDistance)
+        if (c2.identical) cross.identical++
+      }
     }
     const stats = runs => {
       const ms = median(runs.map(r => r.ms))
@@ -83,7 +99,16 @@ try {
         dhashDistanceMax: Math.max(...dhashes),
         maxPixelDiffMedian: median(maxDiffs),
         maxPixelDiffMax: Math.max(...maxDiffs)
-      }
+      },
+      ...(cpuRef === null ? {} : {
+        providerVsCpu1: {
+          identical: `${cross.identical}/${RUNS}`,
+          ssimMedian: round(median(cross.ssims), 5),
+          ssimMin: round(Math.min(...cross.ssims), 5),
+          dhashDistanceMedian: median(cross.dhashes),
+          dhashDistanceMax: Math.max(...cross.dhashes)
+        }
+      })
     }
   }
   process.stdout.write(JSON.stringify({

@@ -122,6 +122,14 @@ export async function calibrate ({ n = 30, seconds = 30, everyS = 15, measured }
     controlBytesInPerS: smean('in', 'control'),
     deliveryP50Ms: pct(s.latencyMs, 0.5), deliveryP99Ms: pct(s.latencyMs, 0.99)
   }
+  // per delivered advert (copies and bytes a node takes for each advert it gets): independent of
+  // how much of the real mesh the load took down during the window
+  const realDeliveredPerS = lat.length / window
+  const simDeliveredPerS = runs.reduce((a, r) => a + r.latencyMs.length / r.samples * (rate / snaps.length), 0)
+  real.copiesPerDelivery = real.fullInPerS * n / realDeliveredPerS
+  sim.copiesPerDelivery = sim.fullInPerS * n / simDeliveredPerS
+  real.bytesInPerDelivery = real.bytesInPerS * n / realDeliveredPerS
+  sim.bytesInPerDelivery = sim.bytesInPerS * n / simDeliveredPerS
   const err = k => r3((sim[k] - real[k]) / real[k])
   const round = o => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, r1(v)]))
   return {
@@ -142,6 +150,6 @@ export async function calibrate ({ n = 30, seconds = 30, everyS = 15, measured }
     loadavgAfter: loadavg().map(r1),
     real: round(real),
     sim: round(sim),
-    relativeError: { fullIn: err('fullInPerS'), fullOut: err('fullOutPerS'), bytesIn: err('bytesInPerS'), bytesOut: err('bytesOutPerS'), controlBytesIn: err('controlBytesInPerS'), deliveryP50: err('deliveryP50Ms'), deliveryP99: err('deliveryP99Ms') }
+    relativeError: { copiesPerDelivery: err('copiesPerDelivery'), bytesInPerDelivery: err('bytesInPerDelivery'), fullIn: err('fullInPerS'), fullOut: err('fullOutPerS'), bytesIn: err('bytesInPerS'), bytesOut: err('bytesOutPerS'), controlBytesIn: err('controlBytesInPerS'), deliveryP50: err('deliveryP50Ms'), deliveryP99: err('deliveryP99Ms') }
   }
 }

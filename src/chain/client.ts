@@ -32,6 +32,12 @@ export interface Balances {
   stheuValue: bigint
   /** Collateral when the address is a registered operator. */
   collateral: bigint
+  /** When the miner registration's exit cooldown ends (unix s, chain time); 0 = not exiting. */
+  collateralExitAt: bigint
+  /** HEU staked as a validator (wei). */
+  validatorStake: bigint
+  /** When the validator exit's cooldown ends; 0 = not exiting. */
+  validatorExitAt: bigint
   /** stHEU escrowed in votes. */
   votes: bigint
   /** Deposit (compute credits) in Payments. */
@@ -69,6 +75,13 @@ export interface ChainClient {
   /** The operator's (this signer's) consent to be registered owned by `owner`, good until `deadline` (unix seconds). */
   signRegistrationConsent: (owner: string, deadline: bigint) => Promise<RegistrationConsent>
   registerValidator: (stake: bigint) => Promise<TxResult[]>
+  /**
+   * Leaving (NodeRegistry): `requestExit` starts the cooldown of this key's miner registration
+   * (`validator`: its validator stake); `completeExit` after the cooldown returns the collateral
+   * to the owner (the stake to this key). A node can still be slashed while exiting.
+   */
+  requestExit: (validator: boolean) => Promise<TxResult[]>
+  completeExit: (validator: boolean) => Promise<TxResult[]>
   registerPod: (modelId: string, kind: number, minVramMb: number, revenueBps: number) => Promise<TxResult[]>
   deposit: (amount: bigint) => Promise<TxResult[]>
   /** Redeems a cumulative voucher (anyone may submit it); pays the difference to what was redeemed. */
@@ -213,10 +226,11 @@ export async function connectChain (options: ConnectOptions): Promise<ChainClien
   }
 
   const balances = async (address: string): Promise<Balances> => {
-    const [heu, st, node, votes, dep, eth, vest] = await Promise.all([
+    const [heu, st, node, validator, votes, dep, eth, vest] = await Promise.all([
       read<bigint>(token, 'balanceOf', [address]),
       read<bigint>(stheu, 'balanceOf', [address]),
       read<[string, bigint, bigint]>(nodes, 'nodes', [address]),
+      read<[bigint, bigint]>(nodes, 'validators', [address]),
       read<bigint>(voting, 'votesOf', [address]),
       read<bigint>(payments, 'deposits', [address]),
       provider.getBalance(address),
@@ -224,7 +238,7 @@ export async function connectChain (options: ConnectOptions): Promise<ChainClien
     ])
     const stheuValue = st === 0n ? 0n : await read<bigint>(stheu, 'convertToAssets', [st])
     return {
-      address, heu, stheu: st, stheuValue, collateral: node[1], votes, deposit: dep, eth,
+      address, heu, stheu: st, stheuValue, collateral: node[1], collateralExitAt: node[2], validatorStake: validator[0], validatorExitAt: validator[1], votes, deposit: dep, eth,
       vesting: { total: vest[0], matured: vest[1], nextUnlockAt: vest[2] }
     }
   }
@@ -310,6 +324,18 @@ export async function connectChain (options: ConnectOptions): Promise<ChainClien
       await approveIfNeeded(a, nodes, amount, out)
       out.push(await send('register validator', nodes, 'registerValidator', [amount]))
       return out
+    },
+    async requestExit (validator) {
+      const a = await me()
+      return [validator ? await send('request validator exit', nodes, 'requestValidatorExit', []) : await send('request exit', nodes, 'requestExit', [a])]
+    },
+    async completeExit (validator) {
+      const a = await me()
+      const exitAt = validator ? (await read<[bigint, bigint]>(nodes, 'validators', [a]))[1] : (await read<[string, bigint, bigint]>(nodes, 'nodes', [a]))[2]
+      if (exitAt === 0n) throw fail('CHAIN_NOT_EXITING', `exit --complete: ${a} has not asked to exit${validator ? ' as a validator' : ''} (run \`heurist exit${validator ? ' --validator' : ''}\` first)`)
+      const now = BigInt((await provider.getBlock('latest'))?.timestamp ?? 0)
+      if (now < exitAt) throw fail('CHAIN_COOLDOWN', `exit --complete: the cooldown ends at ${new Date(Number(exitAt) * 1000).toISOString()} (chain time), ${exitAt - now} s from now`)
+      return [validator ? await send('complete validator exit', nodes, 'completeValidatorExit', []) : await send('complete exit', nodes, 'completeExit', [a])]
     },
     async registerPod (modelId, kind, minVramMb, revenueBps) {
       return [await send('register pod', pods, 'registerPod', [modelId, kind, minVramMb, revenueBps])]

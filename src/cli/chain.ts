@@ -116,6 +116,9 @@ export function balancesJson (b: Balances): Record<string, unknown> {
     stheu: b.stheu,
     stheuValue: b.stheuValue,
     collateral: b.collateral,
+    collateralExitAt: b.collateralExitAt,
+    validatorStake: b.validatorStake,
+    validatorExitAt: b.validatorExitAt,
     votes: b.votes,
     deposit: b.deposit,
     eth: b.eth,
@@ -127,12 +130,18 @@ export function txsHuman (txs: TxResult[]): string {
   return txs.map(t => `${t.step.padEnd(10)} tx ${t.hash}  gas ${t.gasUsed}`).join('\n')
 }
 
+/** ", exiting: back after <time>" for a pending exit (chain time), else nothing. */
+function exitNote (at: bigint): string {
+  return at === 0n ? '' : ` (exiting: \`heurist exit --complete\` from ${new Date(Number(at) * 1000).toISOString()})`
+}
+
 export function balancesHuman (b: Balances): string {
   return [
     `HEU          ${formatHeu(b.heu)}`,
     `stHEU        ${formatHeu(b.stheu)} (worth ${formatHeu(b.stheuValue)} HEU)`,
     `votes        ${formatHeu(b.votes)} stHEU`,
-    `collateral   ${formatHeu(b.collateral)} HEU`,
+    `collateral   ${formatHeu(b.collateral)} HEU${exitNote(b.collateralExitAt)}`,
+    `validator    ${formatHeu(b.validatorStake)} HEU staked${exitNote(b.validatorExitAt)}`,
     `deposit      ${formatHeu(b.deposit)} HEU`,
     `vesting      ${formatHeu(b.vesting.total)} HEU (${formatHeu(b.vesting.matured)} matured)`
   ].join('\n')

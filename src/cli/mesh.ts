@@ -23,7 +23,7 @@ import { findDeployment, type ChainFlags } from './chain.js'
  * Joins the mesh as configured. `ephemeral` uses a throwaway key (no password needed);
  * `serving` (a miner) reserves relay slots when the node is not public.
  */
-export async function joinMesh (ctx: CommandContext, options: { ephemeral?: boolean, store?: Store | null, listen?: string[], serving?: boolean } = {}): Promise<HeuristNode> {
+export async function joinMesh (ctx: CommandContext, options: { ephemeral?: boolean, store?: Store | null, listen?: string[], serving?: boolean, needs?: { capacity?: boolean, receipts?: boolean } } = {}): Promise<HeuristNode> {
   const identity: Identity = options.ephemeral === true ? identityFromPrivateKey(Wallet.createRandom().privateKey) : await ctx.identity()
   try {
     return await createHeuristNode({
@@ -35,7 +35,12 @@ export async function joinMesh (ctx: CommandContext, options: { ephemeral?: bool
       logger: ctx.logger,
       store: options.store ?? null,
       // a miner behind NAT reserves relay slots; public nodes relay for others (p2p.relay*)
-      reachability: reachabilityFromConfig(ctx.config, options.serving === true)
+      reachability: reachabilityFromConfig(ctx.config, options.serving === true),
+      // what the command needs is always subscribed (a validator's receipts, a listener's adverts)
+      subscribe: {
+        capacity: ctx.config.p2p.subscribeAdverts || options.needs?.capacity === true,
+        receipts: ctx.config.p2p.subscribeReceipts || options.needs?.receipts === true
+      }
     })
   } catch (e) {
     if (e instanceof HeuristError) throw e

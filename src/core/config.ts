@@ -38,7 +38,9 @@ export const configSpec = {
     relayMaxReservations: field(z.number().int().min(1).max(100_000), 128, 'reservations this node holds at most when it relays'),
     relayDataLimit: field(z.number().int().min(1024).max(2 ** 40), 8 * 1024 * 1024, 'bytes one relayed connection may carry (both directions) before the relay closes it'),
     relayDurationMs: field(z.number().int().min(1000).max(24 * 3_600_000), 300_000, 'how long one relayed connection may stay open, in ms'),
-    relayMaxCircuitsPerPeer: field(z.number().int().min(1).max(1024), 8, 'relayed connections one peer may have open through this relay at once')
+    relayMaxCircuitsPerPeer: field(z.number().int().min(1).max(1024), 8, 'relayed connections one peer may have open through this relay at once'),
+    subscribeAdverts: field(z.boolean(), true, 'receive and relay every miner\'s capacity advert; a miner whose bootstrap peers are gateways or validators sets false (it routes nothing; its own adverts still reach them; docs/scale.md)'),
+    subscribeReceipts: field(z.boolean(), true, 'receive and relay every job\'s receipt; a miner may set false at scale (then its earnings estimate sees no points; validators always receive them; docs/scale.md)')
   },
   inference: {
     threads: field(z.number().int().min(0).max(1024), 0, 'CPU threads for inference; 0 = the cores actually available'),
@@ -80,6 +82,7 @@ export const configSpec = {
   gateway: {
     host: field(z.string().min(1).max(255), '127.0.0.1', 'address the gateway listens on'),
     port: field(port, 8080, 'HTTP port of the OpenAI-compatible gateway'),
+    metricsPublic: field(z.boolean(), false, 'serve GET /metrics on the gateway\'s port to every client; false = only to clients on this host (127.0.0.1)'),
     maxPrice: field(z.string().regex(/^(0|[1-9][0-9]{0,77})$/, 'a price in wei (decimal integer)'), '1000000000000', 'highest price per compute unit the gateway pays, in wei: dearer miners are never routed to nor reserved for'),
     queueMax: field(z.number().int().min(1).max(1_000_000), 1024, 'requests that may wait for a miner per model; past it (or past what the deadline allows) requests get 429 with Retry-After'),
     queueMaxPerKey: field(z.number().int().min(1).max(1_000_000), 512, 'requests one API key may have waiting per model (keys are served round robin)'),
@@ -121,6 +124,23 @@ function leaves (): Leaf[] {
     for (const [key, f] of Object.entries(fields)) out.push({ section, key, path: `${section}.${key}`, field: f as Field })
   }
   return out
+}
+
+/** HEURIST_* variables that are not config keys: the home folder, the keystore password, stack traces. */
+export const NON_CONFIG_ENV = ['HEURIST_HOME', 'HEURIST_PASSWORD', 'HEURIST_PASSWORD_FILE', 'HEURIST_DEBUG']
+/** Variables of the test and bench harnesses, passed down to the CLI processes they start. */
+const HARNESS_ENV_PREFIXES = ['HEURIST_E2E_', 'HEURIST_SKIP_', 'HEURIST_BENCH_', 'HEURIST_TEST_']
+
+/** Levenshtein distance, for suggesting the variable that was meant (names are short). */
+function editDistance (a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 3) return 4
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i]
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
+    prev = cur
+  }
+  return prev[b.length]!
 }
 
 /** `inference.maxQueue` → `HEURIST_INFERENCE_MAX_QUEUE`. */
@@ -191,6 +211,13 @@ export function resolveConfig (input: { file?: Record<string, unknown> | null, f
     }
   }
   const env = input.env ?? {}
+  const known = new Set(all.map(l => envName(l.path)))
+  for (const name of Object.keys(env)) {
+    if (!name.startsWith('HEURIST_') || known.has(name) || NON_CONFIG_ENV.includes(name) || HARNESS_ENV_PREFIXES.some(p => name.startsWith(p))) continue
+    // a misspelled variable would otherwise be ignored in silence (a misspelled key exits 2 too)
+    const near = [...known, ...NON_CONFIG_ENV].filter(k => editDistance(k, name) <= 3)
+    throw usageError('CONFIG_UNKNOWN_ENV', `unknown environment variable ${name}${near.length > 0 ? `; did you mean ${near.slice(0, 3).join(' or ')}?` : ''} (every HEURIST_* variable is a config key: heurist config show lists them)`, { key: name })
+  }
   for (const l of all) {
     const v = env[envName(l.path)]
     if (v !== undefined) raw.set(l.path, { value: parseEnvValue(l, v), source: 'env' })

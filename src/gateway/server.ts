@@ -33,6 +33,11 @@ export interface GatewayOptions {
   host: string
   /** TCP port; 0 picks a free one. Default 8080. */
   port: number
+  /**
+   * Serve GET /metrics to any client. Default false: only to clients on loopback (a scraper on
+   * the gateway's host), since the figures (miners, keys' traffic) are the operator's.
+   */
+  metricsPublic: boolean
   /** Largest request body in bytes. Default 1 MiB: a long chat fits, a flood does not. */
   bodyLimit: number
   /** Whole-request deadline in ms, retries included. Default 120 s. */
@@ -79,6 +84,7 @@ export interface GatewayOptions {
 export const defaultGatewayOptions: GatewayOptions = {
   host: '127.0.0.1',
   port: 8080,
+  metricsPublic: false,
   bodyLimit: 1024 * 1024,
   requestTimeoutMs: 120_000,
   firstTokenTimeoutMs: 30_000,
@@ -705,9 +711,15 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     })
     f.get('/health', async () => {
       const models = backend.models()
-      return { status: 'ok', models: models.length, miners: models.reduce((n, m) => n + m.miners, 0) }
+      // a miner serving three models is one miner
+      const miners = new Set(models.flatMap(m => backend.candidates(m.id).map(c => c.peerId)))
+      return { status: 'ok', models: models.length, miners: miners.size }
     })
-    f.get('/metrics', async (_req, reply) => {
+    f.get('/metrics', async (req, reply) => {
+      if (!o.metricsPublic && !isLoopbackClient(req.socket.remoteAddress)) {
+        await reply.status(403).send(new ApiError(403, 'metrics are served to clients on the gateway\'s own host only (gateway.metricsPublic = true serves everyone)', 'permission_error', 'metrics_forbidden').body())
+        return
+      }
       await reply.header('content-type', metrics.registry.contentType).send(await metrics.text())
     })
     f.get('/v1/models', async (req) => {
@@ -772,4 +784,11 @@ export function toApiError (e: unknown, logger: Logger): ApiError {
   if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) return new ApiError(fe.statusCode, fe.message ?? 'bad request', 'invalid_request_error', fe.code ?? null)
   logger.error({ err: fe.message, code: fe.code }, 'gateway request failed')
   return new ApiError(500, 'The gateway had an internal error while serving this request.', 'server_error', 'internal_error')
+}
+
+/** 127.0.0.0/8, ::1 and their IPv4-mapped form. */
+function isLoopbackClient (ip: string | undefined): boolean {
+  if (ip === undefined) return false
+  const l = ip.toLowerCase()
+  return /^127\./.test(l) || l === '::1' || /^::ffff:127\./.test(l)
 }

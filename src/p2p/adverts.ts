@@ -7,15 +7,19 @@ import { advertOrder } from './reachability.js'
 import { modelWeightGib } from '../economics/index.js'
 
 /**
- * Capacity adverts: every `intervalMs` the miner publishes what it can do on
- * `heurist/1/capacity`. Each advert lives `ttlMs` (three intervals, so one lost advert does
+ * Capacity adverts: the miner publishes what it can do on `heurist/1/capacity` when it changes
+ * (models, queue depth, slots, price, addresses, a speed moving by a quarter; checked every
+ * `checkMs`, at most one a second) and at least every `intervalMs` (the heartbeat that keeps
+ * it in routing tables). Each advert lives `ttlMs` (three intervals, so one lost advert does
  * not drop a miner from routing).
  */
 export interface AdvertiserOptions {
-  /** Default 5000 ms. */
+  /** The heartbeat: longest time between two adverts. Default 5000 ms. */
   intervalMs: number
   /** Default 3 × intervalMs. */
   ttlMs?: number
+  /** How often the content is compared with the last advert's. Default 1000 ms (adverts stay at least 1 s apart). */
+  checkMs?: number
   /** What the advert says; called for each advert so queue depth and speed are current. */
   describe: () => AdvertContent
 }
@@ -81,15 +85,44 @@ export function buildAdvert (node: HeuristNode, c: AdvertContent, seq: number, t
   }
 }
 
+/** Speeds compared on a ×1.25 scale: a change of a quarter is news, jitter is not. */
+function speedStep (x: number): number { return x > 0 ? Math.round(Math.log(x) / Math.log(1.25)) : -1 }
+
+/** What makes an advert news to a gateway (the heartbeat carries the rest, e.g. free VRAM). */
+export function advertKey (c: AdvertContent, addrs: string[]): string {
+  return JSON.stringify([
+    c.models.map(m => [m.id, m.contextSize]), c.queueDepth, c.maxJobs, c.price.toString(), c.paid, c.version,
+    speedStep(c.tokensPerSecond), speedStep(c.imagesPerSecond), addrs
+  ])
+}
+
 export class Advertiser {
   private timer: NodeJS.Timeout | null = null
   private seq = 0
   readonly intervalMs: number
   readonly ttlMs: number
+  readonly checkMs: number
+  private lastKey = ''
+  /** Adverts published (by the heartbeat, by a change, on request). */
+  readonly published = { heartbeat: 0, change: 0 }
 
   constructor (private readonly node: HeuristNode, private readonly options: AdvertiserOptions, private readonly logger: Logger) {
     this.intervalMs = options.intervalMs
-    this.ttlMs = options.ttlMs ?? options.intervalMs * 3
+    // receivers accept a TTL of at most 10 minutes (advertSchema)
+    this.ttlMs = Math.min(options.ttlMs ?? options.intervalMs * 3, 10 * 60_000)
+    this.checkMs = Math.max(100, Math.min(options.checkMs ?? 1000, options.intervalMs))
+  }
+
+  /** One check: an advert when the heartbeat is due, or when the content changed (at most one per checkMs). */
+  private readonly check = (): void => {
+    const since = Date.now() - this.last
+    // (half a check early: a timer firing a little before its time must not skip a heartbeat)
+    if (since >= this.intervalMs - this.checkMs / 2) { this.published.heartbeat++; this.tick(); return }
+    // receivers reject two adverts of one miner within 500 ms: one a second at most
+    if (since < 1000) return
+    let key: string
+    try { key = advertKey(this.options.describe(), this.node.multiaddrs()) } catch (err) { this.logger.warn({ err }, 'cannot describe capacity'); return }
+    if (key !== this.lastKey) { this.published.change++; this.tick() }
   }
 
   private last = 0
@@ -104,8 +137,7 @@ export class Advertiser {
   start (): void {
     if (this.timer !== null) return
     this.tick()
-    // skip a tick that would follow a subscription-triggered advert too closely (validators rate-limit)
-    this.timer = setInterval(() => { if (Date.now() - this.last >= this.intervalMs / 2) this.tick() }, this.intervalMs)
+    this.timer = setInterval(this.check, this.checkMs)
     this.node.pubsub.addEventListener('subscription-change', this.onSubscription as never)
   }
 
@@ -125,7 +157,9 @@ export class Advertiser {
     this.last = Date.now()
     // seq from the clock, so a restarted miner's adverts are newer than its old ones
     this.seq = Math.max(this.seq + 1, Date.now())
-    await this.node.publishAdvert(buildAdvert(this.node, this.options.describe(), this.seq, this.ttlMs))
+    const content = this.options.describe()
+    this.lastKey = advertKey(content, this.node.multiaddrs())
+    await this.node.publishAdvert(buildAdvert(this.node, content, this.seq, this.ttlMs))
   }
 
   stop (): void {

@@ -1,7 +1,7 @@
 // Public surface of the mesh: other areas import only from here.
 export { HeuristNode, createHeuristNode, defaultHeuristNodeOptions, type HeuristNodeOptions, type HeuristNodeInit } from './node.js'
 export { PeerTable, defaultPeerTableOptions, type MinerEntry, type PeerHistory, type PeerTableOptions } from './peer-table.js'
-export { Advertiser, advertGpus, basicHardware, buildAdvert, type AdvertiserOptions, type AdvertContent, type GpuCapacity } from './adverts.js'
+export { Advertiser, advertGpus, advertKey, basicHardware, buildAdvert, type AdvertiserOptions, type AdvertContent, type GpuCapacity } from './adverts.js'
 export {
   JobServer, runJob, checkReceipt, RECEIPT_CLOCK_SKEW_S, defaultJobServerOptions, inputHashOf, outputHashOf, paramsHashOf,
   type JobExecutor, type JobOutput, type JobRequest, type JobServerOptions, type JobServerStats, type ExecuteOptions, type RunJobOptions, type RunJobResult

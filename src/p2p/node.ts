@@ -61,6 +61,15 @@ export interface HeuristNodeOptions {
   targetPeers: number
   /** Relays, AutoNAT, DCUtR (see reachability.ts). Default: relay server when a listen address is public, no reservations. */
   reachability?: ReachabilityInit
+  /**
+   * Whether to subscribe to the capacity adverts and the receipts (default both). A node that
+   * does not use them (a miner at scale: it routes no jobs, and validators, not miners, need
+   * receipts) leaves them out and neither receives nor relays them: its own adverts still go,
+   * by gossipsub's flood publish, to every connected peer that is subscribed (gateways,
+   * validators). Such a node must keep peers that are (its bootstrap list): the maintenance
+   * loop redials them when none of its connected peers carries a topic it publishes on.
+   */
+  subscribe: { capacity: boolean, receipts: boolean }
 }
 
 export const defaultHeuristNodeOptions = {
@@ -71,7 +80,8 @@ export const defaultHeuristNodeOptions = {
   store: null,
   heartbeatMs: 1000,
   maxConnections: 100,
-  targetPeers: 8
+  targetPeers: 8,
+  subscribe: { capacity: true, receipts: true }
 }
 
 export type HeuristNodeInit = Partial<HeuristNodeOptions> & Pick<HeuristNodeOptions, 'identity' | 'logger'>
@@ -192,8 +202,8 @@ export class HeuristNode {
       this.maintenance = setInterval(() => { this.redialBootstrap() }, 3000)
       this.maintenance.unref()
     }
-    ps.subscribe(TOPICS.capacity)
-    ps.subscribe(TOPICS.receipts)
+    if (o.subscribe.capacity) ps.subscribe(TOPICS.capacity)
+    if (o.subscribe.receipts) ps.subscribe(TOPICS.receipts)
     o.logger.info({ peerId: this.peerId.toString(), address: this.address, addrs: this.multiaddrs(), devnet: o.devnet }, 'p2p node started')
   }
 
@@ -221,7 +231,10 @@ export class HeuristNode {
   /** The bootstrap module dials once; a node left with too few peers (a failed dial, a restart of the bootstrap node) redials. */
   private redialBootstrap (): void {
     const node = this.node
-    if (node === null || node.getPeers().length >= this.o.targetPeers) return
+    if (node === null) return
+    // a node that publishes adverts without subscribing needs a connected subscriber to hear them
+    const noAdvertPeer = !this.o.subscribe.capacity && this.pubsub.getSubscribers(TOPICS.capacity).length === 0
+    if (node.getPeers().length >= this.o.targetPeers && !noAdvertPeer) return
     for (const { ma, addr, id, peerId } of this.bootstrapTargets) {
       if (id === this.peerId.toString() || node.getConnections(peerId).length > 0) continue
       node.dial(addr, { signal: AbortSignal.timeout(10_000) }).catch(err => { this.o.logger.debug({ addr: ma, err: (err as Error).message }, 'bootstrap redial failed') })

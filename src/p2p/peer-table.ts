@@ -40,6 +40,9 @@ export const defaultPeerTableOptions: PeerTableOptions = { sessionGapMs: 30_000,
 
 export class PeerTable {
   private readonly entries = new Map<string, MinerEntry>()
+  /** The same entries by model id: a gateway's lookup per request reads one model's miners, not all. */
+  private readonly byModel = new Map<string, Map<string, MinerEntry>>()
+  private lastPrune = 0
   private readonly history: Repository<PeerHistory> | null
   private readonly o: PeerTableOptions
   private pending = Promise.resolve()
@@ -57,7 +60,13 @@ export class PeerTable {
     if (!this.entries.has(key) && this.entries.size >= this.o.maxMiners) this.prune()
     if (!this.entries.has(key) && this.entries.size >= this.o.maxMiners) return
     const entry: MinerEntry = { peerId, address: advert.operator, advert, lastSeen: now, expiresAt: now + advert.ttlMs }
+    this.unindex(key)
     this.entries.set(key, entry)
+    for (const m of advert.models) {
+      let set = this.byModel.get(m.id)
+      if (set === undefined) { set = new Map(); this.byModel.set(m.id, set) }
+      set.set(key, entry)
+    }
     for (const l of this.listeners) l(entry)
     if (this.history !== null) {
       // serialized: read-modify-write of one record must not interleave
@@ -84,16 +93,32 @@ export class PeerTable {
     return () => { this.listeners.delete(fn) }
   }
 
+  private unindex (key: string): void {
+    const old = this.entries.get(key)
+    if (old === undefined) return
+    for (const m of old.advert.models) {
+      const set = this.byModel.get(m.id)
+      set?.delete(key)
+      if (set?.size === 0) this.byModel.delete(m.id)
+    }
+  }
+
   /** Drops expired adverts. */
   prune (): void {
     const now = this.o.now()
-    for (const [k, e] of this.entries) if (e.expiresAt <= now) this.entries.delete(k)
+    this.lastPrune = now
+    for (const [k, e] of this.entries) if (e.expiresAt <= now) { this.unindex(k); this.entries.delete(k) }
   }
 
   /** Live miners (unexpired adverts), those serving `modelId` if given, freshest first. */
   miners (modelId?: string): MinerEntry[] {
-    this.prune()
-    const out = [...this.entries.values()].filter(e => modelId === undefined || e.advert.models.some(m => m.id === modelId))
+    const now = this.o.now()
+    // a full sweep at most once a second; expired entries are skipped below in any case
+    if (now - this.lastPrune >= 1000) this.prune()
+    const from = modelId === undefined ? this.entries : this.byModel.get(modelId)
+    if (from === undefined) return []
+    const out: MinerEntry[] = []
+    for (const e of from.values()) if (e.expiresAt > now) out.push(e)
     return out.sort((a, b) => b.lastSeen - a.lastSeen)
   }
 

@@ -73,6 +73,13 @@ describe('heurist init / config / doctor as a real process', () => {
     expect(r.stderr).not.toMatch(/\n\s+at /)
   })
 
+  it('a misspelled HEURIST_* variable exits 2 naming it', async () => {
+    const r = await runCli(['config', 'show', '--home', join(dir, 'h4')], { env: { HEURIST_LOG_LEVLE: 'debug' } })
+    expect(r.code).toBe(2)
+    expect(r.stderr).toContain('HEURIST_LOG_LEVLE')
+    expect(r.stderr).toContain('HEURIST_LOG_LEVEL')
+  })
+
   it('an unknown flag exits 2', async () => {
     const r = await runCli(['config', 'show', '--no-such-flag'])
     expect(r.code).toBe(2)

@@ -47,7 +47,8 @@ describe('config validation names the bad key', () => {
     ['port out of range in file', { file: { gateway: { port: 70000 } } }, 'gateway.port', 'config.toml'],
     ['unknown key in file', { file: { log: { colour: true } } }, 'log.colour', 'config.toml'],
     ['unknown section in file', { file: { nonsense: {} } }, 'nonsense', 'config.toml'],
-    ['wrong type from a flag', { flags: { 'p2p.devnet': 'yes please' } }, 'p2p.devnet', 'flag']
+    ['wrong type from a flag', { flags: { 'p2p.devnet': 'yes please' } }, 'p2p.devnet', 'flag'],
+    ['misspelled variable in env', { env: { HEURIST_GATEWAY_PROT: '9000' } }, 'HEURIST_GATEWAY_PROT', 'HEURIST_GATEWAY_PORT']
   ]
   for (const [name, input, key, where] of cases) {
     it(name, () => {
@@ -60,6 +61,19 @@ describe('config validation names the bad key', () => {
       expect(err.message).toContain(where)
     })
   }
+})
+
+describe('HEURIST_* variables', () => {
+  it('the home, password and debug variables and the test harness\'s are not config keys, and are allowed', () => {
+    expect(() => resolveConfig({ env: { HEURIST_HOME: '/x', HEURIST_PASSWORD: 'p', HEURIST_PASSWORD_FILE: '/p', HEURIST_DEBUG: '1', HEURIST_SKIP_NETNS: '1', HEURIST_E2E_CHATS: '3', PATH: '/bin' } })).not.toThrow()
+  })
+  it('an unknown one is a usage error naming it (exit 2), with no suggestion when nothing is near', () => {
+    let err: unknown
+    try { resolveConfig({ env: { HEURIST_COLOUR: 'blue' } }) } catch (e) { err = e }
+    expect(isHeuristError(err) && err.code).toBe('CONFIG_UNKNOWN_ENV')
+    expect((err as Error).message).toContain('HEURIST_COLOUR')
+    expect((err as Error).message).not.toContain('did you mean')
+  })
 })
 
 describe('the commented default config.toml', () => {

@@ -81,3 +81,20 @@ describe('placement planner', () => {
     expect(none.refused[0]!.reason).toBe('img may run on gpu3, and this miner has none of them (has gpu0)')
   })
 })
+
+describe('inference.gpus: the GPUs one identity serves', () => {
+  it('all, none, or a list of indices; indices the machine lacks are dropped', async () => {
+    const { selectGpus } = await import('../../src/cli/mesh.js')
+    expect(selectGpus('all', 4)).toEqual([0, 1, 2, 3])
+    expect(selectGpus('none', 4)).toEqual([])
+    expect(selectGpus('2,0', 4)).toEqual([2, 0])
+    expect(selectGpus('1,1,7', 2)).toEqual([1])
+    expect(selectGpus('all', 0)).toEqual([])
+  })
+
+  it('two models on two GPUs of one miner, each GPU budgeted on its own', () => {
+    const plan = planPlacement([llm('llm-70b-q4', 40), { ...llm('sd15', 2), kind: 'image' as const, jobBytes: imageJobBytes(512, 512), parallel: 2 }], [{ device: 'gpu0', freeBytes: 47 * GiB }, { device: 'gpu1', freeBytes: 47 * GiB }])
+    expect(plan.placed.map(p => [p.id, p.device])).toEqual([['llm-70b-q4', 'gpu0'], ['sd15', 'gpu1']])
+    expect(plan.left.gpu1).toBe(47 * GiB - Math.ceil((2 * GiB + 2 * imageJobBytes(512, 512)) * 1.1))
+  })
+})

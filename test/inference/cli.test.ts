@@ -47,6 +47,23 @@ describe('heurist models / infer', () => {
     expect(JSON.parse(ins.stdout)).toMatchObject({ name: 'tiny-llama-b', architecture: 'llama', contextLength: 1024, layers: 3, embeddingLength: 96 })
   })
 
+  it('models manifest lists a folder\'s files with their sha256, and its id is the folder\'s cache id', async () => {
+    const { buildTinySd, folderId, sha256OfFile } = await import('../../src/inference/index.js')
+    const sd = await buildTinySd(join(dir, 'sd-manifest'), { seed: 77, externalData: true })
+    const out = join(dir, 'sd-manifest.json')
+    const r = await runCli(['models', 'manifest', sd, '--out', out, '--json'], { env })
+    expect(r.code, r.stderr).toBe(0)
+    const j = JSON.parse(r.stdout) as { id: string, files: number }
+    expect(j.id).toBe(await folderId(sd))
+    const m = JSON.parse(await readFile(out, 'utf8')) as { files: Array<{ path: string, size: number, sha256: string }> }
+    expect(m.files.map(f => f.path)).toEqual(expect.arrayContaining(['unet/model.onnx', 'unet/model.onnx_data', 'tokenizer/vocab.json']))
+    expect(j.files).toBe(m.files.length)
+    const unet = m.files.find(f => f.path === 'unet/model.onnx_data')!
+    expect(unet.sha256).toBe(await sha256OfFile(join(sd, 'unet', 'model.onnx_data')))
+    const notDir = await runCli(['models', 'manifest', out], { env })
+    expect(notDir.code).toBe(2)
+  })
+
   it('a truncated GGUF, a wrong magic or an unknown model give a one-line error, no native crash', async () => {
     const good = buildTinyLlama(tinyLlamaSpecs[0]!)
     const trunc = join(dir, 'trunc.gguf')

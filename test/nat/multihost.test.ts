@@ -157,6 +157,15 @@ if (unavailable !== null) {
       expect(png.subarray(1, 4).toString()).toBe('PNG')
     }, 300_000)
 
+    it('/health counts the miner once (it serves two models); /metrics is refused to another host', async () => {
+      const health = await httpIn(hosts.chain.ns, `http://${hosts.gateway.ip}:8080/health`, undefined)
+      expect(health.status).toBe(200)
+      expect(JSON.parse(health.text)).toMatchObject({ status: 'ok', models: 2, miners: 1 })
+      const metrics = await httpIn(hosts.chain.ns, `http://${hosts.gateway.ip}:8080/metrics`, undefined)
+      expect(metrics.status).toBe(403)
+      expect(metrics.text).not.toContain('heurist_')
+    }, 60_000)
+
     it('the validator, bootstrapped to the miner alone, fetches the gateway\'s transcripts and passes the jobs', async () => {
       const passed = await validator.waitLine(l => l.msg === 'validator status' && Number(l.passed) > 0, 120_000, 'a passed check')
       expect(Number(passed.failed)).toBe(0)

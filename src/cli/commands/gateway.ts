@@ -68,7 +68,7 @@ export function registerGateway (program: Command): void {
           bootstrap: ctx.config.p2p.bootstrap,
           announce: ctx.config.p2p.announce,
           devnet: ctx.config.p2p.devnet,
-          http: { host: ctx.config.gateway.host, port: ctx.config.gateway.port, coldStartTimeoutMs: ctx.config.pods.coldStartTimeoutMs, maxPricePerUnit: BigInt(ctx.config.gateway.maxPrice), ...gatewayLoadOptions(ctx.config) },
+          http: { host: ctx.config.gateway.host, port: ctx.config.gateway.port, metricsPublic: ctx.config.gateway.metricsPublic, coldStartTimeoutMs: ctx.config.pods.coldStartTimeoutMs, maxPricePerUnit: BigInt(ctx.config.gateway.maxPrice), ...gatewayLoadOptions(ctx.config) },
           ...(pods === null ? {} : { pods: pods.resolver }),
           // on a chain, only miners registered with collateral are routed to
           ...(reader === null ? {} : { eligible: minerEligibility(reader).isEligible }),

@@ -33,6 +33,7 @@ export const commands: CommandEntry[] = [
   { name: 'vote', load: async () => (await import('./vote.js')).registerVote },
   { name: 'unvote', load: async () => (await import('./unvote.js')).registerUnvote },
   { name: 'register', load: async () => (await import('./register.js')).registerRegister },
+  { name: 'exit', load: async () => (await import('./exit.js')).registerExit },
   { name: 'deposit', load: async () => (await import('./deposit.js')).registerDeposit },
   { name: 'claim', load: async () => (await import('./claim.js')).registerClaim },
   { name: 'earnings', load: async () => (await import('./earnings.js')).registerEarnings },

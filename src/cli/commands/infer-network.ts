@@ -45,7 +45,7 @@ export async function inferNetwork (ctx: CommandContext, prompt: string, opts: N
     ephemeral = true
     ctx.logger.warn('no operator key: using a throwaway key for this request (run `heurist init` to be the requester on receipts)')
   }
-  const node = await joinMesh(ctx, { ephemeral, listen: [] })
+  const node = await joinMesh(ctx, { ephemeral, listen: [], needs: { capacity: true } })
   const ac = new AbortController()
   const onSignal = (): void => { ac.abort() }
   process.once('SIGINT', onSignal)

@@ -1,7 +1,8 @@
 import { Command, Option } from 'commander'
 import { loadContext, type CommandContext } from '../context.js'
 import { usageError } from '../../core/errors.js'
-import { ModelCache, ensureTinyModels, readGguf, summarizeGguf, looksLikeGguf, type CachedModel, type PullProgress } from '../../inference/index.js'
+import { stat, writeFile } from 'node:fs/promises'
+import { ModelCache, ensureTinyModels, folderManifest, manifestId, readGguf, summarizeGguf, looksLikeGguf, type CachedModel, type PullProgress } from '../../inference/index.js'
 
 function fmtBytes (n: number): string {
   if (n < 1024) return `${n} B`
@@ -108,6 +109,23 @@ export function registerModels (program: Command): void {
       const ctx = await loadContext(cmd)
       const m = await (await cacheOf(ctx)).remove(ref)
       ctx.print({ removed: m.id, name: m.name }, r => `removed ${r.name} ${r.removed}`)
+    })
+
+  models.command('manifest')
+    .description('write the manifest of a model folder (an image model): each file with its size and sha256, for publishing it as an image pod')
+    .argument('<dir>', 'the model folder (text_encoder/, unet/, vae_decoder/, tokenizer/)')
+    .option('--out <file>', 'write the manifest to this file (default: print it)')
+    .action(async (dir: string, opts: { out?: string }, cmd: Command) => {
+      const ctx = await loadContext(cmd)
+      const s = await stat(dir).catch(() => null)
+      if (s === null || !s.isDirectory()) throw usageError('INFERENCE_UNKNOWN_MODEL', `${dir} is not a folder`)
+      const manifest = await folderManifest(dir)
+      if (manifest.files.length > 4096) throw usageError('INFERENCE_BAD_MANIFEST', `${dir} has ${manifest.files.length} files, over the 4096 a manifest may list`)
+      const id = manifestId(manifest)
+      if (opts.out !== undefined) await writeFile(opts.out, JSON.stringify(manifest, null, 2) + '\n')
+      // the pod id is the folder id; publish the files beside the manifest, at their paths relative to it
+      ctx.print({ id, files: manifest.files.length, sizeBytes: manifest.files.reduce((a, f) => a + f.size, 0), ...(opts.out === undefined ? { manifest } : { out: opts.out }) },
+        r => opts.out === undefined ? JSON.stringify(manifest, null, 2) : `folder id ${String(r.id)} (${String(r.files)} files); manifest written to ${opts.out}\npublish the files beside it at their relative paths, then: heurist pod deploy --kind image --sha256 ${String(r.id)} --model <manifest URL>`)
     })
 
   models.command('inspect')

@@ -16,7 +16,7 @@ export function registerPeers (program: Command): void {
       const waitMs = parseIntFlag('--wait-ms', opts.waitMs, 0, 600_000)
       const min = opts.min === undefined ? Infinity : parseIntFlag('--min', opts.min, 1, 10_000)
       // a listener only: a throwaway key, and no port to open
-      const node = await joinMesh(ctx, { ephemeral: true, listen: [] })
+      const node = await joinMesh(ctx, { ephemeral: true, listen: [], needs: { capacity: true } })
       try {
         const end = Date.now() + waitMs
         while (Date.now() < end && node.peerTable.miners().length < min) await new Promise(resolve => setTimeout(resolve, 100))

@@ -81,7 +81,7 @@ export function registerPod (program: Command): void {
         let demand = new Map<string, number>()
         if (waitMs > 0 && ctx.config.p2p.bootstrap.length > 0) {
           // a listener only: a throwaway key, and no port to open
-          const node = await joinMesh(ctx, { ephemeral: true, listen: [] })
+          const node = await joinMesh(ctx, { ephemeral: true, listen: [], needs: { capacity: true } })
           const board = new DemandBoard(node, ctx.logger)
           board.start()
           try {

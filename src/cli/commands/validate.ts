@@ -67,7 +67,7 @@ export function registerValidate (program: Command): void {
         const images = loaded.images
         // re-runs on 1 thread (the same bits on every machine); jobs the miner ran on more threads are compared by SSIM/dHash
         const rerunImage = imageRerun(loaded.images, id => usageError('VALIDATION_MODEL_NOT_LOADED', `image model ${id.slice(0, 12)} is not loaded here`))
-        node = await joinMesh(ctx, { store })
+        node = await joinMesh(ctx, { store, needs: { receipts: true } })
         const n = node
         // self-healing: libp2p that stops on its own is started again in place
         healer = new MeshHealer({ node: n, logger, alerts })
