@@ -6,7 +6,7 @@ import '../dist/core/shim.js'
 import { Wallet, getAddress, hexlify, randomBytes } from 'ethers'
 import { StandardMerkleTree } from '@openzeppelin/merkle-tree'
 import { WAD, defaultSeason2Params } from '../dist/economics/index.js'
-import { computeRewardTable, validateRewardMessage, RewardPartsAssembler, splitRewardMessage, encodeRewardMessage, checkLeaves, rootDigest, MAX_LEAVES } from '../dist/rewards/index.js'
+import { computeRewardTable, validateRewardMessage, RewardPartsAssembler, splitRewardMessage, encodeRewardMessage, checkLeaves, rootDigest, signatureOnly, MAX_LEAVES } from '../dist/rewards/index.js'
 import { buildRewardTree } from '../dist/chain/index.js'
 
 const r1 = x => Math.round(x * 10) / 10
@@ -70,6 +70,8 @@ async function close (n, { oz }) {
     closeMs: r1(tableMs + treeMs + signMs),
     gossipParts: parts.length,
     gossipBytes: bytes,
+    // what a validator resends every few seconds until the root is posted (the leaves went once)
+    republishBytes: encodeRewardMessage(signatureOnly(message)).length,
     receiveValidateAssembleRebuildMs: r1(receiveMs),
     receiveValidateAssembleMs: r1(validateMs),
     receiverRootMatches: rebuilt !== null && rebuilt.root === tree.root,

@@ -7,12 +7,18 @@
 // - honest constrained jobs failed (must be 0) and ignore-constraint jobs caught alone.
 // Medians over the runs. Prints JSON.
 //
+// - embeddings (the built-in tiny-embed): validation (re-embedding) ÷ the miner's embedding,
+//   both on one thread; the cosine an honest miner gets from a validator on
+//   another thread count (the drift the 0.99 threshold must absorb) beside what the cheats get
+//   (another model of the same dimension, unrelated text, random vectors): the calibration; and
+//   a near-duplicate text, which no cosine check can tell apart.
+//
 //   npx tsc -p . && node bench/structured.mjs [--runs 7] [--jobs 40] [--tokens 160]
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createLlamaEngine, ensureTinyModels, normalizeSchema } from '../dist/inference/index.js'
-import { scoreLlmJob, cheatingExecutor } from '../dist/validation/index.js'
+import { scoreLlmJob, cheatingExecutor, cosine, scoreEmbeddings, EMBEDDING_COSINE_THRESHOLD } from '../dist/validation/index.js'
 
 const args = process.argv.slice(2)
 const flag = (name, def) => { const i = args.indexOf(`--${name}`); return i >= 0 ? Number(args[i + 1]) : def }
@@ -32,7 +38,9 @@ const signal = new AbortController().signal
 
 const dir = await mkdtemp(join(tmpdir(), 'heurist-bench-structured-'))
 try {
-  const [a] = await ensureTinyModels(join(dir, 'models'), { names: ['tiny-llama'] })
+  const made = await ensureTinyModels(join(dir, 'models'), { names: ['tiny-llama', 'tiny-embed'] })
+  const a = made.find(m => m.name === 'tiny-llama')
+  const emb = made.find(m => m.name === 'tiny-embed')
   const engine = createLlamaEngine({ gpu: 'cpu', threads: 1, parallel: 1, maxQueue: 8 })
   await engine.load(a.path, { id: a.id, name: a.name })
   const job = (i, constraint) => ({ kind: 'llm', modelId: a.id, input: [{ role: 'user', content: `answer ${i}` }], sampling: sampling(i), ...(constraint === undefined ? {} : { constraint }) })
@@ -90,6 +98,50 @@ try {
   }
   await engine.stop()
 
+  // ---- embeddings: a miner on 2 threads, a validator on 1 ----
+  // timed side by side on one thread each; the drift is measured against a 2-thread engine (untimed)
+  const minerEngine = createLlamaEngine({ gpu: 'cpu', threads: 1, parallel: 1 })
+  const validatorEngine = createLlamaEngine({ gpu: 'cpu', threads: 1, parallel: 1 })
+  const otherThreads = createLlamaEngine({ gpu: 'cpu', threads: 2, parallel: 1 })
+  for (const e of [minerEngine, validatorEngine, otherThreads]) { await e.load(emb.path, { id: emb.id, name: emb.name }); await e.load(a.path, { id: a.id, name: a.name }) }
+  const texts = i => Array.from({ length: 8 }, (_, k) => `document ${i}-${k}: ` + 'lorem ipsum dolor sit amet '.repeat(1 + (k % 4)))
+  await minerEngine.embed(emb.id, texts(0)); await validatorEngine.embed(emb.id, texts(0))
+  const embRatios = []
+  const honestCos = []
+  const otherModelCos = []
+  const otherTextCos = []
+  const nearDuplicateCos = []
+  const driftCos = []
+  const randomCos = []
+  let embHonestFailed = 0
+  for (let i = 1; i <= JOBS; i++) {
+    const t = texts(i)
+    const t0 = performance.now()
+    const mined = (await minerEngine.embed(emb.id, t)).vectors
+    const t1 = performance.now()
+    const own = (await validatorEngine.embed(emb.id, t)).vectors
+    const t2 = performance.now()
+    embRatios.push((t2 - t1) / (t1 - t0))
+    const s = scoreEmbeddings(mined, own)
+    if (s.fail) embHonestFailed++
+    honestCos.push(s.minCosine)
+    const other = (await minerEngine.embed(a.id, t)).vectors
+    otherModelCos.push(Math.max(...other.map((v, k) => cosine(v, own[k]))))
+    const drift = (await otherThreads.embed(emb.id, t)).vectors
+    driftCos.push(Math.min(...drift.map((v, k) => cosine(v, own[k]))))
+    // unrelated texts (what a miner caching or guessing would return), and a near duplicate
+    // (the same text but its first words): the limit of any cosine check
+    const unrelated = (await minerEngine.embed(emb.id, t.map((_, k) => `unrelated ${k} ${i}: the quick brown fox jumps`))).vectors
+    otherTextCos.push(Math.max(...unrelated.map((v, k) => cosine(v, own[k]))))
+    const near = (await minerEngine.embed(emb.id, t.map(x => x.replace(/^document \d+/, 'document 0')))).vectors
+    nearDuplicateCos.push(Math.max(...near.map((v, k) => cosine(v, own[k]))))
+    const rnd = own.map(v => { const r = Float32Array.from(v, () => Math.random() * 2 - 1); return r })
+    randomCos.push(Math.max(...rnd.map((v, k) => cosine(v, own[k]))))
+  }
+  await minerEngine.stop()
+  await validatorEngine.stop()
+  await otherThreads.stop()
+
   console.log(JSON.stringify({
     bench: 'structured',
     config: { model: 'tiny-llama', threads: 1, runs: RUNS, jobsPerRun: 8, jobs: JOBS, maxTokens: TOKENS, sampling: { temperature: 0.8, topP: 0.95, topK: 40 } },
@@ -104,7 +156,16 @@ try {
     honestConstrainedJobsFailed: honestFailed,
     constrainedJobsEndedInJson: `${stopped}/${JOBS}`,
     endedInJsonButUnparsable: unparsable,
-    ignoreConstraintJobsCaughtAlone: `${caught}/${JOBS}`
+    ignoreConstraintJobsCaughtAlone: `${caught}/${JOBS}`,
+    embeddings: {
+      model: 'tiny-embed', inputsPerJob: 8, jobs: JOBS, threads: 1, threshold: EMBEDDING_COSINE_THRESHOLD,
+      validationOverEmbedding: r3(median(embRatios)),
+      honestJobsFailed: embHonestFailed,
+      honestMinCosine: Math.min(...honestCos),
+      honestMinCosineAgainst2Threads: Math.min(...driftCos),
+      cheatMaxCosine: { anotherModelSameDimension: r3(Math.max(...otherModelCos)), unrelatedText: r3(Math.max(...otherTextCos)), randomVectors: r3(Math.max(...randomCos)) },
+      nearDuplicateTextMaxCosine: r3(Math.max(...nearDuplicateCos))
+    }
   }, null, 2))
 } finally {
   await rm(dir, { recursive: true, force: true })

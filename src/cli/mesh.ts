@@ -221,6 +221,10 @@ export function engineExecutor (llm: LlamaEngine | null, images: Map<string, Ima
         const result = await llm.generate({ modelId: job.modelId, input: job.input, sampling: job.sampling, ...(job.constraint === undefined ? {} : { constraint: job.constraint }), ...(job.logprobs === undefined ? {} : { logprobs: job.logprobs }) }, { signal: o.signal, onToken: o.onToken })
         return { kind: 'llm', result }
       }
+      if (job.kind === 'embedding') {
+        if (llm === null) throw new HeuristError('P2P_UNSUPPORTED_KIND', 'no text model loaded')
+        return { kind: 'embedding', result: await llm.embed(job.modelId, job.input, { signal: o.signal }) }
+      }
       const model = images.get(job.modelId)
       if (model === undefined) throw new HeuristError('P2P_UNSUPPORTED_KIND', 'no image model loaded')
       const g = await model.generate({ modelId: job.modelId, ...job.image }, { signal: o.signal, onProgress: o.onProgress })

@@ -20,3 +20,4 @@ export {
   PAYMENT_HEADER, PAYMENT_RESPONSE_HEADER, PAYMENT_SCHEME, X402_VERSION, MAX_PAYMENT_HEADER_BYTES,
   type PayByUserOptions, type PayByUserChain, type PayerSession, type SignedAuthorization, type UserReservation, type ChannelTarget
 } from './pay-by-user.js'
+export { PARAMETERS, checkParameters, parameterTableMarkdown, type ParamSpec, type ParamStatus, type Endpoint } from './parameters.js'

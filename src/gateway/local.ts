@@ -10,6 +10,7 @@ import { imageComputeUnits, llmComputeUnits, modelWeightGib, promptUnits } from 
  */
 export interface LocalLlmEngine {
   generate: (request: LlmRequest, options: GenerateOptions) => Promise<LlmResult>
+  embed?: (modelId: string, texts: readonly string[], options: { signal?: AbortSignal }) => Promise<{ vectors: Float32Array[], promptTokens: number }>
 }
 export interface LocalImageEngine {
   generate: (request: ImageRequest, options: ImageOptions) => Promise<ImageResult>
@@ -39,6 +40,11 @@ export function createLocalBackend (o: LocalBackendOptions): Backend {
       const result = await o.llm.generate(request, { signal: options.signal, onToken: (text) => { options.onToken?.(text) } })
       // in process, the engine is measured like a miner: the same units the gateway bills
       return { result, computeUnits: llmComputeUnits(weightOf(request.modelId), promptUnits(request.input), Math.min(result.tokens.length, request.sampling.maxTokens)) }
+    },
+    async runEmbedding (_c, request, options) {
+      if (o.llm?.embed === undefined) throw new HeuristError('GATEWAY_NO_ENGINE', 'no embedding engine in this process')
+      const result = await o.llm.embed(request.modelId, request.input, { signal: options.signal })
+      return { result, computeUnits: llmComputeUnits(weightOf(request.modelId), promptUnits(request.input.join('\n')), 0) }
     },
     async runImage (_c, request, options) {
       if (o.image === undefined) throw new HeuristError('GATEWAY_NO_ENGINE', 'no image engine in this process')

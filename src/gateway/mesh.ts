@@ -1,4 +1,4 @@
-import type { HeuristNode, MinerEntry, ReceiptDomainOptions, RunJobResult } from '../p2p/index.js'
+import type { EmbeddingResult, HeuristNode, MinerEntry, ReceiptDomainOptions, RunJobResult } from '../p2p/index.js'
 import { HeuristError } from '../core/errors.js'
 import type { Logger } from '../core/logger.js'
 import type { ImageResult, LlmResult } from '../inference/types.js'
@@ -97,6 +97,13 @@ export function createMeshBackend (node: HeuristNode, logger: Logger, init: Part
         logger.warn({ miner: c.peerId, signed: r.output.result.contextSize, advertised }, 'miner signed another context size than it advertises; not paid')
         throw new HeuristError('GATEWAY_BAD_RECEIPT', `miner ${c.peerId} signed context ${String(r.output.result.contextSize)}, advertises ${advertised}`)
       }
+      return { result: r.output.result, computeUnits: BigInt(r.receipt.receipt.computeUnits), claimedSpan: { startedAt: BigInt(r.receipt.receipt.startedAt), endedAt: BigInt(r.receipt.receipt.endedAt) }, receipt: r, jobId: r.jobId }
+    },
+    async runEmbedding (c, request, options): Promise<JobOutcome<EmbeddingResult>> {
+      const r = await run(c, { kind: 'embedding' as const, modelId: request.modelId, input: request.input }, options)
+      if (r.output.kind !== 'embedding') throw new HeuristError('GATEWAY_BAD_RESULT', 'another result for an embedding job')
+      const dims = r.output.result.vectors[0]?.length ?? 0
+      if (dims === 0 || r.output.result.vectors.some(v => v.length !== dims || v.some(x => !Number.isFinite(x)))) throw new HeuristError('GATEWAY_BAD_RESULT', `miner ${c.peerId} returned malformed vectors`)
       return { result: r.output.result, computeUnits: BigInt(r.receipt.receipt.computeUnits), claimedSpan: { startedAt: BigInt(r.receipt.receipt.startedAt), endedAt: BigInt(r.receipt.receipt.endedAt) }, receipt: r, jobId: r.jobId }
     },
     async runImage (c, request, options): Promise<JobOutcome<ImageResult>> {

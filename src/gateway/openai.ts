@@ -111,6 +111,13 @@ export const imageRequestSchema = z.object({
   scheduler: z.enum(['euler', 'ddim']).optional()
 })
 
+export const embeddingRequestSchema = z.object({
+  model: z.string().min(1).max(256),
+  input: z.union([z.string().min(1).max(32 * 1024), z.array(z.string().min(1).max(32 * 1024)).min(1).max(64)]),
+  encoding_format: z.enum(['float', 'base64']).nullable().optional(),
+  user: z.string().max(256).optional()
+})
+
 /** Parses a body with a schema; the first issue becomes a 400 naming the parameter. */
 export function parseBody<T> (schema: z.ZodType<T>, body: unknown): T {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) throw badRequest('the request body must be a JSON object', null, 'invalid_body')

@@ -20,7 +20,7 @@ export interface ParamSpec {
   note: string
 }
 
-export type Endpoint = 'chat' | 'completions' | 'responses' | 'images'
+export type Endpoint = 'chat' | 'completions' | 'responses' | 'embeddings' | 'images'
 
 const S = (note: string): ParamSpec => ({ status: 'supported', note })
 const NOOP = (accepts: unknown[], note: string): ParamSpec => ({ status: 'no-op', accepts, note })
@@ -107,6 +107,13 @@ export const PARAMETERS: Record<Endpoint, Record<string, ParamSpec>> = {
     prompt: NO('stored prompts are not supported'),
     stream_options: NO('not supported')
   },
+  embeddings: {
+    model: sampling.model!,
+    input: S('a string or a list of strings (at most 64)'),
+    encoding_format: S('float or base64'),
+    dimensions: NO("the model's own dimension only"),
+    user: sampling.user!
+  },
   images: {
     model: sampling.model!,
     prompt: S('the prompt'),
@@ -147,7 +154,7 @@ export function checkParameters (endpoint: Endpoint, body: unknown): void {
 
 /** The table as Markdown, one section per endpoint (docs/gateway.md embeds it; a test keeps them equal). */
 export function parameterTableMarkdown (): string {
-  const paths: Record<Endpoint, string> = { chat: 'POST /v1/chat/completions', completions: 'POST /v1/completions', responses: 'POST /v1/responses', images: 'POST /v1/images/generations' }
+  const paths: Record<Endpoint, string> = { chat: 'POST /v1/chat/completions', completions: 'POST /v1/completions', responses: 'POST /v1/responses', embeddings: 'POST /v1/embeddings', images: 'POST /v1/images/generations' }
   const out: string[] = []
   for (const ep of Object.keys(PARAMETERS) as Endpoint[]) {
     out.push(`### \`${paths[ep]}\``, '', '| parameter | status | notes |', '|---|---|---|')

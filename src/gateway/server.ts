@@ -7,7 +7,7 @@ import type { LlmRequest, LlmResult, ImageRequest, ImageResult, ModelKind } from
 import type { Accounts } from './accounts.js'
 import { NO_POD_SHARE, type VoucherBook, type SignedVoucher, type PodShare } from './vouchers.js'
 import type { Transcripts } from './transcripts.js'
-import type { AdvertisedModel, Backend, Candidate, CompletedJob, JobOutcome, PodResolver } from './types.js'
+import type { AdvertisedModel, Backend, Candidate, CompletedJob, EmbeddingRequest, JobOutcome, PodResolver } from './types.js'
 import { CircuitBreakers, type BreakerOptions } from './breaker.js'
 import { rankCandidates } from './routing.js'
 import { dispatch, ClientGone, CommittedFailure, type DispatchOptions, type DispatchResult } from './dispatch.js'
@@ -21,9 +21,10 @@ import type { Reservation } from './accounts.js'
 import { PAYMENT_HEADER, PAYMENT_RESPONSE_HEADER, networkOf, type PayByUser, type SignedAuthorization, type UserReservation } from './pay-by-user.js'
 import {
   ApiError, badRequest, chatRequestSchema, completionRequestSchema, imageRequestSchema, parseBody, chatMessages,
-  samplingFrom, parseSize, defaultRequestLimits, chatStructured, type RequestLimits, type ChatRequest, type CompletionRequest
+  samplingFrom, parseSize, defaultRequestLimits, chatStructured, embeddingRequestSchema, type RequestLimits, type ChatRequest, type CompletionRequest
 } from './openai.js'
 import { checkParameters } from './parameters.js'
+import { vectorToBase64, type EmbeddingResult } from '../p2p/job.js'
 import { planStructured, readToolAnswer, withSystem, type StructuredPlan } from './structured.js'
 import { newResponseIds, outputItems, responseObject, responseUsage, responsesMessages, responsesRequestSchema, responsesStructured, type ResponsesRequest } from './responses.js'
 import type { TokenLogprob } from '../inference/types.js'
@@ -152,7 +153,8 @@ export interface Gateway {
   stop: () => Promise<void>
 }
 
-const POOL: Record<ModelKind, number> = { llm: 0, image: 1 }
+/** Embeddings are text compute: the LLM pool. */
+const POOL: Record<ModelKind | 'embedding', number> = { llm: 0, image: 1, embedding: 0 }
 
 function newId (prefix: string): string {
   return prefix + randomBytes(12).toString('hex')
@@ -674,6 +676,65 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     await finish(job, hold, body.model, charged)
   }
 
+  /**
+   * `POST /v1/embeddings`: the texts go to a miner serving the (text) model as one embedding
+   * job; the vectors come back L2-normalized, as floats or base64 float32. Billed as prompt
+   * tokens with no output; validators re-embed and compare by cosine.
+   */
+  async function runEmbedding (req: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const auth = await authenticated(req)
+    checkParameters('embeddings', req.body)
+    const body = parseBody(embeddingRequestSchema, req.body)
+    const model = findModel(body.model)
+    if (model.kind !== 'llm') throw badRequest(`The model '${body.model}' is an image model; embeddings need a text model.`, 'model', 'model_not_supported')
+    if (backend.runEmbedding === undefined) throw new ApiError(404, 'This gateway serves no embeddings.', 'invalid_request_error', 'unknown_url')
+    const input = typeof body.input === 'string' ? [body.input] : body.input
+    const request: EmbeddingRequest = { modelId: model.id, input }
+    const problem = jobFrameProblem({ kind: 'embedding', modelId: model.id, input })
+    if (problem !== null) throw problem
+    const candidates = await eligibleOnly(model, await candidatesFor(model, reply))
+    const billed: BilledJob = { kind: 'llm', input: input.join('\n'), maxTokens: 0 }
+    const hold = await reserve(auth, candidates, billed, req.routeOptions.url ?? '')
+    const settle = hold.reservation.settle
+    const firstOutput = new Map<string, number>()
+    const id = newId('emb-')
+    const startedAt = Date.now()
+    const client = clientSignal(reply)
+    track(model.id, 1)
+    let outcome: DispatchResult<JobOutcome<EmbeddingResult>>
+    try {
+      outcome = await dispatch(queue.source({ modelId: model.id, key: auth.queueKey, rank: () => rankFresh(model.id, hold.affordable, 'llm'), breakers, deadline: startedAt + o.requestTimeoutMs, signal: client.signal }), async (c, ctx) =>
+        await backend.runEmbedding!(c, request, { signal: ctx.signal, onQueued: ctx.waiting, onToken: () => { ctx.progress() } }).then(r => { ctx.progress(); if (!firstOutput.has(c.peerId)) firstOutput.set(c.peerId, Date.now()); return r }),
+      { deadline: startedAt + o.requestTimeoutMs, firstTokenTimeoutMs: o.firstTokenTimeoutMs, signal: client.signal, breakers, metrics, logger, committed: () => false, ...dispatchPolicy('llm', o.firstTokenTimeoutMs) })
+    } catch (e) {
+      await settle(0n)
+      if (e instanceof ClientGone) { logger.info({ id }, 'client disconnected; job cancelled'); return }
+      throw e
+    } finally {
+      track(model.id, -1)
+    }
+    const { result } = outcome.value
+    if (result.vectors.length !== input.length) throw new ApiError(502, 'The miner returned another number of vectors than inputs.', 'server_error', 'miner_failed')
+    metrics.tokens.inc({ direction: 'prompt' }, result.promptTokens)
+    const bill = billOutcome('llm', billed, outcome, hold.reservation.amount, 0, Date.now(), firstOutput.get(outcome.candidate.peerId))
+    const job: CompletedJob = { jobId: id, ...(outcome.value.jobId === undefined ? {} : { receiptJobId: outcome.value.jobId }), accountId: auth.accountId, modelId: model.id, kind: 'embedding', miner: outcome.candidate, input: request, output: { vectors: result.vectors.map(vectorToBase64) }, computeUnits: bill.units, cost: bill.cost, overclaim: bill.overclaim, receipt: outcome.value.receipt, startedAt, endedAt: Date.now() }
+    let charged: bigint | undefined
+    if (hold.user !== null) {
+      const paid = await charge(job, hold, body.model)
+      void reply.header(PAYMENT_RESPONSE_HEADER, paid.header)
+      charged = paid.charged
+    }
+    void reply.header('x-heurist-miner', outcome.candidate.peerId).header('x-request-id', id)
+    const base64 = body.encoding_format === 'base64'
+    await reply.send({
+      object: 'list',
+      data: result.vectors.map((v, index) => ({ object: 'embedding', index, embedding: base64 ? vectorToBase64(v) : Array.from(v) })),
+      model: body.model,
+      usage: { prompt_tokens: result.promptTokens, total_tokens: result.promptTokens }
+    })
+    await finish(job, hold, body.model, charged)
+  }
+
   function build (): FastifyInstance {
     const f = Fastify({
       bodyLimit: o.bodyLimit,
@@ -732,6 +793,7 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     f.post('/v1/chat/completions', async (req, reply) => { await runLlm(req, reply, 'chat') })
     f.post('/v1/completions', async (req, reply) => { await runLlm(req, reply, 'completion') })
     f.post('/v1/responses', async (req, reply) => { await runLlm(req, reply, 'responses') })
+    f.post('/v1/embeddings', async (req, reply) => { await runEmbedding(req, reply) })
     f.post('/v1/images/generations', async (req, reply) => { await runImage(req, reply) })
     return f
   }

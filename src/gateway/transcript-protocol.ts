@@ -23,7 +23,7 @@ export const MAX_TRANSCRIPT_BYTES = 12 * 1024 * 1024
 
 const requestSchema = z.object({ v: z.literal(1), type: z.literal('transcript-request'), jobId: z.string().min(1).max(100) }).strict()
 const responseSchema = z.discriminatedUnion('type', [
-  z.object({ v: z.literal(1), type: z.literal('transcript'), transcript: z.object({ jobId: z.string().max(100), modelId: z.string().max(100), kind: z.enum(['llm', 'image']), miner: z.string().max(100), input: z.unknown(), output: z.unknown(), endedAt: z.number().int().nonnegative() }).strict() }).strict(),
+  z.object({ v: z.literal(1), type: z.literal('transcript'), transcript: z.object({ jobId: z.string().max(100), modelId: z.string().max(100), kind: z.enum(['llm', 'image', 'embedding']), miner: z.string().max(100), input: z.unknown(), output: z.unknown(), endedAt: z.number().int().nonnegative() }).strict() }).strict(),
   z.object({ v: z.literal(1), type: z.literal('error'), code: z.string().max(64), message: z.string().max(512) }).strict()
 ])
 

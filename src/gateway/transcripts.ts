@@ -15,7 +15,7 @@ export const defaultTranscriptOptions: TranscriptOptions = { retentionMs: 7 * 24
 const transcriptSchema = z.object({
   jobId: z.string().max(100),
   modelId: z.string().max(100),
-  kind: z.enum(['llm', 'image']),
+  kind: z.enum(['llm', 'image', 'embedding']),
   miner: z.string().max(100),
   input: z.unknown(),
   output: z.unknown(),

@@ -1,4 +1,5 @@
 import type { ModelKind, LlmRequest, LlmResult, ImageRequest, ImageResult } from '../inference/types.js'
+import type { EmbeddingResult } from '../p2p/job.js'
 
 /**
  * What the gateway needs from the network: which models the mesh advertises, which miners
@@ -75,7 +76,11 @@ export interface Backend {
   candidates: (modelId: string) => Candidate[]
   runLlm: (candidate: Candidate, request: LlmRequest, options: RunOptions) => Promise<JobOutcome<LlmResult>>
   runImage: (candidate: Candidate, request: ImageRequest, options: RunOptions) => Promise<JobOutcome<ImageResult>>
+  /** Embeds texts on a text model; absent: this backend serves no embeddings. */
+  runEmbedding?: (candidate: Candidate, request: EmbeddingRequest, options: RunOptions) => Promise<JobOutcome<EmbeddingResult>>
 }
+
+export interface EmbeddingRequest { modelId: string, input: string[] }
 
 /** A finished, paid job: what the gateway records (transcript) and publishes (receipt). */
 export interface CompletedJob {
@@ -85,7 +90,8 @@ export interface CompletedJob {
   receiptJobId?: string
   accountId: string
   modelId: string
-  kind: ModelKind
+  /** Embedding jobs run on text models; their receipts are in the LLM pool. */
+  kind: ModelKind | 'embedding'
   miner: Candidate
   input: unknown
   output: unknown

@@ -1,5 +1,5 @@
 import { basename } from 'node:path'
-import { LlamaGrammarEvaluationState, resolveChatWrapper, type ChatHistoryItem, type GbnfJsonSchema, type LlamaGrammar, type ChatWrapper, type ControlledEvaluateInputItem, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaModel, type Token } from 'node-llama-cpp'
+import { LlamaGrammarEvaluationState, resolveChatWrapper, type LlamaEmbeddingContext, type ChatHistoryItem, type GbnfJsonSchema, type LlamaGrammar, type ChatWrapper, type ControlledEvaluateInputItem, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaModel, type Token } from 'node-llama-cpp'
 import type { Logger } from '../core/logger.js'
 import { HeuristError, isHeuristError, usageError } from '../core/errors.js'
 import { readGguf } from './gguf.js'
@@ -78,6 +78,8 @@ interface Loaded {
   /** Free sequences; the slots guarantee one is here for every running job. */
   free: LlamaContextSequence[]
   chatWrapper?: ChatWrapper
+  /** The embedding context, made on the first embedding job; jobs take it one at a time. */
+  embedding?: { context: Promise<LlamaEmbeddingContext>, tail: Promise<unknown> }
   /** Every token the model declares an end of generation (eos, eot, eom, ...), found once. */
   eog?: number[]
 }
@@ -175,6 +177,7 @@ export class LlamaEngine {
     if (m === undefined) return
     this.models.delete(modelId)
     m.slots.failAll(new HeuristError('INFERENCE_UNLOADED', `model ${m.info.name} was unloaded`))
+    if (m.embedding !== undefined) await (await m.embedding.context.catch(() => null))?.dispose()
     await m.context.dispose()
     await m.model.dispose()
   }
@@ -372,6 +375,45 @@ export class LlamaEngine {
       const distributions = await teacherForceCompact(sequence, m.model, [...prompt, ...outputTokens], prompt.length - 1, { top: options.top, extra: eogTokens, ...(options.temperature !== undefined ? { temperature: options.temperature } : {}) })
       return { distributions, eogTokens, prompt: { tokens: prompt, stopTokens } }
     })
+  }
+
+  /**
+   * Embeds each text with the model's embedding context (llama.cpp pools the states as the
+   * model's GGUF says: mean for the built-in tiny-embed; a model without pooling gives its last
+   * token's state), L2-normalized as OpenAI's are. A text longer than the context is rejected
+   * (INFERENCE_PROMPT_TOO_LONG), never truncated. Jobs on one model run one at a time.
+   */
+  async embed (modelId: string, texts: readonly string[], options: { signal?: AbortSignal } = {}): Promise<{ vectors: Float32Array[], promptTokens: number }> {
+    const m = this.get(modelId)
+    const embeddingContext = Math.min(m.info.contextSize, 2048)
+    let promptTokens = 0
+    for (const t of texts) {
+      const n = m.model.tokenize(t, false).length
+      if (n + 1 > embeddingContext) throw usageError('INFERENCE_PROMPT_TOO_LONG', `an input of ${n} tokens does not fit the embedding context of ${embeddingContext}`, { promptTokens: n, contextSize: embeddingContext })
+      promptTokens += n
+    }
+    if (m.embedding === undefined) {
+      const context = m.model.createEmbeddingContext({ contextSize: embeddingContext, batchSize: embeddingContext, threads: this.threadsFor(0) })
+      context.catch(() => { m.embedding = undefined })
+      m.embedding = { context, tail: Promise.resolve() }
+    }
+    const slot = m.embedding
+    const run = slot.tail.then(async () => {
+      const ctx = await slot.context
+      const vectors: Float32Array[] = []
+      for (const t of texts) {
+        if (options.signal?.aborted === true) throw abortError()
+        const v = Float32Array.from((await ctx.getEmbeddingFor(t)).vector)
+        let norm = 0
+        for (const x of v) norm += x * x
+        norm = Math.sqrt(norm)
+        if (norm > 0) for (let i = 0; i < v.length; i++) v[i] = v[i]! / norm
+        vectors.push(v)
+      }
+      return vectors
+    })
+    slot.tail = run.catch(() => {})
+    return { vectors: await run, promptTokens }
   }
 
   /**

@@ -5,7 +5,7 @@ export { LlamaEngine, createLlamaEngine, defaultLlamaEngineOptions, checkSamplin
 export { teacherForce, teacherForceCompact, compactOf, fastTeacherForcing, defaultTeacherForceOptions, TEACHER_FORCE_CHUNK, type TeacherForceOptions, type RawDistribution, type CompactDistribution, type CompactRequest } from './teacher-forcing.js'
 export { probeHardware, getLlamaRuntime, resolveThreads, defaultLlamaRuntimeOptions, type HardwareInfo, type GpuSetting, type LlamaRuntimeOptions } from './runtime.js'
 export { tinyModelBuilders, ensureTinyModels, type TinyModelBuilder, type EnsureTinyOptions } from './tiny.js'
-export { buildTinyLlama, tinyLlamaSpecs, tinyQuantizedSpecs, tinyLlama128kSpec, tinyBpeVocabulary, TINY_BPE_EOG, quantizedSiblingName, tinyVocabulary, type TinyLlamaSpec, type TinyQuant } from './tiny-llama.js'
+export { buildTinyLlama, tinyLlamaSpecs, tinyEmbedSpec, tinyQuantizedSpecs, tinyLlama128kSpec, tinyBpeVocabulary, TINY_BPE_EOG, quantizedSiblingName, tinyVocabulary, type TinyLlamaSpec, type TinyQuant } from './tiny-llama.js'
 export { readGguf, readGgufTensor, encodeGguf, looksLikeGguf, dequantize, quantizeQ8_0, quantizeQ4_0, ggmlTensorBytes, GgufType, GGML_QK, GGML_TYPE_F32, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0, type GgmlWriteType, type GgufInfo, type GgufTensorSpec, type GgufValue } from './gguf.js'
 export * from './image/index.js'
 export { fp32ToFp16, fp16ToFp32 } from './float16.js'

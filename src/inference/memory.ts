@@ -91,7 +91,7 @@ export class MemoryBudget {
  * than the planned side would take more working memory than was reserved. Returns the reason
  * to refuse, or null.
  */
-export function jobOverBudget (job: { kind: 'llm' } | { kind: 'image', image: { width: number, height: number, guidanceScale: number } }, demand: ModelDemand | undefined): string | null {
+export function jobOverBudget (job: { kind: 'llm' | 'embedding' } | { kind: 'image', image: { width: number, height: number, guidanceScale: number } }, demand: ModelDemand | undefined): string | null {
   if (job.kind !== 'image' || demand === undefined || demand.kind !== 'image') return null
   const need = Math.ceil(imageJobBytes(job.image.width, job.image.height, job.image.guidanceScale > 1) * (demand.jobScale ?? 1))
   if (need <= demand.jobBytes) return null

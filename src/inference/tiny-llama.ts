@@ -34,6 +34,8 @@ export interface TinyLlamaSpec {
    * (see `tinyBpeVocabulary`); for measuring what a real vocabulary costs a validator.
    */
   vocab?: 'bytes' | 'bpe128k'
+  /** An embedding model: llama.cpp pools the last layer's states over the input (mean). Default none (a text model). */
+  pooling?: 'mean'
 }
 
 export type TinyQuant = 'q8_0' | 'q4_0'
@@ -49,6 +51,13 @@ export const tinyLlamaSpecs: TinyLlamaSpec[] = [
  * tests that need it); about 33 MB, written at run time, never committed.
  */
 export const tinyLlama128kSpec: TinyLlamaSpec = { name: 'tiny-llama-128k', seed: 3, embd: 32, layers: 1, heads: 2, headsKv: 2, ff: 64, contextLength: 1024, vocab: 'bpe128k' }
+
+/**
+ * The built-in tiny embedding model: the tiny-llama shape from its own seed, marked for mean
+ * pooling, so llama.cpp's embedding context returns the mean of the last layer's states. Served
+ * by `heurist up` on `/v1/embeddings`; its vectors mean nothing, deterministically.
+ */
+export const tinyEmbedSpec: TinyLlamaSpec = { name: 'tiny-embed', seed: 4, embd: 64, layers: 2, heads: 4, headsKv: 4, ff: 128, contextLength: 512, pooling: 'mean' }
 
 /** The quantized copy of a tiny model's name (`tiny-llama` → `tiny-llama-q4`). */
 export function quantizedSiblingName (name: string, quant: TinyQuant): string {
@@ -234,6 +243,7 @@ export function buildTinyLlama (spec: TinyLlamaSpec): Buffer {
     ['llama.attention.layer_norm_rms_epsilon', { type: GgufType.FLOAT32, value: 1e-5 }],
     ['llama.rope.freq_base', { type: GgufType.FLOAT32, value: 10000 }],
     ['llama.vocab_size', u32(nVocab)],
+    ...(spec.pooling === 'mean' ? [['llama.pooling_type', u32(1)] as [string, GgufValue]] : []),
     ...(bpe === null
       ? [
           ['tokenizer.ggml.model', { type: GgufType.STRING, value: 'llama' }],

@@ -1,7 +1,7 @@
 import { writeFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ModelCache, type CachedModel } from './cache.js'
-import { buildTinyLlama, tinyLlama128kSpec, tinyLlamaSpecs, tinyQuantizedSpecs } from './tiny-llama.js'
+import { buildTinyLlama, tinyEmbedSpec, tinyLlama128kSpec, tinyLlamaSpecs, tinyQuantizedSpecs } from './tiny-llama.js'
 import { tinySdBuilders } from './image/tiny-sd.js'
 import type { ModelKind } from './types.js'
 
@@ -18,7 +18,7 @@ export interface TinyModelBuilder {
   onDemand?: boolean
 }
 
-export const tinyModelBuilders: TinyModelBuilder[] = [...tinyLlamaSpecs, ...tinyQuantizedSpecs, tinyLlama128kSpec].map(spec => ({
+export const tinyModelBuilders: TinyModelBuilder[] = [...tinyLlamaSpecs, tinyEmbedSpec, ...tinyQuantizedSpecs, tinyLlama128kSpec].map(spec => ({
   name: spec.name,
   kind: 'llm' as const,
   ...(spec.quant !== undefined || spec.vocab === 'bpe128k' ? { onDemand: true } : {}),

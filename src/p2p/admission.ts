@@ -30,7 +30,7 @@ export interface DepositAdmissionOptions {
 /** The most a job can cost at `pricePerUnit`: its compute units with every allowed output token. */
 export function jobCostBound (job: RequestFrame, model: ModelInfo, pricePerUnit: bigint): bigint {
   const weight = modelWeightGib(model.memoryBytes)
-  const units = job.kind === 'llm' ? llmComputeUnits(weight, promptUnits(job.input), job.sampling.maxTokens) : imageComputeUnits(weight, job.image)
+  const units = job.kind === 'llm' ? llmComputeUnits(weight, promptUnits(job.input), job.sampling.maxTokens) : job.kind === 'embedding' ? llmComputeUnits(weight, promptUnits(job.input.join('\n')), 0) : imageComputeUnits(weight, job.image)
   return units * pricePerUnit
 }
 

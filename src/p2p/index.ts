@@ -4,7 +4,8 @@ export { PeerTable, defaultPeerTableOptions, type MinerEntry, type PeerHistory, 
 export { Advertiser, advertGpus, advertKey, basicHardware, buildAdvert, type AdvertiserOptions, type AdvertContent, type GpuCapacity } from './adverts.js'
 export {
   JobServer, runJob, checkReceipt, RECEIPT_CLOCK_SKEW_S, defaultJobServerOptions, inputHashOf, outputHashOf, paramsHashOf,
-  type JobExecutor, type JobOutput, type JobRequest, type JobServerOptions, type JobServerStats, type ExecuteOptions, type RunJobOptions, type RunJobResult
+  type JobExecutor, type JobOutput, type JobRequest, type JobServerOptions, type JobServerStats, type ExecuteOptions, type RunJobOptions, type RunJobResult,
+  vectorToBase64, vectorFromBase64, poolOf, type EmbeddingResult
 } from './job.js'
 export {
   GossipStats, GossipValidationError, createAdvertValidator, createReceiptValidator, gossipValidatorFn, topicScoreParams,

@@ -11,7 +11,7 @@ import type { AdmitJob } from './admission.js'
 import { imageComputeUnits, llmComputeUnits, modelWeightGib, promptUnits } from '../economics/index.js'
 import {
   JOB_PROTOCOL, MAX_BYTES, PROTOCOL_VERSION, requestFrameSchema, responseFrameSchema,
-  type ImageRequestFrame, type LlmRequestFrame, type RequestFrame, type ResponseFrame, type SignedReceipt
+  type EmbeddingRequestFrame, type ImageRequestFrame, type LlmRequestFrame, type RequestFrame, type ResponseFrame, type SignedReceipt
 } from './messages.js'
 import { hashJson, receiptSigner, sha256Hex, signReceipt, unpaidReceiptDomain, type ReceiptDomainOptions } from './receipts.js'
 
@@ -22,9 +22,31 @@ import { hashJson, receiptSigner, sha256Hex, signReceipt, unpaidReceiptDomain, t
  * the job. The miner signs an EIP-712 receipt over the job's hashes.
  */
 
-export type JobRequest = Omit<LlmRequestFrame, 'v' | 'type' | 'jobId' | 'timeoutMs'> | Omit<ImageRequestFrame, 'v' | 'type' | 'jobId' | 'timeoutMs'>
+export type JobRequest = Omit<LlmRequestFrame, 'v' | 'type' | 'jobId' | 'timeoutMs'> | Omit<ImageRequestFrame, 'v' | 'type' | 'jobId' | 'timeoutMs'> | Omit<EmbeddingRequestFrame, 'v' | 'type' | 'jobId' | 'timeoutMs'>
 
-export type JobOutput = { kind: 'llm', result: LlmResult } | { kind: 'image', result: ImageResult }
+/** Embedding vectors, L2-normalized, one per input. */
+export interface EmbeddingResult { vectors: Float32Array[], promptTokens: number }
+
+export type JobOutput = { kind: 'llm', result: LlmResult } | { kind: 'image', result: ImageResult } | { kind: 'embedding', result: EmbeddingResult }
+
+/** A vector as it travels and is committed to: little-endian float32, base64. */
+export function vectorToBase64 (v: Float32Array): string {
+  const b = Buffer.alloc(v.length * 4)
+  for (let i = 0; i < v.length; i++) b.writeFloatLE(v[i]!, i * 4)
+  return b.toString('base64')
+}
+
+export function vectorFromBase64 (s: string): Float32Array {
+  const b = Buffer.from(s, 'base64')
+  const v = new Float32Array(b.length >> 2)
+  for (let i = 0; i < v.length; i++) v[i] = b.readFloatLE(i * 4)
+  return v
+}
+
+/** The pool a job's receipt names: embeddings are text compute, in the LLM pool. */
+export function poolOf (kind: JobRequest['kind']): number {
+  return POOL[kind === 'image' ? 'image' : 'llm']
+}
 
 export interface ExecuteOptions {
   signal: AbortSignal
@@ -42,6 +64,7 @@ export interface JobExecutor {
 // ---- hashes shared by miner and client ----
 
 export function inputHashOf (job: JobRequest | RequestFrame): string {
+  if (job.kind === 'embedding') return hashJson({ kind: 'embedding', input: job.input })
   return job.kind === 'llm' ? hashJson({ kind: 'llm', input: job.input }) : hashJson({ kind: 'image', prompt: job.image.prompt, negativePrompt: job.image.negativePrompt })
 }
 
@@ -49,6 +72,7 @@ export function paramsHashOf (job: JobRequest | RequestFrame): string {
   // a constrained job's params are the sampling and the grammar's schema: a miner cannot sign
   // a receipt for a job it ran without the constraint
   if (job.kind === 'llm') return hashJson(job.constraint === undefined ? job.sampling : { sampling: job.sampling, constraint: job.constraint })
+  if (job.kind === 'embedding') return hashJson({ kind: 'embedding' })
   const { prompt: _p, negativePrompt: _n, ...params } = job.image
   return hashJson(params)
 }
@@ -62,6 +86,7 @@ export function paramsHashOf (job: JobRequest | RequestFrame): string {
  */
 export function outputHashOf (out: JobOutput): string {
   if (out.kind === 'image') return '0x' + out.result.pixelSha256
+  if (out.kind === 'embedding') return hashJson({ kind: 'embedding', vectors: out.result.vectors.map(vectorToBase64) })
   const r = out.result
   return hashJson({ kind: 'llm', text: r.text, tokens: r.tokens, finishReason: r.finishReason, contextSize: r.contextSize ?? 0 })
 }
@@ -278,7 +303,8 @@ export class JobServer {
     if (this.draining) { this.reject(frames, jobId, 'P2P_DRAINING', 'miner is shutting down'); await finish(); return }
     const model = this.executor.models().find(m => m.id === request.modelId)
     if (model === undefined) { this.reject(frames, jobId, 'P2P_UNKNOWN_MODEL', `model ${request.modelId} is not loaded here`); await finish(); return }
-    if (model.kind !== request.kind) { this.reject(frames, jobId, 'P2P_UNSUPPORTED_KIND', `model ${request.modelId} is ${model.kind}, not ${request.kind}`); await finish(); return }
+    // embeddings are served by the text models (GGUF) a miner has loaded
+    if (model.kind !== (request.kind === 'embedding' ? 'llm' : request.kind)) { this.reject(frames, jobId, 'P2P_UNSUPPORTED_KIND', `model ${request.modelId} is ${model.kind}, not ${request.kind}`); await finish(); return }
     // who is served (p2p/admission.ts); awaited before the checks below, which must run in the
     // same turn as the job taking its place
     const admitted = this.o.admit === undefined ? undefined : await this.o.admit(requester, request, model)
@@ -351,6 +377,8 @@ export class JobServer {
         const r = out.result
         frames.write({ v: PROTOCOL_VERSION, type: 'result', kind: 'llm', text: r.text, tokens: r.tokens, finishReason: r.finishReason, contextSize: r.contextSize ?? 0, usage: r.usage, ...(r.logprobs === undefined || request.kind !== 'llm' || request.logprobs === undefined ? {} : { logprobs: r.logprobs.map(l => ({ token: l.token.slice(0, 256), logprob: Math.min(0, l.logprob), top: l.top.slice(0, request.logprobs).map(t => ({ token: t.token.slice(0, 256), logprob: Math.min(0, t.logprob) })) })) }) })
         if (r.usage.tokensPerSecond > 0) this.stats.tokensPerSecond = this.stats.tokensPerSecond === 0 ? r.usage.tokensPerSecond : 0.8 * this.stats.tokensPerSecond + 0.2 * r.usage.tokensPerSecond
+      } else if (out.kind === 'embedding') {
+        frames.write({ v: PROTOCOL_VERSION, type: 'embedding-result', kind: 'embedding', vectors: out.result.vectors.map(vectorToBase64), promptTokens: out.result.promptTokens })
       } else {
         const r = out.result
         frames.write({ v: PROTOCOL_VERSION, type: 'image-result', kind: 'image', pngBase64: Buffer.from(r.png).toString('base64'), pixelSha256: r.pixelSha256, width: r.width, height: r.height, ms: r.ms })
@@ -364,11 +392,11 @@ export class JobServer {
         requester,
         miner: this.wallet.address,
         modelId: '0x' + request.modelId,
-        pool: POOL[request.kind],
+        pool: poolOf(request.kind),
         inputHash: inputHashOf(request),
         outputHash: outputHashOf(out),
         paramsHash: paramsHashOf(request),
-        computeUnits: out.kind === 'llm' ? llmComputeUnits(weight, promptUnits(request.kind === 'llm' ? request.input : ''), Math.min(out.result.tokens.length, request.kind === 'llm' ? request.sampling.maxTokens : 0)) : imageComputeUnits(weight, request.kind === 'image' ? request.image : { width: 0, height: 0, steps: 0 }),
+        computeUnits: out.kind === 'embedding' ? llmComputeUnits(weight, promptUnits(request.kind === 'embedding' ? request.input.join('\n') : ''), 0) : out.kind === 'llm' ? llmComputeUnits(weight, promptUnits(request.kind === 'llm' ? request.input : ''), Math.min(out.result.tokens.length, request.kind === 'llm' ? request.sampling.maxTokens : 0)) : imageComputeUnits(weight, request.kind === 'image' ? request.image : { width: 0, height: 0, steps: 0 }),
         startedAt: BigInt(Math.floor(startedAt / 1000)),
         endedAt: BigInt(Math.floor(endedAt / 1000))
       }, this.o.receiptDomain)
@@ -457,7 +485,7 @@ export function checkReceipt (signed: SignedReceipt, expect: { jobId: string, re
   if (r.jobId !== expect.jobId) return 'job id differs'
   if (r.requester.toLowerCase() !== expect.requester.toLowerCase()) return 'requester differs'
   if (r.modelId !== '0x' + expect.job.modelId) return 'model id differs'
-  if (r.pool !== POOL[expect.job.kind]) return 'pool differs'
+  if (r.pool !== poolOf(expect.job.kind)) return 'pool differs'
   if (r.inputHash !== inputHashOf(expect.job)) return 'input hash differs'
   if (r.paramsHash !== paramsHashOf(expect.job)) return 'params hash differs'
   if (r.outputHash !== outputHashOf(expect.output)) return 'output hash differs'
@@ -533,6 +561,11 @@ export async function runJob (node: Dialer, peer: PeerId, job: JobRequest, optio
         case 'result':
           if (job.kind !== 'llm') throw new HeuristError('P2P_PROTOCOL', 'text result for an image job')
           output = { kind: 'llm', result: { text: f.text, tokens: f.tokens, finishReason: f.finishReason, ...(f.contextSize === undefined ? {} : { contextSize: f.contextSize }), usage: f.usage, ...(f.logprobs === undefined ? {} : { logprobs: f.logprobs }) } }
+          break
+        case 'embedding-result':
+          if (job.kind !== 'embedding') throw new HeuristError('P2P_PROTOCOL', 'embedding result for another job')
+          if (f.vectors.length !== job.input.length) throw new HeuristError('P2P_PROTOCOL', `${f.vectors.length} vectors for ${job.input.length} inputs`)
+          output = { kind: 'embedding', result: { vectors: f.vectors.map(vectorFromBase64), promptTokens: f.promptTokens } }
           break
         case 'image-result': {
           if (job.kind !== 'image') throw new HeuristError('P2P_PROTOCOL', 'image result for a text job')

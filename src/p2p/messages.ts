@@ -183,8 +183,15 @@ export const imageRequestFrame = z.object({
   kind: z.literal('image'),
   image: imageParamsSchema
 }).strict()
-export const requestFrameSchema = z.discriminatedUnion('kind', [llmRequestFrame, imageRequestFrame])
+/** Text to embed: at most 64 inputs of at most 32 KiB each (and the request's 256 KiB in all). */
+export const embeddingRequestFrame = z.object({
+  ...requestBase,
+  kind: z.literal('embedding'),
+  input: z.array(z.string().min(1).max(32 * 1024)).min(1).max(64)
+}).strict()
+export const requestFrameSchema = z.discriminatedUnion('kind', [llmRequestFrame, imageRequestFrame, embeddingRequestFrame])
 export type RequestFrame = z.infer<typeof requestFrameSchema>
+export type EmbeddingRequestFrame = z.infer<typeof embeddingRequestFrame>
 export type LlmRequestFrame = z.infer<typeof llmRequestFrame>
 export type ImageRequestFrame = z.infer<typeof imageRequestFrame>
 
@@ -228,6 +235,14 @@ export const responseFrameSchema = z.discriminatedUnion('type', [
     width: int,
     height: int,
     ms: nonNeg
+  }).strict(),
+  /** One vector per input: little-endian float32, base64 (at most 16,384 dimensions). */
+  z.object({
+    v: z.literal(PROTOCOL_VERSION),
+    type: z.literal('embedding-result'),
+    kind: z.literal('embedding'),
+    vectors: z.array(z.string().max(88_000)).min(1).max(64),
+    promptTokens: int
   }).strict(),
   z.object({ v: z.literal(PROTOCOL_VERSION), type: z.literal('receipt'), signed: signedReceiptSchema }).strict(),
   z.object({ v: z.literal(PROTOCOL_VERSION), type: z.literal('error'), code: z.string().max(64), message: z.string().max(1024) }).strict()

@@ -16,7 +16,7 @@ import { TOPICS, type HeuristNode } from '../p2p/index.js'
 import { PointsLedger } from './ledger.js'
 import { computeRewardTable, type RewardTable } from './table.js'
 import { tableInput, chainOrganic, epochSchedule, MAX_TABLE_MINERS } from './inputs.js'
-import { onRewardRoots, publishRewardRoot, checkLeaves, splitRewardMessage, MAX_LEAVES, type RewardRootMessage, type SignedRoot } from './gossip.js'
+import { onRewardRoots, publishRewardRoot, checkLeaves, splitRewardMessage, signatureOnly, MAX_LEAVES, type RewardRootMessage, type SignedRoot } from './gossip.js'
 
 /** Root entries (epoch, root, total) held at once while their signatures are collected. */
 const MAX_OPEN_ROOTS = 256
@@ -241,6 +241,8 @@ export class EpochService {
     const key = rootKey(m.epoch, m.root, m.total)
     let sigs = this.signatures.get(key)
     if (sigs === undefined) {
+      // a signature without leaves counts only for a root whose leaves were checked (or our own)
+      if (m.sigOnly === true) return
       // a root whose leaves do not build it is never counted (checked once per key)
       if (checkLeaves(m) === null) { this.init.logger.warn({ epoch: m.epoch, signer: s.signer }, 'epochs: reward root whose leaves do not match'); return }
       sigs = new Map()
@@ -253,10 +255,12 @@ export class EpochService {
     const { chain, node, logger } = this.init
     const key = rootKey(rec.epoch, rec.tree.root, rec.tree.total)
     const sigs = [...(this.signatures.get(key) ?? new Map<string, string>())].map(([signer, sig]) => ({ signer, sig }))
-    const last = this.lastPublish.get(rec.epoch) ?? 0
-    if (Date.now() - last >= this.options.republishMs) {
+    const last = this.lastPublish.get(rec.epoch)
+    if (last === undefined || Date.now() - last >= this.options.republishMs) {
       this.lastPublish.set(rec.epoch, Date.now())
-      await publishRewardRoot(node, rec.message, this.options.leavesPerMessage).catch(err => { logger.debug({ err: (err as Error).message }, 'epochs: cannot publish reward root') })
+      // the leaves once; then the signature alone until the root is posted (and the leaves again after)
+      const m = last === undefined ? rec.message : signatureOnly(rec.message)
+      await publishRewardRoot(node, m, this.options.leavesPerMessage).catch(err => { logger.debug({ err: (err as Error).message }, 'epochs: cannot publish reward root') })
     }
     const sorted = sortBySigner(sigs, s => s.signer)
     const quorum = await chain.read<boolean>(chain.contracts.nodes, 'isQuorum', [sorted.map(s => s.signer)])

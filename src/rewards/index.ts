@@ -13,7 +13,7 @@ export { computeRewardTable, poolAmounts, type RewardTable, type RewardTableInpu
 export { tableInput, epochFacts, epochSchedule, everRegistered, minerFacts, payers, chainOrganic, slashedSince, slashes, votersOf, MAX_TABLE_MINERS, type EpochChainFacts } from './inputs.js'
 export {
   REWARDS_TOPIC, MAX_LEAVES, MAX_PARTS, splitRewardMessage, RewardPartsAssembler, rewardRootMessageSchema, validateRewardMessage, encodeRewardMessage, checkLeaves, onRewardRoots,
-  publishRewardRoot, rootDigest, type RewardRootMessage, type SignedRoot
+  publishRewardRoot, rootDigest, signatureOnly, type RewardRootMessage, type SignedRoot
 } from './gossip.js'
 export { EpochService, defaultEpochServiceOptions, type EpochServiceOptions, type EpochServiceInit, type EpochRecord, type SignedVerdict } from './epochs.js'
 export { RewardClaimer, defaultRewardClaimerOptions, type RewardClaimerOptions, type RewardClaimerInit, type Earning } from './claimer.js'

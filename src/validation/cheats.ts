@@ -20,10 +20,12 @@ import type { JobExecutor, JobOutput } from '../p2p/index.js'
  * - `ignore-constraint`: runs a constrained job (JSON schema, tools) without its grammar and
  *   signs it as constrained: the cheat of a miner whose engine has no grammar support, or
  *   that saves the grammar's cost (unconstrained jobs are served honestly)
+ * - `wrong-embedding`: (embeddings) another loaded model's vectors (same dimension), or random
+ *   unit vectors: the cheat of a miner serving a cheaper embedding model under the claimed id
  * - `wrong-seed`: (images) draws with seed + 1
  * - `blank`: (images) a black image, no model run at all
  */
-export const CHEAT_MODES = ['wrong-model', 'high-temperature', 'random-tokens', 'truncate', 'quantized-q8', 'quantized-q4', 'ignore-constraint', 'wrong-seed', 'blank'] as const
+export const CHEAT_MODES = ['wrong-model', 'high-temperature', 'random-tokens', 'truncate', 'quantized-q8', 'quantized-q4', 'ignore-constraint', 'wrong-embedding', 'wrong-seed', 'blank'] as const
 export type CheatMode = typeof CHEAT_MODES[number]
 export const LLM_CHEATS: readonly CheatMode[] = ['wrong-model', 'high-temperature', 'random-tokens', 'truncate', 'quantized-q8', 'quantized-q4', 'ignore-constraint']
 
@@ -97,6 +99,19 @@ export function cheatingExecutor (mode: CheatMode, e: CheatEngines): JobExecutor
             return { kind: 'llm', result: { text, tokens, finishReason: 'length', usage: { promptTokens: 0, outputTokens: tokens.length, ttftMs: 1, tokensPerSecond: 1e6, totalMs: 1 } } }
           }
         }
+      }
+      if (job.kind === 'embedding') {
+        const llm = e.llm
+        if (llm === null || mode !== 'wrong-embedding') return await e.honest.execute(job, o)
+        // another loaded model's vectors (when one has the same dimension), else random unit vectors
+        const honest = await llm.embed(job.modelId, job.input, { signal: o.signal })
+        const dims = honest.vectors[0]?.length ?? 0
+        for (const other of llm.loaded().filter(m => m.id !== job.modelId)) {
+          const v = await llm.embed(other.id, job.input, { signal: o.signal }).catch(() => null)
+          if (v !== null && v.vectors[0]?.length === dims) return { kind: 'embedding', result: { vectors: v.vectors, promptTokens: honest.promptTokens } }
+        }
+        const vectors = honest.vectors.map(x => { const r = Float32Array.from(x, () => randomInt(0, 2 ** 16) / 2 ** 15 - 1); const n = Math.hypot(...r); return r.map(y => y / n) })
+        return { kind: 'embedding', result: { vectors, promptTokens: honest.promptTokens } }
       }
       const model = e.images.get(job.modelId)
       if (model === undefined || !IMAGE_CHEATS.includes(mode)) return await e.honest.execute(job, o)

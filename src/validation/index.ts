@@ -16,3 +16,4 @@ export {
 export { Validator, createValidator, defaultValidatorOptions, type ValidatorOptions, type ValidatorDeps, type ValidatorStats, type Judgement, type SlashEvidence } from './validator.js'
 export { chainStakeViews, chainSlasher, type StakeViews } from './chain.js'
 export { startValidatorService, fromGatewayTranscript, validateVerdictGossip, type ValidatorService, type ValidatorServiceInit, type GatewayTranscript } from './service.js'
+export { scoreEmbeddings, cosine, EMBEDDING_COSINE_THRESHOLD, type EmbeddingScore } from './embedding-check.js'

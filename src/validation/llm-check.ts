@@ -86,6 +86,8 @@ export interface TeacherForcingModel {
   promptTokens: (modelId: string, input: string | ChatMessage[]) => { tokens: number[], stopTokens: number[][] }
   detokenize: (modelId: string, tokens: readonly number[], specialTokens?: boolean) => string
   loaded: () => Array<{ id: string, contextSize: number }>
+  /** Re-embeds texts with the model (embedding jobs); absent: this validator checks none. */
+  embed?: (modelId: string, texts: readonly string[], options?: { signal?: AbortSignal }) => Promise<{ vectors: Float32Array[], promptTokens: number }>
 }
 
 export interface LlmJob {

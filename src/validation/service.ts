@@ -17,7 +17,7 @@ import { createValidator, type Validator, type ValidatorDeps, type ValidatorOpti
 
 /** The gateway's stored transcript, as `/heurist/transcript/1.0.0` returns it. */
 export interface GatewayTranscript {
-  kind: 'llm' | 'image'
+  kind: 'llm' | 'image' | 'embedding'
   modelId: string
   input: unknown
   output: unknown
@@ -38,6 +38,7 @@ export interface ValidatorService {
 }
 
 const llmInput = z.object({ input: z.unknown(), sampling: z.unknown() }).passthrough()
+const embeddingInput = z.object({ input: z.unknown() }).passthrough()
 const imageInput = z.object({ prompt: z.unknown(), negativePrompt: z.unknown(), width: z.unknown(), height: z.unknown(), steps: z.unknown(), guidanceScale: z.unknown(), seed: z.unknown(), scheduler: z.unknown() }).passthrough()
 
 /**
@@ -46,7 +47,11 @@ const imageInput = z.object({ prompt: z.unknown(), negativePrompt: z.unknown(), 
  */
 export function fromGatewayTranscript (jobId: string, t: GatewayTranscript): ValidationTranscript | null {
   let candidate: unknown
-  if (t.kind === 'llm') {
+  if (t.kind === 'embedding') {
+    const i = embeddingInput.safeParse(t.input)
+    if (!i.success) return null
+    candidate = { v: 1, kind: 'embedding', jobId, modelId: t.modelId, input: i.data.input, output: t.output }
+  } else if (t.kind === 'llm') {
     const i = llmInput.safeParse(t.input)
     if (!i.success) return null
     candidate = { v: 1, kind: 'llm', jobId, modelId: t.modelId, input: i.data.input, sampling: i.data.sampling, ...(i.data.constraint === undefined ? {} : { constraint: i.data.constraint }), output: t.output }

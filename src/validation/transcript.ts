@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { HeuristError } from '../core/errors.js'
-import { inputHashOf, outputHashOf, paramsHashOf, type JobOutput, type JobRequest, type SignedReceipt } from '../p2p/index.js'
+import { inputHashOf, outputHashOf, paramsHashOf, vectorFromBase64, vectorToBase64, type JobOutput, type JobRequest, type SignedReceipt } from '../p2p/index.js'
 // the job frame's own schemas, so a transcript accepts exactly what a job request does
 import { constraintSchema, imageParamsSchema, samplingSchema } from '../p2p/messages.js'
 
@@ -51,10 +51,21 @@ export const imageTranscriptSchema = z.object({
   }).strict()
 }).strict()
 
-export const transcriptSchema = z.discriminatedUnion('kind', [llmTranscriptSchema, imageTranscriptSchema])
+export const embeddingTranscriptSchema = z.object({
+  v: z.literal(1),
+  kind: z.literal('embedding'),
+  jobId: hex32,
+  modelId,
+  input: z.array(z.string().min(1).max(32 * 1024)).min(1).max(64),
+  /** The vectors as the miner returned them: little-endian float32, base64 (the output hash is over these). */
+  output: z.object({ vectors: z.array(z.string().max(88_000)).min(1).max(64) }).strict()
+}).strict()
+
+export const transcriptSchema = z.discriminatedUnion('kind', [llmTranscriptSchema, imageTranscriptSchema, embeddingTranscriptSchema])
 export type ValidationTranscript = z.infer<typeof transcriptSchema>
 export type LlmTranscript = z.infer<typeof llmTranscriptSchema>
 export type ImageTranscript = z.infer<typeof imageTranscriptSchema>
+export type EmbeddingTranscript = z.infer<typeof embeddingTranscriptSchema>
 
 /** Total decoder of a transcript from outside: size bound, JSON, schema. */
 export function decodeTranscript (bytes: Uint8Array): ValidationTranscript {
@@ -70,6 +81,7 @@ export function decodeTranscript (bytes: Uint8Array): ValidationTranscript {
 }
 
 export function jobRequestOf (t: ValidationTranscript): JobRequest {
+  if (t.kind === 'embedding') return { kind: 'embedding', modelId: t.modelId, input: t.input }
   return t.kind === 'llm'
     ? { kind: 'llm', modelId: t.modelId, input: t.input, sampling: t.sampling, ...(t.constraint === undefined ? {} : { constraint: t.constraint }) }
     : { kind: 'image', modelId: t.modelId, image: t.image }
@@ -80,6 +92,9 @@ export function transcriptOf (jobId: string, request: JobRequest, out: JobOutput
   if (request.kind === 'llm' && out.kind === 'llm') {
     const r = out.result
     return { v: 1, kind: 'llm', jobId, modelId: request.modelId, input: request.input, sampling: request.sampling, ...(request.constraint === undefined ? {} : { constraint: request.constraint }), output: { text: r.text, tokens: r.tokens, finishReason: r.finishReason, ...(r.contextSize === undefined ? {} : { contextSize: r.contextSize }) } }
+  }
+  if (request.kind === 'embedding' && out.kind === 'embedding') {
+    return { v: 1, kind: 'embedding', jobId, modelId: request.modelId, input: request.input, output: { vectors: out.result.vectors.map(vectorToBase64) } }
   }
   if (request.kind === 'image' && out.kind === 'image') {
     return { v: 1, kind: 'image', jobId, modelId: request.modelId, image: request.image, output: { pngBase64: Buffer.from(out.result.png).toString('base64'), pixelSha256: out.result.pixelSha256, width: out.result.width, height: out.result.height, threads: out.result.threads, optimizationLevel: out.result.optimizationLevel as 'basic' } }
@@ -99,7 +114,9 @@ export function transcriptMismatch (t: ValidationTranscript, signed: SignedRecei
   const req = jobRequestOf(t)
   if (inputHashOf(req) !== r.inputHash) return 'input hash differs'
   if (paramsHashOf(req) !== r.paramsHash) return 'params hash differs'
-  const out: JobOutput = t.kind === 'llm'
+  const out: JobOutput = t.kind === 'embedding'
+    ? { kind: 'embedding', result: { vectors: t.output.vectors.map(vectorFromBase64), promptTokens: 0 } }
+    : t.kind === 'llm'
     ? { kind: 'llm', result: { ...t.output, usage: { promptTokens: 0, outputTokens: 0, ttftMs: 0, tokensPerSecond: 0, totalMs: 0 } } }
     : { kind: 'image', result: { png: new Uint8Array(0), pixelSha256: t.output.pixelSha256, width: t.output.width, height: t.output.height, ms: 0, threads: 1, optimizationLevel: 'basic' } }
   if (outputHashOf(out) !== r.outputHash) return 'output hash differs'

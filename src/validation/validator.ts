@@ -3,12 +3,13 @@ import { getAddress, type Wallet } from 'ethers'
 import { isHeuristError } from '../core/errors.js'
 import type { Logger } from '../core/logger.js'
 import type { Verdict } from '../core/typed-data.js'
-import { receiptHash, verifyReceipt, type ReceiptDomainOptions, type ReceiptMessage, type SignedReceipt } from '../p2p/index.js'
+import { receiptHash, vectorFromBase64, verifyReceipt, type ReceiptDomainOptions, type ReceiptMessage, type SignedReceipt } from '../p2p/index.js'
 import { stopStrings, type CompareThresholds } from '../inference/index.js'
 import { defaultLlmCheckOptions, scoreLlmJob, windowTest, type LlmCheckOptions, type LlmJobScore, type TeacherForcingModel } from './llm-check.js'
 import { scoreImageJob, type ImageRerun } from './image-check.js'
 import { transcriptMismatch, type ValidationTranscript } from './transcript.js'
 import { textMatchesTokens } from './output-check.js'
+import { scoreEmbeddings } from './embedding-check.js'
 import { QuorumBook, REASON, buildVerdictMessage, verdictSigner, type VerdictMessage } from './verdicts.js'
 
 /**
@@ -206,6 +207,19 @@ export class Validator {
       if (score.outsideSupport > 0) return { kind: 'fail', reason: REASON.outsideSupport, llm: score }
       if (score.truncated) return { kind: 'fail', reason: REASON.truncated, llm: score }
       return { kind: 'pass', llm: score }
+    }
+    if (t.kind === 'embedding') {
+      const llm = this.d.llm
+      if (llm?.embed === undefined || !llm.loaded().some(m => m.id === t.modelId)) return { kind: 'unavailable', why: 'model not loaded here' }
+      let own: Float32Array[]
+      try {
+        own = (await llm.embed(t.modelId, t.input, { signal })).vectors
+      } catch (e) {
+        if (isHeuristError(e, 'INFERENCE_PROMPT_TOO_LONG')) return { kind: 'unavailable', why: e.message }
+        throw e
+      }
+      const s = scoreEmbeddings(t.output.vectors.map(vectorFromBase64), own)
+      return s.fail ? { kind: 'fail', reason: REASON.embeddingMismatch } : { kind: 'pass' }
     }
     if (this.d.rerunImage === null) return { kind: 'unavailable', why: 'no image engine here' }
     const s = await scoreImageJob(this.d.rerunImage, t, this.o.image, signal)

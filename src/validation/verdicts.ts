@@ -24,7 +24,9 @@ export const REASON = {
   tooLikelyText: 4,
   imageMismatch: 5,
   /** The signed text is not what the signed token ids give (see output-check.ts). */
-  inconsistentOutput: 6
+  inconsistentOutput: 6,
+  /** Embedding vectors far (cosine) from the validator's own for the same inputs (embedding-check.ts). */
+  embeddingMismatch: 7
 } as const
 export type ReasonName = keyof typeof REASON
 

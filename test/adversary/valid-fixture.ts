@@ -58,6 +58,8 @@ export interface NetSpec {
   validatorContextSize?: number
   /** Funded dev accounts. Default 16. */
   accounts?: number
+  /** Miners and validators also load the built-in tiny-embed (embedding jobs). Default false. */
+  embed?: boolean
 }
 
 export interface MinerHandle { wallet: Wallet, node: HeuristNode, engine: LlamaEngine, info: ModelInfo, chain: ChainClient, vouchers: SignedVoucher[] }
@@ -105,8 +107,9 @@ export async function startNet (spec: NetSpec): Promise<Net> {
     await d.cleanup()
   }
   try {
-    const [model] = await ensureTinyModels(join(d.dir, 'models'), { names: ['tiny-llama'] })
-    const m = model!
+    const made = await ensureTinyModels(join(d.dir, 'models'), { names: spec.embed === true ? ['tiny-llama', 'tiny-embed'] : ['tiny-llama'] })
+    const m = made.find(x => x.name === 'tiny-llama')!
+    const embedModel = made.find(x => x.name === 'tiny-embed')
 
     const miners: MinerHandle[] = []
     const seeds: string[] = []
@@ -116,9 +119,11 @@ export async function startNet (spec: NetSpec): Promise<Net> {
       await chain.register(DEFAULT_MIN_COLLATERAL)
       const engine = createLlamaEngine({ gpu: 'cpu', threads: 1, parallel: 1, maxQueue: 64, ...(s.contextSize === undefined ? {} : { contextSize: s.contextSize }) })
       const info = await engine.load(m.path, { id: m.id, name: m.name })
+      const served = embedModel === undefined ? [info] : [info, await engine.load(embedModel.path, { id: embedModel.id, name: embedModel.name })]
       const honest: JobExecutor = {
-        models: () => [info],
+        models: () => served,
         async execute (job, o) {
+          if (job.kind === 'embedding') return { kind: 'embedding', result: await engine.embed(job.modelId, job.input, { signal: o.signal }) }
           if (job.kind !== 'llm') throw new Error('llm only')
           return { kind: 'llm', result: await engine.generate({ modelId: job.modelId, input: job.input, sampling: job.sampling, ...(job.constraint === undefined ? {} : { constraint: job.constraint }) }, { signal: o.signal, onToken: o.onToken }) }
         }
@@ -126,7 +131,7 @@ export async function startNet (spec: NetSpec): Promise<Net> {
       const node = await testNode({ identity: identityFromPrivateKey(wallet.privateKey), bootstrap: seeds.slice(0, 1) })
       seeds.push(node.multiaddrs()[0]!)
       await node.serveJobs(s.executor?.({ engine, info, honest }) ?? honest, { receiptDomain: domain })
-      const adv = new Advertiser(node, { intervalMs: 1000, describe: () => ({ hardware: basicHardware(), models: s.serving?.() === false ? [] : [info], queueDepth: 0, maxJobs: 1, tokensPerSecond: s.speed?.() ?? 10, imagesPerSecond: 0, price: 1n, version: 'test', paid: true }) }, logger)
+      const adv = new Advertiser(node, { intervalMs: 1000, describe: () => ({ hardware: basicHardware(), models: s.serving?.() === false ? [] : served, queueDepth: 0, maxJobs: 1, tokensPerSecond: s.speed?.() ?? 10, imagesPerSecond: 0, price: 1n, version: 'test', paid: true }) }, logger)
       adv.start()
       miners.push({ wallet, node, engine, info, chain, vouchers: [] })
       stops.push(async () => { adv.stop(); await node.stop(); await engine.stop() })
@@ -157,6 +162,7 @@ export async function startNet (spec: NetSpec): Promise<Net> {
 
     const vEngine = createLlamaEngine({ gpu: 'cpu', threads: 1, parallel: 1, maxQueue: 256, ...(spec.validatorContextSize === undefined ? {} : { contextSize: spec.validatorContextSize }) })
     await vEngine.load(m.path, { id: m.id, name: m.name })
+    if (embedModel !== undefined) await vEngine.load(embedModel.path, { id: embedModel.id, name: embedModel.name })
     stops.push(async () => { await vEngine.stop() })
     const validators: ValidatorHandle[] = []
     for (const s of spec.validators) {

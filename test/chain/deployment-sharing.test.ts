@@ -3,6 +3,15 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { access, readFile, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { BIN, runCli, tempDir } from '../helpers.js'
+import { ZeroHash } from 'ethers'
+import { chainPaths, homePaths } from '../../src/core/home.js'
+import { Store } from '../../src/core/store.js'
+import { silentLogger } from '../../src/core/logger.js'
+import { identityFromPrivateKey } from '../../src/core/identity.js'
+import { POOL, type Receipt } from '../../src/core/typed-data.js'
+import { devAccounts, deploymentKey, type Deployment } from '../../src/chain/index.js'
+import { signReceipt } from '../../src/p2p/index.js'
+import { PointsLedger } from '../../src/rewards/index.js'
 
 /**
  * A chain other hosts can use (issue 22, findings 1, 2, 10, 11): `devnet --host 0.0.0.0`
@@ -117,7 +126,28 @@ describe('sharing a chain between hosts', () => {
     // a restarted devnet on the same home is a new deployment: its state folder is new
     const s1 = await runCli(['--home', chainHome, '--json', 'deployment', 'export'])
     const key1 = (JSON.parse(s1.stdout) as { genesisHash: string }).genesisHash
+    // the first chain's ledger holds a receipt of epoch 0 (as a miner on this home would have
+    // filed it): same chain id, same Slashing address as the restarted chain will have
+    const dA = JSON.parse(await readFile(join(chainHome, 'devnet.json'), 'utf8')) as Deployment
+    const minerW = devAccounts(3)[2]!
+    const where = { chainId: dA.chainId, verifyingContract: dA.contracts.Slashing }
+    const r: Receipt = { jobId: '0x' + 'ab'.repeat(32), requester: devAccounts(2)[1]!.address, miner: minerW.address, modelId: '0x' + '11'.repeat(32), pool: POOL.llm, inputHash: ZeroHash, outputHash: ZeroHash, paramsHash: ZeroHash, computeUnits: 2000n, startedAt: 1000n, endedAt: 1010n }
+    const storeA = await Store.open(chainPaths(homePaths(chainHome), deploymentKey(dA)).store)
+    try {
+      const ledgerA = new PointsLedger(storeA, silentLogger())
+      ledgerA.setEpoch(0n)
+      const signed = await signReceipt(minerW as never, r, where)
+      expect(await ledgerA.record({ v: 1, type: 'receipt', signed, chainId: dA.chainId, verifyingContract: dA.contracts.Slashing } as never, identityFromPrivateKey(devAccounts(2)[1]!.privateKey).peerId.toString())).toBe(true)
+      expect((await ledgerA.points(0n, { isPayer: async () => true, payoutOf: async (a: string) => a })).receipts).toBe(1)
+    } finally {
+      await storeA.close()
+    }
     const again = await startDevnet(chainHome, ['--block-seconds', '0'])
+    // the new chain's epoch 0 starts from an empty ledger (finding 10: it counted the old one's receipts)
+    const earned = await runCli(['--home', chainHome, '--json', 'earnings', '--epoch', '0', '--address', minerW.address], { timeoutMs: 60_000 })
+    expect(earned.code, earned.stderr).toBe(0)
+    const epoch0 = (JSON.parse(earned.stdout) as { epochs: Array<{ ledger: { receipts: unknown[] } | null }> }).epochs[0]!
+    expect(epoch0.ledger?.receipts ?? []).toEqual([])
     const s2 = await runCli(['--home', chainHome, '--json', 'deployment', 'export'])
     const key2 = (JSON.parse(s2.stdout) as { genesisHash: string }).genesisHash
     expect(key2).not.toBe(key1)

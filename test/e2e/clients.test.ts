@@ -2,8 +2,8 @@ import { describe, it, expect } from 'vitest'
 import { spawn } from 'node:child_process'
 import OpenAI from 'openai'
 import { createOpenAI } from '@ai-sdk/openai'
-import { generateObject, generateText, streamText, tool } from 'ai'
-import { ChatOpenAI } from '@langchain/openai'
+import { embedMany, generateObject, generateText, streamText, tool } from 'ai'
+import { ChatOpenAI, OpenAIEmbeddings } from '@langchain/openai'
 import { z } from 'zod'
 import { BIN, tempDir } from '../helpers.js'
 
@@ -107,6 +107,14 @@ describe('third-party clients against heurist up', () => {
       jobs++
       expect(lcs.length).toBeGreaterThan(0)
 
+      // embeddings from the built-in tiny-embed, through all three clients
+      const e1 = await oa.embeddings.create({ model: 'tiny-embed', input: ['hello', 'world'] }); jobs++
+      expect(e1.data).toHaveLength(2)
+      const e2 = await embedMany({ model: openai.embedding('tiny-embed'), values: ['hello', 'world'], maxRetries: 0 }); jobs++
+      expect(e2.embeddings[0]).toEqual(e1.data[0]!.embedding)
+      const e3 = await new OpenAIEmbeddings({ model: 'tiny-embed', apiKey: u.apiKey, configuration: { baseURL: u.baseUrl }, maxRetries: 0 }).embedQuery('hello'); jobs++
+      expect(e3).toEqual(e1.data[0]!.embedding)
+
       // the validator (sample rate 1) checks every job, the constrained ones under their grammar
       const v = await verdicts(u, jobs)
       expect(v.length).toBeGreaterThanOrEqual(jobs)
@@ -116,6 +124,18 @@ describe('third-party clients against heurist up', () => {
       await u.stop().catch(() => {})
     }
   }, 240_000)
+
+  it('a miner that serves another model\'s embeddings: its embedding jobs fail validation (embedding mismatch)', async () => {
+    const u = await up(['--cheat', 'wrong-embedding'])
+    try {
+      const oa = new OpenAI({ apiKey: u.apiKey, baseURL: u.baseUrl, maxRetries: 0, timeout: 60_000 })
+      await oa.embeddings.create({ model: 'tiny-embed', input: 'hello there' })
+      const v = await verdicts(u, 1)
+      expect(v[0]).toMatchObject({ pass: false, reason: 7 })
+    } finally {
+      await u.stop().catch(() => {})
+    }
+  }, 200_000)
 
   it('a miner that ignores the grammar: its constrained jobs fail validation (outside the support)', async () => {
     const u = await up(['--cheat', 'ignore-constraint'])

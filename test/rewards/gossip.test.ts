@@ -2,7 +2,7 @@ import { describe, it, expect } from 'vitest'
 import { Wallet } from 'ethers'
 import { GossipValidationError } from '../../src/p2p/index.js'
 import { signRewardRoot, buildRewardTree, type Deployment } from '../../src/chain/index.js'
-import { validateRewardMessage, encodeRewardMessage, checkLeaves, splitRewardMessage, RewardPartsAssembler, MAX_LEAVES, type RewardRootMessage } from '../../src/rewards/index.js'
+import { validateRewardMessage, encodeRewardMessage, checkLeaves, splitRewardMessage, signatureOnly, RewardPartsAssembler, MAX_LEAVES, type RewardRootMessage } from '../../src/rewards/index.js'
 
 const deployment = {
   chainId: 31337,
@@ -84,5 +84,20 @@ describe('heurist/1/rewards messages', () => {
     expect(assembler.add(signed[0]!)).toBeNull()
     expect(assembler.add(forged)).toBeNull()
     expect(splitRewardMessage(m).length).toBe(1)
+  })
+
+  it('a republished signature travels without leaves: signature still checked, never leaves that could pass for a table', async () => {
+    const m = await message()
+    const sig = signatureOnly(m)
+    expect(sig.leaves).toEqual([])
+    expect(encodeRewardMessage(sig).byteLength).toBeLessThan(600)
+    expect(validateRewardMessage(deployment, encodeRewardMessage(sig), validator.address).message.sigOnly).toBe(true)
+    // another key's signature without leaves is still rejected
+    expect(code(() => validateRewardMessage(deployment, encodeRewardMessage(signatureOnly(m)), Wallet.createRandom().address))).toBe('reject:REWARDS_BAD_SIGNATURE')
+    // a signature-only message that carries leaves, or parts, is malformed
+    expect(code(() => validateRewardMessage(deployment, encodeRewardMessage({ ...sig, leaves: m.leaves }), validator.address))).toBe('reject:REWARDS_MALFORMED')
+    expect(code(() => validateRewardMessage(deployment, encodeRewardMessage({ ...sig, part: 0, parts: 2 }), validator.address))).toBe('reject:REWARDS_MALFORMED')
+    // and builds no tree (a claimer cannot take a proof from it)
+    expect(checkLeaves(sig)).toBeNull()
   })
 })

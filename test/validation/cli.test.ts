@@ -21,7 +21,7 @@ describe('heurist validate / mine --cheat: bad input', () => {
     try {
       const r = await runCli(['mine', '--home', dir, '--cheat', 'lie-a-bit'])
       expect(r.code).toBe(2)
-      expect(r.stderr).toMatch(/--cheat must be one of wrong-model, high-temperature, random-tokens, truncate, quantized-q8, quantized-q4, ignore-constraint, wrong-seed, blank/)
+      expect(r.stderr).toMatch(/--cheat must be one of wrong-model, high-temperature, random-tokens, truncate, quantized-q8, quantized-q4, ignore-constraint, wrong-embedding, wrong-seed, blank/)
     } finally { await cleanup() }
   })
 

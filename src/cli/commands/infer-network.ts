@@ -77,6 +77,8 @@ export async function inferNetwork (ctx: CommandContext, prompt: string, opts: N
           if (opts.out !== undefined && r.receiptValid) await writeFile(resolve(opts.out), res.png)
           ctx.print({ miner: r.miner, peerId: r.peerId, model: model.name, modelId: model.id, jobId: r.jobId, seed: image?.seed, width: res.width, height: res.height, pixelSha256: res.pixelSha256, receipt: r.receipt, receiptValid: r.receiptValid, ...(r.receiptProblem === undefined ? {} : { receiptProblem: r.receiptProblem }) },
             x => `${opts.out === undefined ? 'image generated (no --out given, PNG not written)' : `wrote ${opts.out}`}: ${String(x.width)}×${String(x.height)} by ${String(x.miner)}, pixels sha256 ${String(x.pixelSha256)}, receipt ${x.receiptValid === true ? 'valid' : 'INVALID'}`)
+        } else if (r.output.kind !== 'llm') {
+          throw new HeuristError('P2P_PROTOCOL', 'a non-text result for a text job')
         } else if (ctx.json) {
           ctx.print({ text: r.output.result.text, miner: r.miner, peerId: r.peerId, model: model.name, modelId: model.id, jobId: r.jobId, seed: sampling.seed, receipt: r.receipt, receiptValid: r.receiptValid, ...(r.receiptProblem === undefined ? {} : { receiptProblem: r.receiptProblem }) })
         } else {

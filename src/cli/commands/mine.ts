@@ -87,7 +87,7 @@ export function registerMine (program: Command): void {
       const identity = await ctx.identity()
       const domain = await receiptDomainFor(ctx, opts)
       if (cheat !== null) assertCheatAllowed(cheat, domain === null ? null : domain.chainId)
-      if (domain === null) logger.warn('no chain configured (no deployment, no devnet.json): serving jobs unpaid')
+      if (domain === null) logger.warn('no chain configured (no --deployment, chain.deployment, deployment.json or devnet.json): serving jobs unpaid; `heurist deployment import --rpc URL` joins a chain (docs/multi-host.md)')
       const store = await Store.open(ctx.paths.store)
       const alerts = createAlerts(ctx, identity.address, 'mine')
       // the memory budget, measured before anything loads: fixed models and pods are placed against it
@@ -139,7 +139,7 @@ export function registerMine (program: Command): void {
         if (chain !== null) {
           inbox = new VoucherInbox(node, store, chain, logger, { domain: heuristDomain(chain.deployment.chainId, chain.deployment.contracts.Payments), thresholdWei: redeemThreshold })
           await inbox.start()
-          if (config.mine.price === '0') logger.warn('mine.price is 0 (--price WEI): jobs are paid nothing')
+          if (config.mine.price === '0') logger.warn('mine.price is 0 wei per compute unit (--price WEI): on this paid network the jobs this miner serves earn it nothing')
         } else if (domain !== null) {
           logger.warn('the chain cannot be reached: vouchers are not accepted, so jobs earn nothing until it can')
         }

@@ -38,7 +38,7 @@ export function registerPeers (program: Command): void {
         ctx.print({ miners }, r => {
           const list = r.miners as typeof miners
           if (list.length === 0) return 'no miners heard'
-          return list.map(m => `${m.address}  ${m.peerId}\n  models: ${m.models.map(x => `${x.name} (${x.kind}, ${x.id.slice(0, 12)})`).join(', ')}\n  queue ${m.queueDepth}/${m.maxJobs} · ${m.tokensPerSecond.toFixed(1)} tok/s · price ${m.price} wei${m.paid ? '' : ' (unpaid)'} · last seen ${m.lastSeen}`).join('\n')
+          return list.map(m => `${m.address}  ${m.peerId}\n  models: ${m.models.map(x => `${x.name} (${x.kind}, ${x.id.slice(0, 12)})`).join(', ')}\n  queue ${m.queueDepth}/${m.maxJobs} · ${m.tokensPerSecond.toFixed(1)} tok/s · price ${m.price} wei per compute unit${m.paid ? '' : ' (unpaid)'} · last seen ${m.lastSeen}`).join('\n')
         })
       } finally {
         await node.stop()
