@@ -6,6 +6,7 @@ import { usageError } from '../../core/errors.js'
 import { createLlamaEngine, defaultSamplingParams, ensureTinyModels, ModelCache, tinyModelBuilders, type ChatMessage, type SamplingParams } from '../../inference/index.js'
 import { inferImage } from './infer-image.js'
 import { inferNetwork } from './infer-network.js'
+import { withChainFlags, type ChainFlags } from '../chain.js'
 import { inferGateway } from './infer-gateway.js'
 
 /** The options of `heurist infer`, as commander parses them (strings until checked). */
@@ -91,7 +92,7 @@ export async function inferLocal (ctx: CommandContext, prompt: string, opts: Inf
 }
 
 export function registerInfer (program: Command): void {
-  program.command('infer')
+  withChainFlags(program.command('infer'))
     .description('run one inference job on this machine: text (LLM) by default, an image with --image')
     .argument('<prompt>', 'the prompt')
     .option('--model <ref>', 'model name, sha256 id or path (default tiny-llama, or tiny-sd with --image)')
@@ -117,8 +118,8 @@ export function registerInfer (program: Command): void {
     .option('--wait-ms <ms>', 'with --network: how long to wait for a miner\'s advert (default 10000)')
     .option('--gateway <url>', 'send the job to this gateway and pay it from the operator key\'s Payments deposit (Pay-by-User: no API key)')
     .option('--max-price <HEU>', 'with --gateway: the most one request may be quoted; above it nothing is signed')
-    .action(async (prompt: string, opts: InferFlags & { network?: boolean, bootstrap?: string[], miner?: string, waitMs?: string, gateway?: string, maxPrice?: string }, cmd: Command) => {
-      const ctx = await loadContext(cmd, { 'p2p.bootstrap': opts.bootstrap })
+    .action(async (prompt: string, opts: InferFlags & ChainFlags & { network?: boolean, bootstrap?: string[], miner?: string, waitMs?: string, gateway?: string, maxPrice?: string }, cmd: Command) => {
+      const ctx = await loadContext(cmd, { 'p2p.bootstrap': opts.bootstrap, 'chain.rpc': opts.rpc, 'chain.deployment': opts.deployment })
       if (opts.maxPrice !== undefined && opts.gateway === undefined) throw usageError('CLI_BAD_FLAG', '--max-price goes with --gateway')
       if (opts.gateway !== undefined) {
         if (opts.network === true) throw usageError('CLI_BAD_FLAG', '--gateway and --network are two ways to reach the mesh: pick one')
