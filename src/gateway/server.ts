@@ -542,7 +542,7 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     const calls = answer !== null && 'calls' in answer ? answer.calls : null
     const content = answer === null ? result.text : 'content' in answer ? answer.content : null
     const finishReason = result.finishReason === 'length' ? 'length' : calls !== null ? 'tool_calls' : 'stop'
-    const lp = logprobs === undefined ? null : { content: (result.logprobs ?? []).map(openAiLogprob), refusal: null }
+    const lp = logprobs === undefined ? null : { content: deliveredLogprobs(result.logprobs ?? [], result.text).map(openAiLogprob), refusal: null }
     const endedAt = Date.now()
     const bill = billOutcome('llm', billed, outcome, hold.reservation.amount, result.tokens.length, endedAt, firstOutput.get(outcome.candidate.peerId))
     let charged: bigint | undefined
@@ -827,6 +827,18 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
       if (a !== null) await a.close()
     }
   }
+}
+
+/** The log-probabilities of the tokens that made the delivered text: none for a stop string's (or the grammar's end) tokens cut from it. */
+function deliveredLogprobs (all: readonly TokenLogprob[], text: string): TokenLogprob[] {
+  const out: TokenLogprob[] = []
+  let length = 0
+  for (const l of all) {
+    if (length >= text.length) break
+    out.push(l)
+    length += l.token.length
+  }
+  return out
 }
 
 /** A token's log-probability as OpenAI writes it (with the UTF-8 bytes of its text). */

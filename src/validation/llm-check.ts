@@ -33,7 +33,9 @@ import { stopStrings, type ChatMessage, type CompactDistribution, type OutputCon
  *    This is the log-likelihood comparison in rank form: log π_t against what the model would
  *    produce, with a bound that holds for any distribution and any window, so no calibration
  *    run is needed. `logLikelihood` and `expectedLogLikelihood` are reported beside it.
- *    u is deterministic (no validator randomness), so every validator that checks the same
+ *    A second statistic covers where jobs end (see `endThreshold`), with its own α: a window is
+    wrongly failed with probability at most 2α in all.
+    u is deterministic (no validator randomness), so every validator that checks the same
  *    jobs reaches the same verdict: that is what lets their signatures form a quorum.
  */
 
@@ -113,6 +115,13 @@ export interface LlmJobScore {
   logLikelihood: number
   /** Σ E_π[log π]: what the model itself would score on average. */
   expectedLogLikelihood: number
+  /**
+   * The end statistic (see `windowTest`): Σ over draws of 1{an end token was drawn} − q, with q
+   * the sampler's probability of drawing one there, and Σ q(1 − q). Undefined when some q is not
+   * known (a near tie at a boundary, a nucleus longer than the compact head).
+   */
+  endSum?: number
+  endVar?: number
   /** True when the job fails on its own (support or truncation). */
   fail: boolean
 }
@@ -124,6 +133,8 @@ export interface PositionScore {
   u: number
   logP: number
   expectedLogP: number
+  /** The sampler's exact probability of the token: 0 outside the support; undefined when not known (a near tie at a boundary, a nucleus longer than the compact head). */
+  p: number | undefined
 }
 
 /**
@@ -135,20 +146,20 @@ export function scorePosition (d: TokenDistribution, token: number, s: SamplingP
   let rank = -1
   for (let i = 0; i < n; i++) if (d.tokens[i] === token) { rank = i; break }
   const logit = (i: number): number => Math.log(Math.max(d.probs[i] ?? 0, 1e-300))
-  if (n === 0) return { inSupport: false, u: 1, logP: -Infinity, expectedLogP: 0 }
+  if (n === 0) return { inSupport: false, u: 1, logP: -Infinity, expectedLogP: 0, p: 0 }
   if (rank < 0) {
     // not in the head we were given: outside, unless the head ends in a near tie with the
     // last token the sampler keeps (then it cannot be told apart: scored neutrally)
     const kk = s.temperature === 0 ? 1 : s.topK > 0 ? Math.min(s.topK, n) : n
     const tie = kk < n && logit(kk - 1) - logit(n - 1) <= o.logitTolerance
-    return tie ? { inSupport: true, u: 0.5, logP: 0, expectedLogP: 0 } : { inSupport: false, u: 1, logP: -Infinity, expectedLogP: 0 }
+    return tie ? { inSupport: true, u: 0.5, logP: 0, expectedLogP: 0, p: undefined } : { inSupport: false, u: 1, logP: -Infinity, expectedLogP: 0, p: 0 }
   }
   const lt = logit(rank)
 
   if (s.temperature === 0) {
     // greedy: only the argmax (within the tolerance for near ties)
     const inSupport = logit(0) - lt <= o.logitTolerance
-    return { inSupport, u: 0.5, logP: inSupport ? 0 : -Infinity, expectedLogP: 0 }
+    return { inSupport, u: 0.5, logP: inSupport ? 0 : -Infinity, expectedLogP: 0, p: rank === 0 ? 1 : inSupport ? undefined : 0 }
   }
 
   // top-k, then top-p on the softmax of the survivors at temperature 1
@@ -180,12 +191,12 @@ export function scorePosition (d: TokenDistribution, token: number, s: SamplingP
   for (let i = 0; i < keep; i++) { const p = (w[i] ?? 0) / z; if (p > 0) expectedLogP += p * Math.log(p) }
   if (rank >= keep) {
     // in the tolerant support but cut by the exact chain: a boundary token, scored neutrally
-    return { inSupport, u: 0.5, logP: inSupport ? expectedLogP : -Infinity, expectedLogP }
+    return { inSupport, u: 0.5, logP: inSupport ? expectedLogP : -Infinity, expectedLogP, p: inSupport ? undefined : 0 }
   }
   let before = 0
   for (let i = 0; i < rank; i++) before += (w[i] ?? 0) / z
   const p = (w[rank] ?? 0) / z
-  return { inSupport, u: before + p / 2, logP: Math.log(p), expectedLogP }
+  return { inSupport, u: before + p / 2, logP: Math.log(p), expectedLogP, p }
 }
 
 /**
@@ -209,7 +220,7 @@ export function scoreCompact (c: CompactDistribution, token: number, s: Sampling
   for (let i = 0; i < h; i++) if (c.tokens[i] === token) { rank = i; break }
   let lt: number | undefined = rank >= 0 ? c.logits[rank] : undefined
   if (lt === undefined) for (let i = 0; i < c.extraTokens.length; i++) if (c.extraTokens[i] === token) { lt = c.extraLogits[i]; break }
-  if (lt === undefined || h === 0) return { inSupport: false, u: 1, logP: -Infinity, expectedLogP: 0 }
+  if (lt === undefined || h === 0) return { inSupport: false, u: 1, logP: -Infinity, expectedLogP: 0, p: 0 }
   const l = (i: number): number => c.logits[i] ?? -Infinity
   // the nucleus, when it ends inside the head
   let keep = -1
@@ -227,12 +238,13 @@ export function scoreCompact (c: CompactDistribution, token: number, s: Sampling
   const logZ = keep > 0 ? logSumExp(keep) : s.topP >= 1 ? (T === 1 ? c.lse : c.lseT) : undefined
   if (logZ === undefined) {
     // nucleus beyond the head: the PIT within the head, given the draw fell in it
-    if (rank < 0) return { inSupport: true, u: 0.5, logP: 0, expectedLogP: 0 }
+    if (rank < 0) return { inSupport: true, u: 0.5, logP: 0, expectedLogP: 0, p: undefined }
     const w = logSumExp(h)
     let before = 0
     for (let i = 0; i < rank; i++) before += Math.exp(l(i) / T - w)
     const p = Math.exp(lt / T - w)
-    return { inSupport: true, u: before + p / 2, logP: Math.log(p), expectedLogP: 0 }
+    // p here is within the head only: the sampler's own is not known
+    return { inSupport: true, u: before + p / 2, logP: Math.log(p), expectedLogP: 0, p: undefined }
   }
   const listed = keep > 0 ? keep : h
   let expectedLogP = 0
@@ -244,14 +256,14 @@ export function scoreCompact (c: CompactDistribution, token: number, s: Sampling
     let before = 0
     for (let i = 0; i < rank; i++) before += Math.exp(l(i) / T - logZ)
     const p = Math.exp(lt / T - logZ)
-    return { inSupport, u: before + p / 2, logP: Math.log(p), expectedLogP }
+    return { inSupport, u: before + p / 2, logP: Math.log(p), expectedLogP, p }
   }
   if (keep > 0) {
     // cut by the exact chain: in the tolerant support only at the boundary, scored neutrally
-    return { inSupport, u: 0.5, logP: inSupport ? expectedLogP : -Infinity, expectedLogP }
+    return { inSupport, u: 0.5, logP: inSupport ? expectedLogP : -Infinity, expectedLogP, p: inSupport ? undefined : 0 }
   }
   // top-p = 1, a token beyond the head: the tail category
-  return { inSupport: true, u: mass + rest / 2, logP: lt / T - logZ, expectedLogP }
+  return { inSupport: true, u: mass + rest / 2, logP: lt / T - logZ, expectedLogP, p: Math.exp(lt / T - logZ) }
 }
 
 function endsWith (a: readonly number[], b: readonly number[]): boolean {
@@ -287,6 +299,15 @@ export async function scoreLlmJob (model: TeacherForcingModel, job: LlmJob, opti
     eogTokens = r.eogTokens
     prompt = r.prompt
   }
+  // the end statistic: at every draw, how likely an end token was (their probabilities add up)
+  let endSum = 0
+  let endVar = 0
+  let endKnown = true
+  const endProbability = (at: (t: number) => PositionScore): number => {
+    let q = 0
+    for (const e of eogTokens) { const p = at(e).p; if (p === undefined) endKnown = false; else q += p }
+    return Math.min(1, q)
+  }
   let outsideSupport = 0
   let firstOutside = -1
   // a token the grammar forbids is outside the support whatever the model thinks of it
@@ -300,6 +321,7 @@ export async function scoreLlmJob (model: TeacherForcingModel, job: LlmJob, opti
     if (at === undefined || t === undefined) { outsideSupport++; continue }
     if (i === forbidden) continue
     const sc = at(t)
+    if (eogTokens.length > 0 && job.constraint === undefined) { const q = endProbability(at); endSum -= q; endVar += q * (1 - q) }
     if (!sc.inSupport) { outsideSupport++; if (firstOutside < 0) firstOutside = i }
     pitSum += sc.u - 0.5
     logLikelihood += sc.logP
@@ -310,7 +332,11 @@ export async function scoreLlmJob (model: TeacherForcingModel, job: LlmJob, opti
   // argument covers every draw, and a miner that stops early draws an unlikely end)
   const n = end.u === undefined ? tokens.length : tokens.length + 1
   if (end.u !== undefined) pitSum += end.u - 0.5
-  return { tokens: n, outsideSupport, firstOutside, truncated: !end.ok, pitSum, logLikelihood, expectedLogLikelihood, fail: outsideSupport > 0 || !end.ok }
+  const last = positions[tokens.length]
+  if (end.u !== undefined && last !== undefined) { const q = endProbability(last); endSum += 1 - q; endVar += q * (1 - q) }
+  // under a grammar the end is the grammar's, not a free draw: no end statistic
+  const endStat = endKnown && job.constraint === undefined && eogTokens.length > 0 ? { endSum, endVar } : {}
+  return { tokens: n, outsideSupport, firstOutside, truncated: !end.ok, pitSum, logLikelihood, expectedLogLikelihood, ...endStat, fail: outsideSupport > 0 || !end.ok }
 }
 
 /** Whether the job could have ended where it did; `u` is the PIT of the end token when one was drawn. */
@@ -347,8 +373,10 @@ export interface WindowVerdict {
   d: number
   /** The Freedman threshold on |d| for this n and α. */
   threshold: number
-  /** 'unlikely' (D too high), 'too-likely' (D too low) or null. */
+  /** 'unlikely' (D too high, or ends the model would rarely make), 'too-likely' (D too low) or null. */
   direction: 'unlikely' | 'too-likely' | null
+  /** The end statistic over the window's jobs that have it (`endTest`). */
+  end: { e: number, variance: number, threshold: number, fail: boolean } | null
 }
 
 /** The threshold t with P(|D| ≥ t) ≤ α for N tokens (module comment). */
@@ -357,12 +385,42 @@ export function freedmanThreshold (n: number, alpha: number): number {
   return L / 6 + Math.sqrt(L * L / 36 + L * n / 6)
 }
 
+/** Variance levels of the end test's union bound: 2^−10 … 2^30, fixed in advance. */
+const END_LEVELS = 41
+
+/**
+ * The end test's threshold for a window whose predictable variance is `variance`. The end
+ * statistic E = Σ (1{end drawn} − q) over every draw is a martingale with increments in
+ * [−1, 1] and predictable variance V = Σ q(1 − q), so Freedman gives, for each level v,
+ * P(|E| ≥ t_v and V ≤ v) ≤ 2·exp(−t_v² / (2(v + t_v/3))). With levels v_k = 2^(k−10),
+ * k = 0…40, each at α/41, and the smallest level ≥ V used, a window is wrongly failed with
+ * probability at most α. It sees a miner that ends where the model would rarely end (cutting
+ * jobs short and calling it a natural stop: at top-k off every end is in the support, so
+ * nothing else sees it) or that never ends where the model would (padding jobs it bills).
+ */
+export function endThreshold (variance: number, alpha: number): number {
+  let k = 0
+  while (k < END_LEVELS - 1 && 2 ** (k - 10) < variance) k++
+  const v = 2 ** (k - 10)
+  const L = Math.log(2 * END_LEVELS / alpha)
+  return L / 3 + Math.sqrt(L * L / 9 + 2 * v * L)
+}
+
 /** The window test over a miner's sampled jobs (their `pitSum` and `tokens`). */
-export function windowTest (jobs: ReadonlyArray<Pick<LlmJobScore, 'tokens' | 'pitSum'>>, alpha = defaultLlmCheckOptions.alpha): WindowVerdict {
+export function windowTest (jobs: ReadonlyArray<Pick<LlmJobScore, 'tokens' | 'pitSum' | 'endSum' | 'endVar'>>, alpha = defaultLlmCheckOptions.alpha): WindowVerdict {
   let n = 0
   let d = 0
-  for (const j of jobs) { n += j.tokens; d += j.pitSum }
+  let e = 0
+  let v = 0
+  let withEnd = 0
+  for (const j of jobs) {
+    n += j.tokens; d += j.pitSum
+    if (j.endSum !== undefined && j.endVar !== undefined) { e += j.endSum; v += j.endVar; withEnd++ }
+  }
   const threshold = freedmanThreshold(n, alpha)
-  const direction = d >= threshold ? 'unlikely' : d <= -threshold ? 'too-likely' : null
-  return { fail: direction !== null, n, d, threshold, direction }
+  // the end test has its own α (the window's false-positive rate is at most 2α in all)
+  const endT = withEnd > 0 ? endThreshold(v, alpha) : Infinity
+  const end = withEnd > 0 ? { e, variance: v, threshold: endT, fail: Math.abs(e) >= endT } : null
+  const direction = d >= threshold ? 'unlikely' : d <= -threshold ? 'too-likely' : end?.fail === true ? 'unlikely' : null
+  return { fail: direction !== null, n, d, threshold, direction, end }
 }

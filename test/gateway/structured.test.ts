@@ -248,3 +248,11 @@ describe('/v1/responses', () => {
     expect((await post({ model: 'tiny-llama', input: 'x', previous_response_id: 'resp_1' }, '/v1/responses')).json.error).toMatchObject({ param: 'previous_response_id' })
   })
 })
+
+describe('logprobs under a grammar', () => {
+  it('cover the delivered JSON only, not the grammar\'s end cut from it', async () => {
+    const r = await client.chat.completions.create({ model: 'tiny-llama', messages: user, max_tokens: 200, seed: 2, logprobs: true, response_format: { type: 'json_schema', json_schema: { name: 'w', schema: weather } } })
+    expect(r.choices[0]!.finish_reason).toBe('stop')
+    expect(r.choices[0]!.logprobs!.content!.map(x => x.token).join('')).toBe(r.choices[0]!.message.content)
+  })
+})

@@ -78,6 +78,48 @@ describe('compact teacher forcing on tiny-llama (262 tokens)', () => {
   })
 })
 
+describe('the end statistic at the gateway\'s defaults (tiny-llama)', () => {
+  let cleanup: () => Promise<void>
+  let engine: LlamaEngine
+  let a: CachedModel
+
+  beforeAll(async () => {
+    const d = await tempDir()
+    cleanup = d.cleanup
+    ;[a] = await ensureTinyModels(d.dir, { names: ['tiny-llama'] }) as [CachedModel]
+    engine = createLlamaEngine({ gpu: 'cpu', threads: 1, parallel: 1, maxQueue: 8 })
+    await engine.load(a.path, { id: a.id, name: a.name })
+  })
+  afterAll(async () => {
+    await engine?.stop()
+    await cleanup?.()
+  })
+
+  it('fails a window of jobs cut at half length and called a natural stop, which every other check passes', async () => {
+    const cut: LlmJobScore[] = []
+    const honest: LlmJobScore[] = []
+    for (let i = 0; i < 20; i++) {
+      const s = { ...defaults, seed: 300 + i }
+      const input = `cut ${i}`
+      const full = await engine.generate({ modelId: a.id, input, sampling: s })
+      honest.push(await scoreLlmJob(engine, { modelId: a.id, input, sampling: s, output: full }))
+      // the truncate cheat: half the tokens, finish reason 'stop' (at top-k off every end is in the support)
+      const tokens = full.tokens.slice(0, 16)
+      const sc = await scoreLlmJob(engine, { modelId: a.id, input, sampling: s, output: { text: engine.detokenize(a.id, tokens), tokens, finishReason: 'stop' } })
+      expect(sc.fail).toBe(false)
+      cut.push(sc)
+    }
+    const w = windowTest(cut)
+    expect(Math.abs(w.d)).toBeLessThan(w.threshold)
+    expect(w.end?.fail).toBe(true)
+    expect(w.fail).toBe(true)
+    expect(w.direction).toBe('unlikely')
+    const h = windowTest(honest)
+    expect(h.end).not.toBeNull()
+    expect(h.fail).toBe(false)
+  })
+})
+
 describe('tiny-llama-128k: a GPT-2-style BPE vocabulary of 128,256 tokens and four end tokens', () => {
   let cleanup: () => Promise<void>
   let engine: LlamaEngine
@@ -125,6 +167,9 @@ describe('tiny-llama-128k: a GPT-2-style BPE vocabulary of 128,256 tokens and fo
     }
     expect(stopped).toBeGreaterThan(0)
     expect(scores.filter(x => x.fail)).toEqual([])
-    expect(windowTest(scores).fail).toBe(false)
+    const w = windowTest(scores)
+    // the end statistic is there (every end token's probability known) and inside its bound
+    expect(w.end).not.toBeNull()
+    expect(w.fail).toBe(false)
   })
 })
