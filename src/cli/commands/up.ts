@@ -6,7 +6,7 @@ import { formatUnits, parseUnits } from 'ethers'
 import { loadContext, type CommandContext } from '../context.js'
 import { untilSignal } from '../lifecycle.js'
 import { collectList, parseIntFlag } from '../flags.js'
-import { parseAddress } from '../chain.js'
+import { parseAddress, useDeployment } from '../chain.js'
 import { loadMinerModels, loadQuantizedSiblings, type MinerModels } from '../mesh.js'
 import { VERSION } from '../version.js'
 import { usageError } from '../../core/errors.js'
@@ -121,6 +121,9 @@ async function runLocked (ctx: CommandContext, o: UpConfig, root: string): Promi
     // other commands (`gateway keys create`, `stake`, `status`) find this chain through devnet.json
     await writeDeployment(ctx.paths.devnet, d)
     cleanups.push(async () => { await rm(ctx.paths.devnet, { force: true }) })
+    // this chain's reward files live where `status`, `earnings` and `claim` look for them:
+    // under chains/<deployment key>/, as every chain command scopes its paths
+    useDeployment(ctx, d)
     const paymentsDomain = heuristDomain(d.chainId, d.contracts.Payments)
     const receiptDomain = { chainId: d.chainId, verifyingContract: d.contracts.Slashing }
 
