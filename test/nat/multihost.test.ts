@@ -1,5 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { makeLan, netnsUnavailable } from './netns.mjs'
 import { BIN, NsProc, poll, spawnIn } from './procs.js'
 import { runCli, tempDir } from '../helpers.js'
@@ -7,7 +8,8 @@ import { runCli, tempDir } from '../helpers.js'
 /**
  * Four hosts on one private LAN (network namespaces on a bridge, made and torn down here),
  * one role each — chain, miner, validator, gateway — set up only with the commands of
- * docs/multi-host.md, the validator bootstrapped to the miner alone (issue 22). Chat,
+ * docs/multi-host.md, read from its numbered steps' code blocks (the last test checks that
+ * every one ran), the validator bootstrapped to the miner alone (issue 22). Chat,
  * streaming and image requests through the gateway are answered; the validator fetches the
  * gateway's transcripts (finding it through the miner) and passes its jobs; `peers` on the
  * chain host lists the miner with LAN addresses only; an epoch closes by the clock; the
@@ -19,6 +21,27 @@ const unavailable = netnsUnavailable()
 const skipOnPurpose = process.env.HEURIST_SKIP_NETNS === '1'
 const password = 'multihost-test-password'
 const EPOCH_SECONDS = 60
+
+/**
+ * The commands of docs/multi-host.md, by step: every line of each numbered step's ```sh
+ * blocks (a trailing backslash joins lines). The test runs these, with the placeholders
+ * filled in, and checks at the end that it ran every one.
+ */
+function docSteps (): Map<number, string[]> {
+  const doc = readFileSync(new URL('../../docs/multi-host.md', import.meta.url), 'utf8')
+  const steps = new Map<number, string[]>()
+  const sections = doc.split(/^## /m).slice(1)
+  for (const sec of sections) {
+    const n = /^(\d+)\. /.exec(sec)
+    if (n === null) continue
+    const cmds: string[] = []
+    for (const block of sec.matchAll(/^```sh\n([\s\S]*?)^```$/gm)) {
+      for (const line of block[1]!.replace(/\s*\\\n\s*/g, ' ').split('\n')) if (line.trim() !== '') cmds.push(line.trim())
+    }
+    steps.set(Number(n[1]), cmds)
+  }
+  return steps
+}
 
 interface Host { ns: string, ip: string, home: string, address: string, peerId: string, env: NodeJS.ProcessEnv }
 
@@ -47,6 +70,19 @@ async function httpIn (ns: string, url: string, body: unknown, headers: Record<s
   return JSON.parse(out) as { status: number, text: string }
 }
 
+/** A shell command line run inside a host, bounded: its exit code and stdout. */
+async function shIn (ns: string, line: string, timeoutMs = 100_000): Promise<{ code: number | null, out: string, err: string }> {
+  const child = spawn('ip', ['netns', 'exec', ns, 'sh', '-c', line], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  let err = ''
+  child.stdout.on('data', (d: Buffer) => { out += d.toString() })
+  child.stderr.on('data', (d: Buffer) => { err += d.toString() })
+  const timer = setTimeout(() => { child.kill('SIGKILL') }, timeoutMs)
+  const code = await new Promise<number | null>(resolve => { child.on('close', c => { resolve(c) }) })
+  clearTimeout(timer)
+  return { code, out, err }
+}
+
 if (unavailable !== null) {
   describe('four hosts on a LAN (network namespaces)', () => {
     it(skipOnPurpose ? `NOT RUN on purpose (HEURIST_SKIP_NETNS=1): ${unavailable}` : 'can make network namespaces', () => {
@@ -60,13 +96,30 @@ if (unavailable !== null) {
     const cleanups: Array<() => Promise<void>> = []
     const procs: NsProc[] = []
     const hosts: Record<'chain' | 'miner' | 'validator' | 'gateway', Host> = {} as never
-    let rpcUrl = ''
     let bootstrap = ''
     let apiKey = ''
     let baseUrl = ''
     let miner!: NsProc
     let validator!: NsProc
     let gateway!: NsProc
+    const steps = docSteps()
+    const used = new Set<string>()
+    let fill: (cmd: string) => string = cmd => cmd
+    /** The doc's command of `step` that starts with `start`, placeholders filled, as it reads. */
+    const docLine = (step: number, start: string): string => {
+      const hits = (steps.get(step) ?? []).filter(c => c.startsWith(start))
+      if (hits.length !== 1) throw new Error(`docs/multi-host.md step ${step}: ${hits.length} commands start with "${start}"`)
+      used.add(`${step}: ${hits[0]!}`)
+      const filled = fill(hits[0]!)
+      const left = /0x[A-Z_]+ADDRESS|[A-Z]+_PEER_ID|hk-\.\.\./.exec(filled)
+      if (left !== null) throw new Error(`step ${step}: placeholder ${left[0]} not filled in "${filled}"`)
+      return filled
+    }
+    /** A heurist command of the doc as argv (its commands have no quoting): "heurist X ..." → ["X", ...]. */
+    const docArgs = (step: number, start: string): string[] => {
+      const words = docLine(step, `heurist ${start}`).split(/\s+/)
+      return words.slice(1)
+    }
 
     beforeAll(async () => {
       lan = makeLan(['chain', 'miner', 'validator', 'gateway'])
@@ -75,46 +128,52 @@ if (unavailable !== null) {
         const t = await tempDir(`heurist-mh-${role}-`)
         cleanups.push(t.cleanup)
         const env = { HEURIST_HOME: t.dir, HEURIST_PASSWORD: password, HEURIST_LOG_FORMAT: 'json', HEURIST_INFERENCE_THREADS: '1', HEURIST_INFERENCE_GPU: 'cpu', HEURIST_MINE_ADVERT_INTERVAL_MS: '1000', HEURIST_DASHBOARD_ENABLED: 'false', HEURIST_PODS_HOST: 'false' }
-        const init = await runCli(['init', '--kdf-cost', '10', '--json'], { env })
+        const init = await runCli([...docArgs(1, 'init'), '--kdf-cost', '10', '--json'], { env })
         expect(init.code, init.stderr).toBe(0)
         const id = JSON.parse(init.stdout) as { address: string, peerId: string }
         hosts[role] = { ns: lan.ns[role], ip: lan.ips[role], home: t.dir, address: id.address, peerId: id.peerId, env }
+        // whoami prints the same address and PeerId again
+        const who = await cli(hosts[role], 'whoami', docArgs(1, 'whoami'))
+        expect(who.code, who.raw).toBe(0)
+        expect(who.out).toMatchObject({ address: id.address, peerId: id.peerId })
       }
       const { chain, miner: m, validator: v, gateway: g } = hosts
+      // the doc's example LAN is the test's
+      expect([chain.ip, m.ip, v.ip, g.ip]).toEqual(['10.232.0.1', '10.232.0.2', '10.232.0.3', '10.232.0.4'])
+      fill = cmd => cmd.replaceAll('0xMINER_ADDRESS', m.address).replaceAll('0xVALIDATOR_ADDRESS', v.address).replaceAll('0xGATEWAY_ADDRESS', g.address)
+        .replaceAll('MINER_PEER_ID', m.peerId).replaceAll('hk-...', apiKey === '' ? 'hk-...' : apiKey)
 
       // step 2 (chain host): the devnet on every interface, funding the other hosts' keys
-      const devnet = spawnIn(chain.ns, 'devnet', process.execPath, [BIN, '--json', 'devnet', '--host', '0.0.0.0', '--port', '8545', '--epoch-seconds', String(EPOCH_SECONDS), '--fund', [m.address, v.address, g.address].join(',')], chain.env)
+      const devnet = spawnIn(chain.ns, 'devnet', process.execPath, [BIN, '--json', ...docArgs(2, 'devnet')], chain.env)
       procs.push(devnet)
       await devnet.waitLine(l => typeof l.rpcUrl === 'string', 120_000, 'devnet ready')
-      rpcUrl = `http://${chain.ip}:8545`
 
       // step 3 (miner, validator, gateway hosts): import the deployment from the chain host
       for (const h of [m, v, g]) {
-        const r = await cli(h, 'import', ['deployment', 'import', '--rpc', rpcUrl])
+        const r = await cli(h, 'import', docArgs(3, 'deployment import'))
         expect(r.code, r.raw).toBe(0)
       }
 
       // step 4: the miner registers and starts first, with no bootstrap
-      const stake = '400'
-      const reg = await cli(m, 'register', ['register', '--collateral', stake])
+      const reg = await cli(m, 'register', docArgs(4, 'register'))
       expect(reg.code, reg.raw).toBe(0)
-      miner = spawnIn(m.ns, 'miner', process.execPath, [BIN, '--json', 'mine', '--models', 'tiny-llama,tiny-sd', '--price', '1000000000000'], m.env)
+      miner = spawnIn(m.ns, 'miner', process.execPath, [BIN, '--json', ...docArgs(4, 'mine')], m.env)
       procs.push(miner)
       bootstrap = `/ip4/${m.ip}/tcp/4021/p2p/${m.peerId}`
 
       // step 5: the validator stakes and joins through the miner alone
-      const vreg = await cli(v, 'register', ['register', '--validator', '--collateral', stake])
+      const vreg = await cli(v, 'register', docArgs(5, 'register'))
       expect(vreg.code, vreg.raw).toBe(0)
       // step 6: the gateway's funded API key
-      const key = await cli(g, 'keys', ['gateway', 'keys', 'create', '--credits', '10'])
+      const key = await cli(g, 'keys', docArgs(6, 'gateway keys create'))
       expect(key.code, key.raw).toBe(0)
       expect(key.out?.backedBy).not.toBeNull()
       apiKey = String(key.out!.apiKey)
 
       await miner.waitLine(l => l.msg === 'miner ready', 180_000, '"miner ready"')
-      validator = spawnIn(v.ns, 'validator', process.execPath, [BIN, '--json', 'validate', '--bootstrap', bootstrap, '--sample-rate', '1', '--models', 'tiny-llama'], v.env)
+      validator = spawnIn(v.ns, 'validator', process.execPath, [BIN, '--json', ...docArgs(5, 'validate')], v.env)
       procs.push(validator)
-      gateway = spawnIn(g.ns, 'gateway', process.execPath, [BIN, '--json', 'gateway', '--host', '0.0.0.0', '--port', '8080', '--bootstrap', bootstrap], g.env)
+      gateway = spawnIn(g.ns, 'gateway', process.execPath, [BIN, '--json', ...docArgs(6, 'gateway --host')], g.env)
       procs.push(gateway)
       await validator.waitLine(l => l.msg === 'validator ready', 180_000, '"validator ready"')
       await gateway.waitLine(l => typeof l.baseUrl === 'string', 120_000, 'gateway ready')
@@ -139,22 +198,25 @@ if (unavailable !== null) {
       expect(addrs.filter(a => a.includes('/127.'))).toEqual([])
     })
 
-    it('chat, streaming and image requests through the gateway are answered (a client on the chain host)', async () => {
-      const auth = { authorization: `Bearer ${apiKey}` }
-      for (let i = 0; i < 3; i++) {
-        const chat = await httpIn(hosts.chain.ns, `${baseUrl}/chat/completions`, { model: 'tiny-llama', messages: [{ role: 'user', content: `Hello ${i}` }], max_tokens: 12, seed: i }, auth)
-        expect(chat.status, chat.text).toBe(200)
-        expect((JSON.parse(chat.text) as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content.length).toBeGreaterThan(0)
-      }
-      const stream = await httpIn(hosts.chain.ns, `${baseUrl}/chat/completions`, { model: 'tiny-llama', messages: [{ role: 'user', content: 'Stream please' }], max_tokens: 12, stream: true }, auth)
-      expect(stream.status, stream.text).toBe(200)
-      const events = stream.text.split('\n').filter(l => l.startsWith('data: '))
-      expect(events.length).toBeGreaterThan(2)
+    it('step 7, the doc\'s curl commands: chat, streaming and image requests through the gateway are answered (a client on the chain host)', async () => {
+      const chat = await shIn(hosts.chain.ns, docLine(7, 'curl -sS http://10.232.0.4:8080/v1/chat/completions'))
+      expect(chat.code, chat.err).toBe(0)
+      expect((JSON.parse(chat.out) as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content.length, chat.out).toBeGreaterThan(0)
+      const stream = await shIn(hosts.chain.ns, docLine(7, 'curl -sS -N '))
+      expect(stream.code, stream.err).toBe(0)
+      const events = stream.out.split('\n').filter(l => l.startsWith('data: '))
+      expect(events.length, stream.out).toBeGreaterThan(2)
       expect(events.at(-1)).toBe('data: [DONE]')
-      const image = await httpIn(hosts.chain.ns, `${baseUrl}/images/generations`, { model: 'tiny-sd', prompt: 'a red square', size: '64x64', response_format: 'b64_json', seed: 5, steps: 2 }, auth)
-      expect(image.status, image.text.slice(0, 500)).toBe(200)
-      const png = Buffer.from((JSON.parse(image.text) as { data: Array<{ b64_json: string }> }).data[0]!.b64_json, 'base64')
+      expect((JSON.parse(events[0]!.slice(6)) as { object: string }).object).toBe('chat.completion.chunk')
+      const image = await shIn(hosts.chain.ns, docLine(7, 'curl -sS http://10.232.0.4:8080/v1/images/generations'))
+      expect(image.code, image.err).toBe(0)
+      const png = Buffer.from((JSON.parse(image.out) as { data: Array<{ b64_json: string }> }).data[0]!.b64_json, 'base64')
       expect(png.subarray(1, 4).toString()).toBe('PNG')
+      // two more chats (a different seed each) so the validator has several jobs to judge
+      for (let i = 1; i < 3; i++) {
+        const more = await httpIn(hosts.chain.ns, `${baseUrl}/chat/completions`, { model: 'tiny-llama', messages: [{ role: 'user', content: `Hello ${i}` }], max_tokens: 12, seed: i }, { authorization: `Bearer ${apiKey}` })
+        expect(more.status, more.text).toBe(200)
+      }
     }, 300_000)
 
     it('/health counts the miner once (it serves two models); /metrics is refused to another host', async () => {
@@ -172,7 +234,7 @@ if (unavailable !== null) {
     }, 150_000)
 
     it('peers --json on the chain host lists the miner with LAN addresses only', async () => {
-      const r = await cli(hosts.chain, 'peers', ['peers', '--bootstrap', bootstrap, '--min', '1', '--wait-ms', '30000'])
+      const r = await cli(hosts.chain, 'peers', docArgs(8, 'peers'))
       expect(r.code, r.raw).toBe(0)
       const m = (r.out!.miners as Array<{ peerId: string, addrs: string[] }>).find(x => x.peerId === hosts.miner.peerId)
       expect(m).toBeDefined()
@@ -181,7 +243,7 @@ if (unavailable !== null) {
     }, 90_000)
 
     it('doctor on the validator host: the chain RPC checks out and peers on the LAN reach it directly', async () => {
-      const r = await cli(hosts.validator, 'doctor', ['doctor', '--bootstrap', bootstrap], 120_000)
+      const r = await cli(hosts.validator, 'doctor', docArgs(8, 'doctor'), 120_000)
       const checks = r.out!.checks as Array<{ name: string, status: string, detail: string, data?: { status?: string } }>
       expect(checks.find(c => c.name === 'chain-rpc')).toMatchObject({ status: 'ok' })
       const reach = checks.find(c => c.name === 'reachability')!
@@ -192,7 +254,7 @@ if (unavailable !== null) {
     it('an epoch closes by the clock (no transaction needed) and the validator signs its reward table', async () => {
       const closed = await validator.waitLine(l => l.msg === 'epochs: reward table signed' && l.epoch === '0', (EPOCH_SECONDS + 90) * 1000, 'epoch 0 closed')
       expect(closed.epoch).toBe('0')
-      const st = await cli(hosts.gateway, 'status', ['status'])
+      const st = await cli(hosts.gateway, 'status', docArgs(8, 'status'))
       expect(st.code, st.raw).toBe(0)
       expect(Number(st.out!.epoch)).toBeGreaterThanOrEqual(1)
     }, 200_000)
@@ -207,5 +269,11 @@ if (unavailable !== null) {
       expect(summary, miner.raw.slice(-10).join('\n')).toBeDefined()
       expect(BigInt(String(summary!.redeemed))).toBeGreaterThan(0n)
     }, 90_000)
+
+    it('the test ran every command of every numbered step of docs/multi-host.md', () => {
+      const all = [...steps].flatMap(([n, cmds]) => cmds.map(c => `${n}: ${c}`))
+      expect(steps.size).toBeGreaterThanOrEqual(8)
+      expect(all.filter(c => !used.has(c))).toEqual([])
+    })
   })
 }
