@@ -3,11 +3,11 @@ import { randomBytes } from 'node:crypto'
 import type { ServerResponse } from 'node:http'
 import type { Logger } from '../core/logger.js'
 import { HeuristError } from '../core/errors.js'
-import type { LlmRequest, LlmResult, ImageRequest, ImageResult, ModelKind } from '../inference/types.js'
+import type { LlmRequest, LlmResult, ImageRequest, ModelKind } from '../inference/types.js'
 import type { Accounts } from './accounts.js'
 import { NO_POD_SHARE, type VoucherBook, type SignedVoucher, type PodShare } from './vouchers.js'
 import type { Transcripts } from './transcripts.js'
-import type { AdvertisedModel, Backend, Candidate, CompletedJob, EmbeddingRequest, JobOutcome, PodResolver } from './types.js'
+import type { AdvertisedModel, Backend, Candidate, CompletedJob, EmbeddingRequest, JobOutcome, PodResolver, RunOptions } from './types.js'
 import { CircuitBreakers, type BreakerOptions } from './breaker.js'
 import { rankCandidates } from './routing.js'
 import { dispatch, ClientGone, CommittedFailure, type DispatchOptions, type DispatchResult } from './dispatch.js'
@@ -24,7 +24,7 @@ import {
   samplingFrom, parseSize, defaultRequestLimits, chatStructured, embeddingRequestSchema, type RequestLimits, type ChatRequest, type CompletionRequest
 } from './openai.js'
 import { checkParameters } from './parameters.js'
-import { vectorToBase64, type EmbeddingResult } from '../p2p/job.js'
+import { vectorToBase64 } from '../p2p/job.js'
 import { planStructured, readToolAnswer, withSystem, type StructuredPlan } from './structured.js'
 import { newResponseIds, outputItems, responseObject, responseUsage, responsesMessages, responsesRequestSchema, responsesStructured, type ResponsesRequest } from './responses.js'
 import type { TokenLogprob } from '../inference/types.js'
@@ -418,6 +418,17 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     return { charged: r.charged, header }
   }
 
+  /**
+   * Pay-by-User: a whole answer is booked before it goes out, so its X-PAYMENT-RESPONSE says what
+   * it cost; returns the charge. An API key's job is charged in `finish` (undefined here).
+   */
+  async function chargeBeforeReply (job: CompletedJob, hold: Hold, requested: string, reply: FastifyReply): Promise<bigint | undefined> {
+    if (hold.user === null) return undefined
+    const paid = await charge(job, hold, requested)
+    void reply.header(PAYMENT_RESPONSE_HEADER, paid.header)
+    return paid.charged
+  }
+
   /** Pays and records a finished job; failures here are logged, the client already has its answer. */
   async function finish (job: CompletedJob, hold: Hold, requested: string, charged?: bigint): Promise<void> {
     // the voucher grows by what the key was charged: never more than its reservation.
@@ -545,15 +556,9 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     const lp = logprobs === undefined ? null : { content: deliveredLogprobs(result.logprobs ?? [], result.text).map(openAiLogprob), refusal: null }
     const endedAt = Date.now()
     const bill = billOutcome('llm', billed, outcome, hold.reservation.amount, result.tokens.length, endedAt, firstOutput.get(outcome.candidate.peerId))
-    let charged: bigint | undefined
     const job: CompletedJob = { jobId: id, ...(outcome.value.jobId === undefined ? {} : { receiptJobId: outcome.value.jobId }), accountId: auth.accountId, modelId: model.id, kind: 'llm', miner: outcome.candidate, input: llmRequest, output: { text: result.text, tokens: result.tokens, finishReason: result.finishReason, ...(result.contextSize === undefined ? {} : { contextSize: result.contextSize }) }, computeUnits: bill.units, cost: bill.cost, overclaim: bill.overclaim, receipt: outcome.value.receipt, startedAt, endedAt }
-    if (sse === null && hold.user !== null) {
-      // Pay-by-User: booked before a whole answer goes out, so the response says what it cost
-      // (a stream's headers are gone by then: it is booked in finish)
-      const paid = await charge(job, hold, body.model)
-      void reply.header(PAYMENT_RESPONSE_HEADER, paid.header)
-      charged = paid.charged
-    }
+    // a stream's headers are gone by now: a streamed Pay-by-User job is booked in finish
+    const charged = sse === null ? await chargeBeforeReply(job, hold, body.model, reply) : undefined
     if (sse !== null && resp !== null) {
       const usageR = responseUsage(usage.prompt_tokens, usage.completion_tokens)
       const items = outputItems(rids, { content, calls }, result.finishReason === 'length')
@@ -615,6 +620,28 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     reply.raw.end(JSON.stringify(err.body()))
   }
 
+  /**
+   * An image or embedding job (answered whole, never streamed) through the fair queue and
+   * dispatch. `firstOutput` keeps when each miner first showed output (observed speed); a
+   * failed job settles its reservation at 0; a client that left ends it quietly (null).
+   */
+  async function dispatchWhole<T> (w: { modelId: string, queueKey: string, affordable: Candidate[], kind: ModelKind, firstMs: number, settle: (amount: bigint) => Promise<unknown>, id: string, startedAt: number, reply: FastifyReply, firstOutput: Map<string, number> }, run: (c: Candidate, options: RunOptions) => Promise<JobOutcome<T>>): Promise<DispatchResult<JobOutcome<T>> | null> {
+    const client = clientSignal(w.reply)
+    const deadline = w.startedAt + o.requestTimeoutMs
+    track(w.modelId, 1)
+    try {
+      return await dispatch(queue.source({ modelId: w.modelId, key: w.queueKey, rank: () => rankFresh(w.modelId, w.affordable, w.kind), breakers, deadline, signal: client.signal }), async (c, ctx) =>
+        await run(c, { signal: ctx.signal, onQueued: ctx.waiting, onToken: () => { ctx.progress(); if (!ctx.signal.aborted && !w.firstOutput.has(c.peerId)) w.firstOutput.set(c.peerId, Date.now()) } }),
+      { deadline, firstTokenTimeoutMs: w.firstMs, signal: client.signal, breakers, metrics, logger, committed: () => false, ...dispatchPolicy(w.kind, w.firstMs) })
+    } catch (e) {
+      await w.settle(0n)
+      if (e instanceof ClientGone) { logger.info({ id: w.id }, 'client disconnected; job cancelled'); return null }
+      throw e
+    } finally {
+      track(w.modelId, -1)
+    }
+  }
+
   async function runImage (req: FastifyRequest, reply: FastifyReply): Promise<void> {
     const auth = await authenticated(req)
     checkParameters('images', req.body)
@@ -646,31 +673,14 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     const firstOutput = new Map<string, number>()
     const id = newId('img-')
     const startedAt = Date.now()
-    const client = clientSignal(reply)
-    track(model.id, 1)
-    let outcome: DispatchResult<JobOutcome<ImageResult>>
     const imageFirstMs = Math.max(o.firstTokenTimeoutMs, o.requestTimeoutMs / 2)
-    try {
-      outcome = await dispatch(queue.source({ modelId: model.id, key: auth.queueKey, rank: () => rankFresh(model.id, affordable, 'image'), breakers, deadline: startedAt + o.requestTimeoutMs, signal: client.signal }), async (c, ctx) =>
-        await backend.runImage(c, imageRequest, { signal: ctx.signal, onQueued: ctx.waiting, onToken: () => { ctx.progress(); if (!ctx.signal.aborted && !firstOutput.has(c.peerId)) firstOutput.set(c.peerId, Date.now()) } }),
-      { deadline: startedAt + o.requestTimeoutMs, firstTokenTimeoutMs: imageFirstMs, signal: client.signal, breakers, metrics, logger, committed: () => false, ...dispatchPolicy('image', imageFirstMs) })
-    } catch (e) {
-      await settle(0n)
-      if (e instanceof ClientGone) { logger.info({ id }, 'client disconnected; job cancelled'); return }
-      throw e
-    } finally {
-      track(model.id, -1)
-    }
+    const outcome = await dispatchWhole({ modelId: model.id, queueKey: auth.queueKey, affordable, kind: 'image', firstMs: imageFirstMs, settle, id, startedAt, reply, firstOutput }, async (c, options) => await backend.runImage(c, imageRequest, options))
+    if (outcome === null) return
     const { result } = outcome.value
     metrics.images.inc()
     const bill = billOutcome('image', billed, outcome, hold.reservation.amount, 0, Date.now(), firstOutput.get(outcome.candidate.peerId))
     const job: CompletedJob = { jobId: id, ...(outcome.value.jobId === undefined ? {} : { receiptJobId: outcome.value.jobId }), accountId: auth.accountId, modelId: model.id, kind: 'image', miner: outcome.candidate, input: imageRequest, output: { pixelSha256: result.pixelSha256, width: result.width, height: result.height, pngBase64: Buffer.from(result.png).toString('base64') }, computeUnits: bill.units, cost: bill.cost, overclaim: bill.overclaim, receipt: outcome.value.receipt, startedAt, endedAt: Date.now() }
-    let charged: bigint | undefined
-    if (hold.user !== null) {
-      const paid = await charge(job, hold, body.model)
-      void reply.header(PAYMENT_RESPONSE_HEADER, paid.header)
-      charged = paid.charged
-    }
+    const charged = await chargeBeforeReply(job, hold, body.model, reply)
     void reply.header('x-heurist-miner', outcome.candidate.peerId).header('x-request-id', id)
     await reply.send({ created: Math.floor(startedAt / 1000), data: [{ b64_json: Buffer.from(result.png).toString('base64'), revised_prompt: null }] })
     await finish(job, hold, body.model, charged)
@@ -699,31 +709,15 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     const firstOutput = new Map<string, number>()
     const id = newId('emb-')
     const startedAt = Date.now()
-    const client = clientSignal(reply)
-    track(model.id, 1)
-    let outcome: DispatchResult<JobOutcome<EmbeddingResult>>
-    try {
-      outcome = await dispatch(queue.source({ modelId: model.id, key: auth.queueKey, rank: () => rankFresh(model.id, hold.affordable, 'llm'), breakers, deadline: startedAt + o.requestTimeoutMs, signal: client.signal }), async (c, ctx) =>
-        await backend.runEmbedding!(c, request, { signal: ctx.signal, onQueued: ctx.waiting, onToken: () => { ctx.progress() } }).then(r => { ctx.progress(); if (!firstOutput.has(c.peerId)) firstOutput.set(c.peerId, Date.now()); return r }),
-      { deadline: startedAt + o.requestTimeoutMs, firstTokenTimeoutMs: o.firstTokenTimeoutMs, signal: client.signal, breakers, metrics, logger, committed: () => false, ...dispatchPolicy('llm', o.firstTokenTimeoutMs) })
-    } catch (e) {
-      await settle(0n)
-      if (e instanceof ClientGone) { logger.info({ id }, 'client disconnected; job cancelled'); return }
-      throw e
-    } finally {
-      track(model.id, -1)
-    }
+    const outcome = await dispatchWhole({ modelId: model.id, queueKey: auth.queueKey, affordable: hold.affordable, kind: 'llm', firstMs: o.firstTokenTimeoutMs, settle, id, startedAt, reply, firstOutput },
+      async (c, options) => await backend.runEmbedding!(c, request, options).then(r => { options.onToken?.(''); return r }))
+    if (outcome === null) return
     const { result } = outcome.value
     if (result.vectors.length !== input.length) throw new ApiError(502, 'The miner returned another number of vectors than inputs.', 'server_error', 'miner_failed')
     metrics.tokens.inc({ direction: 'prompt' }, result.promptTokens)
     const bill = billOutcome('llm', billed, outcome, hold.reservation.amount, 0, Date.now(), firstOutput.get(outcome.candidate.peerId))
     const job: CompletedJob = { jobId: id, ...(outcome.value.jobId === undefined ? {} : { receiptJobId: outcome.value.jobId }), accountId: auth.accountId, modelId: model.id, kind: 'embedding', miner: outcome.candidate, input: request, output: { vectors: result.vectors.map(vectorToBase64) }, computeUnits: bill.units, cost: bill.cost, overclaim: bill.overclaim, receipt: outcome.value.receipt, startedAt, endedAt: Date.now() }
-    let charged: bigint | undefined
-    if (hold.user !== null) {
-      const paid = await charge(job, hold, body.model)
-      void reply.header(PAYMENT_RESPONSE_HEADER, paid.header)
-      charged = paid.charged
-    }
+    const charged = await chargeBeforeReply(job, hold, body.model, reply)
     void reply.header('x-heurist-miner', outcome.candidate.peerId).header('x-request-id', id)
     const base64 = body.encoding_format === 'base64'
     await reply.send({
