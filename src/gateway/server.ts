@@ -418,6 +418,17 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     return { charged: r.charged, header }
   }
 
+  /**
+   * Pay-by-User: a whole answer is booked before it goes out, so its X-PAYMENT-RESPONSE says what
+   * it cost; returns the charge. An API key's job is charged in `finish` (undefined here).
+   */
+  async function chargeBeforeReply (job: CompletedJob, hold: Hold, requested: string, reply: FastifyReply): Promise<bigint | undefined> {
+    if (hold.user === null) return undefined
+    const paid = await charge(job, hold, requested)
+    void reply.header(PAYMENT_RESPONSE_HEADER, paid.header)
+    return paid.charged
+  }
+
   /** Pays and records a finished job; failures here are logged, the client already has its answer. */
   async function finish (job: CompletedJob, hold: Hold, requested: string, charged?: bigint): Promise<void> {
     // the voucher grows by what the key was charged: never more than its reservation.
@@ -545,15 +556,9 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     const lp = logprobs === undefined ? null : { content: deliveredLogprobs(result.logprobs ?? [], result.text).map(openAiLogprob), refusal: null }
     const endedAt = Date.now()
     const bill = billOutcome('llm', billed, outcome, hold.reservation.amount, result.tokens.length, endedAt, firstOutput.get(outcome.candidate.peerId))
-    let charged: bigint | undefined
     const job: CompletedJob = { jobId: id, ...(outcome.value.jobId === undefined ? {} : { receiptJobId: outcome.value.jobId }), accountId: auth.accountId, modelId: model.id, kind: 'llm', miner: outcome.candidate, input: llmRequest, output: { text: result.text, tokens: result.tokens, finishReason: result.finishReason, ...(result.contextSize === undefined ? {} : { contextSize: result.contextSize }) }, computeUnits: bill.units, cost: bill.cost, overclaim: bill.overclaim, receipt: outcome.value.receipt, startedAt, endedAt }
-    if (sse === null && hold.user !== null) {
-      // Pay-by-User: booked before a whole answer goes out, so the response says what it cost
-      // (a stream's headers are gone by then: it is booked in finish)
-      const paid = await charge(job, hold, body.model)
-      void reply.header(PAYMENT_RESPONSE_HEADER, paid.header)
-      charged = paid.charged
-    }
+    // a stream's headers are gone by now: a streamed Pay-by-User job is booked in finish
+    const charged = sse === null ? await chargeBeforeReply(job, hold, body.model, reply) : undefined
     if (sse !== null && resp !== null) {
       const usageR = responseUsage(usage.prompt_tokens, usage.completion_tokens)
       const items = outputItems(rids, { content, calls }, result.finishReason === 'length')
@@ -675,12 +680,7 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     metrics.images.inc()
     const bill = billOutcome('image', billed, outcome, hold.reservation.amount, 0, Date.now(), firstOutput.get(outcome.candidate.peerId))
     const job: CompletedJob = { jobId: id, ...(outcome.value.jobId === undefined ? {} : { receiptJobId: outcome.value.jobId }), accountId: auth.accountId, modelId: model.id, kind: 'image', miner: outcome.candidate, input: imageRequest, output: { pixelSha256: result.pixelSha256, width: result.width, height: result.height, pngBase64: Buffer.from(result.png).toString('base64') }, computeUnits: bill.units, cost: bill.cost, overclaim: bill.overclaim, receipt: outcome.value.receipt, startedAt, endedAt: Date.now() }
-    let charged: bigint | undefined
-    if (hold.user !== null) {
-      const paid = await charge(job, hold, body.model)
-      void reply.header(PAYMENT_RESPONSE_HEADER, paid.header)
-      charged = paid.charged
-    }
+    const charged = await chargeBeforeReply(job, hold, body.model, reply)
     void reply.header('x-heurist-miner', outcome.candidate.peerId).header('x-request-id', id)
     await reply.send({ created: Math.floor(startedAt / 1000), data: [{ b64_json: Buffer.from(result.png).toString('base64'), revised_prompt: null }] })
     await finish(job, hold, body.model, charged)
@@ -717,12 +717,7 @@ export function createGateway (components: GatewayComponents, init: Partial<Gate
     metrics.tokens.inc({ direction: 'prompt' }, result.promptTokens)
     const bill = billOutcome('llm', billed, outcome, hold.reservation.amount, 0, Date.now(), firstOutput.get(outcome.candidate.peerId))
     const job: CompletedJob = { jobId: id, ...(outcome.value.jobId === undefined ? {} : { receiptJobId: outcome.value.jobId }), accountId: auth.accountId, modelId: model.id, kind: 'embedding', miner: outcome.candidate, input: request, output: { vectors: result.vectors.map(vectorToBase64) }, computeUnits: bill.units, cost: bill.cost, overclaim: bill.overclaim, receipt: outcome.value.receipt, startedAt, endedAt: Date.now() }
-    let charged: bigint | undefined
-    if (hold.user !== null) {
-      const paid = await charge(job, hold, body.model)
-      void reply.header(PAYMENT_RESPONSE_HEADER, paid.header)
-      charged = paid.charged
-    }
+    const charged = await chargeBeforeReply(job, hold, body.model, reply)
     void reply.header('x-heurist-miner', outcome.candidate.peerId).header('x-request-id', id)
     const base64 = body.encoding_format === 'base64'
     await reply.send({

@@ -207,12 +207,7 @@ contract Payments is EIP712, ReentrancyGuard {
         if (balance < amount) revert InsufficientDeposit(balance, amount);
         redeemed[channel] = v.cumulativeAmount;
         deposits[v.payer] = balance - amount;
-
-        address nodePayout = nodeRegistry.payoutOf(v.miner);
-        bool related = isRelated(v, nodePayout);
-        if (related) relatedRevenue[currentEpoch()][v.pool] += amount;
-        else revenue[currentEpoch()][v.pool] += amount;
-        _distribute(v, amount, nodePayout, related);
+        _book(v, amount);
     }
 
     function authorizationDigest(PaymentAuthorization calldata a) public view returns (bytes32) {
@@ -267,11 +262,17 @@ contract Payments is EIP712, ReentrancyGuard {
     }
 
     function _payAllocation(PaymentAuthorization calldata a, Allocation calldata x, uint256 amount) private {
-        Voucher memory v = Voucher(a.payer, x.miner, x.podId, x.podDeployer, x.podBps, x.pool, a.frontend, x.cumulativeAmount);
-        address nodePayout = nodeRegistry.payoutOf(x.miner);
+        _book(Voucher(a.payer, x.miner, x.podId, x.podDeployer, x.podBps, x.pool, a.frontend, x.cumulativeAmount), amount);
+    }
+
+    /// Books `amount` as this epoch's revenue of the voucher's pool (related revenue, which no cap
+    /// reads, when payer or frontend is the miner's) and pays its shares: one rule for vouchers and
+    /// Pay-by-User settlements.
+    function _book(Voucher memory v, uint256 amount) private {
+        address nodePayout = nodeRegistry.payoutOf(v.miner);
         bool related = isRelated(v, nodePayout);
-        if (related) relatedRevenue[currentEpoch()][x.pool] += amount;
-        else revenue[currentEpoch()][x.pool] += amount;
+        if (related) relatedRevenue[currentEpoch()][v.pool] += amount;
+        else revenue[currentEpoch()][v.pool] += amount;
         _distribute(v, amount, nodePayout, related);
     }
 
