@@ -5,7 +5,7 @@ import '../dist/core/shim.js'
 import { Wallet, ZeroAddress } from 'ethers'
 import { identityFromPrivateKey } from '../dist/core/identity.js'
 import {
-  buildAdvert, createAdvertValidator, createReceiptValidator, encodeMessage, signReceipt, receiptHash, countersign, TOPICS
+  buildAdvert, createAdvertValidator, createReceiptValidator, encodeMessage, signReceipt, receiptHash, countersign, TOPICS, verdictTopic
 } from '../dist/p2p/index.js'
 import { buildVerdictMessage } from '../dist/validation/verdicts.js'
 import { validateVerdictGossip } from '../dist/validation/service.js'
@@ -94,7 +94,7 @@ export async function measureMessages ({ n = 200 } = {}) {
   for (let i = 0; i < 50; i++) {
     const signed = (await sampleReceipt(ids[3 + (i % 10)], gw)).signed
     const m = await buildVerdictMessage(validator.wallet, domain, signed, hex(32), true, 0)
-    verdicts.push(gossipMessage(validator, TOPICS.verdicts, encodeMessage(m), new Uint8Array(8)))
+    verdicts.push(gossipMessage(validator, verdictTopic(signed.receipt.miner), encodeMessage(m), new Uint8Array(8)))
   }
   const verdictMs = timeIt(i => validateVerdictGossip(verdicts[i % verdicts.length]), 200)
   // gossipsub checks each message's envelope signature (secp256k1) before the topic validator

@@ -1,7 +1,7 @@
 import { getAddress } from 'ethers'
 import type { Logger } from '../core/logger.js'
-import { gossipValidatorFn, receiptHash, verifyReceipt, type HeuristNode } from '../p2p/index.js'
-import { VERDICTS_TOPIC, validateVerdictGossip, verdictSigner, type VerdictMessage } from '../validation/index.js'
+import { gossipValidatorFn, receiptHash, verdictTopic, verifyReceipt, type HeuristNode } from '../p2p/index.js'
+import { validateVerdictGossip, verdictSigner, type VerdictMessage } from '../validation/index.js'
 import type { PointsLedger } from '../rewards/index.js'
 
 export interface OwnVerdictsInit {
@@ -18,8 +18,8 @@ export interface OwnVerdictsInit {
 }
 
 /**
- * A miner listens to `heurist/1/verdicts` for verdicts on its own receipts and files them in its
- * points ledger, so `heurist earnings` can say which receipts were sampled and who failed them.
+ * A miner listens to its own shard of the verdicts (verdictTopic: a 256th of them) for verdicts
+ * on its own receipts and files them in its points ledger, so `heurist earnings` can say which receipts were sampled and who failed them.
  * Gossip checks as the validators' (schema, size, published by the validator that signed it);
  * before filing, the judged receipt must carry this miner's signature and hash to the verdict's
  * receiptHash, the verdict's EIP-712 signature must be the validator's, for this deployment,
@@ -41,12 +41,13 @@ export function hearOwnVerdicts (init: OwnVerdictsInit): () => void {
     logger.info({ receiptHash: m.verdict.receiptHash, validator: signer, pass: m.verdict.pass }, 'verdict on one of our receipts')
   }
   const ps = node.pubsub
-  ps.topicValidators.set(VERDICTS_TOPIC, gossipValidatorFn(VERDICTS_TOPIC, validateVerdictGossip, (m: VerdictMessage) => {
+  const topic = verdictTopic(init.operator)
+  ps.topicValidators.set(topic, gossipValidatorFn(topic, validateVerdictGossip, (m: VerdictMessage) => {
     file(m).catch(err => { logger.warn({ err: (err as Error).message }, 'cannot file a verdict') })
   }, logger, node.stats))
-  ps.subscribe(VERDICTS_TOPIC)
+  ps.subscribe(topic)
   return () => {
-    try { ps.unsubscribe(VERDICTS_TOPIC) } catch { /* the node may be stopped already */ }
-    ps.topicValidators.delete(VERDICTS_TOPIC)
+    try { ps.unsubscribe(topic) } catch { /* the node may be stopped already */ }
+    ps.topicValidators.delete(topic)
   }
 }

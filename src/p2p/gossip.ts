@@ -4,7 +4,7 @@ import { HeuristError, isHeuristError } from '../core/errors.js'
 import { addressFromPeerId } from '../core/identity.js'
 import type { Logger } from '../core/logger.js'
 import {
-  MAX_BYTES, TOPICS, advertSchema, decodeMessage, receiptMessageSchema,
+  MAX_BYTES, TOPICS, advertSchema, allVerdictTopics, decodeMessage, receiptMessageSchema,
   type Advert, type ReceiptMessage
 } from './messages.js'
 import { countersigner, receiptHash, verifyReceipt } from './receipts.js'
@@ -205,5 +205,9 @@ export function topicScoreParams (): Record<string, Record<string, number>> {
     // per decay interval (1 s): the penalty halves in about 7 s, so a peer that stops lying recovers
     invalidMessageDeliveriesDecay: 0.9
   }
-  return { [TOPICS.capacity]: common, [TOPICS.receipts]: common }
+  // Verdict shards: only the penalty. A validator is in all 256 meshes; positive terms summed
+  // over them would lift any validator above acceptPXThreshold. A verdict on the wrong shard or
+  // not published by its validator is rejected and costs the forwarding peer here.
+  const penaltyOnly = { ...common, timeInMeshWeight: 0, firstMessageDeliveriesWeight: 0 }
+  return { [TOPICS.capacity]: common, [TOPICS.receipts]: common, ...Object.fromEntries(allVerdictTopics().map(t => [t, penaltyOnly])) }
 }

@@ -12,7 +12,7 @@ export {
   type GossipAction, type AdvertValidatorOptions, type ReceiptValidatorOptions
 } from './gossip.js'
 export {
-  JOB_PROTOCOL, MAX_BYTES, PROTOCOL_VERSION, TOPICS, decodeMessage, encodeMessage,
+  JOB_PROTOCOL, MAX_BYTES, PROTOCOL_VERSION, TOPICS, VERDICT_SHARDS, allVerdictTopics, decodeMessage, encodeMessage, isVerdictTopic, verdictShard, verdictTopic,
   advertSchema, receiptMessageSchema, requestFrameSchema, responseFrameSchema, signedReceiptSchema,
   type Advert, type Hardware, type ReceiptMessage, type ReceiptWire, type RequestFrame, type ResponseFrame, type SignedReceipt
 } from './messages.js'

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { z } from 'zod'
 import { HeuristError } from '../core/errors.js'
 import { isNormalSchema } from '../inference/constraint.js'
@@ -14,11 +15,45 @@ export const JOB_PROTOCOL = '/heurist/job/1.0.0'
 export const TOPICS = {
   capacity: 'heurist/1/capacity',
   receipts: 'heurist/1/receipts',
-  verdicts: 'heurist/1/verdicts',
   demand: 'heurist/1/demand',
   /** Validators' co-signatures of epoch reward roots, with the leaves (src/rewards). */
   rewards: 'heurist/1/rewards'
 } as const
+
+/**
+ * Verdicts are gossiped on VERDICT_SHARDS topics, `heurist/1/verdicts/<shard>`, the shard
+ * chosen by the judged miner's address (first two bytes of sha256 of the lowercase 0x-address,
+ * modulo the count). A miner subscribes to its own shard only (a 256th of the verdicts);
+ * validators and the epochs service to all. The gossip validator rejects a verdict published
+ * on another shard than its miner's (validateVerdictGossip). Changing the count is a protocol
+ * change: nodes on different counts do not hear each other's verdicts.
+ */
+export const VERDICT_SHARDS = 256
+const VERDICTS_PREFIX = 'heurist/1/verdicts/'
+const evmAddress = /^0x[0-9a-fA-F]{40}$/
+
+/** The shard (0 … VERDICT_SHARDS − 1) of a miner's verdicts. Throws on a string that is not an address. */
+export function verdictShard (miner: string): number {
+  if (!evmAddress.test(miner)) throw new HeuristError('P2P_BAD_ADDRESS', `not an EVM address: ${miner.slice(0, 64)}`)
+  return createHash('sha256').update(miner.toLowerCase()).digest().readUInt16BE(0) % VERDICT_SHARDS
+}
+
+/** The topic verdicts on this miner's receipts are published on. */
+export function verdictTopic (miner: string): string {
+  return VERDICTS_PREFIX + String(verdictShard(miner))
+}
+
+/** Every verdict topic, shard 0 first: what a validator or the epochs service subscribes to. */
+export function allVerdictTopics (): string[] {
+  return Array.from({ length: VERDICT_SHARDS }, (_, i) => VERDICTS_PREFIX + String(i))
+}
+
+/** Whether a topic is one of the verdict shards. */
+export function isVerdictTopic (topic: string): boolean {
+  if (!topic.startsWith(VERDICTS_PREFIX)) return false
+  const rest = topic.slice(VERDICTS_PREFIX.length)
+  return /^(0|[1-9][0-9]{0,2})$/.test(rest) && Number(rest) < VERDICT_SHARDS
+}
 
 /** Size bounds, in bytes, of each message kind (checked before parsing). */
 export const MAX_BYTES = {

@@ -17,7 +17,7 @@ import {
   GossipStats, GossipValidationError, createAdvertValidator, createReceiptValidator, gossipValidatorFn, topicScoreParams,
   type AdvertValidatorOptions, type ReceiptValidatorOptions
 } from './gossip.js'
-import { TOPICS, encodeMessage, type Advert, type ReceiptMessage } from './messages.js'
+import { TOPICS, allVerdictTopics, encodeMessage, type Advert, type ReceiptMessage } from './messages.js'
 import { PeerTable, type PeerTableOptions } from './peer-table.js'
 import { JobServer, runJob, type JobExecutor, type JobRequest, type JobServerOptions, type RunJobOptions, type RunJobResult } from './job.js'
 import { meshPeerRouting } from './peer-routing.js'
@@ -163,7 +163,7 @@ export class HeuristNode {
           // least acceptPXThreshold, which the app-specific score gives to our bootstrap peers.
           doPX: true,
           heartbeatInterval: o.heartbeatMs,
-          allowedTopics: Object.values(TOPICS),
+          allowedTopics: [...Object.values(TOPICS), ...allVerdictTopics()],
           maxInboundDataLength: 1024 * 1024,
           scoreParams: {
             topics: topicScoreParams() as never,

@@ -12,7 +12,7 @@ import { isHeuristError } from '../core/errors.js'
 import { signRewardRoot, sortBySigner, buildRewardTree, writeRewardFile, type ChainClient, type RewardTree } from '../chain/index.js'
 import { z } from 'zod'
 import { heuristDomain, VerdictTypes, type Verdict } from '../core/typed-data.js'
-import { TOPICS, type HeuristNode } from '../p2p/index.js'
+import { isVerdictTopic, type HeuristNode } from '../p2p/index.js'
 import { PointsLedger } from './ledger.js'
 import { computeRewardTable, type RewardTable } from './table.js'
 import { tableInput, chainOrganic, epochSchedule, MAX_TABLE_MINERS } from './inputs.js'
@@ -64,7 +64,7 @@ const verdictSchema = z.object({
   signature: z.string().regex(/^0x[0-9a-fA-F]{130}$/)
 }).passthrough()
 
-/** A validator's EIP-712 verdict with its signature, as gossiped on `heurist/1/verdicts`. */
+/** A validator's EIP-712 verdict with its signature, as gossiped on the verdict shards (`heurist/1/verdicts/<shard>`). */
 export interface SignedVerdict { verdict: Verdict, signature: string }
 const MAX_VERDICT_BYTES = 256 * 1024
 
@@ -115,7 +115,7 @@ export class EpochService {
     // service) arrive as gossipsub message events; our own are fed in by recordVerdict.
     const onMessage = (evt: CustomEvent<{ topic: string, data: Uint8Array }>): void => {
       const msg = evt.detail
-      if (msg.topic !== TOPICS.verdicts || msg.data.byteLength > MAX_VERDICT_BYTES) return
+      if (!isVerdictTopic(msg.topic) || msg.data.byteLength > MAX_VERDICT_BYTES) return
       let raw: unknown
       try { raw = JSON.parse(new TextDecoder().decode(msg.data)) } catch { return }
       const r = verdictSchema.safeParse(raw)

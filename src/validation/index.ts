@@ -10,7 +10,7 @@ export {
 } from './transcript.js'
 export { CHEAT_MODES, LLM_CHEATS, IMAGE_CHEATS, cheatQuant, parseCheatMode, assertCheatAllowed, cheatingExecutor, type CheatMode, type CheatEngines } from './cheats.js'
 export {
-  VERDICTS_TOPIC, REASON, reasonName, MAX_WINDOW, MAX_VERDICT_BYTES, verdictMessageSchema, signVerdictWith, verdictSigner, buildVerdictMessage, QuorumBook,
+  REASON, reasonName, MAX_WINDOW, MAX_VERDICT_BYTES, verdictMessageSchema, signVerdictWith, verdictSigner, buildVerdictMessage, QuorumBook,
   type VerdictMessage, type ReasonName
 } from './verdicts.js'
 export { Validator, createValidator, defaultValidatorOptions, type ValidatorOptions, type ValidatorDeps, type ValidatorStats, type Judgement, type SlashEvidence } from './validator.js'

@@ -4,15 +4,16 @@ import { z } from 'zod'
 import { isHeuristError } from '../core/errors.js'
 import { addressFromPeerId } from '../core/identity.js'
 import type { Logger } from '../core/logger.js'
-import { GossipValidationError, decodeMessage, encodeMessage, gossipValidatorFn, type HeuristNode, type SignedReceipt } from '../p2p/index.js'
+import { GossipValidationError, allVerdictTopics, decodeMessage, encodeMessage, gossipValidatorFn, verdictTopic, type HeuristNode, type SignedReceipt } from '../p2p/index.js'
 import { transcriptSchema, type ValidationTranscript } from './transcript.js'
-import { MAX_VERDICT_BYTES, VERDICTS_TOPIC, verdictMessageSchema, type VerdictMessage } from './verdicts.js'
+import { MAX_VERDICT_BYTES, verdictMessageSchema, type VerdictMessage } from './verdicts.js'
 import { createValidator, type Validator, type ValidatorDeps, type ValidatorOptions } from './validator.js'
 
 /**
  * The validator on the mesh: receipts from `heurist/1/receipts` gossiped by their requester
  * (the gateway that asked for the job and keeps its transcript), transcripts fetched from that
- * requester, verdicts published and heard on `heurist/1/verdicts`.
+ * requester, verdicts published on the judged miner's shard and heard on every shard of
+ * `heurist/1/verdicts/<shard>`.
  */
 
 /** The gateway's stored transcript, as `/heurist/transcript/1.0.0` returns it. */
@@ -83,7 +84,7 @@ export function startValidatorService (init: ValidatorServiceInit): ValidatorSer
       return fromGatewayTranscript(signed.receipt.jobId, t)
     },
     async publish (m: VerdictMessage) {
-      await node.publish(VERDICTS_TOPIC, encodeMessage(m))
+      await node.publish(verdictTopic(m.signed.receipt.miner), encodeMessage(m))
       init.onVerdict?.(m)
     }
   }, init.options)
@@ -98,25 +99,33 @@ export function startValidatorService (init: ValidatorServiceInit): ValidatorSer
   })
 
   const ps = node.pubsub
-  ps.topicValidators.set(VERDICTS_TOPIC, gossipValidatorFn(VERDICTS_TOPIC, validateVerdictGossip, (m: VerdictMessage) => {
-    validator.onVerdict(m).catch(err => { logger.warn({ err: (err as Error).message }, 'verdict handling failed') })
-  }, logger, node.stats))
-  ps.subscribe(VERDICTS_TOPIC)
+  // every shard: a validator re-checks and counts verdicts on any miner
+  const topics = allVerdictTopics()
+  for (const t of topics) {
+    ps.topicValidators.set(t, gossipValidatorFn(t, validateVerdictGossip, (m: VerdictMessage) => {
+      validator.onVerdict(m).catch(err => { logger.warn({ err: (err as Error).message }, 'verdict handling failed') })
+    }, logger, node.stats))
+    ps.subscribe(t)
+  }
 
   return {
     validator,
     stop () {
       offReceipts()
       validator.stop()
-      try { ps.unsubscribe(VERDICTS_TOPIC) } catch { /* the node may be stopped already */ }
-      ps.topicValidators.delete(VERDICTS_TOPIC)
+      for (const t of topics) {
+        try { ps.unsubscribe(t) } catch { /* the node may be stopped already */ }
+        ps.topicValidators.delete(t)
+      }
     }
   }
 }
 
 /**
- * The gossip rule of `heurist/1/verdicts` (validators and miners alike): schema and size, signed
- * by its publisher, and the publisher is the validator that signed the verdict.
+ * The gossip rule of the verdict shards (validators and miners alike): schema and size, on the
+ * judged miner's shard, signed by its publisher, and the publisher is the validator that signed
+ * the verdict. A verdict on another shard is rejected (VALIDATION_WRONG_SHARD): an honest
+ * validator never sends one, and a miner would otherwise take verdicts on others.
  */
 export function validateVerdictGossip (msg: Message): VerdictMessage {
   let m: VerdictMessage
@@ -125,6 +134,7 @@ export function validateVerdictGossip (msg: Message): VerdictMessage {
   } catch (e) {
     throw new GossipValidationError('reject', isHeuristError(e) ? e.code : 'VALIDATION_BAD_VERDICT', (e as Error).message)
   }
+  if (msg.topic !== verdictTopic(m.signed.receipt.miner)) throw new GossipValidationError('reject', 'VALIDATION_WRONG_SHARD', `verdict on ${msg.topic.slice(0, 64)}, its miner's shard is ${verdictTopic(m.signed.receipt.miner)}`)
   if (msg.type !== 'signed') throw new GossipValidationError('reject', 'P2P_UNSIGNED', 'unsigned verdict')
   const publisher = addressFromPeerId(msg.from)
   if (publisher === null || getAddress(publisher) !== getAddress(m.verdict.validator)) throw new GossipValidationError('reject', 'VALIDATION_NOT_SIGNER', 'verdict published by another key than its validator')

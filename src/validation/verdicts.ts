@@ -3,17 +3,16 @@ import { z } from 'zod'
 import { HeuristError } from '../core/errors.js'
 import { VerdictTypes, type Verdict } from '../core/typed-data.js'
 import { sortBySigner } from '../chain/index.js'
-import { TOPICS, receiptDomain, signedReceiptSchema, type ReceiptDomainOptions, type SignedReceipt } from '../p2p/index.js'
+import { receiptDomain, signedReceiptSchema, type ReceiptDomainOptions, type SignedReceipt } from '../p2p/index.js'
 
 /**
  * Verdicts: a validator's EIP-712 statement on one receipt (`receiptHash` = the receipt's
- * digest under Slashing's domain), gossiped on `heurist/1/verdicts` with the receipt itself,
+ * digest under Slashing's domain), gossiped with the receipt itself on the judged miner's shard
+ * of `heurist/1/verdicts/<shard>` (verdictTopic in p2p/messages.ts),
  * so any validator can re-check it and any quorum can be turned into slashing evidence.
  * A statistical verdict (the LLM window test) carries its window: the other receipts of the
  * same miner it was decided over, so others re-check exactly the same jobs.
  */
-
-export const VERDICTS_TOPIC = TOPICS.verdicts
 
 /** Reason codes (uint8 on chain). 0 = passed. */
 export const REASON = {

@@ -17,7 +17,7 @@ import { identityFromPrivateKey } from '../../src/core/identity.js'
 import { heuristDomain } from '../../src/core/typed-data.js'
 import { startGatewayService, fetchTranscript, type GatewayService, type SignedVoucher } from '../../src/gateway/index.js'
 import { createLlamaEngine, ensureTinyModels, type CachedModel, type LlamaEngine, type ModelInfo } from '../../src/inference/index.js'
-import { Advertiser, basicHardware, TOPICS, type HeuristNode, type JobExecutor, type ReceiptDomainOptions } from '../../src/p2p/index.js'
+import { Advertiser, allVerdictTopics, basicHardware, TOPICS, type HeuristNode, type JobExecutor, type ReceiptDomainOptions } from '../../src/p2p/index.js'
 import { EpochService } from '../../src/rewards/index.js'
 import { chainSlasher, chainStakeViews, startValidatorService, type GatewayTranscript, type ValidatorService } from '../../src/validation/index.js'
 
@@ -197,7 +197,7 @@ export async function startNet (spec: NetSpec): Promise<Net> {
     }
     const meshed = await until(() => gateway.node.peerTable.miners().length >= miners.length &&
       validators.every(v => gateway.node.pubsub.getSubscribers(TOPICS.receipts).some(p => p.equals(v.node.peerId))) &&
-      validators.every(v => v.node.pubsub.getSubscribers(TOPICS.verdicts).length >= validators.length - 1), 60_000, 100)
+      validators.every(v => allVerdictTopics().every(t => v.node.pubsub.getSubscribers(t).length >= validators.length - 1)), 60_000, 100)
     if (!meshed) throw new Error('the adversary mesh did not form in 60 s')
 
     return {

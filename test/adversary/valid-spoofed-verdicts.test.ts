@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { hexlify, randomBytes } from 'ethers'
 import { until } from '../p2p/util.js'
-import { encodeMessage, receiptHash, TOPICS, type HeuristNode, type SignedReceipt } from '../../src/p2p/index.js'
+import { allVerdictTopics, encodeMessage, receiptHash, verdictTopic, type HeuristNode, type SignedReceipt } from '../../src/p2p/index.js'
 import { DEFAULT_MIN_COLLATERAL } from '../../src/chain/index.js'
 import { whitepaperEpochCap } from '../../src/economics/index.js'
 import { buildVerdictMessage, REASON, type VerdictMessage } from '../../src/validation/index.js'
@@ -33,7 +33,7 @@ describe('adversary: spoofed and outweighed verdicts do not move rewards', () =>
     const heard: SignedReceipt[] = []
     nodes[2]!.onReceipt(m => { heard.push(m.signed) })
     const honestV = net.validators[0]!
-    expect(await until(() => nodes.every(n => n.pubsub.getSubscribers(TOPICS.verdicts).some(p => p.equals(honestV.node.peerId))), 30_000)).toBe(true)
+    expect(await until(() => nodes.every(n => allVerdictTopics().every(t => n.pubsub.getSubscribers(t).some(p => p.equals(honestV.node.peerId)))), 30_000)).toBe(true)
 
     // paid jobs at the gateway's defaults
     const jobs = 4
@@ -50,7 +50,7 @@ describe('adversary: spoofed and outweighed verdicts do not move rewards', () =>
 
     // the attack, on every receipt
     const domain = net.domain
-    const publish = async (n: HeuristNode, m: VerdictMessage): Promise<void> => { await n.publish(TOPICS.verdicts, encodeMessage(m)) }
+    const publish = async (n: HeuristNode, m: VerdictMessage): Promise<void> => { await n.publish(verdictTopic(m.signed.receipt.miner), encodeMessage(m)) }
     for (const signed of heard) {
       const rh = receiptHash(signed, domain)
       const junk = await buildVerdictMessage(stranger, domain, signed, rh, false, REASON.outsideSupport)

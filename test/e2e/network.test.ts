@@ -7,7 +7,7 @@ import { connectChain, readDeployment, type ChainClient } from '../../src/chain/
 import { identityFromPrivateKey } from '../../src/core/identity.js'
 import { silentLogger } from '../../src/core/logger.js'
 import { Store } from '../../src/core/store.js'
-import { createHeuristNode, TOPICS, type HeuristNode } from '../../src/p2p/index.js'
+import { allVerdictTopics, createHeuristNode, isVerdictTopic, TOPICS, type HeuristNode } from '../../src/p2p/index.js'
 import { WAD, allocate, whitepaperEpochCap } from '../../src/economics/index.js'
 import { PointsLedger, chainOrganic, epochSchedule } from '../../src/rewards/index.js'
 import { BIN, runCli, tempDir } from '../helpers.js'
@@ -79,9 +79,9 @@ beforeAll(async () => {
   ledger.setEpoch(0n)
   ledger.setSchedule(await epochSchedule(chain))
   ledger.attach(observer)
-  observer.pubsub.subscribe(TOPICS.verdicts)
+  for (const t of allVerdictTopics()) observer.pubsub.subscribe(t)
   observer.pubsub.addEventListener('message', (evt) => {
-    if (evt.detail.topic !== TOPICS.verdicts) return
+    if (!isVerdictTopic(evt.detail.topic)) return
     try {
       const m = JSON.parse(new TextDecoder().decode(evt.detail.data)) as { verdict: { receiptHash: string, validator: string, pass: boolean } }
       verdicts.push(m.verdict)
@@ -90,7 +90,7 @@ beforeAll(async () => {
   })
   // the validators gossip verdicts among themselves: connect to them to hear those too
   for (const a of info.validatorP2p) await observer.dial(a)
-  expect(await until(() => observer!.pubsub.getSubscribers(TOPICS.receipts).length > 0 && observer!.pubsub.getSubscribers(TOPICS.verdicts).length >= info.validators.length, 30_000)).toBe(true)
+  expect(await until(() => observer!.pubsub.getSubscribers(TOPICS.receipts).length > 0 && allVerdictTopics().every(t => observer!.pubsub.getSubscribers(t).length >= info.validators.length), 30_000)).toBe(true)
 }, 240_000)
 
 afterAll(async () => {

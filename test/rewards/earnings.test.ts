@@ -10,8 +10,8 @@ import { POOL, type Receipt } from '../../src/core/typed-data.js'
 import { signReceipt, receiptHash, type SignedReceipt } from '../../src/p2p/index.js'
 import { WAD } from '../../src/economics/index.js'
 import { PointsLedger, estimateReward, readLedgerReport, recordClaimFailure, toSnapshot, type EpochEarnings, type LedgerReport } from '../../src/rewards/index.js'
-import { VERDICTS_TOPIC, buildVerdictMessage } from '../../src/validation/index.js'
-import { encodeMessage } from '../../src/p2p/index.js'
+import { buildVerdictMessage } from '../../src/validation/index.js'
+import { encodeMessage, verdictTopic } from '../../src/p2p/index.js'
 import { startEarningsFeeds } from '../../src/cli/earnings-feeds.js'
 import { runCli, tempDir } from '../helpers.js'
 import { chainPaths, homePaths } from '../../src/core/home.js'
@@ -198,15 +198,17 @@ describe('heurist earnings, reconciled against the devnet', () => {
       let stopFeeds = startEarningsFeeds({ node: miner, store, ledger, chain: minerChain, operator: minerW.address, rewardsDir: rewards, jobsServed: () => 3, logger: silentLogger(), everyMs: 200 })
       const publishers = await Promise.all([stakedW, strangerW].map(async w => await testNode({ identity: identityFromPrivateKey(w.privateKey), bootstrap: [miner.multiaddrs()[0]!] })))
       nodes.push(...publishers)
+      // the miner's shard: the miner hears only that one
+      const minerShard = verdictTopic(minerW.address)
       for (const p of publishers) {
-        p.pubsub.subscribe(VERDICTS_TOPIC)
-        expect(await until(() => p.pubsub.getSubscribers(VERDICTS_TOPIC).some(x => x.equals(miner.peerId)), 20_000)).toBe(true)
+        p.pubsub.subscribe(minerShard)
+        expect(await until(() => p.pubsub.getSubscribers(minerShard).some(x => x.equals(miner.peerId)), 20_000)).toBe(true)
       }
-      await publishers[1]!.publish(VERDICTS_TOPIC, encodeMessage(await buildVerdictMessage(strangerW as never, where, signed, hash, false, 1)))
+      await publishers[1]!.publish(minerShard, encodeMessage(await buildVerdictMessage(strangerW as never, where, signed, hash, false, 1)))
       // a staked validator's verdict on a receipt the miner never signed (another key signed it in its name)
       const forged = await signReceipt(strangerW, { ...r, jobId: '0x' + 'cd'.repeat(32) }, where)
-      await publishers[0]!.publish(VERDICTS_TOPIC, encodeMessage(await buildVerdictMessage(stakedW as never, where, forged, receiptHash(forged, where), false, 1)))
-      await publishers[0]!.publish(VERDICTS_TOPIC, encodeMessage(await buildVerdictMessage(stakedW as never, where, signed, hash, false, 1)))
+      await publishers[0]!.publish(minerShard, encodeMessage(await buildVerdictMessage(stakedW as never, where, forged, receiptHash(forged, where), false, 1)))
+      await publishers[0]!.publish(minerShard, encodeMessage(await buildVerdictMessage(stakedW as never, where, signed, hash, false, 1)))
       expect(await until(async () => (await ledger.verdictsOf(hash)).length > 0, 20_000)).toBe(true)
       await new Promise(resolve => setTimeout(resolve, 500)) // room for the stranger's, had it been filed
       expect(await ledger.verdictsOf(hash)).toEqual([{ validator: stakedW.address.toLowerCase(), pass: false }])

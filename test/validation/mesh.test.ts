@@ -9,7 +9,7 @@ import { identityFromPrivateKey } from '../../src/core/identity.js'
 import { heuristDomain } from '../../src/core/typed-data.js'
 import { startGatewayService, fetchTranscript, type GatewayService } from '../../src/gateway/index.js'
 import { createLlamaEngine, ensureTinyModels, type LlamaEngine } from '../../src/inference/index.js'
-import { Advertiser, basicHardware, type HeuristNode } from '../../src/p2p/index.js'
+import { Advertiser, allVerdictTopics, basicHardware, type HeuristNode } from '../../src/p2p/index.js'
 import { cheatingExecutor, chainSlasher, chainStakeViews, startValidatorService, type GatewayTranscript, type ValidatorService } from '../../src/validation/index.js'
 import { honestLlmExecutor } from './fixtures.js'
 
@@ -107,7 +107,7 @@ describe('three validators on the mesh slash a wrong-model miner', () => {
       validators.push(svc)
       stops.push(async () => { svc.stop(); await node.stop() })
     }
-    const meshed = await until(() => gateway.node.peerTable.miners().length >= 2 && vNodes.every(n => n.pubsub.getSubscribers('heurist/1/verdicts').length >= 2), 30_000, 100)
+    const meshed = await until(() => gateway.node.peerTable.miners().length >= 2 && vNodes.every(n => allVerdictTopics().every(t => n.pubsub.getSubscribers(t).length >= 2)), 30_000, 100)
     if (!meshed) throw new Error('the test mesh did not form in 30 s')
   }, 180_000)
 
