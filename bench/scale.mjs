@@ -3,12 +3,14 @@
 // Parts:
 //   measure   — sizes and CPU of the real messages and validators (bench/scale-measure.mjs)
 //   calibrate — real libp2p nodes on 127.0.0.1 vs the simulation of the same graph (bench/scale-calibrate.mjs)
-//   sim       — 1,000 and 10,000 miners, before and after the protocol changes (sim/gossipsim.mjs)
+//   sim       — 1,000 and 10,000 miners: before, unsharded (adverts and receipts changes only) and
+//               after (with verdicts sharded by miner, as on main) (sim/gossipsim.mjs)
 //   routing   — gateway routing decision and peer-table memory at 10,000 adverts
 //   epoch     — reward tree (root + every proof) at 10,000 and 100,000 miners, OpenZeppelin vs ours
 import { loadavg, cpus } from 'node:os'
 import { measureMessages } from './scale-measure.mjs'
 import { buildNetwork, runTopic, sumCounters, perRole, pct, defaultGossipParams } from '../sim/gossipsim.mjs'
+import { VERDICT_SHARDS } from '../dist/p2p/index.js'
 
 const args = new Map(process.argv.slice(2).map(a => a.replace(/^--/, '').split('=')))
 const PARTS = new Set((args.get('parts') ?? 'measure,calibrate,sim,routing,epoch').split(','))
@@ -16,16 +18,20 @@ const SAMPLES = Number(args.get('samples') ?? 40)
 const JOBS = Number(args.get('jobs') ?? 100)
 const r1 = x => Math.round(x * 10) / 10
 
-/** What each role subscribes to and publishes, before and after the changes (docs/scale.md). */
+/**
+ * What each role subscribes to and publishes (docs/scale.md): `before` the changes of issue 23,
+ * `unsharded` with adverts and receipts only at gateways and validators but one verdicts topic,
+ * `after` as on main (verdicts also sharded by the judged miner, p2p/messages.ts verdictTopic).
+ */
 export function protocol (kind, { miners, validators, jobsPerS, sizes, cpuMs, wire, advertEveryS }) {
   const sig = cpuMs.envelopeSignature
   const verdictRate = jobsPerS * 0.1 * validators // each validator samples 10 % of receipts (validation/validator.ts)
   const verdicts = { name: 'verdicts', subscribers: ['miner', 'validator'], publishers: ['validator'], size: sizes.verdict, cpuMs: sig + cpuMs.verdictValidator, rate: verdictRate, wire }
   const common = [verdicts]
-  if (kind === 'sharded') {
-    // a proposal, simulated only: verdicts on 256 topics by the judged miner's address, each
-    // miner in its own shard, validators in all (see docs/scale.md)
-    const shards = 256
+  if (kind === 'after') {
+    // verdicts on VERDICT_SHARDS topics by the judged miner's address: each miner in its own
+    // shard (one miner in VERDICT_SHARDS is simulated in it), validators in all
+    const shards = VERDICT_SHARDS
     common[0] = { ...verdicts, shards, member: (v, role) => role !== 'miner' || v % shards === 0 }
   }
   if (kind === 'before') {
@@ -87,7 +93,7 @@ function advertAges ({ everyS, jobsPerMiner, deliveries, n = 20000, seed = 7 }) 
 export function scenario (kind, size, m, { samples = SAMPLES, jobsPerS = JOBS, advertEveryS = 5, churnPerMin = 0.01 } = {}) {
   const t0 = performance.now()
   const topics = protocol(kind, { ...size, jobsPerS, ...m, advertEveryS })
-  const { roles: rs, infra } = roles(kind === 'sharded' ? 'after' : kind, size)
+  const { roles: rs, infra } = roles(kind, size)
   const net = buildNetwork({ roles: rs, infra, topics, seed: size.miners })
   // away: nodes that joined or left within the last heartbeat (mesh not repaired yet)
   const awayFraction = churnPerMin / 60 * defaultGossipParams.heartbeatMs / 1000
@@ -107,7 +113,7 @@ export function scenario (kind, size, m, { samples = SAMPLES, jobsPerS = JOBS, a
   const byRole = r => { const xs = []; for (let v = 0; v < net.N; v++) if (net.role[v] === r) xs.push(conns[v]); return Math.round(xs.reduce((s, x) => s + x, 0) / xs.length) }
   const roleTable = perRole(net, total)
   // with sharded verdicts only 1 miner in 256 is simulated in the shard: the mean is scaled, a percentile is not
-  if (kind === 'sharded') roleTable.miner.totalKBpsP90 = null
+  if (kind === 'after') roleTable.miner.totalKBpsP90 = null
   return {
     protocol: kind,
     ...size,
@@ -133,7 +139,14 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   if (PARTS.has('sim')) {
     out.sim = []
     const sizes = (args.get('sizes') ?? '1000:10:10,10000:50:50').split(',').map(s => { const [miners, gateways, validators] = s.split(':').map(Number); return { miners, gateways, validators } })
-    for (const size of sizes) for (const kind of ['before', 'after', 'sharded']) out.sim.push(scenario(kind, size, m))
+    for (const size of sizes) for (const kind of ['before', 'unsharded', 'after']) out.sim.push(scenario(kind, size, m))
+    // side by side: a node's bytes (in + out) before / after, per role and size
+    out.simRatios = sizes.map(size => {
+      const at = kind => out.sim.find(s => s.protocol === kind && s.miners === size.miners).perRole
+      const total = (t, r) => t[r].inKBps + t[r].outKBps
+      const ratio = (a, b, r) => Math.round(total(at(a), r) / total(at(b), r) * 10) / 10
+      return { miners: size.miners, bytesBeforeOverAfter: Object.fromEntries(['miner', 'gateway', 'validator'].map(r => [r, ratio('before', 'after', r)])), bytesUnshardedOverAfter: Object.fromEntries(['miner', 'gateway', 'validator'].map(r => [r, ratio('unsharded', 'after', r)])) }
+    })
   }
   if (PARTS.has('routing')) { const { routingBench } = await import('./scale-routing.mjs'); out.routing = await routingBench() }
   if (PARTS.has('epoch')) { const { epochBench } = await import('./scale-epoch.mjs'); out.epoch = await epochBench() }
