@@ -11,7 +11,8 @@ import { badRequest } from './openai.js'
  *   inference/constraint.ts; a keyword the grammar cannot enforce is 400 naming it).
  * - `tools` with `tool_choice` required / a named function → the answer is
  *   `{"tool_calls":[{"name":…,"arguments":{…}}, …]}`, each call's arguments under its function's
- *   parameters schema (one call when `parallel_tool_calls` is false, else up to 8);
+ *   parameters schema (one call for a named function or when `parallel_tool_calls` is false,
+ *   else up to 8: a forced function is called once, as structured-output clients expect);
  *   auto → that or `{"content":"…"}`; none → free text (the tools are not offered).
  */
 
@@ -65,7 +66,7 @@ export function planStructured (r: StructuredRequest): StructuredPlan {
   const call = (t: ToolSpec): JsonSchema => ({ type: 'object', properties: { name: { const: t.name }, arguments: t.parameters }, required: ['name', 'arguments'], additionalProperties: false })
   const calls: JsonSchema = {
     type: 'object',
-    properties: { tool_calls: { type: 'array', items: offered.length === 1 ? call(offered[0]!) : { oneOf: offered.map(call) }, minItems: 1, maxItems: r.parallelToolCalls === false ? 1 : MAX_PARALLEL_CALLS } },
+    properties: { tool_calls: { type: 'array', items: offered.length === 1 ? call(offered[0]!) : { oneOf: offered.map(call) }, minItems: 1, maxItems: r.parallelToolCalls === false || typeof mode === 'object' ? 1 : MAX_PARALLEL_CALLS } },
     required: ['tool_calls'],
     additionalProperties: false
   }

@@ -168,6 +168,16 @@ describe('tool calls', () => {
     }
   })
 
+  it('a named function is called exactly once even when parallel calls are allowed (structured-output clients read one call)', async () => {
+    for (let seed = 1; seed <= 12; seed++) {
+      const r = await client.chat.completions.create({ model: 'tiny-llama', messages: user, max_tokens: 400, seed, tools: [tools[0]!], tool_choice: { type: 'function', function: { name: 'get_weather' } } })
+      const calls = r.choices[0]!.message.tool_calls!
+      expect(calls, `seed ${seed}`).toHaveLength(1)
+      if (calls[0]!.type !== 'function') throw new Error('function call expected')
+      expect(calls[0]!.function.name).toBe('get_weather')
+    }
+  })
+
   it('auto: either calls or content, never raw JSON; none: plain text, no calls', async () => {
     for (const seed of [1, 2, 3]) {
       const r = await client.chat.completions.create({ model: 'tiny-llama', messages: user, max_tokens: 300, seed, tools, tool_choice: 'auto' })
