@@ -7,6 +7,7 @@
  * keys on the mesh; everything else is what `heurist up` runs.
  */
 import { join } from 'node:path'
+import { expect } from 'vitest'
 import type { Wallet } from 'ethers'
 import { tempDir } from '../helpers.js'
 import { testNode, until } from '../p2p/util.js'
@@ -237,4 +238,34 @@ export async function startNet (spec: NetSpec): Promise<Net> {
     await stop()
     throw e
   }
+}
+
+/** A miner's collateral in NodeRegistry, read through the gateway's chain client. */
+export async function collateralOf (net: Net, address: string): Promise<bigint> {
+  return await net.gatewayChain.read<bigint>(net.gatewayChain.contracts.nodes, 'collateralOf', [address])
+}
+
+/** The first validator passes at least `jobs` of the honest miner's jobs, fails none, blames no gateway; its collateral is untouched. */
+export async function expectHonestKept (net: Net, o: { jobs: number, honest: MinerHandle, before: bigint }): Promise<void> {
+  const stats = net.validators[0]!.svc.validator.stats
+  expect(await until(() => stats.passed >= o.jobs, 60_000, 100)).toBe(true)
+  await net.idle()
+  expect(stats.failed).toBe(0)
+  expect(stats.gatewayBlamed).toBe(0)
+  expect(await collateralOf(net, o.honest.wallet.address)).toBe(o.before)
+}
+
+/**
+ * The first validator fails the cheater's jobs (never the gateway) and submits one slash: the
+ * cheater loses F (bps) of its collateral to the wei; the honest miner keeps all of its own.
+ */
+export async function expectSlashedOnce (net: Net, o: { cheater: MinerHandle, before: bigint, fBps: bigint, honest: MinerHandle, honestBefore: bigint }): Promise<void> {
+  expect(await until(async () => await collateralOf(net, o.cheater.wallet.address) < o.before, 60_000, 200)).toBe(true)
+  await net.idle()
+  const stats = net.validators[0]!.svc.validator.stats
+  expect(stats.gatewayBlamed).toBe(0)
+  expect(stats.failed).toBeGreaterThan(0)
+  expect(stats.slashesSubmitted).toBe(1)
+  expect(await collateralOf(net, o.cheater.wallet.address)).toBe(o.before - o.before * o.fBps / 10_000n)
+  expect(await collateralOf(net, o.honest.wallet.address)).toBe(o.honestBefore)
 }

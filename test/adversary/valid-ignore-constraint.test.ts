@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { until } from '../p2p/util.js'
 import { cheatingExecutor, REASON } from '../../src/validation/index.js'
-import { startNet, type Net } from './valid-fixture.js'
+import { collateralOf, expectHonestKept, expectSlashedOnce, startNet, type Net } from './valid-fixture.js'
 
 // Issue 18: a miner that ignores a job's grammar (JSON schema, tool calls) to save its cost or
 // because its engine has none, and signs the job as constrained. The receipt's paramsHash
@@ -29,7 +29,7 @@ describe('adversary: a miner that ignores the output grammar', () => {
     serving = new Set([m])
     expect(await until(() => { const cs = net.gateway.backend.candidates(net.model.id); return cs.length === 1 && cs[0]!.address === net.miners[m]!.wallet.address }, 15_000, 100)).toBe(true)
   }
-  const collateral = async (a: string): Promise<bigint> => await net.gatewayChain.read<bigint>(net.gatewayChain.contracts.nodes, 'collateralOf', [a])
+  const collateral = async (a: string): Promise<bigint> => await collateralOf(net, a)
   const schema = { type: 'object', properties: { city: { type: 'string', enum: ['Paris', 'Rome'] }, ok: { type: 'boolean' } }, required: ['city', 'ok'], additionalProperties: false }
   const ask = async (i: number): Promise<Response> => await net.post('/v1/chat/completions', { model: 'tiny-llama', messages: [{ role: 'user', content: `weather ${i}?` }], max_tokens: 60, seed: i, response_format: { type: 'json_schema', json_schema: { name: 'w', strict: true, schema } } })
 
@@ -43,12 +43,7 @@ describe('adversary: a miner that ignores the output grammar', () => {
       const body = await r.json() as { choices: Array<{ message: { content: string } }> }
       expect(['Paris', 'Rome']).toContain((JSON.parse(body.choices[0]!.message.content) as { city: string }).city)
     }
-    const stats = net.validators[0]!.svc.validator.stats
-    expect(await until(() => stats.passed >= 3, 60_000, 100)).toBe(true)
-    await net.idle()
-    expect(stats.failed).toBe(0)
-    expect(stats.gatewayBlamed).toBe(0)
-    expect(await collateral(honest.wallet.address)).toBe(c0)
+    await expectHonestKept(net, { jobs: 3, honest, before: c0 })
   }, 120_000)
 
   it('the miner that ignores the grammar: failed outside the support and slashed F to the wei; the honest one keeps all', async () => {
@@ -62,14 +57,7 @@ describe('adversary: a miner that ignores the output grammar', () => {
       expect(r.headers.get('x-heurist-miner')).toBe(cheater.node.peerId.toString())
       await r.json()
     }
-    expect(await until(async () => await collateral(cheater.wallet.address) < c0, 60_000, 200)).toBe(true)
-    await net.idle()
-    const stats = net.validators[0]!.svc.validator.stats
-    expect(stats.gatewayBlamed).toBe(0)
-    expect(stats.failed).toBeGreaterThan(0)
-    expect(stats.slashesSubmitted).toBe(1)
-    expect(await collateral(cheater.wallet.address)).toBe(c0 - c0 * F / 10_000n)
-    expect(await collateral(net.miners[1]!.wallet.address)).toBe(honest0)
+    await expectSlashedOnce(net, { cheater, before: c0, fBps: F, honest: net.miners[1]!, honestBefore: honest0 })
     expect(REASON.outsideSupport).toBe(1)
   }, 120_000)
 })
