@@ -41,7 +41,8 @@ export async function teacherForce (sequence: LlamaContextSequence, model: Llama
   const o = { ...defaultTeacherForceOptions, ...options }
   const fast = first >= 0 && (o.native || grammar !== undefined) ? nativeAccess(sequence, model) : null
   if (fast !== null) {
-    const r = await viaNative(fast, tokens, first, topK, Math.max(1, Math.floor(o.lanes)), grammar)
+    // logits per decode bounded by the vocabulary; with top-k off every position's whole distribution crosses anyway
+    const r = await viaNative(fast, tokens, first, topK, Math.max(1, Math.floor(o.lanes)), decodePlan(sequence, model, tokens.length), grammar)
     if (r !== null) return r
   }
   if (grammar !== undefined) throw new Error('teacher forcing under a grammar needs node-llama-cpp internals this version lacks')
@@ -105,14 +106,68 @@ function nativeAccess (sequence: LlamaContextSequence, model: LlamaModel): Nativ
   }
 }
 
+/**
+ * A batch shorter than this many tokens is filled up to it on small models with flash attention
+ * possible: llama.cpp's CPU flash-attention kernel reads fewer than 64 query rows one row at a
+ * time, at a cost that grows with rows × cached tokens, and 64 or more as tiles (measured on
+ * tiny-llama: 63 tokens 1.58 ms, 64 tokens 0.41 ms; without flash attention 0.79 and 0.76).
+ */
+export const FLASH_ATTENTION_TILE = 64
+
+/** Models this small are padded (the filler's matrix work is negligible beside the attention); larger ones are not. */
+const PAD_MODELS_UNDER_BYTES = 64 * 1024 * 1024
+
+interface DecodePlan {
+  /** Positions with logits per decode call. */
+  chunk: number
+  /** A job decoded in one batch is filled up to this many tokens (0: never). */
+  padTo: number
+  /** Tokens the sequence can still take after the job. */
+  room: number
+}
+
+function decodePlan (sequence: LlamaContextSequence, model: LlamaModel, tokens: number): DecodePlan {
+  const flash = sequence.context.flashAttention !== false
+  return {
+    chunk: positionsPerDecode(vocabularySize(model)),
+    // (a context whose batches are smaller than the tile splits the job anyway)
+    padTo: flash && model.size < PAD_MODELS_UNDER_BYTES && sequence.context.batchSize >= FLASH_ATTENTION_TILE ? FLASH_ATTENTION_TILE : 0,
+    room: Math.max(0, sequence.contextSize - sequence.nextTokenIndex - tokens)
+  }
+}
+
 /** One lane of native sampler calls: its own samplers, and how it reads one position. */
 interface Lane<T> { read: (batchLogitIndex: number, at: number) => Promise<T>, dispose: () => void }
 
-/** Positions whose logits one decode call asks for: llama.cpp keeps a float per vocabulary entry for each (bounded memory on large vocabularies). */
+/** Positions whose logits one decode call asks for at least (and at most on a vocabulary of 131,072 tokens or more). */
 export const TEACHER_FORCE_CHUNK = 16
 
-async function viaNative (n: NativeAccess, tokens: readonly number[], first: number, topK: number, lanes: number, grammar?: GrammarStates): Promise<RawDistribution[] | null> {
-  return await decodeInLanes(n, tokens, first, lanes, () => {
+/**
+ * Logits one decode call may ask llama.cpp to keep: a float per vocabulary entry for each
+ * position with logits, so positions × vocabulary is bounded (2^21 floats, 8 MiB: 16
+ * positions of a 128k vocabulary). On a small vocabulary the whole job fits in one decode.
+ */
+export const TEACHER_FORCE_LOGITS = 2 ** 21
+
+/** The vocabulary's size from the model's file (public API); undefined when it does not say. */
+export function vocabularySize (model: LlamaModel): number | undefined {
+  const n = (model.fileInfo.metadata as { tokenizer?: { ggml?: { tokens?: unknown } } } | undefined)?.tokenizer?.ggml?.tokens
+  return Array.isArray(n) && n.length > 0 ? n.length : undefined
+}
+
+/**
+ * Up to this vocabulary, the compact path sorts the whole distribution in one native call per
+ * position (a sort of 4,096 floats costs less than a second round trip to llama.cpp's threads).
+ */
+export const SINGLE_READ_VOCABULARY = 4096
+
+/** Positions with logits per decode call for a vocabulary (`TEACHER_FORCE_LOGITS` floats at most, never fewer than `TEACHER_FORCE_CHUNK` positions). */
+export function positionsPerDecode (vocabulary: number | undefined): number {
+  return vocabulary === undefined ? TEACHER_FORCE_CHUNK : Math.max(TEACHER_FORCE_CHUNK, Math.floor(TEACHER_FORCE_LOGITS / vocabulary))
+}
+
+async function viaNative (n: NativeAccess, tokens: readonly number[], first: number, topK: number, lanes: number, plan: DecodePlan, grammar?: GrammarStates): Promise<RawDistribution[] | null> {
+  return await decodeInLanes(n, tokens, first, lanes, plan, () => {
     const sampler = n.newSampler()
     let config: unknown
     try { config = n.samplerConfig(topK); sampler.applyConfig(config) } catch (e) { sampler.dispose(); throw e }
@@ -145,7 +200,8 @@ function parseProbabilities (raw: unknown, grammar: boolean): RawDistribution {
  * reads every position from `first` on through `lanes` lanes in flight at once. Null when the
  * lanes cannot be set up (the caller falls back to the public path).
  */
-async function decodeInLanes<T> (n: NativeAccess, tokens: readonly number[], first: number, lanes: number, makeLane: () => Lane<T>): Promise<T[] | null> {
+async function decodeInLanes<T> (n: NativeAccess, tokens: readonly number[], first: number, lanes: number, plan: DecodePlan, makeLane: () => Lane<T>): Promise<T[] | null> {
+  const chunkSize = plan.chunk
   const made: Array<Lane<T>> = []
   try {
     for (let i = 0; i < lanes; i++) made.push(makeLane())
@@ -161,10 +217,16 @@ async function decodeInLanes<T> (n: NativeAccess, tokens: readonly number[], fir
   try {
     // the batch's logits stay valid until the next decode: `afterBatch` holds it until every read is done
     for (let start = 0; start < tokens.length && failure === undefined;) {
-      const end = start === 0 ? Math.min(tokens.length, first + TEACHER_FORCE_CHUNK) : Math.min(tokens.length, start + TEACHER_FORCE_CHUNK)
+      const end = start === 0 ? Math.min(tokens.length, first + chunkSize) : Math.min(tokens.length, start + chunkSize)
       const chunk = tokens.slice(start, end)
       const base = start
-      await n.decode(chunk as Token[], chunk.map((_t, i) => base + i >= first), (batchLogitIndex, tokenIndex) => {
+      const logits = chunk.map((_t, i) => base + i >= first)
+      if (start === 0 && end === tokens.length && chunk.length < plan.padTo) {
+        // the whole job in one short batch: filled up to `padTo` tokens after it (no logits; later positions never change earlier ones)
+        const fill = Math.min(plan.padTo - chunk.length, plan.room)
+        for (let i = 0; i < fill; i++) { chunk.push(tokens[tokens.length - 1]!); logits.push(false) }
+      }
+      await n.decode(chunk as Token[], logits, (batchLogitIndex, tokenIndex) => {
         const lane = next++ % made.length
         const at = base + tokenIndex - first
         const p = chains[lane]!.then(async () => { out[at] = await made[lane]!.read(batchLogitIndex, at) }).catch((e: unknown) => { failure ??= e })
@@ -230,24 +292,32 @@ export async function teacherForceCompact (sequence: LlamaContextSequence, model
   const tempered = req.temperature !== undefined && req.temperature > 0 && req.temperature !== 1
   const fast = first >= 0 && o.native ? nativeAccess(sequence, model) : null
   if (fast !== null) {
-    // per position, three native calls and no full sort of the vocabulary: the head through a
-    // top-k sampler (a partial sort), then sums and the listed logits through a chain without
-    // top-k at temperature 1 and, when asked, at the job's temperature
+    const vocabulary = vocabularySize(model)
+    // a small vocabulary is sorted whole in one native call per position (head, listed logits
+    // and the sum together); a large one takes two, the head through a top-k sampler (a partial
+    // sort) and the sums through a chain without top-k; at another temperature one more for its sum
+    const single = vocabulary !== undefined && vocabulary <= SINGLE_READ_VOCABULARY
     const noTopK = (config: unknown): unknown => { if (isObj(config)) { const c = { ...config }; delete c.topK; return c } return config }
-    const r = await decodeInLanes(fast, tokens, first, Math.max(1, Math.floor(o.lanes)), () => {
+    const r = await decodeInLanes(fast, tokens, first, Math.max(1, Math.floor(o.lanes)), decodePlan(sequence, model, tokens.length), () => {
       const made: NativeSampler[] = []
       const sampler = (config: unknown): NativeSampler => { const x = fast.newSampler(); made.push(x); x.applyConfig(config); return x }
       const dispose = (): void => { for (const x of made) x.dispose() }
       try {
-        const head = sampler(fast.samplerConfig(top))
+        const head = single ? null : sampler(fast.samplerConfig(top))
         const sums = sampler(noTopK(fast.samplerConfig(0)))
         const temp = tempered ? sampler(noTopK(fast.samplerConfig(0, req.temperature))) : null
         return {
           read: async (batchLogitIndex, at) => {
             const extra = extraAt(at)
-            const a = await fast.sample(batchLogitIndex, head, [false, false, [[], false, false, false, top], false])
-            const b = await fast.sample(batchLogitIndex, sums, [false, false, [extra, false, false, false, 0], true])
-            const d = parseCompact(a, b, top, extra)
+            let d: CompactDistribution
+            if (head === null) {
+              const b = await fast.sample(batchLogitIndex, sums, [false, false, [extra, false, false, false, top], true])
+              d = parseCompact(b, b, Math.min(top, vocabulary ?? top), extra)
+            } else {
+              const a = await fast.sample(batchLogitIndex, head, [false, false, [[], false, false, false, top], false])
+              const b = await fast.sample(batchLogitIndex, sums, [false, false, [extra, false, false, false, 0], true])
+              d = parseCompact(a, b, top, extra)
+            }
             if (temp !== null) d.lseT = (d.logits[0] ?? 0) / req.temperature! + Math.log(weightOf(await fast.sample(batchLogitIndex, temp, [false, false, [[], false, false, false, 0], true])))
             return d
           },
@@ -267,21 +337,28 @@ function weightOf (raw: unknown): number {
   return weight
 }
 
-/** Head call ([.., .., .., head logits flat]) and sums call ([.., .., .., listed logits flat, Σ exp(logit − max)]) → compact. */
+/**
+ * Head call ([.., .., .., head logits flat]) and sums call ([.., .., .., listed logits flat, Σ
+ * exp(logit − max)]) → compact. One call can be both (`headRaw === sumsRaw`): its list is then
+ * the `top` head entries followed by the listed ones.
+ */
 function parseCompact (headRaw: unknown, sumsRaw: unknown, top: number, extra: readonly number[]): CompactDistribution {
   const flat = Array.isArray(headRaw) ? headRaw[3] : undefined
   const listed = Array.isArray(sumsRaw) ? sumsRaw[3] : undefined
   const weight = weightOf(sumsRaw)
   if (!Array.isArray(flat) || !Array.isArray(listed) || flat.length < 2) throw new Error('unexpected sampleToken result')
+  const one = headRaw === sumsRaw
+  if (one && flat.length < 2 * top) throw new Error('unexpected sampleToken result')
   const h = Math.min(top, flat.length >> 1)
   const tokens = new Int32Array(h)
   const logits = new Float64Array(h)
   for (let j = 0; j < h; j++) { tokens[j] = flat[2 * j] as number; logits[j] = flat[2 * j + 1] as number }
-  const seen = new Map<number, number>()
-  for (let j = 0; j + 1 < listed.length; j += 2) seen.set(listed[j] as number, listed[j + 1] as number)
   const et: number[] = []
   const el: number[] = []
-  for (const t of extra) { const l = seen.get(t); if (l !== undefined && !et.includes(t)) { et.push(t); el.push(l) } }
+  for (const t of extra) {
+    if (et.includes(t)) continue
+    for (let j = one ? 2 * h : 0; j + 1 < listed.length; j += 2) if (listed[j] === t) { et.push(t); el.push(listed[j + 1] as number); break }
+  }
   // the weight is Σ exp(logit − max) over the vocabulary; the max is the head's first logit
   return { tokens, logits, extraTokens: Int32Array.from(et), extraLogits: Float64Array.from(el), lse: (logits[0] ?? 0) + Math.log(weight) }
 }
