@@ -39,14 +39,14 @@ export type GrammarStates = readonly unknown[]
  */
 export async function teacherForce (sequence: LlamaContextSequence, model: LlamaModel, tokens: readonly number[], first: number, topK: number, options: Partial<TeacherForceOptions> = {}, grammar?: GrammarStates): Promise<RawDistribution[]> {
   const o = { ...defaultTeacherForceOptions, ...options }
+  const plan = decodePlan(model)
   const fast = first >= 0 && (o.native || grammar !== undefined) ? nativeAccess(sequence, model) : null
   if (fast !== null) {
-    // logits per decode bounded by the vocabulary; with top-k off every position's whole distribution crosses anyway
-    const r = await viaNative(fast, tokens, first, topK, Math.max(1, Math.floor(o.lanes)), decodePlan(sequence, model, tokens.length), grammar)
+    const r = await viaNative(fast, tokens, first, topK, Math.max(1, Math.floor(o.lanes)), plan, grammar)
     if (r !== null) return r
   }
   if (grammar !== undefined) throw new Error('teacher forcing under a grammar needs node-llama-cpp internals this version lacks')
-  return await viaControlledEvaluate(sequence, tokens, first, topK)
+  return await viaControlledEvaluate(sequence, tokens, first, topK, plan)
 }
 
 /** Whether this node-llama-cpp offers what the fast path needs (tests and `doctor`-style checks). */
@@ -54,16 +54,31 @@ export function fastTeacherForcing (sequence: LlamaContextSequence, model: Llama
   return nativeAccess(sequence, model) !== null
 }
 
-async function viaControlledEvaluate (sequence: LlamaContextSequence, tokens: readonly number[], first: number, topK: number): Promise<RawDistribution[]> {
+async function viaControlledEvaluate (sequence: LlamaContextSequence, tokens: readonly number[], first: number, topK: number, plan: DecodePlan): Promise<RawDistribution[]> {
   const gen = { probabilities: true, options: { temperature: 1, topK, topP: 1 } }
-  const items: ControlledEvaluateInputItem[] = tokens.map((t, i) => i >= first ? [t as Token, { generateNext: gen }] : t as Token)
-  const res = await sequence.controlledEvaluate(items)
   const out: RawDistribution[] = []
-  for (let i = first; i < tokens.length; i++) {
-    const probs = res[i]?.next.probabilities ?? new Map<Token, number>()
+  await publicBatches(sequence, tokens, first, plan, () => gen, next => {
+    const probs = next?.probabilities ?? new Map<Token, number>()
     out.push({ tokens: Int32Array.from(probs.keys()), probs: Float64Array.from(probs.values()) })
-  }
+  })
   return out
+}
+
+type GenerateNext = NonNullable<NonNullable<Extract<ControlledEvaluateInputItem, unknown[]>[1]>['generateNext']>
+interface NextResult { probabilities?: Map<Token, number>, logits?: Map<Token, number>, totalLogitWeight?: number }
+
+/**
+ * The public path: `controlledEvaluate` over the same batches as the fast path (so the same
+ * numbers), reading position `at` (0 = `first`) with `gen(at)`; `read` gets each position's
+ * result in order. Memory: one batch's results at a time.
+ */
+async function publicBatches (sequence: LlamaContextSequence, tokens: readonly number[], first: number, plan: DecodePlan, gen: (at: number) => GenerateNext, read: (next: NextResult | undefined) => void): Promise<void> {
+  for (const b of batchesOf(plan, tokens.length, first)) {
+    const items: ControlledEvaluateInputItem[] = []
+    for (let i = b.start; i < b.end; i++) items.push(i >= first ? [tokens[i] as Token, { generateNext: gen(i - first) }] : tokens[i] as Token)
+    const res = await sequence.controlledEvaluate(items)
+    for (let i = Math.max(b.start, first); i < b.end; i++) read(res[i - b.start]?.next as NextResult | undefined)
+  }
 }
 
 interface NativeSampler { applyConfig: (config: unknown) => void, dispose: () => void }
@@ -107,33 +122,39 @@ function nativeAccess (sequence: LlamaContextSequence, model: LlamaModel): Nativ
 }
 
 /**
- * A batch shorter than this many tokens is filled up to it on small models with flash attention
- * possible: llama.cpp's CPU flash-attention kernel reads fewer than 64 query rows one row at a
- * time, at a cost that grows with rows × cached tokens, and 64 or more as tiles (measured on
- * tiny-llama: 63 tokens 1.58 ms, 64 tokens 0.41 ms; without flash attention 0.79 and 0.76).
+ * Rows per decode call stay below this. llama.cpp's CPU flash-attention kernel reads fewer
+ * than 64 query rows one at a time, as it does for the miner's one-token decodes, and 64 or
+ * more as tiles, which round differently: teacher-forced probabilities then drift from the
+ * miner's own by up to 2.4e-3 (mean 2.3e-4; 10,000 positions of tiny-llama), beyond the check's
+ * 1e-3 allowance, against 6.4e-4 (mean 8e-6) below it.
  */
-export const FLASH_ATTENTION_TILE = 64
-
-/** Models this small are padded (the filler's matrix work is negligible beside the attention); larger ones are not. */
-const PAD_MODELS_UNDER_BYTES = 64 * 1024 * 1024
+export const DECODE_ROWS_BELOW = 64
 
 interface DecodePlan {
-  /** Positions with logits per decode call. */
+  /** Positions with logits per decode call after the prompt. */
   chunk: number
-  /** A job decoded in one batch is filled up to this many tokens (0: never). */
-  padTo: number
-  /** Tokens the sequence can still take after the job. */
-  room: number
 }
 
-function decodePlan (sequence: LlamaContextSequence, model: LlamaModel, tokens: number): DecodePlan {
-  const flash = sequence.context.flashAttention !== false
-  return {
-    chunk: positionsPerDecode(vocabularySize(model)),
-    // (a context whose batches are smaller than the tile splits the job anyway)
-    padTo: flash && model.size < PAD_MODELS_UNDER_BYTES && sequence.context.batchSize >= FLASH_ATTENTION_TILE ? FLASH_ATTENTION_TILE : 0,
-    room: Math.max(0, sequence.contextSize - sequence.nextTokenIndex - tokens)
+function decodePlan (model: LlamaModel): DecodePlan {
+  return { chunk: Math.min(positionsPerDecode(vocabularySize(model)), DECODE_ROWS_BELOW - 1) }
+}
+
+/** One decode call: tokens [start, end). */
+interface Batch { start: number, end: number }
+
+/**
+ * The decode calls of one teacher forcing; both paths make the same ones, so they give the
+ * same numbers. The prompt is decoded alone, as the miner decoded it (its last position read),
+ * then the output in chunks.
+ */
+function batchesOf (plan: DecodePlan, n: number, first: number): Batch[] {
+  const out: Batch[] = []
+  for (let start = 0; start < n;) {
+    const end = Math.min(n, start === 0 && first >= 0 ? first + 1 : start + plan.chunk)
+    out.push({ start, end })
+    start = end
   }
+  return out
 }
 
 /** One lane of native sampler calls: its own samplers, and how it reads one position. */
@@ -201,7 +222,6 @@ function parseProbabilities (raw: unknown, grammar: boolean): RawDistribution {
  * lanes cannot be set up (the caller falls back to the public path).
  */
 async function decodeInLanes<T> (n: NativeAccess, tokens: readonly number[], first: number, lanes: number, plan: DecodePlan, makeLane: () => Lane<T>): Promise<T[] | null> {
-  const chunkSize = plan.chunk
   const made: Array<Lane<T>> = []
   try {
     for (let i = 0; i < lanes; i++) made.push(makeLane())
@@ -216,19 +236,13 @@ async function decodeInLanes<T> (n: NativeAccess, tokens: readonly number[], fir
   let failure: unknown
   try {
     // the batch's logits stay valid until the next decode: `afterBatch` holds it until every read is done
-    for (let start = 0; start < tokens.length && failure === undefined;) {
-      const end = start === 0 ? Math.min(tokens.length, first + chunkSize) : Math.min(tokens.length, start + chunkSize)
-      const chunk = tokens.slice(start, end)
-      const base = start
-      const logits = chunk.map((_t, i) => base + i >= first)
-      if (start === 0 && end === tokens.length && chunk.length < plan.padTo) {
-        // the whole job in one short batch: filled up to `padTo` tokens after it (no logits; later positions never change earlier ones)
-        const fill = Math.min(plan.padTo - chunk.length, plan.room)
-        for (let i = 0; i < fill; i++) { chunk.push(tokens[tokens.length - 1]!); logits.push(false) }
-      }
+    for (const b of batchesOf(plan, tokens.length, first)) {
+      if (failure !== undefined) break
+      const chunk = tokens.slice(b.start, b.end)
+      const logits = chunk.map((_t, i) => b.start + i >= first)
       await n.decode(chunk as Token[], logits, (batchLogitIndex, tokenIndex) => {
         const lane = next++ % made.length
-        const at = base + tokenIndex - first
+        const at = b.start + tokenIndex - first
         const p = chains[lane]!.then(async () => { out[at] = await made[lane]!.read(batchLogitIndex, at) }).catch((e: unknown) => { failure ??= e })
         chains[lane] = p
         pending.push(p)
@@ -239,7 +253,6 @@ async function decodeInLanes<T> (n: NativeAccess, tokens: readonly number[], fir
         await Promise.all(now)
       })
       await Promise.all(pending)
-      start = end
     }
   } finally {
     await Promise.all(chains)
@@ -278,9 +291,8 @@ export interface CompactRequest {
 
 /**
  * Teacher forcing that keeps O(`top`) numbers per position (`CompactDistribution`): the sums
- * over the vocabulary are taken inside llama.cpp, and only the head crosses to JavaScript. The
- * public fallback reads whole distributions (one position at a time it is not: memory is then
- * O(vocabulary) per position, as before).
+ * over the vocabulary are taken inside llama.cpp, and only the head crosses to JavaScript, on
+ * the fast path and on the public fallback alike (see `compactViaControlledEvaluate`).
  */
 export async function teacherForceCompact (sequence: LlamaContextSequence, model: LlamaModel, tokens: readonly number[], first: number, req: CompactRequest, options: Partial<TeacherForceOptions> = {}): Promise<CompactDistribution[]> {
   const o = { ...defaultTeacherForceOptions, ...options }
@@ -290,6 +302,7 @@ export async function teacherForceCompact (sequence: LlamaContextSequence, model
     return next === undefined ? [...req.extra] : [next, ...req.extra]
   }
   const tempered = req.temperature !== undefined && req.temperature > 0 && req.temperature !== 1
+  const plan = decodePlan(model)
   const fast = first >= 0 && o.native ? nativeAccess(sequence, model) : null
   if (fast !== null) {
     const vocabulary = vocabularySize(model)
@@ -298,7 +311,7 @@ export async function teacherForceCompact (sequence: LlamaContextSequence, model
     // sort) and the sums through a chain without top-k; at another temperature one more for its sum
     const single = vocabulary !== undefined && vocabulary <= SINGLE_READ_VOCABULARY
     const noTopK = (config: unknown): unknown => { if (isObj(config)) { const c = { ...config }; delete c.topK; return c } return config }
-    const r = await decodeInLanes(fast, tokens, first, Math.max(1, Math.floor(o.lanes)), decodePlan(sequence, model, tokens.length), () => {
+    const r = await decodeInLanes(fast, tokens, first, Math.max(1, Math.floor(o.lanes)), plan, () => {
       const made: NativeSampler[] = []
       const sampler = (config: unknown): NativeSampler => { const x = fast.newSampler(); made.push(x); x.applyConfig(config); return x }
       const dispose = (): void => { for (const x of made) x.dispose() }
@@ -327,8 +340,51 @@ export async function teacherForceCompact (sequence: LlamaContextSequence, model
     })
     if (r !== null) return r
   }
-  const full = await viaControlledEvaluate(sequence, tokens, first, 0)
-  return full.map((d, at) => compactOf(d, top, extraAt(at), req.temperature))
+  return await compactViaControlledEvaluate(sequence, tokens, first, top, extraAt, tempered ? req.temperature : undefined, plan)
+}
+
+/**
+ * The compact path through the public API, O(`top`) numbers per position as well: each
+ * position asks `controlledEvaluate` for the `top` highest logits, the listed tokens' logits and
+ * Σ exp(logit − max) (llama.cpp sorts the whole vocabulary for the head there: O(V log V) time
+ * per position, O(V) native scratch, nothing O(V) kept). At another temperature the job is
+ * decoded a second time for that temperature's sum (one position takes one sampler chain).
+ */
+async function compactViaControlledEvaluate (sequence: LlamaContextSequence, tokens: readonly number[], first: number, top: number, extraAt: (at: number) => number[], temperature: number | undefined, plan: DecodePlan): Promise<CompactDistribution[]> {
+  const begin = sequence.nextTokenIndex
+  const out: CompactDistribution[] = []
+  let at = 0
+  await publicBatches(sequence, tokens, first, plan, i => ({ logits: { filter: { tokens: extraAt(i) as Token[], includeTop: top } }, totalLogitWeight: true, options: { temperature: 1, topK: 0, topP: 1 } }), next => {
+    out.push(compactFromMap(next, top, extraAt(at++)))
+  })
+  if (temperature !== undefined) {
+    await sequence.eraseContextTokenRanges([{ start: begin, end: sequence.nextTokenIndex }])
+    at = 0
+    await publicBatches(sequence, tokens, first, plan, () => ({ totalLogitWeight: true, options: { temperature, topK: 0, topP: 1 } }), next => {
+      const d = out[at++]
+      const w = next?.totalLogitWeight
+      if (d === undefined || typeof w !== 'number' || !(w > 0) || !Number.isFinite(w)) throw new Error('unexpected controlledEvaluate result')
+      d.lseT = (d.logits[0] ?? 0) / temperature + Math.log(w)
+    })
+  }
+  return out
+}
+
+/** One position from `controlledEvaluate`: its logits map is the head (most likely first), then the listed tokens not in it. */
+function compactFromMap (next: NextResult | undefined, top: number, extra: readonly number[]): CompactDistribution {
+  const map = next?.logits
+  const w = next?.totalLogitWeight
+  if (map === undefined || map.size === 0 || typeof w !== 'number' || !(w > 0) || !Number.isFinite(w)) throw new Error('unexpected controlledEvaluate result')
+  // a vocabulary smaller than `top` is all head (and the listed tokens are in it)
+  const h = Math.min(top, map.size)
+  const tokens = new Int32Array(h)
+  const logits = new Float64Array(h)
+  let j = 0
+  for (const [t, l] of map) { if (j >= h) break; tokens[j] = t; logits[j] = l; j++ }
+  const et: number[] = []
+  const el: number[] = []
+  for (const t of extra) { const l = map.get(t as Token); if (l !== undefined && !et.includes(t)) { et.push(t); el.push(l) } }
+  return { tokens, logits, extraTokens: Int32Array.from(et), extraLogits: Float64Array.from(el), lse: (logits[0] ?? 0) + Math.log(w) }
 }
 
 function weightOf (raw: unknown): number {
