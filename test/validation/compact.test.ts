@@ -187,4 +187,43 @@ describe('tiny-llama-128k: a GPT-2-style BPE vocabulary of 128,256 tokens and fo
     expect(w.end).not.toBeNull()
     expect(w.fail).toBe(false)
   })
+
+  it('with node-llama-cpp\'s internals unavailable, the public path reads O(k) numbers per position and scores every job as the fast path does', async () => {
+    const pub = createLlamaEngine({ gpu: 'cpu', threads: 1, parallel: 1, maxQueue: 8, nativeTeacherForcing: false })
+    try {
+      await pub.load(m.path, { id: m.id, name: m.name })
+      const top = defaultLlmCheckOptions.compactTop
+      for (let i = 0; i < 4; i++) {
+        const s = { ...defaults, seed: 70 + i, maxTokens: 40, ...(i % 2 === 1 ? { temperature: 0.7, topP: 0.9 } : {}) }
+        const input = `fallback ${i}:`
+        const r = await engine.generate({ modelId: m.id, input, sampling: s })
+        const t = s.temperature !== 1 ? { temperature: s.temperature } : {}
+        const f = (await engine.compactDistributions(m.id, input, r.tokens, { top, ...t })).distributions
+        const p = (await pub.compactDistributions(m.id, input, r.tokens, { top, ...t })).distributions
+        expect(p).toHaveLength(r.tokens.length + 1)
+        expect(f).toHaveLength(p.length)
+        for (let j = 0; j < p.length; j++) {
+          const a = f[j]!
+          const b = p[j]!
+          expect(b.tokens.length).toBe(top)
+          expect(b.extraTokens.length).toBeLessThanOrEqual(1 + TINY_BPE_EOG.length)
+          expect([...b.tokens]).toEqual([...a.tokens])
+          expect([...b.logits]).toEqual([...a.logits])
+          expect([...b.extraTokens]).toEqual([...a.extraTokens])
+          expect([...b.extraLogits]).toEqual([...a.extraLogits])
+          // Σ exp(logit − max) over 128,256 floats, in float32 and in another order (a top-k of 0 in the public chain): ~1e-4 apart
+          expect(Math.abs(b.lse - a.lse)).toBeLessThan(1e-3)
+          if (s.temperature !== 1) expect(Math.abs(b.lseT! - a.lseT!)).toBeLessThan(1e-3)
+        }
+        const x = await scoreLlmJob(engine, { modelId: m.id, input, sampling: s, output: r })
+        const y = await scoreLlmJob(pub, { modelId: m.id, input, sampling: s, output: r })
+        expect(y.fail).toBe(x.fail)
+        expect(y.tokens).toBe(x.tokens)
+        expect(y.outsideSupport).toBe(x.outsideSupport)
+        expect(Math.abs(y.pitSum - x.pitSum)).toBeLessThan(1e-3)
+      }
+    } finally {
+      await pub.stop()
+    }
+  })
 })
