@@ -35,6 +35,8 @@ const EPOCH = 3600n
 /** The receipts topic takes 50 receipts/s per publisher after a burst of 200 (gossip.ts): stay under it. */
 const BURST = 150
 const RATE = 40
+/** Receipts sent and not yet checked by every validator, at most. */
+const WINDOW = 100
 const logger = silentLogger()
 const ms = t0 => Math.round(performance.now() - t0)
 const until = async (check, timeoutMs, everyMs = 100) => {
@@ -42,6 +44,7 @@ const until = async (check, timeoutMs, everyMs = 100) => {
   while (Date.now() < end) { if (await check()) return true; await new Promise(r => setTimeout(r, everyMs)) }
   return await check()
 }
+const progress = (...a) => { if (args.quiet === undefined) process.stderr.write(`[epoch-close ${new Date().toISOString().slice(11, 19)}] ${a.join(' ')}\n`) }
 const must = async (what, check, timeoutMs, everyMs) => { if (!await until(check, timeoutMs, everyMs)) throw new Error(`timed out: ${what}`) }
 
 const artifacts = await loadArtifacts()
@@ -141,22 +144,58 @@ async function makeReceipts (devnet, keys, gateways) {
       jobId: hexlify(randomBytes(32)), requester: g.wallet.address, miner: k.address, modelId: '0x' + '22'.repeat(32), pool: POOL.llm,
       inputHash: ZeroHash, outputHash: ZeroHash, paramsHash: ZeroHash, computeUnits: 1000n + BigInt(n % 7), startedAt: now - 5n, endedAt: now
     }, domain)
-    const measured = { units: signed.receipt.computeUnits, signature: countersign(g.wallet, receiptHash(signed, domain), BigInt(signed.receipt.computeUnits)) }
-    batches[n % gateways.length].push({ v: 1, type: 'receipt', signed, chainId: Number(domain.chainId), verifyingContract: domain.verifyingContract, measured })
+    const hash = receiptHash(signed, domain)
+    const measured = { units: signed.receipt.computeUnits, signature: countersign(g.wallet, hash, BigInt(signed.receipt.computeUnits)) }
+    const m = { v: 1, type: 'receipt', signed, chainId: Number(domain.chainId), verifyingContract: domain.verifyingContract, measured }
+    Object.defineProperty(m, 'hash', { value: hash, enumerable: false })
+    batches[n % gateways.length].push(m)
   }
   return batches
 }
 
-/** Publishes every gateway's receipts, paced under the topic's rate limit; resolves when all are sent. */
-async function publishPaced (gateways, batches) {
-  await Promise.all(gateways.map(async (g, i) => {
-    const t0 = Date.now()
-    for (const [n, m] of batches[i].entries()) {
-      const due = t0 + Math.max(0, (n - BURST) * 1000 / RATE)
-      if (due > Date.now()) await new Promise(r => setTimeout(r, due - Date.now()))
-      await g.node.publishReceipt(m)
-    }
-  }))
+/**
+ * Publishes every gateway's receipts under the topic's rate limit, no further ahead of the
+ * slowest validator than WINDOW receipts, and only while the gateway sees every validator on the
+ * receipts topic. Gossipsub neither waits for a busy receiver (no backpressure on its outbound
+ * stream) nor keeps what it publishes with no topic peer (`allowPublishToZeroTopicPeers`): with
+ * every node in one busy process, connections drop for a moment and receipts sent then are lost.
+ * Resolves when all are sent.
+ */
+async function publishPaced (gateways, batches, vals) {
+  let sent = 0
+  const accepted = () => Math.min(...vals.map(v => v.node.stats.get(TOPICS.receipts, 'accept')))
+  const tick = setInterval(() => { progress(`sent ${sent}, checked by every validator ${accepted()}, gateways' receipt subscribers ${JSON.stringify(gateways.map(g => g.node.pubsub.getSubscribers(TOPICS.receipts).length))}`) }, 10_000)
+  try {
+    await Promise.all(gateways.map(async (g, i) => {
+      const t0 = Date.now()
+      for (const [n, m] of batches[i].entries()) {
+        const due = t0 + Math.max(0, (n - BURST) * 1000 / RATE)
+        if (due > Date.now()) await new Promise(r => setTimeout(r, due - Date.now()))
+        const end = Date.now() + 10_000
+        while ((sent - accepted() >= WINDOW || g.node.pubsub.getSubscribers(TOPICS.receipts).length < vals.length) && Date.now() < end) await new Promise(r => setTimeout(r, 20))
+        sent++
+        await g.node.publishReceipt(m)
+      }
+    }))
+  } finally { clearInterval(tick) }
+}
+
+/** Receipts some validator has not filed (by receipt hash), per gateway. */
+async function missing (vals, batches) {
+  const have = await Promise.all(vals.map(async v => new Set((await v.epochs.ledger.entries(0n)).map(e => e.receiptHash))))
+  return batches.map(b => b.filter(m => have.some(h => !h.has(m.hash))))
+}
+
+/** Waits until the validators' ledgers stop growing for `quietMs` (bounded). */
+async function settle (vals, quietMs, capMs) {
+  let last = -1
+  let lastAt = Date.now()
+  await until(async () => {
+    const n = (await Promise.all(vals.map(async v => (await v.epochs.ledger.entries(0n)).length))).reduce((a, b) => a + b, 0)
+    if (n > last) { last = n; lastAt = Date.now() }
+    return Date.now() - lastAt > quietMs
+  }, capMs, 500)
+  return lastAt
 }
 
 const round = o => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, Math.round(v)]))
@@ -164,24 +203,28 @@ const round = o => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, Math
 /** Files receipts, ends the epoch and waits for the root: the close's figures. */
 async function closeEpoch (devnet, vals, gateways, batches, expected) {
   const total = batches.reduce((s, b) => s + b.length, 0)
+  progress(`publishing ${total} receipts`)
   let t0 = performance.now()
-  await publishPaced(gateways, batches)
+  await publishPaced(gateways, batches, vals)
   const publishMs = ms(t0)
-  const filed = async () => await Promise.all(vals.map(async v => (await v.epochs.ledger.entries(0n)).length))
-  // bounded by progress: give up after 60 s without a new receipt filed, or 15 minutes in all
-  let last = -1
-  let lastAt = Date.now()
-  const done = async () => {
-    const n = await filed()
-    const sum = n.reduce((a, b) => a + b, 0)
-    if (sum > last) { last = sum; lastAt = Date.now() }
-    return n.every(x => x >= total) || Date.now() - lastAt > 60_000
+  // what was lost on the way is published again by its gateway (a validator that has it ignores the duplicate)
+  let republished = 0
+  let lastFiledAt = Date.now()
+  for (let round = 0; round < 5; round++) {
+    lastFiledAt = await settle(vals, 5_000, 10 * 60_000)
+    const lost = await missing(vals, batches)
+    const n = lost.reduce((a, b) => a + b.length, 0)
+    if (n === 0) break
+    progress(`republishing ${n} receipts a validator lacks`)
+    republished += n
+    await publishPaced(gateways, lost, vals)
   }
-  if (!await until(done, 15 * 60_000, 500) || (await filed()).some(x => x < total)) {
-    throw new Error(`timed out filing ${total} receipts: filed ${JSON.stringify(await filed())}, gossip ${JSON.stringify(vals.map(v => v.node.stats.toJSON()))}`)
-  }
-  const fileMs = ms(t0)
+  const short = (await missing(vals, batches)).reduce((a, b) => a + b.length, 0)
+  if (short > 0) throw new Error(`${short} receipts never reached every validator`)
+  // publishing started at t0 (performance clock); the last receipt was filed at lastFiledAt (wall clock)
+  const fileMs = Math.round(lastFiledAt - (Date.now() - (performance.now() - t0)))
   const emission = vals[0].chain.contracts.emission
+  progress('filed; ending the epoch')
   t0 = performance.now()
   await devnet.timeTravel(EPOCH)
   await must('the root is posted', async () => await vals[0].chain.read(emission, 'posted', [0n]), 600_000, 200)
@@ -191,18 +234,19 @@ async function closeEpoch (devnet, vals, gateways, batches, expected) {
   const poster = recs.find(r => r.posted && r.postedBy !== null) ?? recs[0]
   if (recs.some(r => r === undefined || r.tree.root !== onChain)) throw new Error('a validator closed with another root than the one on chain')
   const leaves = new Set(poster.tree.claims.map(c => c.account.toLowerCase()))
-  const missing = expected.filter(a => !leaves.has(a.toLowerCase())).length
+  const leavesMissing = expected.filter(a => !leaves.has(a.toLowerCase())).length
   return {
     receipts: total,
     publishMs,
     filedMs: fileMs,
     filedPerReceiptMs: +(fileMs / total).toFixed(2),
+    republished,
     timeTravelToRootOnChainMs: rootMs,
     closeMs: recs.map(r => Math.round(r.closeMs)),
     phasesMs: recs.map(r => round(r.phases)),
     leaves: poster.tree.claims.length,
     parts: poster.parts,
-    expectedLeavesMissing: missing,
+    expectedLeavesMissing: leavesMissing,
     rootOnChain: onChain
   }
 }
@@ -252,6 +296,7 @@ async function wide () {
   try {
     const acct = i => devnet.accounts[i]
     const keys = Array.from({ length: REGISTERED }, () => new Wallet(hexlify(randomBytes(32))))
+    progress(`registering ${REGISTERED} miners`)
     const registration = await registerMany(devnet, Array.from({ length: funders }, (_, i) => acct(2 + PUBLISHERS + i)), keys)
     vals = await runEpochs(devnet, dir, [await startValidator(devnet, dir, acct(0)), await startValidator(devnet, dir, acct(1))])
     // the second validator's view of the first one's root: whole once every part arrived
