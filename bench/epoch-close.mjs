@@ -163,7 +163,9 @@ async function makeReceipts (devnet, keys, gateways) {
  */
 async function publishPaced (gateways, batches, vals) {
   let sent = 0
-  const accepted = () => Math.min(...vals.map(v => v.node.stats.get(TOPICS.receipts, 'accept')))
+  let lost = 0
+  const base = vals.map(v => v.node.stats.get(TOPICS.receipts, 'accept'))
+  const accepted = () => Math.min(...vals.map((v, i) => v.node.stats.get(TOPICS.receipts, 'accept') - base[i]))
   const tick = setInterval(() => { progress(`sent ${sent}, checked by every validator ${accepted()}, gateways' receipt subscribers ${JSON.stringify(gateways.map(g => g.node.pubsub.getSubscribers(TOPICS.receipts).length))}`) }, 10_000)
   try {
     await Promise.all(gateways.map(async (g, i) => {
@@ -172,7 +174,12 @@ async function publishPaced (gateways, batches, vals) {
         const due = t0 + Math.max(0, (n - BURST) * 1000 / RATE)
         if (due > Date.now()) await new Promise(r => setTimeout(r, due - Date.now()))
         const end = Date.now() + 10_000
-        while ((sent - accepted() >= WINDOW || g.node.pubsub.getSubscribers(TOPICS.receipts).length < vals.length) && Date.now() < end) await new Promise(r => setTimeout(r, 20))
+        while (g.node.pubsub.getSubscribers(TOPICS.receipts).length < vals.length && Date.now() < end) await new Promise(r => setTimeout(r, 20))
+        // no check for 2 s: what is in flight is taken as lost (the repair pass sends it again)
+        while (sent - lost - accepted() >= WINDOW) {
+          const a = accepted()
+          if (!await until(() => accepted() > a, 2_000, 20)) lost = sent - accepted()
+        }
         sent++
         await g.node.publishReceipt(m)
       }
