@@ -5,7 +5,7 @@ import { stopStrings, type ChatMessage, type CompactDistribution, type OutputCon
  * teacher-forces prompt + returned tokens through the claimed model, rebuilds the miner's
  * sampling distribution at every position from the model's raw distribution (the same chain
  * llama.cpp runs in node-llama-cpp: top-k → top-p on the untempered softmax → temperature →
- * draw; greedy when temperature is 0), and asks two questions.
+ * draw; greedy when temperature is 0), and asks three questions.
  *
  * 1. Support (deterministic, per job). Was every returned token one the sampler could have
  *    drawn? A token is in the support when fewer than top-k tokens, and less than top-p of
@@ -40,7 +40,7 @@ import { stopStrings, type ChatMessage, type CompactDistribution, type OutputCon
  *    A the positions the job could have ended at (`min(max tokens, context − prompt)`) and the
  *    factor the same drift margin as the support test (a logit each for the end token and the
  *    normalizer); P = 1 for every other end (max tokens, a stop string, the chat template's
- *    stop, an abort). For an honest miner P(P ≤ x) ≤ Σ_k q_k·1{q_k ≤ x/A} ≤ x whatever the
+ *    stop, an abort). For an honest miner P(P ≤ x) ≤ E[Σ_k q_k·1{q_k ≤ x/A}] ≤ x whatever the
  *    model, so P is a valid p-value, and it is so given every earlier job too. Per job, P ≤ α
  *    fails the job alone (`truncated`); per window, Fisher's combination −Σ ln P_j over the
  *    window's m jobs is at most Gamma(m, 1) for honest jobs, and fails at tail probability α
