@@ -191,7 +191,8 @@ async function runLocked (ctx: CommandContext, o: UpConfig, root: string): Promi
       // served only for requesters whose deposit covers the job (the gateway deposits below, before any job)
       const admit = ctx.config.mine.serveUnpaid ? {} : { admit: depositAdmission({ depositOf: depositReader(chain), pricePerUnit: () => o.price }) }
       const server = await node.serveJobs(pods.executor(executor), { maxConcurrentJobs: ctx.config.mine.maxJobs, maxQueue: ctx.config.inference.maxQueue, receiptDomain, ...admit })
-      // redeem once 0.01 HEU is owed, and whatever is left at shutdown
+      // redeem once mine.redeemThreshold is owed, everything owed once the chain passes an epoch's
+      // end (inside its redemption window: points count redeemed payments), the rest at shutdown
       const inbox = new VoucherInbox(node, store, chain, ctx.logger, { domain: paymentsDomain, thresholdWei: parseUnits(ctx.config.mine.redeemThreshold, 18) })
       await inbox.start()
       cleanups.push(async () => { await inbox.stop() })
@@ -205,7 +206,7 @@ async function runLocked (ctx: CommandContext, o: UpConfig, root: string): Promi
       miners.push({ node, store, models, advertiser, inbox, chain })
       // epoch rewards: claim files under <home>/rewards, claimed at once (mine.autoClaim);
       // miner 1 keeps the points snapshot `heurist status` reads
-      const claimer = await startMinerRewards(ctx, node, store, chain, ctx.logger, { snapshotFile: i === 0 ? 'points.json' : null })
+      const claimer = await startMinerRewards(ctx, node, store, chain, ctx.logger, { snapshotFile: i === 0 ? 'points.json' : null, owedWei: async () => await inbox.owedByTriple() })
       cleanups.push(async () => { await claimer?.stop() })
       parts.push({ node, jobs: server, claimer })
     }
