@@ -26,6 +26,8 @@ import { parseSampleRate } from './validate.js'
 const WAD = 10n ** 18n
 /** A cheater also lies about its speed: the gateway routes LLM jobs to the fastest advert, so this draws them (and the validators' samples) to it. */
 const CHEATER_TOKENS_PER_SECOND = 100_000
+/** An idle devnet mines an empty block this often (ms). */
+const UP_BLOCK_INTERVAL_MS = 2000
 
 interface UpOptions { fund?: string[], miners: string, port: string, rpcPort: string, price: string, validator: boolean, validators: string, cheat?: string, dashboardPort?: string, sampleRate?: string }
 
@@ -112,7 +114,9 @@ async function runLocked (ctx: CommandContext, o: UpConfig, root: string): Promi
     try {
       // the home folder's operator (if any) is funded too, so `stake`, `vote` or `pod deploy` work beside `up`
       const operator = await keystoreAddress(ctx.paths.keystore)
-      devnet = await startDevnet({ port: o.rpcPort, accounts: Math.max(10, o.miners + o.validators + 3), fund: [...new Set([...(operator === undefined ? [] : [operator]), ...o.fund])], onProgress: say })
+      // a block every 2 s when idle, as a chain keeps time: validators build an epoch's root once
+      // the latest block is past its redemption window (the payment cap), which needs blocks
+      devnet = await startDevnet({ port: o.rpcPort, accounts: Math.max(10, o.miners + o.validators + 3), blockIntervalMs: UP_BLOCK_INTERVAL_MS, fund: [...new Set([...(operator === undefined ? [] : [operator]), ...o.fund])], onProgress: say })
     } catch (e) {
       throw (e as { code?: string }).code === 'CHAIN_PORT_IN_USE' ? usageError('CHAIN_PORT_IN_USE', `${(e as Error).message} (use --rpc-port 0 for any free port)`) : e
     }
