@@ -312,7 +312,7 @@ export class VoucherInbox {
         // vouchers for the ended epoch's last jobs may still arrive: redeem those at once too
         this.lateUntil = Date.now() + LATE_VOUCHER_MS
         const paid = await this.redeemAll()
-        this.logger.info({ epoch: epoch.toString(), redeemed: paid.toString() }, 'epoch ended: everything owed redeemed inside its redemption window')
+        this.logger.info({ epoch: epoch.toString(), redeemed: paid.toString() }, 'epoch ended: everything owed redeemed')
       })().catch(err => { this.logger.warn({ err: (err as Error).message }, 'epoch-end redemption pass failed; a later poll retries') })
         .finally(() => { if (this.started) { this.epochTimer = setTimeout(tick, this.o.epochPollMs); this.epochTimer.unref() } })
     }
