@@ -1,7 +1,9 @@
 // Validator peak memory on tiny-llama-128k (GPT-2-style BPE, 128,256 tokens): one job of
 // `--tokens` output tokens (default 256) with top-k off, validated through the compact path
-// (O(k) per position) and, for comparison, through whole distributions (O(vocabulary) per
-// position). Each measurement runs in its own process (peak RSS is per process). Prints JSON.
+// (O(k) per position), through the same compact path on node-llama-cpp's public API only
+// (`fallback`: what runs when its internals are missing; O(k) per position too) and, for
+// comparison, through whole distributions (O(vocabulary) per position). Each measurement runs
+// in its own process (peak RSS is per process). Prints JSON.
 //
 //   npx tsc -p . && node bench/validation-memory.mjs [--tokens 256] [--quick]
 import { spawnSync } from 'node:child_process'
@@ -20,7 +22,7 @@ const QUICK = args.includes('--quick')
 
 async function measure (dir, mode, temperature, topP) {
   const [m] = await ensureTinyModels(join(dir, 'models'), { names: ['tiny-llama-128k'] })
-  const engine = createLlamaEngine({ gpu: 'cpu', threads: 1, parallel: 1, maxQueue: 8 })
+  const engine = createLlamaEngine({ gpu: 'cpu', threads: 1, parallel: 1, maxQueue: 8, nativeTeacherForcing: mode !== 'fallback' })
   await engine.load(m.path, { id: m.id, name: m.name })
   let r, sampling, input
   // the first seed whose job runs to its length (the model also ends by itself)
@@ -50,7 +52,7 @@ if (flag('child', null) !== null) {
     await ensureTinyModels(join(dir, 'models'), { names: ['tiny-llama-128k'] })
     const runs = []
     for (const [t, p] of QUICK ? [[1, 1]] : [[1, 1], [0.7, 0.9]]) {
-      for (const mode of ['compact', 'full']) {
+      for (const mode of ['compact', 'fallback', 'full']) {
         const c = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--tokens', String(TOKENS), '--child', `${mode},${t},${p},${dir}`], { encoding: 'utf8', timeout: 600_000 })
         if (c.status !== 0) throw new Error(`child failed: ${c.stderr}`)
         runs.push(JSON.parse(c.stdout.trim().split('\n').pop()))
@@ -62,7 +64,10 @@ if (flag('child', null) !== null) {
       model: 'tiny-llama-128k (GPT-2-style BPE, 128,256 tokens, 4 end tokens)',
       outputTokens: TOKENS,
       runs,
-      ratios: { fullOverCompactPeakGrowthT1: growth('compact', 1) > 0 ? Math.round(growth('full', 1) / growth('compact', 1) * 10) / 10 : null }
+      ratios: {
+        fullOverCompactPeakGrowthT1: growth('compact', 1) > 0 ? Math.round(growth('full', 1) / growth('compact', 1) * 10) / 10 : null,
+        fullOverFallbackPeakGrowthT1: growth('fallback', 1) > 0 ? Math.round(growth('full', 1) / growth('fallback', 1) * 10) / 10 : null
+      }
     }, null, 2))
   } finally {
     await rm(dir, { recursive: true, force: true })

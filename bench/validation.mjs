@@ -3,7 +3,9 @@
 // time for the same jobs, measured side by side. Real llama.cpp on the built-in tiny models
 // (one thread) and the tiny-sd ONNX pipeline. Prints JSON.
 //
-//   npx tsc -p . && node bench/validation.mjs [--honest 1000] [--trials 200] [--pool 60] [--tokens 32] [--images 6] [--no-memory]
+//   npx tsc -p . && node bench/validation.mjs [--honest 1000] [--trials 200] [--pool 60] [--tokens 32] [--images 6] [--no-memory] [--modes truncate,wrong-model]
+//
+// --modes runs only the LLM cheat modes named (a quick look at one check); the full run is the default.
 //
 // Two sampling profiles, each over its own honest jobs and cheat pools: the gateway's defaults
 // (temperature 1, top-p 1, top-k 0) and top-k 40 / top-p 0.95 (temperature 0.8). Half the jobs
@@ -30,6 +32,9 @@ const POOL = flag('pool', 60)
 const TOKENS = flag('tokens', 32)
 const IMAGES = flag('images', 6)
 const BUDGET = 20
+const LLM_MODES = ['wrong-model', 'high-temperature', 'random-tokens', 'truncate', 'quantized-q8', 'quantized-q4', 'ignore-constraint']
+const modesArg = args.indexOf('--modes')
+const MODES = modesArg >= 0 ? String(args[modesArg + 1]).split(',').filter(m => LLM_MODES.includes(m)) : LLM_MODES
 
 let seed = 12345
 const rnd = () => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed / 2 ** 31 }
@@ -99,7 +104,7 @@ try {
     const jobFails = honestScores.filter(s => s.fail).length
   
     // ---- cheating LLM miners ----
-    for (const mode of ['wrong-model', 'high-temperature', 'random-tokens', 'truncate', 'quantized-q8', 'quantized-q4', 'ignore-constraint']) {
+    for (const mode of MODES) {
       const ex = cheatingExecutor(mode, { llm: engine, images: new Map(), models, honest })
       const pool = []
       for (let i = 0; i < POOL; i++) {

@@ -19,10 +19,12 @@ export interface LlamaEngineOptions {
   maxQueue: number
   /** Context size per sequence in tokens; 0 = the model's training context, capped at 4096 to bound memory. Default 0. */
   contextSize: number
+  /** Teacher forcing (validation) through node-llama-cpp internals when present. Default true; false: the public API only (same numbers, slower; tests and benches). */
+  nativeTeacherForcing: boolean
   logger?: Logger
 }
 
-export const defaultLlamaEngineOptions: LlamaEngineOptions = { gpu: 'auto', threads: 0, parallel: 2, maxQueue: 16, contextSize: 0 }
+export const defaultLlamaEngineOptions: LlamaEngineOptions = { gpu: 'auto', threads: 0, parallel: 2, maxQueue: 16, contextSize: 0, nativeTeacherForcing: true }
 
 /** Bounded FIFO of jobs per model: `capacity` run at once, `maxQueue` wait, the rest are busy. */
 class JobSlots {
@@ -352,7 +354,7 @@ export class LlamaEngine {
     }
     const grammar = options.constraint === undefined ? undefined : grammarWalk(m.model, await this.grammarFor(options.constraint), outputTokens)
     return await this.withSequence(m, options.signal, async sequence => {
-      const distributions = await teacherForce(sequence, m.model, [...prompt, ...outputTokens], prompt.length - 1, Math.max(0, Math.floor(options.top ?? 0)), {}, grammar?.states)
+      const distributions = await teacherForce(sequence, m.model, [...prompt, ...outputTokens], prompt.length - 1, Math.max(0, Math.floor(options.top ?? 0)), { native: this.options.nativeTeacherForcing }, grammar?.states)
       return { distributions, eogTokens: this.eogTokens(modelId), prompt: { tokens: prompt, stopTokens }, ...(grammar === undefined ? {} : { forbidden: grammar.forbidden }) }
     })
   }
@@ -372,7 +374,7 @@ export class LlamaEngine {
     }
     const eogTokens = this.eogTokens(modelId)
     return await this.withSequence(m, options.signal, async sequence => {
-      const distributions = await teacherForceCompact(sequence, m.model, [...prompt, ...outputTokens], prompt.length - 1, { top: options.top, extra: eogTokens, ...(options.temperature !== undefined ? { temperature: options.temperature } : {}) })
+      const distributions = await teacherForceCompact(sequence, m.model, [...prompt, ...outputTokens], prompt.length - 1, { top: options.top, extra: eogTokens, ...(options.temperature !== undefined ? { temperature: options.temperature } : {}) }, { native: this.options.nativeTeacherForcing })
       return { distributions, eogTokens, prompt: { tokens: prompt, stopTokens } }
     })
   }

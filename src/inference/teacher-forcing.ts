@@ -39,13 +39,14 @@ export type GrammarStates = readonly unknown[]
  */
 export async function teacherForce (sequence: LlamaContextSequence, model: LlamaModel, tokens: readonly number[], first: number, topK: number, options: Partial<TeacherForceOptions> = {}, grammar?: GrammarStates): Promise<RawDistribution[]> {
   const o = { ...defaultTeacherForceOptions, ...options }
+  const plan = decodePlan(model)
   const fast = first >= 0 && (o.native || grammar !== undefined) ? nativeAccess(sequence, model) : null
   if (fast !== null) {
-    const r = await viaNative(fast, tokens, first, topK, Math.max(1, Math.floor(o.lanes)), grammar)
+    const r = await viaNative(fast, tokens, first, topK, Math.max(1, Math.floor(o.lanes)), plan, grammar)
     if (r !== null) return r
   }
   if (grammar !== undefined) throw new Error('teacher forcing under a grammar needs node-llama-cpp internals this version lacks')
-  return await viaControlledEvaluate(sequence, tokens, first, topK)
+  return await viaControlledEvaluate(sequence, tokens, first, topK, plan)
 }
 
 /** Whether this node-llama-cpp offers what the fast path needs (tests and `doctor`-style checks). */
@@ -53,16 +54,31 @@ export function fastTeacherForcing (sequence: LlamaContextSequence, model: Llama
   return nativeAccess(sequence, model) !== null
 }
 
-async function viaControlledEvaluate (sequence: LlamaContextSequence, tokens: readonly number[], first: number, topK: number): Promise<RawDistribution[]> {
+async function viaControlledEvaluate (sequence: LlamaContextSequence, tokens: readonly number[], first: number, topK: number, plan: DecodePlan): Promise<RawDistribution[]> {
   const gen = { probabilities: true, options: { temperature: 1, topK, topP: 1 } }
-  const items: ControlledEvaluateInputItem[] = tokens.map((t, i) => i >= first ? [t as Token, { generateNext: gen }] : t as Token)
-  const res = await sequence.controlledEvaluate(items)
   const out: RawDistribution[] = []
-  for (let i = first; i < tokens.length; i++) {
-    const probs = res[i]?.next.probabilities ?? new Map<Token, number>()
+  await publicBatches(sequence, tokens, first, plan, () => gen, next => {
+    const probs = next?.probabilities ?? new Map<Token, number>()
     out.push({ tokens: Int32Array.from(probs.keys()), probs: Float64Array.from(probs.values()) })
-  }
+  })
   return out
+}
+
+type GenerateNext = NonNullable<NonNullable<Extract<ControlledEvaluateInputItem, unknown[]>[1]>['generateNext']>
+interface NextResult { probabilities?: Map<Token, number>, logits?: Map<Token, number>, totalLogitWeight?: number }
+
+/**
+ * The public path: `controlledEvaluate` over the same batches as the fast path (so the same
+ * numbers), reading position `at` (0 = `first`) with `gen(at)`; `read` gets each position's
+ * result in order. Memory: one batch's results at a time.
+ */
+async function publicBatches (sequence: LlamaContextSequence, tokens: readonly number[], first: number, plan: DecodePlan, gen: (at: number) => GenerateNext, read: (next: NextResult | undefined) => void): Promise<void> {
+  for (const b of batchesOf(plan, tokens.length, first)) {
+    const items: ControlledEvaluateInputItem[] = []
+    for (let i = b.start; i < b.end; i++) items.push(i >= first ? [tokens[i] as Token, { generateNext: gen(i - first) }] : tokens[i] as Token)
+    const res = await sequence.controlledEvaluate(items)
+    for (let i = Math.max(b.start, first); i < b.end; i++) read(res[i - b.start]?.next as NextResult | undefined)
+  }
 }
 
 interface NativeSampler { applyConfig: (config: unknown) => void, dispose: () => void }
@@ -105,14 +121,74 @@ function nativeAccess (sequence: LlamaContextSequence, model: LlamaModel): Nativ
   }
 }
 
+/**
+ * Rows per decode call stay below this. llama.cpp's CPU flash-attention kernel reads fewer
+ * than 64 query rows one at a time, as it does for the miner's one-token decodes, and 64 or
+ * more as tiles, which round differently: teacher-forced probabilities then drift from the
+ * miner's own by up to 2.4e-3 (mean 2.3e-4; 10,000 positions of tiny-llama), beyond the check's
+ * 1e-3 allowance, against 6.4e-4 (mean 8e-6) below it.
+ */
+export const DECODE_ROWS_BELOW = 64
+
+interface DecodePlan {
+  /** Positions with logits per decode call after the prompt. */
+  chunk: number
+}
+
+function decodePlan (model: LlamaModel): DecodePlan {
+  return { chunk: Math.min(positionsPerDecode(vocabularySize(model)), DECODE_ROWS_BELOW - 1) }
+}
+
+/** One decode call: tokens [start, end). */
+interface Batch { start: number, end: number }
+
+/**
+ * The decode calls of one teacher forcing; both paths make the same ones, so they give the
+ * same numbers. The prompt is decoded alone, as the miner decoded it (its last position read),
+ * then the output in chunks.
+ */
+function batchesOf (plan: DecodePlan, n: number, first: number): Batch[] {
+  const out: Batch[] = []
+  for (let start = 0; start < n;) {
+    const end = Math.min(n, start === 0 && first >= 0 ? first + 1 : start + plan.chunk)
+    out.push({ start, end })
+    start = end
+  }
+  return out
+}
+
 /** One lane of native sampler calls: its own samplers, and how it reads one position. */
 interface Lane<T> { read: (batchLogitIndex: number, at: number) => Promise<T>, dispose: () => void }
 
-/** Positions whose logits one decode call asks for: llama.cpp keeps a float per vocabulary entry for each (bounded memory on large vocabularies). */
+/** Positions whose logits one decode call asks for at least (and at most on a vocabulary of 131,072 tokens or more). */
 export const TEACHER_FORCE_CHUNK = 16
 
-async function viaNative (n: NativeAccess, tokens: readonly number[], first: number, topK: number, lanes: number, grammar?: GrammarStates): Promise<RawDistribution[] | null> {
-  return await decodeInLanes(n, tokens, first, lanes, () => {
+/**
+ * Logits one decode call may ask llama.cpp to keep: a float per vocabulary entry for each
+ * position with logits, so positions × vocabulary is bounded (2^21 floats, 8 MiB: 16
+ * positions of a 128k vocabulary). On a small vocabulary the whole job fits in one decode.
+ */
+export const TEACHER_FORCE_LOGITS = 2 ** 21
+
+/** The vocabulary's size from the model's file (public API); undefined when it does not say. */
+export function vocabularySize (model: LlamaModel): number | undefined {
+  const n = (model.fileInfo.metadata as { tokenizer?: { ggml?: { tokens?: unknown } } } | undefined)?.tokenizer?.ggml?.tokens
+  return Array.isArray(n) && n.length > 0 ? n.length : undefined
+}
+
+/**
+ * Up to this vocabulary, the compact path sorts the whole distribution in one native call per
+ * position (a sort of 4,096 floats costs less than a second round trip to llama.cpp's threads).
+ */
+export const SINGLE_READ_VOCABULARY = 4096
+
+/** Positions with logits per decode call for a vocabulary (`TEACHER_FORCE_LOGITS` floats at most, never fewer than `TEACHER_FORCE_CHUNK` positions). */
+export function positionsPerDecode (vocabulary: number | undefined): number {
+  return vocabulary === undefined ? TEACHER_FORCE_CHUNK : Math.max(TEACHER_FORCE_CHUNK, Math.floor(TEACHER_FORCE_LOGITS / vocabulary))
+}
+
+async function viaNative (n: NativeAccess, tokens: readonly number[], first: number, topK: number, lanes: number, plan: DecodePlan, grammar?: GrammarStates): Promise<RawDistribution[] | null> {
+  return await decodeInLanes(n, tokens, first, lanes, plan, () => {
     const sampler = n.newSampler()
     let config: unknown
     try { config = n.samplerConfig(topK); sampler.applyConfig(config) } catch (e) { sampler.dispose(); throw e }
@@ -145,7 +221,7 @@ function parseProbabilities (raw: unknown, grammar: boolean): RawDistribution {
  * reads every position from `first` on through `lanes` lanes in flight at once. Null when the
  * lanes cannot be set up (the caller falls back to the public path).
  */
-async function decodeInLanes<T> (n: NativeAccess, tokens: readonly number[], first: number, lanes: number, makeLane: () => Lane<T>): Promise<T[] | null> {
+async function decodeInLanes<T> (n: NativeAccess, tokens: readonly number[], first: number, lanes: number, plan: DecodePlan, makeLane: () => Lane<T>): Promise<T[] | null> {
   const made: Array<Lane<T>> = []
   try {
     for (let i = 0; i < lanes; i++) made.push(makeLane())
@@ -160,13 +236,13 @@ async function decodeInLanes<T> (n: NativeAccess, tokens: readonly number[], fir
   let failure: unknown
   try {
     // the batch's logits stay valid until the next decode: `afterBatch` holds it until every read is done
-    for (let start = 0; start < tokens.length && failure === undefined;) {
-      const end = start === 0 ? Math.min(tokens.length, first + TEACHER_FORCE_CHUNK) : Math.min(tokens.length, start + TEACHER_FORCE_CHUNK)
-      const chunk = tokens.slice(start, end)
-      const base = start
-      await n.decode(chunk as Token[], chunk.map((_t, i) => base + i >= first), (batchLogitIndex, tokenIndex) => {
+    for (const b of batchesOf(plan, tokens.length, first)) {
+      if (failure !== undefined) break
+      const chunk = tokens.slice(b.start, b.end)
+      const logits = chunk.map((_t, i) => b.start + i >= first)
+      await n.decode(chunk as Token[], logits, (batchLogitIndex, tokenIndex) => {
         const lane = next++ % made.length
-        const at = base + tokenIndex - first
+        const at = b.start + tokenIndex - first
         const p = chains[lane]!.then(async () => { out[at] = await made[lane]!.read(batchLogitIndex, at) }).catch((e: unknown) => { failure ??= e })
         chains[lane] = p
         pending.push(p)
@@ -177,7 +253,6 @@ async function decodeInLanes<T> (n: NativeAccess, tokens: readonly number[], fir
         await Promise.all(now)
       })
       await Promise.all(pending)
-      start = end
     }
   } finally {
     await Promise.all(chains)
@@ -216,9 +291,8 @@ export interface CompactRequest {
 
 /**
  * Teacher forcing that keeps O(`top`) numbers per position (`CompactDistribution`): the sums
- * over the vocabulary are taken inside llama.cpp, and only the head crosses to JavaScript. The
- * public fallback reads whole distributions (one position at a time it is not: memory is then
- * O(vocabulary) per position, as before).
+ * over the vocabulary are taken inside llama.cpp, and only the head crosses to JavaScript, on
+ * the fast path and on the public fallback alike (see `compactViaControlledEvaluate`).
  */
 export async function teacherForceCompact (sequence: LlamaContextSequence, model: LlamaModel, tokens: readonly number[], first: number, req: CompactRequest, options: Partial<TeacherForceOptions> = {}): Promise<CompactDistribution[]> {
   const o = { ...defaultTeacherForceOptions, ...options }
@@ -228,26 +302,35 @@ export async function teacherForceCompact (sequence: LlamaContextSequence, model
     return next === undefined ? [...req.extra] : [next, ...req.extra]
   }
   const tempered = req.temperature !== undefined && req.temperature > 0 && req.temperature !== 1
+  const plan = decodePlan(model)
   const fast = first >= 0 && o.native ? nativeAccess(sequence, model) : null
   if (fast !== null) {
-    // per position, three native calls and no full sort of the vocabulary: the head through a
-    // top-k sampler (a partial sort), then sums and the listed logits through a chain without
-    // top-k at temperature 1 and, when asked, at the job's temperature
+    const vocabulary = vocabularySize(model)
+    // a small vocabulary is sorted whole in one native call per position (head, listed logits
+    // and the sum together); a large one takes two, the head through a top-k sampler (a partial
+    // sort) and the sums through a chain without top-k; at another temperature one more for its sum
+    const single = vocabulary !== undefined && vocabulary <= SINGLE_READ_VOCABULARY
     const noTopK = (config: unknown): unknown => { if (isObj(config)) { const c = { ...config }; delete c.topK; return c } return config }
-    const r = await decodeInLanes(fast, tokens, first, Math.max(1, Math.floor(o.lanes)), () => {
+    const r = await decodeInLanes(fast, tokens, first, Math.max(1, Math.floor(o.lanes)), plan, () => {
       const made: NativeSampler[] = []
       const sampler = (config: unknown): NativeSampler => { const x = fast.newSampler(); made.push(x); x.applyConfig(config); return x }
       const dispose = (): void => { for (const x of made) x.dispose() }
       try {
-        const head = sampler(fast.samplerConfig(top))
+        const head = single ? null : sampler(fast.samplerConfig(top))
         const sums = sampler(noTopK(fast.samplerConfig(0)))
         const temp = tempered ? sampler(noTopK(fast.samplerConfig(0, req.temperature))) : null
         return {
           read: async (batchLogitIndex, at) => {
             const extra = extraAt(at)
-            const a = await fast.sample(batchLogitIndex, head, [false, false, [[], false, false, false, top], false])
-            const b = await fast.sample(batchLogitIndex, sums, [false, false, [extra, false, false, false, 0], true])
-            const d = parseCompact(a, b, top, extra)
+            let d: CompactDistribution
+            if (head === null) {
+              const b = await fast.sample(batchLogitIndex, sums, [false, false, [extra, false, false, false, top], true])
+              d = parseCompact(b, b, Math.min(top, vocabulary ?? top), extra)
+            } else {
+              const a = await fast.sample(batchLogitIndex, head, [false, false, [[], false, false, false, top], false])
+              const b = await fast.sample(batchLogitIndex, sums, [false, false, [extra, false, false, false, 0], true])
+              d = parseCompact(a, b, top, extra)
+            }
             if (temp !== null) d.lseT = (d.logits[0] ?? 0) / req.temperature! + Math.log(weightOf(await fast.sample(batchLogitIndex, temp, [false, false, [[], false, false, false, 0], true])))
             return d
           },
@@ -257,8 +340,51 @@ export async function teacherForceCompact (sequence: LlamaContextSequence, model
     })
     if (r !== null) return r
   }
-  const full = await viaControlledEvaluate(sequence, tokens, first, 0)
-  return full.map((d, at) => compactOf(d, top, extraAt(at), req.temperature))
+  return await compactViaControlledEvaluate(sequence, tokens, first, top, extraAt, tempered ? req.temperature : undefined, plan)
+}
+
+/**
+ * The compact path through the public API, O(`top`) numbers per position as well: each
+ * position asks `controlledEvaluate` for the `top` highest logits, the listed tokens' logits and
+ * Σ exp(logit − max) (llama.cpp sorts the whole vocabulary for the head there: O(V log V) time
+ * per position, O(V) native scratch, nothing O(V) kept). At another temperature the job is
+ * decoded a second time for that temperature's sum (one position takes one sampler chain).
+ */
+async function compactViaControlledEvaluate (sequence: LlamaContextSequence, tokens: readonly number[], first: number, top: number, extraAt: (at: number) => number[], temperature: number | undefined, plan: DecodePlan): Promise<CompactDistribution[]> {
+  const begin = sequence.nextTokenIndex
+  const out: CompactDistribution[] = []
+  let at = 0
+  await publicBatches(sequence, tokens, first, plan, i => ({ logits: { filter: { tokens: extraAt(i) as Token[], includeTop: top } }, totalLogitWeight: true, options: { temperature: 1, topK: 0, topP: 1 } }), next => {
+    out.push(compactFromMap(next, top, extraAt(at++)))
+  })
+  if (temperature !== undefined) {
+    await sequence.eraseContextTokenRanges([{ start: begin, end: sequence.nextTokenIndex }])
+    at = 0
+    await publicBatches(sequence, tokens, first, plan, () => ({ totalLogitWeight: true, options: { temperature, topK: 0, topP: 1 } }), next => {
+      const d = out[at++]
+      const w = next?.totalLogitWeight
+      if (d === undefined || typeof w !== 'number' || !(w > 0) || !Number.isFinite(w)) throw new Error('unexpected controlledEvaluate result')
+      d.lseT = (d.logits[0] ?? 0) / temperature + Math.log(w)
+    })
+  }
+  return out
+}
+
+/** One position from `controlledEvaluate`: its logits map is the head (most likely first), then the listed tokens not in it. */
+function compactFromMap (next: NextResult | undefined, top: number, extra: readonly number[]): CompactDistribution {
+  const map = next?.logits
+  const w = next?.totalLogitWeight
+  if (map === undefined || map.size === 0 || typeof w !== 'number' || !(w > 0) || !Number.isFinite(w)) throw new Error('unexpected controlledEvaluate result')
+  // a vocabulary smaller than `top` is all head (and the listed tokens are in it)
+  const h = Math.min(top, map.size)
+  const tokens = new Int32Array(h)
+  const logits = new Float64Array(h)
+  let j = 0
+  for (const [t, l] of map) { if (j >= h) break; tokens[j] = t; logits[j] = l; j++ }
+  const et: number[] = []
+  const el: number[] = []
+  for (const t of extra) { const l = map.get(t as Token); if (l !== undefined && !et.includes(t)) { et.push(t); el.push(l) } }
+  return { tokens, logits, extraTokens: Int32Array.from(et), extraLogits: Float64Array.from(el), lse: (logits[0] ?? 0) + Math.log(w) }
 }
 
 function weightOf (raw: unknown): number {
@@ -267,21 +393,28 @@ function weightOf (raw: unknown): number {
   return weight
 }
 
-/** Head call ([.., .., .., head logits flat]) and sums call ([.., .., .., listed logits flat, Σ exp(logit − max)]) → compact. */
+/**
+ * Head call ([.., .., .., head logits flat]) and sums call ([.., .., .., listed logits flat, Σ
+ * exp(logit − max)]) → compact. One call can be both (`headRaw === sumsRaw`): its list is then
+ * the `top` head entries followed by the listed ones.
+ */
 function parseCompact (headRaw: unknown, sumsRaw: unknown, top: number, extra: readonly number[]): CompactDistribution {
   const flat = Array.isArray(headRaw) ? headRaw[3] : undefined
   const listed = Array.isArray(sumsRaw) ? sumsRaw[3] : undefined
   const weight = weightOf(sumsRaw)
   if (!Array.isArray(flat) || !Array.isArray(listed) || flat.length < 2) throw new Error('unexpected sampleToken result')
+  const one = headRaw === sumsRaw
+  if (one && flat.length < 2 * top) throw new Error('unexpected sampleToken result')
   const h = Math.min(top, flat.length >> 1)
   const tokens = new Int32Array(h)
   const logits = new Float64Array(h)
   for (let j = 0; j < h; j++) { tokens[j] = flat[2 * j] as number; logits[j] = flat[2 * j + 1] as number }
-  const seen = new Map<number, number>()
-  for (let j = 0; j + 1 < listed.length; j += 2) seen.set(listed[j] as number, listed[j + 1] as number)
   const et: number[] = []
   const el: number[] = []
-  for (const t of extra) { const l = seen.get(t); if (l !== undefined && !et.includes(t)) { et.push(t); el.push(l) } }
+  for (const t of extra) {
+    if (et.includes(t)) continue
+    for (let j = one ? 2 * h : 0; j + 1 < listed.length; j += 2) if (listed[j] === t) { et.push(t); el.push(listed[j + 1] as number); break }
+  }
   // the weight is Σ exp(logit − max) over the vocabulary; the max is the head's first logit
   return { tokens, logits, extraTokens: Int32Array.from(et), extraLogits: Float64Array.from(el), lse: (logits[0] ?? 0) + Math.log(weight) }
 }

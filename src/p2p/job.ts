@@ -575,10 +575,15 @@ export async function runJob (node: Dialer, peer: PeerId, job: JobRequest, optio
         }
         case 'receipt': {
           if (output === undefined) throw new HeuristError('P2P_PROTOCOL', 'receipt before the result')
-          // streamed text that is not the result's: the caller got something the receipt does not commit to
+          // streamed text that is not the result's: the caller got something the receipt does not commit to.
+          // An abort the caller did not ask for: a cancelled job ends without a result (the miner
+          // aborts the stream), so a result that says 'abort' is a job cut short and excused from
+          // the validators' end checks (aborts are billed for what they made)
           const problem = output.kind === 'llm' && streamed !== '' && streamed !== output.result.text
             ? 'streamed text differs from the signed result'
-            : checkReceipt(f.signed, { jobId, requester, miner, job, output, domain: options.receiptDomain, window: { fromS: wallStartS, toS: BigInt(Math.ceil(Date.now() / 1000)) } })
+            : output.kind === 'llm' && output.result.finishReason === 'abort'
+              ? 'the miner reports an abort the requester did not ask for'
+              : checkReceipt(f.signed, { jobId, requester, miner, job, output, domain: options.receiptDomain, window: { fromS: wallStartS, toS: BigInt(Math.ceil(Date.now() / 1000)) } })
           await stream.close().catch(() => {})
           return {
             jobId,

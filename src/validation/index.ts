@@ -1,7 +1,7 @@
 // Public surface of src/validation (DESIGN.md §7): checks, cheats, verdicts, the validator.
 export {
-  scoreLlmJob, scorePosition, scoreCompact, windowTest, freedmanThreshold, defaultLlmCheckOptions,
-  type LlmCheckOptions, type LlmJob, type LlmJobScore, type PositionScore, type TeacherForcingModel, type TokenDistribution, type WindowVerdict
+  scoreLlmJob, scorePosition, scoreCompact, windowTest, freedmanThreshold, endThreshold, endPValue, endPValueTest, logGammaTail, defaultLlmCheckOptions,
+  type LlmCheckOptions, type LlmJob, type LlmJobScore, type PositionScore, type TeacherForcingModel, type TokenDistribution, type WindowVerdict, type EndPValueVerdict
 } from './llm-check.js'
 export { scoreImageJob, decodePng, imageRerun, type ImageJobScore, type ImageRerun, type RerunModel } from './image-check.js'
 export {

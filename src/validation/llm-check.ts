@@ -33,10 +33,27 @@ import { stopStrings, type ChatMessage, type CompactDistribution, type OutputCon
  *    This is the log-likelihood comparison in rank form: log π_t against what the model would
  *    produce, with a bound that holds for any distribution and any window, so no calibration
  *    run is needed. `logLikelihood` and `expectedLogLikelihood` are reported beside it.
- *    A second statistic covers where jobs end (see `endThreshold`), with its own α: a window is
-    wrongly failed with probability at most 2α in all.
-    u is deterministic (no validator randomness), so every validator that checks the same
- *    jobs reaches the same verdict: that is what lets their signatures form a quorum.
+ *
+ * 3. Where jobs end. A job that ends on an end-of-generation token at position k did so with
+ *    probability q_k, the sampler's probability of an end there; the model, not the miner,
+ *    decides where a job ends. Its end p-value is P = min(1, A · q_k · e^(2·logitTolerance)),
+ *    A the positions the job could have ended at (`min(max tokens, context − prompt)`) and the
+ *    factor the same drift margin as the support test (a logit each for the end token and the
+ *    normalizer); P = 1 for every other end (max tokens, a stop string, the chat template's
+ *    stop, an abort). For an honest miner P(P ≤ x) ≤ Σ_k q_k·1{q_k ≤ x/A} ≤ x whatever the
+ *    model, so P is a valid p-value, and it is so given every earlier job too. Per job, P ≤ α
+ *    fails the job alone (`truncated`); per window, Fisher's combination −Σ ln P_j over the
+ *    window's m jobs is at most Gamma(m, 1) for honest jobs, and fails at tail probability α
+ *    (`endPValueTest`). A miner that cuts jobs short and calls it a natural stop ends where
+ *    the model would almost never end: at the gateway's defaults (top-k off, every end token
+ *    in the support, so the support test cannot see it) its P is tiny on every such job.
+ *    Beside it, the end statistic (see `endThreshold`) also sees the other direction: a miner
+ *    that never ends where the model would (padding the jobs it bills).
+ *    Each of these has its own α: a job is wrongly failed alone with probability at most α,
+ *    a window at most 3α (PIT, end statistic, end p-values).
+ *
+ * u, q and P are deterministic (no validator randomness), so every validator that checks the
+ * same jobs reaches the same verdict: that is what lets their signatures form a quorum.
  */
 
 export interface LlmCheckOptions {
@@ -107,7 +124,7 @@ export interface LlmJobScore {
   outsideSupport: number
   /** Index of the first such token, −1 when none. */
   firstOutside: number
-  /** The job ended where it could not have ended. */
+  /** The job ended where it could not have ended, or where the model would almost never end (end p-value ≤ α). */
   truncated: boolean
   /** Σ (u − 1/2) over the job's tokens (see the module comment). */
   pitSum: number
@@ -122,6 +139,12 @@ export interface LlmJobScore {
    */
   endSum?: number
   endVar?: number
+  /**
+   * The end p-value (module comment, 3): min(1, A · q · e^(2·logitTolerance)) for a job that
+   * ended on an end token, q the sampler's probability of an end there; 1 for any other end
+   * and when q is not known. Undefined under a grammar or for a model without end tokens.
+   */
+  endP?: number
   /** True when the job fails on its own (support or truncation). */
   fail: boolean
 }
@@ -303,9 +326,10 @@ export async function scoreLlmJob (model: TeacherForcingModel, job: LlmJob, opti
   let endSum = 0
   let endVar = 0
   let endKnown = true
-  const endProbability = (at: (t: number) => PositionScore): number => {
+  // undefined when some end token's probability is not known there
+  const endProbability = (at: (t: number) => PositionScore): number | undefined => {
     let q = 0
-    for (const e of eogTokens) { const p = at(e).p; if (p === undefined) endKnown = false; else q += p }
+    for (const e of eogTokens) { const p = at(e).p; if (p === undefined) return undefined; q += p }
     return Math.min(1, q)
   }
   let outsideSupport = 0
@@ -321,7 +345,10 @@ export async function scoreLlmJob (model: TeacherForcingModel, job: LlmJob, opti
     if (at === undefined || t === undefined) { outsideSupport++; continue }
     if (i === forbidden) continue
     const sc = at(t)
-    if (eogTokens.length > 0 && job.constraint === undefined) { const q = endProbability(at); endSum -= q; endVar += q * (1 - q) }
+    if (eogTokens.length > 0 && job.constraint === undefined) {
+      const q = endProbability(at)
+      if (q === undefined) endKnown = false; else { endSum -= q; endVar += q * (1 - q) }
+    }
     if (!sc.inSupport) { outsideSupport++; if (firstOutside < 0) firstOutside = i }
     pitSum += sc.u - 0.5
     logLikelihood += sc.logP
@@ -333,36 +360,51 @@ export async function scoreLlmJob (model: TeacherForcingModel, job: LlmJob, opti
   const n = end.u === undefined ? tokens.length : tokens.length + 1
   if (end.u !== undefined) pitSum += end.u - 0.5
   const last = positions[tokens.length]
-  if (end.u !== undefined && last !== undefined) { const q = endProbability(last); endSum += 1 - q; endVar += q * (1 - q) }
-  // under a grammar the end is the grammar's, not a free draw: no end statistic
-  const endStat = endKnown && job.constraint === undefined && eogTokens.length > 0 ? { endSum, endVar } : {}
-  return { tokens: n, outsideSupport, firstOutside, truncated: !end.ok, pitSum, logLikelihood, expectedLogLikelihood, ...endStat, fail: outsideSupport > 0 || !end.ok }
+  let endP = 1
+  if (end.u !== undefined && last !== undefined) {
+    const q = endProbability(last)
+    if (q === undefined) endKnown = false
+    else {
+      endSum += 1 - q; endVar += q * (1 - q)
+      // an unknown q is no evidence (P = 1)
+      endP = endPValue(q, end.positions, o.logitTolerance)
+    }
+  }
+  // under a grammar the end is the grammar's, not a free draw: no end statistic, no end p-value
+  const free = job.constraint === undefined && eogTokens.length > 0
+  const endStat = endKnown && free ? { endSum, endVar } : {}
+  const truncated = !end.ok || (free && endP <= o.alpha)
+  return { tokens: n, outsideSupport, firstOutside, truncated, pitSum, logLikelihood, expectedLogLikelihood, ...endStat, ...(free ? { endP } : {}), fail: outsideSupport > 0 || truncated }
 }
 
-/** Whether the job could have ended where it did; `u` is the PIT of the end token when one was drawn. */
-function endOf (model: TeacherForcingModel, job: LlmJob, last: ((t: number) => PositionScore) | undefined, eogTokens: number[], o: LlmCheckOptions, formatted?: { tokens: number[], stopTokens: number[][] }): { ok: boolean, u?: number } {
+/**
+ * Whether the job could have ended where it did; `u` is the PIT of the end token when one was
+ * drawn, and `positions` the number of positions it could have been drawn at (A).
+ */
+function endOf (model: TeacherForcingModel, job: LlmJob, last: ((t: number) => PositionScore) | undefined, eogTokens: number[], o: LlmCheckOptions, formatted?: { tokens: number[], stopTokens: number[][] }): { ok: boolean, u?: number, positions: number } {
   const { tokens, finishReason } = job.output
-  if (finishReason === 'abort') return { ok: true } // a cancelled job is billed for what it made
+  if (finishReason === 'abort') return { ok: true, positions: 1 } // a cancelled job is billed for what it made
   const prompt = formatted ?? model.promptTokens(job.modelId, job.input)
   // the miner's own context bounds a `length` end (it is signed); a validator with another
   // context would otherwise fail an honest miner with a smaller one as truncated
   const contextSize = job.output.contextSize ?? model.loaded().find(m => m.id === job.modelId)?.contextSize ?? Infinity
   const allowed = Math.min(job.sampling.maxTokens, contextSize - prompt.tokens.length)
-  if (finishReason === 'length') return { ok: tokens.length === allowed }
-  if (tokens.length > allowed) return { ok: false }
-  if (prompt.stopTokens.some(st => endsWith(tokens, st))) return { ok: true }
+  const positions = Math.max(1, allowed)
+  if (finishReason === 'length') return { ok: tokens.length === allowed, positions }
+  if (tokens.length > allowed) return { ok: false, positions }
+  if (prompt.stopTokens.some(st => endsWith(tokens, st))) return { ok: true, positions }
   const stops = stopStrings(job.sampling.stop, job.constraint)
   if (stops.length > 0 && tokens.length > 0) {
     // a stop string (or the grammar's end) completed by the last token: in the full text, not in the text without it
     const full = model.detokenize(job.modelId, tokens)
     const prev = model.detokenize(job.modelId, tokens.slice(0, -1))
-    if (stops.some(s => full.includes(s) && !prev.includes(s))) return { ok: true }
+    if (stops.some(s => full.includes(s) && !prev.includes(s))) return { ok: true, positions }
   }
-  if (last === undefined) return { ok: false }
+  if (last === undefined) return { ok: false, positions }
   // the most likely end token stands for "the end" (they are one event to the miner)
   const scores = eogTokens.map(e => last(e)).filter(sc => sc.inSupport)
-  if (scores.length === 0) return { ok: false }
-  return { ok: true, u: Math.min(...scores.map(sc => sc.u)) }
+  if (scores.length === 0) return { ok: false, positions }
+  return { ok: true, u: Math.min(...scores.map(sc => sc.u)), positions }
 }
 
 export interface WindowVerdict {
@@ -375,8 +417,53 @@ export interface WindowVerdict {
   threshold: number
   /** 'unlikely' (D too high, or ends the model would rarely make), 'too-likely' (D too low) or null. */
   direction: 'unlikely' | 'too-likely' | null
-  /** The end statistic over the window's jobs that have it (`endTest`). */
+  /** The end statistic over the window's jobs that have it (`endThreshold`). */
   end: { e: number, variance: number, threshold: number, fail: boolean } | null
+  /** Fisher's combination of the window's end p-values (`endPValueTest`). */
+  endP: EndPValueVerdict | null
+}
+
+export interface EndPValueVerdict {
+  /** Jobs combined (those with an end p-value). */
+  jobs: number
+  /** −Σ ln P over them. */
+  s: number
+  /** The combined p-value: P(Gamma(jobs, 1) ≥ s). */
+  p: number
+  fail: boolean
+}
+
+/**
+ * The end p-value of a job that ended on an end token (module comment, 3): `q` the sampler's
+ * probability of an end at that position, `positions` the positions it could have ended at.
+ */
+export function endPValue (q: number, positions: number, logitTolerance: number): number {
+  return Math.min(1, positions * q * Math.exp(2 * logitTolerance))
+}
+
+/** ln P(Gamma(m, 1) ≥ s) = −s + ln Σ_{i<m} s^i / i! (m ≥ 1, s ≥ 0), summed in logs. */
+export function logGammaTail (m: number, s: number): number {
+  if (s <= 0) return 0
+  const terms: number[] = []
+  let logFact = 0
+  for (let i = 0; i < m; i++) { if (i > 0) logFact += Math.log(i); terms.push(i * Math.log(s) - logFact) }
+  const top = Math.max(...terms)
+  let sum = 0
+  for (const t of terms) sum += Math.exp(t - top)
+  return Math.min(0, -s + top + Math.log(sum))
+}
+
+/**
+ * Fisher's combination of end p-values (module comment, 3): each honest P_j is a valid p-value
+ * given the jobs before it, so −Σ ln P_j over m jobs is at most Gamma(m, 1) in distribution,
+ * and the test fails when that tail is ≤ α. Jobs that ended at max tokens or on a stop string
+ * (P = 1) count in m: leaving them out would pick jobs by how they ended, which is not valid.
+ */
+export function endPValueTest (ps: readonly number[], alpha: number): EndPValueVerdict {
+  let s = 0
+  for (const p of ps) s -= Math.log(Math.min(1, Math.max(p, Number.MIN_VALUE)))
+  const logP = ps.length === 0 ? 0 : logGammaTail(ps.length, s)
+  return { jobs: ps.length, s, p: Math.exp(logP), fail: ps.length > 0 && logP <= Math.log(alpha) }
 }
 
 /** The threshold t with P(|D| ≥ t) ≤ α for N tokens (module comment). */
@@ -406,21 +493,24 @@ export function endThreshold (variance: number, alpha: number): number {
   return L / 3 + Math.sqrt(L * L / 9 + 2 * v * L)
 }
 
-/** The window test over a miner's sampled jobs (their `pitSum` and `tokens`). */
-export function windowTest (jobs: ReadonlyArray<Pick<LlmJobScore, 'tokens' | 'pitSum' | 'endSum' | 'endVar'>>, alpha = defaultLlmCheckOptions.alpha): WindowVerdict {
+/** The window test over a miner's sampled jobs (their `pitSum` and `tokens`, and where they ended). */
+export function windowTest (jobs: ReadonlyArray<Pick<LlmJobScore, 'tokens' | 'pitSum' | 'endSum' | 'endVar' | 'endP'>>, alpha = defaultLlmCheckOptions.alpha): WindowVerdict {
   let n = 0
   let d = 0
   let e = 0
   let v = 0
   let withEnd = 0
+  const ps: number[] = []
   for (const j of jobs) {
     n += j.tokens; d += j.pitSum
     if (j.endSum !== undefined && j.endVar !== undefined) { e += j.endSum; v += j.endVar; withEnd++ }
+    if (j.endP !== undefined) ps.push(j.endP)
   }
   const threshold = freedmanThreshold(n, alpha)
-  // the end test has its own α (the window's false-positive rate is at most 2α in all)
+  // the end tests have their own α each (the window's false-positive rate is at most 3α in all)
   const endT = withEnd > 0 ? endThreshold(v, alpha) : Infinity
   const end = withEnd > 0 ? { e, variance: v, threshold: endT, fail: Math.abs(e) >= endT } : null
-  const direction = d >= threshold ? 'unlikely' : d <= -threshold ? 'too-likely' : end?.fail === true ? 'unlikely' : null
-  return { fail: direction !== null, n, d, threshold, direction, end }
+  const endP = ps.length > 0 ? endPValueTest(ps, alpha) : null
+  const direction = d >= threshold ? 'unlikely' : d <= -threshold ? 'too-likely' : end?.fail === true || endP?.fail === true ? 'unlikely' : null
+  return { fail: direction !== null, n, d, threshold, direction, end, endP }
 }

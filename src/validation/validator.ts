@@ -71,6 +71,8 @@ export interface ValidatorStats {
   failed: number
   gatewayBlamed: number
   unavailable: number
+  /** Window tests failed on this validator's own samples (each a failing verdict on a job that passed alone). */
+  windowsFailed: number
   verdictsPublished: number
   verdictsReceived: number
   slashesSubmitted: number
@@ -81,7 +83,7 @@ const cryptoRandom = (): number => randomInt(0, 2 ** 48 - 1) / 2 ** 48
 
 export class Validator {
   readonly o: ValidatorOptions
-  readonly stats: ValidatorStats = { seen: 0, sampled: 0, passed: 0, failed: 0, gatewayBlamed: 0, unavailable: 0, verdictsPublished: 0, verdictsReceived: 0, slashesSubmitted: 0, errors: 0 }
+  readonly stats: ValidatorStats = { seen: 0, sampled: 0, passed: 0, failed: 0, gatewayBlamed: 0, unavailable: 0, windowsFailed: 0, verdictsPublished: 0, verdictsReceived: 0, slashesSubmitted: 0, errors: 0 }
   readonly quorum = new QuorumBook()
   private readonly llmOptions: LlmCheckOptions
   private readonly judged = new Map<string, Judgement>()
@@ -259,7 +261,8 @@ export class Validator {
       if (this.windows.size > 10_000) { const k = this.windows.keys().next().value; if (k !== undefined) this.windows.delete(k) }
       const t = windowTest(w.map(x => x.score), this.llmOptions.alpha)
       if (t.fail) {
-        this.d.logger.info({ miner, n: t.n, d: t.d, threshold: t.threshold, direction: t.direction }, 'window test failed')
+        this.stats.windowsFailed++
+        this.d.logger.info({ miner, n: t.n, d: t.d, threshold: t.threshold, direction: t.direction, end: t.end, endP: t.endP }, 'window test failed')
         await this.verdict(signed, rh, false, t.direction === 'unlikely' ? REASON.unlikelyText : REASON.tooLikelyText, w.map(x => x.signed))
         this.windows.delete(miner)
         return

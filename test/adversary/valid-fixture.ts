@@ -257,15 +257,16 @@ export async function expectHonestKept (net: Net, o: { jobs: number, honest: Min
 }
 
 /**
- * The first validator fails the cheater's jobs (never the gateway) and submits one slash: the
- * cheater loses F (bps) of its collateral to the wei; the honest miner keeps all of its own.
+ * The first validator fails the cheater's jobs, alone or through its window test (never the
+ * gateway), and submits one slash: the cheater loses F (bps) of its collateral to the wei; the
+ * honest miner keeps all of its own.
  */
 export async function expectSlashedOnce (net: Net, o: { cheater: MinerHandle, before: bigint, fBps: bigint, honest: MinerHandle, honestBefore: bigint }): Promise<void> {
   expect(await until(async () => await collateralOf(net, o.cheater.wallet.address) < o.before, 60_000, 200)).toBe(true)
   await net.idle()
   const stats = net.validators[0]!.svc.validator.stats
   expect(stats.gatewayBlamed).toBe(0)
-  expect(stats.failed).toBeGreaterThan(0)
+  expect(stats.failed + stats.windowsFailed).toBeGreaterThan(0)
   expect(stats.slashesSubmitted).toBe(1)
   expect(await collateralOf(net, o.cheater.wallet.address)).toBe(o.before - o.before * o.fBps / 10_000n)
   expect(await collateralOf(net, o.honest.wallet.address)).toBe(o.honestBefore)

@@ -112,10 +112,17 @@ describe('the whole network: heurist up, 3 miners (one cheating), 3 validators, 
     expect(models).toContain('tiny-llama')
     expect(models).toContain('tiny-sd')
     const jobs: Array<() => Promise<boolean>> = []
+    // every chat at the gateway's default sampling (temperature 1, top-p 1, top-k 0); every other
+    // one with stop strings tiny-llama writes often ('O', 'W;', 'Fs', '4'), so many end on them
+    const stopSets = [['O'], ['W;', '4'], ['Fs'], ['%', '#', '@', '&']]
+    const stopAnswers: Array<{ stop: string[], content: string, finish: string }> = []
     for (let i = 0; i < CHATS; i++) {
+      const stop = i % 2 === 1 ? stopSets[(i >> 1) % stopSets.length]! : undefined
       jobs.push(async () => {
-        const r = await client.chat.completions.create({ model: 'tiny-llama', messages: [{ role: 'user', content: `tell me about job ${i}` }], max_tokens: 16, seed: i })
-        return r.choices[0]!.message.content !== null && r.usage !== undefined
+        const r = await client.chat.completions.create({ model: 'tiny-llama', messages: [{ role: 'user', content: `tell me about job ${i}` }], max_tokens: 16, seed: i, ...(stop === undefined ? {} : { stop }) })
+        const content = r.choices[0]!.message.content
+        if (stop !== undefined && content !== null) stopAnswers.push({ stop, content, finish: r.choices[0]!.finish_reason })
+        return content !== null && r.usage !== undefined
       })
     }
     for (let i = 0; i < IMAGES; i++) {
@@ -139,6 +146,11 @@ describe('the whole network: heurist up, 3 miners (one cheating), 3 validators, 
     process.stderr.write(`e2e network: ${answered} of ${CHATS + IMAGES} jobs answered in ${jobsMs} ms\n`)
     expect(failures).toEqual([])
     expect(answered).toBe(CHATS + IMAGES)
+    // stop strings are cut from what the client gets, and some answers did end on one
+    expect(stopAnswers).toHaveLength(Math.floor(CHATS / 2))
+    for (const a of stopAnswers) for (const st of a.stop) expect(a.content.includes(st)).toBe(false)
+    const endedOnStop = stopAnswers.filter(a => a.finish === 'stop').length
+    expect(endedOnStop).toBeGreaterThan(0)
 
     // the cheater is slashed by the validators' quorum
     const slashedMiners = async (): Promise<string[]> => (await c.contracts.slashing.queryFilter(c.contracts.slashing.filters.MinerSlashed!())).map(l => String((l as unknown as { args: unknown[] }).args[0]))
@@ -151,6 +163,11 @@ describe('the whole network: heurist up, 3 miners (one cheating), 3 validators, 
     expect(await until(async () => (await ledger.entries(0n)).length >= CHATS + IMAGES, 30_000, 200)).toBe(true)
     await new Promise(resolve => setTimeout(resolve, 2000)) // late verdicts on the last jobs
     await ledger.flush()
+    // no validator failed an honest miner's job: stop strings and default sampling pass validation
+    const failedReceipts = new Set(verdicts.filter(v => !v.pass).map(v => v.receiptHash.toLowerCase()))
+    const honestReceipts = (await ledger.entries(0n)).filter(e => honest.includes(e.miner))
+    expect(honestReceipts.filter(e => failedReceipts.has(e.receiptHash.toLowerCase()))).toEqual([])
+    expect(verdicts.filter(v => v.pass).length).toBeGreaterThan(0)
 
     // status as its own process: this epoch's points and a live estimate for miner 1, from miner 1's
     // own ledger (its snapshot is rewritten every 2 s) against the observer's count of its receipts
@@ -224,6 +241,6 @@ describe('the whole network: heurist up, 3 miners (one cheating), 3 validators, 
 
     // SIGTERM stops everything cleanly
     expect(await stopUp()).toBe(0)
-    process.stderr.write(`e2e network: ${CHATS + IMAGES} jobs answered in ${jobsMs} ms; whole test ${Date.now() - t0} ms; verdicts heard ${verdicts.length}; excluded ${JSON.stringify(pts.excluded)}\n`)
+    process.stderr.write(`e2e network: ${CHATS + IMAGES} jobs answered in ${jobsMs} ms; whole test ${Date.now() - t0} ms; verdicts heard ${verdicts.length}; chats ended on a stop string ${endedOnStop} of ${stopAnswers.length}; excluded ${JSON.stringify(pts.excluded)}\n`)
   }, 600_000)
 })

@@ -1,7 +1,18 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import type { LlamaContext, LlamaContextSequence, LlamaModel } from 'node-llama-cpp'
 import { tempDir } from '../helpers.js'
-import { ensureTinyModels, fastTeacherForcing, getLlamaRuntime, teacherForce, type RawDistribution } from '../../src/inference/index.js'
+import { ensureTinyModels, fastTeacherForcing, getLlamaRuntime, teacherForce, teacherForceCompact, type CompactDistribution, type CompactRequest, type RawDistribution } from '../../src/inference/index.js'
+
+/** The sequence as a node-llama-cpp without the internals the fast path uses would give it (public methods only). */
+export function hideInternals (seq: LlamaContextSequence): LlamaContextSequence {
+  return new Proxy(seq, {
+    get: (t, k) => {
+      if (typeof k === 'string' && k.startsWith('_')) return undefined
+      const v: unknown = Reflect.get(t, k, t)
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v
+    }
+  })
+}
 
 // Real llama.cpp on the generated tiny model, one thread: the fast teacher-forcing path (one
 // decode, sampler calls in flight at once) must give exactly what controlledEvaluate gives.
@@ -68,6 +79,42 @@ describe('teacher forcing', () => {
       expect(fast.map(d => [...d.probs])).toEqual(reference.map(d => [...d.probs]))
     } finally {
       await small.dispose()
+    }
+  })
+
+  it('compact: with the internals hidden, the public path reads the same O(top) numbers, at temperature 1 and at 0.7', async () => {
+    const seq = sequences.get(context) ?? context.getSequence()
+    sequences.set(context, seq)
+    const hidden = hideInternals(seq)
+    expect(fastTeacherForcing(seq, model)).toBe(true)
+    expect(fastTeacherForcing(hidden, model)).toBe(false)
+    const tokens = [model.tokens.bos!, ...model.tokenize('the fallback reads the head, the listed logits and the sums', false)]
+    const eos = model.tokens.eos!
+    const compact = async (s: LlamaContextSequence, req: CompactRequest): Promise<CompactDistribution[]> => {
+      try { return await teacherForceCompact(s, model, tokens, 4, req) } finally { await seq.clearHistory() }
+    }
+    for (const req of [{ top: 16, extra: [eos] }, { top: 16, extra: [eos], temperature: 0.7 }, { top: 1000, extra: [eos, 7] }]) {
+      const fast = await compact(seq, req)
+      const pub = await compact(hidden, req)
+      expect(pub).toHaveLength(tokens.length - 4)
+      expect(fast).toHaveLength(pub.length)
+      for (let i = 0; i < pub.length; i++) {
+        const f = fast[i]!
+        const p = pub[i]!
+        // O(top) numbers per position: the head, the next token and the listed ones
+        expect(p.tokens.length).toBe(Math.min(req.top, 262))
+        expect(p.extraTokens.length).toBeLessThanOrEqual(req.extra.length + 1)
+        expect(p.extraTokens).toContain(eos)
+        if (i + 5 <= tokens.length - 1) expect(p.extraTokens).toContain(tokens[i + 5])
+        expect([...p.tokens]).toEqual([...f.tokens])
+        expect([...p.logits]).toEqual([...f.logits])
+        expect([...p.extraTokens]).toEqual([...f.extraTokens])
+        expect([...p.extraLogits]).toEqual([...f.extraLogits])
+        expect(p.lse).toBe(f.lse)
+        // the sum at another temperature: the public chain has a top-k of 0 (no cut, but it may reorder), so float32 sums differ in the last bits
+        if (req.temperature === undefined) expect(p.lseT).toBeUndefined(); else expect(Math.abs(p.lseT! - f.lseT!)).toBeLessThan(1e-5)
+        if (req.temperature !== undefined) expect(p.lseT).toBeGreaterThan(p.lse) // T < 1 sharpens: Σ exp(l/T) > Σ exp(l) here (logits > 0 at the top)
+      }
     }
   })
 })

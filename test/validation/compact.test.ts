@@ -95,7 +95,7 @@ describe('the end statistic at the gateway\'s defaults (tiny-llama)', () => {
     await cleanup?.()
   })
 
-  it('fails a window of jobs cut at half length and called a natural stop, which every other check passes', async () => {
+  it('fails jobs cut at half length and called a natural stop: the end p-value within two jobs, the end statistic alone only over many', async () => {
     const cut: LlmJobScore[] = []
     const honest: LlmJobScore[] = []
     for (let i = 0; i < 20; i++) {
@@ -106,16 +106,29 @@ describe('the end statistic at the gateway\'s defaults (tiny-llama)', () => {
       // the truncate cheat: half the tokens, finish reason 'stop' (at top-k off every end is in the support)
       const tokens = full.tokens.slice(0, 16)
       const sc = await scoreLlmJob(engine, { modelId: a.id, input, sampling: s, output: { text: engine.detokenize(a.id, tokens), tokens, finishReason: 'stop' } })
-      expect(sc.fail).toBe(false)
+      expect(sc.outsideSupport).toBe(0)
+      // tiny-llama almost never ends (q ≈ 1e-13 … 5e-8 per position): A · q · e^0.1 with A = 32
+      expect(sc.endP).toBeLessThan(1e-5)
+      // failed alone exactly when its end p-value is at most α
+      expect(sc.fail).toBe(sc.endP! <= defaultLlmCheckOptions.alpha)
       cut.push(sc)
     }
+    // two such jobs: Fisher's combination fails the window; the end statistic (Σ 1{end} − q ≈ 2
+    // against a bound near 17) does not see them yet
+    const two = windowTest(cut.slice(0, 2))
+    expect(two.endP?.fail).toBe(true)
+    expect(two.end?.fail).toBe(false)
+    expect(Math.abs(two.d)).toBeLessThan(two.threshold)
+    expect(two.direction).toBe('unlikely')
     const w = windowTest(cut)
-    expect(Math.abs(w.d)).toBeLessThan(w.threshold)
     expect(w.end?.fail).toBe(true)
-    expect(w.fail).toBe(true)
+    expect(w.endP?.fail).toBe(true)
     expect(w.direction).toBe('unlikely')
+    // the same jobs uncut ended at max tokens: end p-value 1, window inside every bound
+    expect(honest.map(x => x.endP)).toEqual(honest.map(() => 1))
     const h = windowTest(honest)
     expect(h.end).not.toBeNull()
+    expect(h.endP).toMatchObject({ jobs: 20, s: 0, p: 1, fail: false })
     expect(h.fail).toBe(false)
   })
 })
@@ -159,6 +172,8 @@ describe('tiny-llama-128k: a GPT-2-style BPE vocabulary of 128,256 tokens and fo
       if (r.finishReason === 'stop') { stopped++; expect(r.tokens.length).toBeLessThan(64) } else expect(r.tokens).toHaveLength(64)
       const sc = await scoreLlmJob(engine, { modelId: m.id, input, sampling: s, output: r })
       expect(sc.truncated).toBe(false)
+      // an end drawn by the model has a real end p-value (A · q, capped at 1), above α
+      expect(sc.endP).toBeGreaterThan(defaultLlmCheckOptions.alpha)
       scores.push(sc)
       if (i === 0) {
         const c = await engine.compactDistributions(m.id, input, r.tokens, { top: defaultLlmCheckOptions.compactTop })
@@ -171,5 +186,44 @@ describe('tiny-llama-128k: a GPT-2-style BPE vocabulary of 128,256 tokens and fo
     // the end statistic is there (every end token's probability known) and inside its bound
     expect(w.end).not.toBeNull()
     expect(w.fail).toBe(false)
+  })
+
+  it('with node-llama-cpp\'s internals unavailable, the public path reads O(k) numbers per position and scores every job as the fast path does', async () => {
+    const pub = createLlamaEngine({ gpu: 'cpu', threads: 1, parallel: 1, maxQueue: 8, nativeTeacherForcing: false })
+    try {
+      await pub.load(m.path, { id: m.id, name: m.name })
+      const top = defaultLlmCheckOptions.compactTop
+      for (let i = 0; i < 4; i++) {
+        const s = { ...defaults, seed: 70 + i, maxTokens: 40, ...(i % 2 === 1 ? { temperature: 0.7, topP: 0.9 } : {}) }
+        const input = `fallback ${i}:`
+        const r = await engine.generate({ modelId: m.id, input, sampling: s })
+        const t = s.temperature !== 1 ? { temperature: s.temperature } : {}
+        const f = (await engine.compactDistributions(m.id, input, r.tokens, { top, ...t })).distributions
+        const p = (await pub.compactDistributions(m.id, input, r.tokens, { top, ...t })).distributions
+        expect(p).toHaveLength(r.tokens.length + 1)
+        expect(f).toHaveLength(p.length)
+        for (let j = 0; j < p.length; j++) {
+          const a = f[j]!
+          const b = p[j]!
+          expect(b.tokens.length).toBe(top)
+          expect(b.extraTokens.length).toBeLessThanOrEqual(1 + TINY_BPE_EOG.length)
+          expect([...b.tokens]).toEqual([...a.tokens])
+          expect([...b.logits]).toEqual([...a.logits])
+          expect([...b.extraTokens]).toEqual([...a.extraTokens])
+          expect([...b.extraLogits]).toEqual([...a.extraLogits])
+          // Σ exp(logit − max) over 128,256 floats, in float32 and in another order (a top-k of 0 in the public chain): ~1e-4 apart
+          expect(Math.abs(b.lse - a.lse)).toBeLessThan(1e-3)
+          if (s.temperature !== 1) expect(Math.abs(b.lseT! - a.lseT!)).toBeLessThan(1e-3)
+        }
+        const x = await scoreLlmJob(engine, { modelId: m.id, input, sampling: s, output: r })
+        const y = await scoreLlmJob(pub, { modelId: m.id, input, sampling: s, output: r })
+        expect(y.fail).toBe(x.fail)
+        expect(y.tokens).toBe(x.tokens)
+        expect(y.outsideSupport).toBe(x.outsideSupport)
+        expect(Math.abs(y.pitSum - x.pitSum)).toBeLessThan(1e-3)
+      }
+    } finally {
+      await pub.stop()
+    }
   })
 })

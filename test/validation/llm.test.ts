@@ -45,6 +45,30 @@ describe('LLM check on the tiny models', () => {
     }
   })
 
+  it('teacher-forces as the miner computed: its own probability of each drawn token within 1e-3, mean drift under 5e-5, on jobs longer than one decode', async () => {
+    // the validator decodes the prompt alone and the output in batches of fewer than 64 rows,
+    // which llama.cpp's CPU flash attention computes row by row as in the miner's one-token
+    // decodes; one batch of 64 rows or more is tiled and drifted 2.4e-3 (mean 2.3e-4) here
+    const s = { ...sampling, temperature: 1, topK: 0, topP: 1, maxTokens: 100 }
+    let max = 0
+    let sum = 0
+    let n = 0
+    for (let i = 0; i < 12; i++) {
+      const input = i % 3 === 2 ? [{ role: 'user' as const, content: `drift ${i}` }] : `drift ${i}:`
+      const r = await t.engine.generate({ modelId: t.a.id, input, sampling: { ...s, seed: 800 + i }, logprobs: 1 })
+      const { distributions } = await t.engine.tokenDistributions(t.a.id, input, r.tokens)
+      r.tokens.forEach((tok, j) => {
+        const d = Math.abs(Math.exp(scorePosition(distributions[j]!, tok, s).logP) - Math.exp(r.logprobs![j]!.logprob))
+        max = Math.max(max, d)
+        sum += d
+        n++
+      })
+    }
+    expect(n).toBeGreaterThan(600)
+    expect(max).toBeLessThan(1e-3)
+    expect(sum / n).toBeLessThan(5e-5)
+  })
+
   it('passes every honest job, and honest windows stay far inside the bound', async () => {
     const scores: LlmJobScore[] = []
     for (let i = 0; i < 60; i++) scores.push(await score('honest', i))

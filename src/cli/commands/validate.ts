@@ -105,7 +105,7 @@ export function registerValidate (program: Command): void {
           await epochs?.stop()
           await n.stop(0)
         })
-        ctx.print(svc.validator.stats, s => `checked ${s.passed + s.failed} jobs: ${s.passed} passed, ${s.failed} failed, ${s.gatewayBlamed} transcripts blamed on gateways; ${s.slashesSubmitted} slashes submitted`)
+        ctx.print(svc.validator.stats, s => `checked ${s.passed + s.failed} jobs: ${s.passed} passed, ${s.failed} failed, ${s.windowsFailed} window tests failed, ${s.gatewayBlamed} transcripts blamed on gateways; ${s.slashesSubmitted} slashes submitted`)
       } finally {
         await metrics?.stop().catch(() => {})
         watch?.stop()
