@@ -227,7 +227,7 @@ export class EpochService {
     const parts = splitRewardMessage(message, this.options.leavesPerMessage).length
     const rec: EpochRecord = { epoch: e, table, tree, message, posted: false, postedBy: null, parts, closeMs: performance.now() - t0 }
     this.records.set(e, rec)
-    logger.info({ epoch: e.toString(), root: tree.root, total: tree.total.toString(), cap: table.cap.toString(), miners: pts.miners.size, leaves: tree.claims.length, parts, closeMs: Math.round(rec.closeMs), receipts: pts.receipts, counted: pts.counted, excluded: pts.excluded }, 'epochs: reward table signed')
+    logger.info({ epoch: e.toString(), root: tree.root, total: tree.total.toString(), cap: table.cap.toString(), miners: pts.miners.size, leaves: tree.claims.length, parts, closeMs: Math.round(rec.closeMs), receipts: pts.receipts, counted: pts.counted, excluded: pts.excluded, unpaidUnits: pts.unpaidUnits.toString() }, 'epochs: reward table signed')
     this.addSignature({ message, signer: wallet.address })
     await this.tryPost(rec)
   }
