@@ -3,7 +3,7 @@
 // time for the same jobs, measured side by side. Real llama.cpp on the built-in tiny models
 // (one thread) and the tiny-sd ONNX pipeline. Prints JSON.
 //
-//   npx tsc -p . && node bench/validation.mjs [--honest 1000] [--trials 200] [--pool 60] [--tokens 32] [--images 6] [--no-memory] [--modes truncate,wrong-model]
+//   npx tsc -p . && node bench/validation.mjs [--honest 1000] [--trials 200] [--pool 60] [--tokens 32] [--images 6] [--no-memory] [--modes truncate,wrong-model] [--honest128k 200] [--tokens128k 96]
 //
 // --modes runs only the LLM cheat modes named (a quick look at one check); the full run is the default.
 //
@@ -11,6 +11,8 @@
 // (temperature 1, top-p 1, top-k 0) and top-k 40 / top-p 0.95 (temperature 0.8). Half the jobs
 // carry stop strings. The last part runs bench/validation-memory.mjs --quick: validator peak
 // memory for one 256-token job with top-k off on tiny-llama-128k (a 128,256-token vocabulary).
+// `endsOnTinyLlama128k` runs honest and truncating jobs on that model, which ends by itself
+// (tiny-llama almost never does): the end checks' false positives where they can happen.
 //
 // Trials draw the sampled jobs at random (without replacement) from a pool of cheating jobs
 // generated and scored once per mode, so many trials cost little; each trial decides after
@@ -32,6 +34,9 @@ const POOL = flag('pool', 60)
 const TOKENS = flag('tokens', 32)
 const IMAGES = flag('images', 6)
 const BUDGET = 20
+const HONEST128K = flag('honest128k', 200)
+// longer jobs there, so more of them reach an end the model draws (about 1e-3 per position)
+const TOKENS128K = flag('tokens128k', 96)
 const LLM_MODES = ['wrong-model', 'high-temperature', 'random-tokens', 'truncate', 'quantized-q8', 'quantized-q4', 'ignore-constraint']
 const modesArg = args.indexOf('--modes')
 const MODES = modesArg >= 0 ? String(args[modesArg + 1]).split(',').filter(m => LLM_MODES.includes(m)) : LLM_MODES
@@ -132,6 +137,57 @@ try {
   }
   await engine.stop()
 
+  // ---- where jobs end, on a model that ends by itself: tiny-llama-128k (four end tokens) ----
+  // tiny-llama almost never draws an end token, so its honest jobs never test the end p-value;
+  // this model's do. Honest jobs: false positives of the end checks; truncate: detection.
+  const ends128k = {}
+  if (HONEST128K > 0) {
+    const [big] = await ensureTinyModels(join(dir, 'models'), { names: ['tiny-llama-128k'] })
+    const e128 = createLlamaEngine({ gpu: 'cpu', threads: 1, parallel: 1, maxQueue: 8 })
+    await e128.load(big.path, { id: big.id, name: big.name })
+    const models128 = e128.loaded()
+    const honest128 = { models: () => models128, async execute (job) { return { kind: 'llm', result: await e128.generate({ modelId: job.modelId, input: job.input, sampling: job.sampling }) } } }
+    const long = job => ({ ...job, sampling: { ...job.sampling, maxTokens: TOKENS128K } })
+    const score128 = async (job, out) => await scoreLlmJob(e128, { modelId: job.modelId, input: job.input, sampling: job.sampling, output: out.result })
+    for (const [name, p] of Object.entries(PROFILES)) {
+      profile = p
+      const scores = []
+      let onEnd = 0
+      let windowFails = 0
+      for (let i = 0; i < HONEST128K; i++) {
+        const job = long(llmJob(big.id, 300_000 + i))
+        const out = await honest128.execute(job)
+        const s = await score128(job, out)
+        scores.push(s)
+        if (out.result.finishReason === 'stop' && s.endP !== undefined && s.endP < 1) onEnd++
+        if (windowTest(scores.slice(-defaultLlmCheckOptions.window)).fail) windowFails++
+      }
+      const ps = scores.map(s => s.endP).filter(x => x !== undefined && x < 1)
+      const ex = cheatingExecutor('truncate', { llm: e128, images: new Map(), models: models128, honest: honest128 })
+      const pool = []
+      for (let i = 0; i < POOL; i++) {
+        const job = long(llmJob(big.id, 400_000 + i))
+        pool.push(await score128(job, await ex.execute(frame(job), { signal })))
+      }
+      const took = []
+      let detected = 0
+      for (let t = 0; t < TRIALS; t++) {
+        const order = pool.map((s, i) => [rnd(), i]).sort((x, y) => x[0] - y[0]).map(([, i]) => pool[i])
+        const seen = []
+        for (let k = 0; k < Math.min(BUDGET, order.length); k++) {
+          seen.push(order[k])
+          if (order[k].fail || windowTest(seen.slice(-defaultLlmCheckOptions.window)).fail) { detected++; took.push(k + 1); break }
+        }
+      }
+      ends128k[name] = {
+        maxTokens: TOKENS128K,
+        honest: { jobs: HONEST128K, endedOnEndToken: onEnd, minEndP: ps.length ? Number(Math.min(...ps).toExponential(3)) : null, medianEndP: ps.length ? Number(median(ps).toExponential(3)) : null, jobsFailed: scores.filter(s => s.fail).length, windowTestsFailed: windowFails },
+        truncate: { detectionRate: detected / TRIALS, jobsToDetect: { median: median(took), max: took.length ? Math.max(...took) : null }, jobsFailingAlone: pool.filter(s => s.fail).length / pool.length }
+      }
+    }
+    await e128.stop()
+  }
+
   // ---- cheating image miners (re-run with the same seed and settings) ----
   const imageEngine = createImageEngine({ executionProvider: 'cpu', threads: 1, optimizationLevel: 'basic' })
   const model = await imageEngine.load(await buildTinySd(join(dir, 'tiny-sd')))
@@ -170,6 +226,7 @@ try {
     bench: 'validation',
     config: { honestJobsPerProfile: HONEST, trialsPerMode: TRIALS, poolPerMode: POOL, maxTokens: TOKENS, images: IMAGES, budget: BUDGET, window: defaultLlmCheckOptions.window, alpha: defaultLlmCheckOptions.alpha, compactTop: defaultLlmCheckOptions.compactTop, threads: 1 },
     llm,
+    endsOnTinyLlama128k: ends128k,
     images: { detection, honestJobs: IMAGES, honestJobsFailed: imageHonestFails },
     memory128k: memory128k === null ? null : { outputTokens: memory128k.outputTokens, runs: memory128k.runs?.map(r => ({ path: r.mode, peakRssGrowthMB: r.peakRssGrowthMB, validationMs: r.validationMs, generationMs: r.generationMs })), error: memory128k.error },
     goals: {

@@ -131,7 +131,7 @@ function nativeAccess (sequence: LlamaContextSequence, model: LlamaModel): Nativ
 export const DECODE_ROWS_BELOW = 64
 
 interface DecodePlan {
-  /** Positions with logits per decode call after the prompt. */
+  /** Positions with logits per decode call. */
   chunk: number
 }
 
@@ -144,13 +144,15 @@ interface Batch { start: number, end: number }
 
 /**
  * The decode calls of one teacher forcing; both paths make the same ones, so they give the
- * same numbers. The prompt is decoded alone, as the miner decoded it (its last position read),
- * then the output in chunks.
+ * same numbers. A prompt of 64 tokens or more is decoded alone, tiled as the miner decoded it;
+ * otherwise every batch has fewer than 64 rows and at most `chunk` positions read.
  */
 function batchesOf (plan: DecodePlan, n: number, first: number): Batch[] {
   const out: Batch[] = []
-  for (let start = 0; start < n;) {
-    const end = Math.min(n, start === 0 && first >= 0 ? first + 1 : start + plan.chunk)
+  let start = 0
+  if (first + 1 >= DECODE_ROWS_BELOW) { out.push({ start: 0, end: Math.min(n, first + 1) }); start = first + 1 }
+  while (start < n) {
+    const end = Math.min(n, Math.max(first, start) + plan.chunk, start + DECODE_ROWS_BELOW - 1)
     out.push({ start, end })
     start = end
   }

@@ -70,6 +70,8 @@ const verdictSchema = z.object({
 export interface SignedVerdict { verdict: Verdict, signature: string }
 const MAX_VERDICT_BYTES = 256 * 1024
 
+function roundAll (o: Record<string, number>): Record<string, number> { return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, Math.round(v)])) }
+
 /** Signatures are collected per (epoch, root, total): the key gossip and our own record must share. */
 function rootKey (epoch: bigint | string, root: string, total: bigint | string): string { return `${epoch}:${root.toLowerCase()}:${total}` }
 
@@ -84,6 +86,13 @@ export interface EpochRecord {
   parts: number
   /** Time to build the table, tree and signature (ms). */
   closeMs: number
+  /**
+   * Where the close spent its time (ms): `points` (ledger scan with the organic and verdict
+   * checks), `inputs` (the table's chain reads), `tree` (table and Merkle tree), `sign` (claim
+   * file and signature); then, once done, `publish` (the first gossip of the leaves, all parts)
+   * and `post` (the root transaction). Logged and read by `bench/epoch-close.mjs`.
+   */
+  phases: Partial<Record<'points' | 'inputs' | 'tree' | 'sign' | 'publish' | 'post', number>>
 }
 
 export class EpochService {
@@ -203,9 +212,14 @@ export class EpochService {
   /** Computes epoch `e`'s table and tree, writes the claim file, signs and gossips. */
   private async close (e: bigint): Promise<void> {
     const t0 = performance.now()
+    const phases: EpochRecord['phases'] = {}
+    let mark = t0
+    const lap = (k: keyof EpochRecord['phases']): void => { const t = performance.now(); phases[k] = t - mark; mark = t }
     const { chain, wallet, logger } = this.init
     await this.ledger.flush()
     const organic = await chainOrganic(chain)
+    // the registered miners' payouts read together (JSON-RPC batches), not one by one in the scan
+    await organic.prefetch((await this.ledger.entries(e)).map(x => x.miner))
     // one stake read per validator for the whole epoch: every receipt's verdicts weigh the same
     const stakes = new Map<string, Promise<bigint>>()
     const stakeOf = async (v: string): Promise<bigint> => {
@@ -215,19 +229,24 @@ export class EpochService {
       return await p
     }
     const pts = await this.ledger.points(e, { ...organic, stakeOf })
-    const table = computeRewardTable(await tableInput(chain, e, pts.miners, this.options.tipBps, this.options.maxTableMiners))
+    lap('points')
+    const input = await tableInput(chain, e, pts.miners, this.options.tipBps, this.options.maxTableMiners)
+    lap('inputs')
+    const table = computeRewardTable(input)
     const tree = buildRewardTree(table.entries)
+    lap('tree')
     await writeRewardFile(this.init.rewardsDir, e, tree)
     const signature = await signRewardRoot(wallet, chain.deployment, { epoch: e, root: tree.root, total: tree.total })
+    lap('sign')
     const message: RewardRootMessage = {
       v: 1, type: 'reward-root', chainId: chain.deployment.chainId, emission: chain.deployment.contracts.Emission,
       epoch: e.toString(), root: tree.root, total: tree.total.toString(), signature,
       leaves: tree.claims.map(c => [c.account, c.amount.toString()])
     }
     const parts = splitRewardMessage(message, this.options.leavesPerMessage).length
-    const rec: EpochRecord = { epoch: e, table, tree, message, posted: false, postedBy: null, parts, closeMs: performance.now() - t0 }
+    const rec: EpochRecord = { epoch: e, table, tree, message, posted: false, postedBy: null, parts, closeMs: performance.now() - t0, phases }
     this.records.set(e, rec)
-    logger.info({ epoch: e.toString(), root: tree.root, total: tree.total.toString(), cap: table.cap.toString(), miners: pts.miners.size, leaves: tree.claims.length, parts, closeMs: Math.round(rec.closeMs), receipts: pts.receipts, counted: pts.counted, excluded: pts.excluded, unpaidUnits: pts.unpaidUnits.toString() }, 'epochs: reward table signed')
+    logger.info({ epoch: e.toString(), root: tree.root, total: tree.total.toString(), cap: table.cap.toString(), miners: pts.miners.size, leaves: tree.claims.length, parts, closeMs: Math.round(rec.closeMs), phases: roundAll(phases), receipts: pts.receipts, counted: pts.counted, excluded: pts.excluded, unpaidUnits: pts.unpaidUnits.toString() }, 'epochs: reward table signed')
     this.addSignature({ message, signer: wallet.address })
     await this.tryPost(rec)
   }
@@ -270,13 +289,17 @@ export class EpochService {
       this.lastPublish.set(rec.epoch, Date.now())
       // the leaves once; then the signature alone until the root is posted (and the leaves again after)
       const m = last === undefined ? rec.message : signatureOnly(rec.message)
+      const t0 = performance.now()
       await publishRewardRoot(node, m, this.options.leavesPerMessage).catch(err => { logger.debug({ err: (err as Error).message }, 'epochs: cannot publish reward root') })
+      if (last === undefined) rec.phases.publish = performance.now() - t0
     }
     const sorted = sortBySigner(sigs, s => s.signer)
     const quorum = await chain.read<boolean>(chain.contracts.nodes, 'isQuorum', [sorted.map(s => s.signer)])
     if (!quorum) return
     try {
+      const t0 = performance.now()
       await chain.postRewardRoot(rec.epoch, rec.tree.root, rec.tree.total, sorted.map(s => s.sig))
+      rec.phases.post = performance.now() - t0
       rec.posted = true
       rec.postedBy = this.init.wallet.address
       logger.info({ epoch: rec.epoch.toString(), root: rec.tree.root, total: rec.tree.total.toString(), signers: sorted.length }, 'epochs: reward root posted')

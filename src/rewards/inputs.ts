@@ -18,6 +18,23 @@ import type { EpochSchedule } from './ledger.js'
  */
 export const MAX_TABLE_MINERS = 50_000
 
+/** Chain reads one epoch close keeps in flight (they travel as JSON-RPC batches: chain/provider.ts). */
+export const CLOSE_READS_IN_FLIGHT = 32
+
+/** `fn` over `items` with at most `limit` calls in flight; results in the items' order. */
+async function mapBounded<T, R> (items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length)
+  let next = 0
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++
+      out[i] = await fn(items[i]!)
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
+  return out
+}
+
 export interface EpochChainFacts {
   schedule: Schedule
   epochSeconds: bigint
@@ -149,28 +166,33 @@ export function chainPaid (chain: ChainClient): PaidWei {
 
 /**
  * The ledger's organic test against the chain: who funded a deposit (one event scan) and each
- * address's payout from NodeRegistry (read once per address), the two facts Payments uses to
- * tell organic revenue from revenue between related parties; and what each requester paid each
- * miner in an epoch's redemption window (the points cap).
+ * address's payout from NodeRegistry, the two facts Payments uses to tell organic revenue from
+ * revenue between related parties; and what each requester paid each miner in an epoch's
+ * redemption window (the points cap). A key that never registered is paid out to itself (only
+ * registration sets an owner): no read, so throwaway keys cost nothing here; the others are read
+ * once per address, and `prefetch` reads many at once.
  */
-export async function chainOrganic (chain: ChainClient): Promise<{ isPayer: (a: string) => Promise<boolean>, payoutOf: (a: string) => Promise<string>, paidWei: PaidWei }> {
-  const paying = await payers(chain)
+export async function chainOrganic (chain: ChainClient): Promise<{ isPayer: (a: string) => Promise<boolean>, payoutOf: (a: string) => Promise<string>, prefetch: (addresses: Iterable<string>) => Promise<void>, paidWei: PaidWei }> {
+  const [paying, registered] = await Promise.all([payers(chain), everRegistered(chain)])
   const payouts = new Map<string, Promise<string>>()
+  const payoutOf = async (a: string): Promise<string> => {
+    const k = a.toLowerCase()
+    if (!registered.has(k)) return a
+    let p = payouts.get(k)
+    if (p === undefined) {
+      p = chain.read<string>(chain.contracts.nodes, 'payoutOf', [a]).catch((e: unknown) => {
+        payouts.delete(k)
+        throw new HeuristError('REWARDS_CHAIN_READ', `cannot read the payout of ${a}: ${(e as Error).message}`, { cause: e })
+      })
+      payouts.set(k, p)
+    }
+    return await p
+  }
   return {
     paidWei: chainPaid(chain),
     isPayer: async (a) => paying.has(a.toLowerCase()),
-    payoutOf: async (a) => {
-      const k = a.toLowerCase()
-      let p = payouts.get(k)
-      if (p === undefined) {
-        p = chain.read<string>(chain.contracts.nodes, 'payoutOf', [a]).catch((e: unknown) => {
-          payouts.delete(k)
-          throw new HeuristError('REWARDS_CHAIN_READ', `cannot read the payout of ${a}: ${(e as Error).message}`, { cause: e })
-        })
-        payouts.set(k, p)
-      }
-      return await p
-    }
+    payoutOf,
+    prefetch: async (addresses) => { await mapBounded([...new Set([...addresses].map(a => a.toLowerCase()))], CLOSE_READS_IN_FLIGHT, payoutOf) }
   }
 }
 
@@ -239,9 +261,11 @@ export async function tableInput (chain: ChainClient, epoch: bigint, points: Map
   if (candidates.length > maxMiners) throw new HeuristError('REWARDS_TOO_MANY_MINERS', `epoch ${epoch} has ${candidates.length} registered miners with points; at most ${maxMiners} fit one table`)
   const facts = await epochFacts(chain, epoch)
   const slashed = await slashedSince(chain, epoch, facts)
+  const sorted = candidates.sort(([a], [b]) => (a.toLowerCase() < b.toLowerCase() ? -1 : 1))
+  const perMiner = await mapBounded(sorted, CLOSE_READS_IN_FLIGHT, async ([operator]) => await minerFacts(chain, operator))
   const miners: MinerEpoch[] = []
-  for (const [operator, pts] of candidates.sort(([a], [b]) => (a.toLowerCase() < b.toLowerCase() ? -1 : 1))) {
-    const f = await minerFacts(chain, operator)
+  for (const [i, [operator, pts]] of sorted.entries()) {
+    const f = perMiner[i]!
     if (!f.registered) continue
     miners.push({ operator, payout: f.payout, stake: f.stake, votes: f.votes, voters: f.voters, points: pts, slashed: slashed.has(operator.toLowerCase()) })
   }
