@@ -73,6 +73,8 @@ interface NextResult { probabilities?: Map<Token, number>, logits?: Map<Token, n
  * result in order. Memory: one batch's results at a time.
  */
 async function publicBatches (sequence: LlamaContextSequence, tokens: readonly number[], first: number, plan: DecodePlan, gen: (at: number) => GenerateNext, read: (next: NextResult | undefined) => void): Promise<void> {
+  // an empty prompt (first = −1): nothing was decoded before the first token, so nothing is read there
+  for (let i = first; i < 0; i++) read(undefined)
   for (const b of batchesOf(plan, tokens.length, first)) {
     const items: ControlledEvaluateInputItem[] = []
     for (let i = b.start; i < b.end; i++) items.push(i >= first ? [tokens[i] as Token, { generateNext: gen(i - first) }] : tokens[i] as Token)
@@ -357,13 +359,16 @@ async function compactViaControlledEvaluate (sequence: LlamaContextSequence, tok
   const out: CompactDistribution[] = []
   let at = 0
   await publicBatches(sequence, tokens, first, plan, i => ({ logits: { filter: { tokens: extraAt(i) as Token[], includeTop: top } }, totalLogitWeight: true, options: { temperature: 1, topK: 0, topP: 1 } }), next => {
-    out.push(compactFromMap(next, top, extraAt(at++)))
+    // before an empty prompt's first token: no distribution (every token outside it)
+    out.push(first + at < 0 ? { tokens: new Int32Array(0), logits: new Float64Array(0), extraTokens: new Int32Array(0), extraLogits: new Float64Array(0), lse: -Infinity } : compactFromMap(next, top, extraAt(at)))
+    at++
   })
   if (temperature !== undefined) {
     await sequence.eraseContextTokenRanges([{ start: begin, end: sequence.nextTokenIndex }])
     at = 0
     await publicBatches(sequence, tokens, first, plan, () => ({ totalLogitWeight: true, options: { temperature, topK: 0, topP: 1 } }), next => {
       const d = out[at++]
+      if (d !== undefined && d.tokens.length === 0) return
       const w = next?.totalLogitWeight
       if (d === undefined || typeof w !== 'number' || !(w > 0) || !Number.isFinite(w)) throw new Error('unexpected controlledEvaluate result')
       d.lseT = (d.logits[0] ?? 0) / temperature + Math.log(w)
