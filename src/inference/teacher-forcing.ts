@@ -21,7 +21,7 @@ export const defaultTeacherForceOptions: TeacherForceOptions = { lanes: 4, nativ
 export type GrammarStates = readonly unknown[]
 
 /**
- * Teacher forcing: decodes `tokens` in one batch and reads the next-token distribution after
+ * Teacher forcing: decodes `tokens` in batches (`batchesOf`) and reads the next-token distribution after
  * every position from `first` on (the sampler chain temperature 1 → top-k `topK` (0 = whole
  * vocabulary) → top-p 1, exactly as `controlledEvaluate` with `generateNext.probabilities`).
  *
@@ -170,7 +170,7 @@ export const TEACHER_FORCE_CHUNK = 16
 /**
  * Logits one decode call may ask llama.cpp to keep: a float per vocabulary entry for each
  * position with logits, so positions × vocabulary is bounded (2^21 floats, 8 MiB: 16
- * positions of a 128k vocabulary). On a small vocabulary the whole job fits in one decode.
+ * positions of a 128k vocabulary). On a small vocabulary `DECODE_ROWS_BELOW` binds first.
  */
 export const TEACHER_FORCE_LOGITS = 2 ** 21
 
@@ -221,7 +221,7 @@ function parseProbabilities (raw: unknown, grammar: boolean): RawDistribution {
 }
 
 /**
- * Decodes `tokens` (at most `TEACHER_FORCE_CHUNK` positions with logits per decode call) and
+ * Decodes `tokens` in the plan's batches (`batchesOf`) and
  * reads every position from `first` on through `lanes` lanes in flight at once. Null when the
  * lanes cannot be set up (the caller falls back to the public path).
  */
