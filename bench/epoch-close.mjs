@@ -1,6 +1,8 @@
 // Closing a large epoch, for real (issue 16, finding 6): the EDR devnet with the contracts,
 // validators running the real epoch service on real libp2p (127.0.0.1), and paying gateways
-// (dev accounts with a Payments deposit) gossiping receipts they countersigned.
+// (dev accounts with a Payments deposit) gossiping receipts they countersigned, and paying the
+// registered miners for them at the floor price inside the epoch (points are bounded by payment;
+// throwaway keys are never paid).
 //   flood:  T throwaway keys (never registered), one receipt each, plus H registered honest
 //           miners: the epoch closes, the root is posted, no throwaway key gets a leaf.
 //   wide:   R registered miners (default 8,001: one more than one gossip message holds,
@@ -11,7 +13,7 @@
 //
 //   npm run build && npm run bench:epoch-close [-- --throwaway 4001 --honest 3 --registered 8001 --publishers 10 --cases flood,wide]
 import '../dist/core/shim.js'
-import { Wallet, Interface, hexlify, randomBytes, ZeroHash } from 'ethers'
+import { Wallet, Interface, hexlify, randomBytes, ZeroAddress, ZeroHash } from 'ethers'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -20,7 +22,8 @@ import { loadArtifacts } from '../dist/chain/compile.js'
 import { Store } from '../dist/core/store.js'
 import { silentLogger } from '../dist/core/logger.js'
 import { identityFromPrivateKey } from '../dist/core/identity.js'
-import { POOL } from '../dist/core/typed-data.js'
+import { POOL, heuristDomain, PaymentAuthorizationTypes } from '../dist/core/typed-data.js'
+import { FLOOR_WEI_PER_UNIT, REDEMPTION_WINDOW_SECONDS } from '../dist/economics/index.js'
 import { createHeuristNode, signReceipt, receiptHash, countersign, TOPICS } from '../dist/p2p/index.js'
 import { EpochService, MAX_LEAVES, onRewardRoots, checkLeaves } from '../dist/rewards/index.js'
 
@@ -154,6 +157,29 @@ async function makeReceipts (devnet, keys, gateways) {
 }
 
 /**
+ * Points are bounded by what each requester paid its miner in Payments (issue 16): every gateway
+ * pays the registered miners whose receipts it countersigned, at the floor price for their units,
+ * in Pay-by-User settlements it authorizes to itself (64 miners per transaction), inside epoch 0.
+ */
+async function payMiners (devnet, gateways, batches, expected) {
+  const want = new Set(expected.map(a => a.toLowerCase()))
+  const domain = heuristDomain(devnet.deployment.chainId, devnet.deployment.contracts.Payments)
+  let txs = 0
+  for (const [i, g] of gateways.entries()) {
+    const owed = batches[i].filter(m => want.has(m.signed.receipt.miner.toLowerCase()))
+      .map(m => ({ miner: m.signed.receipt.miner, podId: ZeroHash, podDeployer: ZeroAddress, podBps: 0, pool: POOL.llm, cumulativeAmount: BigInt(m.signed.receipt.computeUnits) * FLOOR_WEI_PER_UNIT.llama }))
+    if (owed.length === 0) continue
+    const chain = await connectChain({ deployment: devnet.deployment, signer: g.wallet })
+    try {
+      const a = { payer: g.wallet.address, frontend: g.wallet.address, session: hexlify(randomBytes(32)), maxAmount: owed.reduce((t, x) => t + x.cumulativeAmount, 0n), expiry: (await devnet.now()) + 3600n }
+      const sig = await g.wallet.signTypedData(domain, PaymentAuthorizationTypes, a)
+      for (let k = 0; k < owed.length; k += 64) { await chain.settleAuthorized(a, sig, owed.slice(k, k + 64)); txs++ }
+    } finally { chain.close() }
+  }
+  return txs
+}
+
+/**
  * Publishes every gateway's receipts under the topic's rate limit, no further ahead of the
  * slowest validator than WINDOW receipts, and only while the gateway sees every validator on the
  * receipts topic. Gossipsub neither waits for a busy receiver (no backpressure on its outbound
@@ -230,10 +256,13 @@ async function closeEpoch (devnet, vals, gateways, batches, expected) {
   if (short > 0) throw new Error(`${short} receipts never reached every validator`)
   // publishing started at t0 (performance clock); the last receipt was filed at lastFiledAt (wall clock)
   const fileMs = Math.round(lastFiledAt - (Date.now() - (performance.now() - t0)))
+  t0 = performance.now()
+  const paymentTxs = await payMiners(devnet, gateways, batches, expected)
+  const payMs = ms(t0)
   const emission = vals[0].chain.contracts.emission
   progress('filed; ending the epoch')
   t0 = performance.now()
-  await devnet.timeTravel(EPOCH)
+  await devnet.timeTravel(EPOCH + REDEMPTION_WINDOW_SECONDS)
   await must('the root is posted', async () => await vals[0].chain.read(emission, 'posted', [0n]), 600_000, 200)
   const rootMs = ms(t0)
   const recs = vals.map(v => v.epochs.closed().find(r => r.epoch === 0n))
@@ -248,6 +277,8 @@ async function closeEpoch (devnet, vals, gateways, batches, expected) {
     filedMs: fileMs,
     filedPerReceiptMs: +(fileMs / total).toFixed(2),
     republished,
+    paymentTxs,
+    payMs,
     timeTravelToRootOnChainMs: rootMs,
     closeMs: recs.map(r => Math.round(r.closeMs)),
     phasesMs: recs.map(r => round(r.phases)),

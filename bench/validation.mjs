@@ -12,7 +12,8 @@
 // carry stop strings. The last part runs bench/validation-memory.mjs --quick: validator peak
 // memory for one 256-token job with top-k off on tiny-llama-128k (a 128,256-token vocabulary).
 // `endsOnTinyLlama128k` runs honest and truncating jobs on that model, which ends by itself
-// (tiny-llama almost never does): the end checks' false positives where they can happen.
+// (tiny-llama almost never does): the end checks' false positives where they can happen; its
+// honest jobs also give validation ÷ generation time on a 128,256-token vocabulary.
 //
 // Trials draw the sampled jobs at random (without replacement) from a pool of cheating jobs
 // generated and scored once per mode, so many trials cost little; each trial decides after
@@ -154,10 +155,18 @@ try {
       const scores = []
       let onEnd = 0
       let windowFails = 0
+      // validation ÷ generation per job, side by side as on tiny-llama (the first 5 jobs warm up)
+      const ratios = []
+      const genMs = []
+      const valMs = []
       for (let i = 0; i < HONEST128K; i++) {
         const job = long(llmJob(big.id, 300_000 + i))
+        const t0 = performance.now()
         const out = await honest128.execute(job)
+        const t1 = performance.now()
         const s = await score128(job, out)
+        const t2 = performance.now()
+        if (i >= 5) { ratios.push((t2 - t1) / (t1 - t0)); genMs.push(t1 - t0); valMs.push(t2 - t1) }
         scores.push(s)
         if (out.result.finishReason === 'stop' && s.endP !== undefined && s.endP < 1) onEnd++
         if (windowTest(scores.slice(-defaultLlmCheckOptions.window)).fail) windowFails++
@@ -182,7 +191,8 @@ try {
       ends128k[name] = {
         maxTokens: TOKENS128K,
         honest: { jobs: HONEST128K, endedOnEndToken: onEnd, minEndP: ps.length ? Number(Math.min(...ps).toExponential(3)) : null, medianEndP: ps.length ? Number(median(ps).toExponential(3)) : null, jobsFailed: scores.filter(s => s.fail).length, windowTestsFailed: windowFails },
-        truncate: { detectionRate: detected / TRIALS, jobsToDetect: { median: median(took), max: took.length ? Math.max(...took) : null }, jobsFailingAlone: pool.filter(s => s.fail).length / pool.length }
+        truncate: { detectionRate: detected / TRIALS, jobsToDetect: { median: median(took), max: took.length ? Math.max(...took) : null }, jobsFailingAlone: pool.filter(s => s.fail).length / pool.length },
+        time: { llmValidationOverGeneration: { medianPerJob: r3(median(ratios)) }, generationMsMedian: r3(median(genMs)), validationMsMedian: r3(median(valMs)) }
       }
     }
     await e128.stop()

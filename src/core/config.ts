@@ -55,7 +55,7 @@ export const configSpec = {
   },
   mine: {
     maxJobs: field(z.number().int().min(1).max(256), 2, 'jobs a miner runs at once (more wait in the queue)'),
-    price: field(z.string().regex(/^(0|[1-9][0-9]{0,77})$/, 'a price in wei (decimal integer)'), '0', 'price per compute unit advertised, in wei (a unit: one token, or one step of a 64×64 image tile, on a 1 GiB model)'),
+    price: field(z.string().regex(/^(0|[1-9][0-9]{0,77})$/, 'a price in wei (decimal integer)'), '1000000000', 'price per compute unit advertised, in wei (a unit: one token, or one step of a 64×64 image tile, on a 1 GiB model); default the protocol floor (1 gwei): below it a miner earns points only for the units its payments cover, at 0 none'),
     serveUnpaid: field(z.boolean(), false, 'serve requesters whose Payments deposit does not cover the job (local use); off: they get a P2P_NO_DEPOSIT rejection'),
     advertIntervalMs: field(z.number().int().min(500).max(600_000), 5000, 'how often the capacity advert is published, in ms (adverts live three intervals)'),
     drainGraceMs: field(z.number().int().min(0).max(600_000), 30_000, 'on SIGINT/SIGTERM, how long running jobs may take to finish before they are cancelled'),

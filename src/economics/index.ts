@@ -34,6 +34,10 @@ export {
   MAX_MODEL_WEIGHT_GIB, PROMPT_BYTES_PER_UNIT, PROMPT_UNITS_PER_MESSAGE, IMAGE_TILE_PX,
   modelWeightGib, clampWeight, promptUnits, llmComputeUnits, imageComputeUnits
 } from './compute-units.js'
+export {
+  FLOOR_WEI_PER_UNIT, REDEMPTION_WINDOW_SECONDS, redemptionWindow, paidUnits, cappedPoints, paidTripleKey, paidByTriple,
+  type PaidRedemption
+} from './paid-points.js'
 export { splitRevenue, PROTOCOL_FEE_BPS, type RevenueShares, type RevenueSplit } from './revenue.js'
 export {
   minimumStake, isStakeSecure, expectedPayoffHonest, expectedPayoffMalicious, attackProbabilityWad,

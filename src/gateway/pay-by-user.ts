@@ -25,7 +25,7 @@ import type { PodShare } from './vouchers.js'
  *   at settlement. It bounds that risk: a withdrawal being requested is not counted as
  *   deposit; an authorization must expire within the withdraw delay (so a withdrawal requested
  *   after a job cannot complete before the session is settled); it settles when a session owes
- *   `settleThresholdWei` and `settleMarginSeconds` before expiry. A settlement that the chain
+ *   `settleThresholdWei`, `settleMarginSeconds` before expiry, and at each epoch's end. A settlement that the chain
  *   refuses for good is paid to the miners from the gateway's own deposit (`onUnsettled`,
  *   its ordinary vouchers), so a miner is never left unpaid for a job the gateway accepted.
  */
@@ -128,6 +128,8 @@ export interface PayByUserChain {
   depositOf: (payer: string) => Promise<bigint>
   withdrawalOf: (payer: string) => Promise<{ amount: bigint, at: bigint }>
   settleAuthorized: (a: PaymentAuthorization, signature: string, allocations: Allocation[]) => Promise<unknown>
+  /** The chain's epoch (Payments.currentEpoch): when it moves on, every session owing anything is settled. Absent: no epoch-end settlement. */
+  currentEpoch?: () => Promise<bigint>
 }
 
 export interface PayByUserOptions {
@@ -193,7 +195,8 @@ export class PayByUser {
   private readonly queues = new Map<string, Promise<unknown>>()
   private readonly settling = new Set<string>()
   private timer: NodeJS.Timeout | null = null
-  readonly stats = { settlements: 0, settled: 0n, fallback: 0n }
+  private lastEpoch: bigint | null = null
+  readonly stats = { settlements: 0, settled: 0n, fallback: 0n, epochPasses: 0 }
 
   constructor (store: Store, private readonly chain: PayByUserChain, private readonly logger: Logger, init: Partial<PayByUserOptions> & Pick<PayByUserOptions, 'domain' | 'frontend' | 'asset' | 'withdrawDelaySeconds'>,
     /** Pays a channel's amount that the chain refused to settle from the gateway's own deposit (its vouchers). */
@@ -361,13 +364,22 @@ export class PayByUser {
     return (await this.repo.entries({ limit })).map(([, s]) => s)
   }
 
-  /** Settles the sessions that owe the threshold or are near expiry; forgets expired ones that owe nothing. */
+  /**
+   * Settles the sessions that owe the threshold or are near expiry, and every session that owes
+   * anything once the chain's epoch has moved on (a miner's points for the ended epoch count only
+   * the settlements inside its redemption window: economics/paid-points); forgets expired ones
+   * that owe nothing.
+   */
   async settleDue (): Promise<void> {
     const now = BigInt(this.o.now())
     const soon = now + BigInt(this.o.settleMarginSeconds)
+    const epoch = this.chain.currentEpoch === undefined ? null : await this.chain.currentEpoch().catch(() => null)
+    const ended = epoch !== null && this.lastEpoch !== null && epoch > this.lastEpoch
+    if (epoch !== null) this.lastEpoch = epoch
+    if (ended) this.stats.epochPasses++
     for (const s of await this.sessions()) {
       const owe = unsettled(s)
-      if (owe > 0n && (owe >= this.o.settleThresholdWei || s.expiry <= soon)) await this.settle(s.payer, s.session)
+      if (owe > 0n && (ended || owe >= this.o.settleThresholdWei || s.expiry <= soon)) await this.settle(s.payer, s.session)
       // an expired authorization is refused before its session is read: nothing needs it any more
       else if (owe === 0n && s.expiry < now) {
         const key = sessionKey(s.payer, s.session)

@@ -9,12 +9,19 @@ import type { Store, Repository } from '../core/store.js'
 import { HeuristError } from '../core/errors.js'
 import { VoucherTypes, type Voucher, type Eip712Domain } from '../core/typed-data.js'
 import type { SignedVoucher } from './vouchers.js'
+import { POOLS, paidTripleKey } from '../economics/index.js'
+
+const ZERO_ADDRESS = '0x0000000000000000000000000000000000000000'
 
 /**
  * Getting paid: the gateway pushes each new cumulative voucher to its miner over
  * `/heurist/voucher/1.0.0` (one length-prefixed JSON frame). The miner keeps the highest valid
  * voucher per Payments channel (payer, pod, pod share) and redeems in `Payments` when what it
- * is owed passes a threshold, and once more on shutdown: one transaction for any number of jobs.
+ * is owed passes a threshold, as soon as the chain passes an epoch's end (everything owed, any
+ * amount), and once more on shutdown: one transaction for any number of jobs. The epoch-end
+ * pass is what keeps points: a receipt earns at most what its payer's redemptions in the
+ * epoch's redemption window paid (economics/paid-points), and a voucher still unredeemed when
+ * that window closes counts for nothing in the epoch.
  *
  * A voucher is a claim by its payer, and anyone can make up payers: before one is stored it
  * must be signed by its payer under this Payments domain, for this miner, and covered by the
@@ -82,6 +89,8 @@ export interface Redeemer {
   redeemVoucher: (v: Voucher, signature: string) => Promise<unknown>
   /** The payer's Payments deposit now. */
   depositOf: (payer: string) => Promise<bigint>
+  /** The chain's epoch (Payments.currentEpoch): when it moves on, everything owed is redeemed. Absent: no epoch-end pass. */
+  currentEpoch?: () => Promise<bigint>
 }
 
 export interface VoucherInboxOptions {
@@ -93,9 +102,18 @@ export interface VoucherInboxOptions {
   maxPerPeer: number
   /** Most channels kept in all. Default 4096 (each is one store entry and one check per redemption pass). */
   maxTotal: number
+  /**
+   * How often the chain's epoch is read; when it has moved on, every channel owed anything is
+   * redeemed whatever the threshold, inside the ended epoch's redemption window (30 chain
+   * seconds). Default 1 s; 0 = never (then only threshold and shutdown redeem).
+   */
+  epochPollMs: number
 }
 
-export const defaultVoucherInboxOptions: Omit<VoucherInboxOptions, 'domain'> = { thresholdWei: 0n, maxPerPeer: 64, maxTotal: 4096 }
+export const defaultVoucherInboxOptions: Omit<VoucherInboxOptions, 'domain'> = { thresholdWei: 0n, maxPerPeer: 64, maxTotal: 4096, epochPollMs: 1000 }
+
+/** After an epoch's end, vouchers arriving this long are redeemed at once (half the redemption window). */
+const LATE_VOUCHER_MS = 15_000
 
 /** Reverts that mean a stored voucher can never pay: it is dropped instead of retried. */
 const HOPELESS = new Set(['CHAIN_INSUFFICIENT_DEPOSIT', 'CHAIN_BAD_SIGNATURE'])
@@ -120,7 +138,12 @@ export class VoucherInbox {
   private started = false
   /** Stored channel → the peer that opened it (loaded at start; the bounds count these). */
   private readonly channels = new Map<string, string>()
-  readonly stats = { received: 0, refused: 0, dropped: 0, redeemed: 0n, transactions: 0 }
+  readonly stats = { received: 0, refused: 0, dropped: 0, redeemed: 0n, transactions: 0, epochPasses: 0 }
+  private epochTimer: NodeJS.Timeout | null = null
+  private epochPass: Promise<void> = Promise.resolve()
+  private lastEpoch: bigint | null = null
+  /** Until then (ms), a new voucher is redeemed whatever the threshold: just after an epoch's end. */
+  private lateUntil = 0
 
   constructor (private readonly node: HeuristNode, store: Store, private readonly chain: Redeemer | null, private readonly logger: Logger, init: Partial<VoucherInboxOptions> & Pick<VoucherInboxOptions, 'domain'>) {
     this.o = { ...defaultVoucherInboxOptions, ...init }
@@ -131,6 +154,7 @@ export class VoucherInbox {
     if (this.started) return
     this.started = true
     for (const [k, v] of await this.repo.entries({ limit: this.o.maxTotal })) this.channels.set(k, v.from)
+    this.watchEpochs()
     await this.node.libp2p.handle(VOUCHER_PROTOCOL, (stream: Stream, connection: { remotePeer: { toString: () => string } }) => { this.onStream(stream, connection.remotePeer.toString()).catch(err => { this.logger.debug({ err: (err as Error).message }, 'voucher stream failed') }) }, { maxInboundStreams: 8 })
   }
 
@@ -180,7 +204,7 @@ export class VoucherInbox {
     })
     if (kept === null) return false
     this.stats.received++
-    if (kept && this.chain !== null) await this.redeem(key, this.o.thresholdWei).catch(err => { this.logger.warn({ err: (err as Error).message }, 'redeem failed; will retry with the next voucher or at shutdown') })
+    if (kept && this.chain !== null) await this.redeem(key, Date.now() < this.lateUntil ? 1n : this.o.thresholdWei).catch(err => { this.logger.warn({ err: (err as Error).message }, 'redeem failed; will retry with the next voucher or at shutdown') })
     return kept
   }
 
@@ -244,6 +268,26 @@ export class VoucherInbox {
     return total
   }
 
+  /**
+   * What the held vouchers still owe, per (requester, miner, pool) key as the payment cap counts
+   * a redemption (`paidTripleKey`: the voucher's frontend when it names one, else its payer).
+   * The running epoch's points estimate adds it: these are redeemed at the epoch's end.
+   */
+  async owedByTriple (): Promise<Map<string, bigint>> {
+    const out = new Map<string, bigint>()
+    if (this.chain === null) return out
+    for (const [, v] of await this.repo.entries({ limit: this.o.maxTotal })) {
+      const { voucher } = plain(v)
+      const pool = POOLS[voucher.pool]
+      if (pool === undefined) continue
+      const owed = await this.chain.redeemable(voucher)
+      if (owed === 0n) continue
+      const k = paidTripleKey(voucher.frontend.toLowerCase() === ZERO_ADDRESS ? voucher.payer : voucher.frontend, voucher.miner, pool)
+      out.set(k, (out.get(k) ?? 0n) + owed)
+    }
+    return out
+  }
+
   /** Redeems every voucher that still owes anything (on shutdown); returns the amount. */
   async redeemAll (): Promise<bigint> {
     let total = 0n
@@ -253,9 +297,34 @@ export class VoucherInbox {
     return total
   }
 
+  /** Reads the chain's epoch every `epochPollMs`; when it has moved on, redeems everything owed. */
+  private watchEpochs (): void {
+    const chain = this.chain
+    if (chain?.currentEpoch === undefined || this.o.epochPollMs <= 0) return
+    const tick = (): void => {
+      this.epochTimer = null
+      this.epochPass = (async () => {
+        const epoch = await chain.currentEpoch!()
+        const ended = this.lastEpoch !== null && epoch > this.lastEpoch
+        this.lastEpoch = epoch
+        if (!ended || !this.started) return
+        this.stats.epochPasses++
+        // vouchers for the ended epoch's last jobs may still arrive: redeem those at once too
+        this.lateUntil = Date.now() + LATE_VOUCHER_MS
+        const paid = await this.redeemAll()
+        this.logger.info({ epoch: epoch.toString(), redeemed: paid.toString() }, 'epoch ended: everything owed redeemed')
+      })().catch(err => { this.logger.warn({ err: (err as Error).message }, 'epoch-end redemption pass failed; a later poll retries') })
+        .finally(() => { if (this.started) { this.epochTimer = setTimeout(tick, this.o.epochPollMs); this.epochTimer.unref() } })
+    }
+    tick()
+  }
+
   async stop (): Promise<void> {
     if (!this.started) return
     this.started = false
+    if (this.epochTimer !== null) clearTimeout(this.epochTimer)
+    this.epochTimer = null
+    await this.epochPass
     await this.node.libp2p.unhandle(VOUCHER_PROTOCOL).catch(() => {})
     await this.redeemAll()
   }

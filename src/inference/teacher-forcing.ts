@@ -21,7 +21,7 @@ export const defaultTeacherForceOptions: TeacherForceOptions = { lanes: 4, nativ
 export type GrammarStates = readonly unknown[]
 
 /**
- * Teacher forcing: decodes `tokens` in one batch and reads the next-token distribution after
+ * Teacher forcing: decodes `tokens` in batches (`batchesOf`) and reads the next-token distribution after
  * every position from `first` on (the sampler chain temperature 1 → top-k `topK` (0 = whole
  * vocabulary) → top-p 1, exactly as `controlledEvaluate` with `generateNext.probabilities`).
  *
@@ -73,6 +73,8 @@ interface NextResult { probabilities?: Map<Token, number>, logits?: Map<Token, n
  * result in order. Memory: one batch's results at a time.
  */
 async function publicBatches (sequence: LlamaContextSequence, tokens: readonly number[], first: number, plan: DecodePlan, gen: (at: number) => GenerateNext, read: (next: NextResult | undefined) => void): Promise<void> {
+  // an empty prompt (first = −1): nothing was decoded before the first token, so nothing is read there
+  for (let i = first; i < 0; i++) read(undefined)
   for (const b of batchesOf(plan, tokens.length, first)) {
     const items: ControlledEvaluateInputItem[] = []
     for (let i = b.start; i < b.end; i++) items.push(i >= first ? [tokens[i] as Token, { generateNext: gen(i - first) }] : tokens[i] as Token)
@@ -131,7 +133,7 @@ function nativeAccess (sequence: LlamaContextSequence, model: LlamaModel): Nativ
 export const DECODE_ROWS_BELOW = 64
 
 interface DecodePlan {
-  /** Positions with logits per decode call after the prompt. */
+  /** Positions with logits per decode call. */
   chunk: number
 }
 
@@ -144,13 +146,15 @@ interface Batch { start: number, end: number }
 
 /**
  * The decode calls of one teacher forcing; both paths make the same ones, so they give the
- * same numbers. The prompt is decoded alone, as the miner decoded it (its last position read),
- * then the output in chunks.
+ * same numbers. A prompt of 64 tokens or more is decoded alone, tiled as the miner decoded it;
+ * otherwise every batch has fewer than 64 rows and at most `chunk` positions read.
  */
 function batchesOf (plan: DecodePlan, n: number, first: number): Batch[] {
   const out: Batch[] = []
-  for (let start = 0; start < n;) {
-    const end = Math.min(n, start === 0 && first >= 0 ? first + 1 : start + plan.chunk)
+  let start = 0
+  if (first + 1 >= DECODE_ROWS_BELOW) { out.push({ start: 0, end: Math.min(n, first + 1) }); start = first + 1 }
+  while (start < n) {
+    const end = Math.min(n, Math.max(first, start) + plan.chunk, start + DECODE_ROWS_BELOW - 1)
     out.push({ start, end })
     start = end
   }
@@ -166,7 +170,7 @@ export const TEACHER_FORCE_CHUNK = 16
 /**
  * Logits one decode call may ask llama.cpp to keep: a float per vocabulary entry for each
  * position with logits, so positions × vocabulary is bounded (2^21 floats, 8 MiB: 16
- * positions of a 128k vocabulary). On a small vocabulary the whole job fits in one decode.
+ * positions of a 128k vocabulary). On a small vocabulary `DECODE_ROWS_BELOW` binds first.
  */
 export const TEACHER_FORCE_LOGITS = 2 ** 21
 
@@ -217,7 +221,7 @@ function parseProbabilities (raw: unknown, grammar: boolean): RawDistribution {
 }
 
 /**
- * Decodes `tokens` (at most `TEACHER_FORCE_CHUNK` positions with logits per decode call) and
+ * Decodes `tokens` in the plan's batches (`batchesOf`) and
  * reads every position from `first` on through `lanes` lanes in flight at once. Null when the
  * lanes cannot be set up (the caller falls back to the public path).
  */
@@ -355,13 +359,16 @@ async function compactViaControlledEvaluate (sequence: LlamaContextSequence, tok
   const out: CompactDistribution[] = []
   let at = 0
   await publicBatches(sequence, tokens, first, plan, i => ({ logits: { filter: { tokens: extraAt(i) as Token[], includeTop: top } }, totalLogitWeight: true, options: { temperature: 1, topK: 0, topP: 1 } }), next => {
-    out.push(compactFromMap(next, top, extraAt(at++)))
+    // before an empty prompt's first token: no distribution (every token outside it)
+    out.push(first + at < 0 ? { tokens: new Int32Array(0), logits: new Float64Array(0), extraTokens: new Int32Array(0), extraLogits: new Float64Array(0), lse: -Infinity } : compactFromMap(next, top, extraAt(at)))
+    at++
   })
   if (temperature !== undefined) {
     await sequence.eraseContextTokenRanges([{ start: begin, end: sequence.nextTokenIndex }])
     at = 0
     await publicBatches(sequence, tokens, first, plan, () => ({ totalLogitWeight: true, options: { temperature, topK: 0, topP: 1 } }), next => {
       const d = out[at++]
+      if (d !== undefined && d.tokens.length === 0) return
       const w = next?.totalLogitWeight
       if (d === undefined || typeof w !== 'number' || !(w > 0) || !Number.isFinite(w)) throw new Error('unexpected controlledEvaluate result')
       d.lseT = (d.logits[0] ?? 0) / temperature + Math.log(w)

@@ -18,6 +18,7 @@ import { chainOrganic, epochSchedule } from './inputs.js'
 import { onRewardRoots, checkLeaves, type RewardRootMessage } from './gossip.js'
 import { toSnapshot, POINTS_FILE, type PointsSnapshot } from './snapshot.js'
 import { PollLoop } from './loop.js'
+import { paidTripleKey } from '../economics/index.js'
 
 export interface RewardClaimerOptions {
   /** Claim as soon as a root with our leaf is on chain. Default true; `mine --no-auto-claim` turns it off. */
@@ -30,9 +31,16 @@ export interface RewardClaimerOptions {
   snapshotFile: string | null
   /** Told of each auto-claim that failed (the operator's alerts). Default none. */
   onClaimFailed: ((epoch: bigint, code: string, reason: string) => void) | null
+  /**
+   * Wei this miner holds vouchers for and has not redeemed yet, per (requester, miner, pool)
+   * key (`paidTripleKey`; the voucher inbox's `owedByTriple`). The running epoch's snapshot
+   * (`heurist status`) counts them as paid: the inbox redeems them inside the epoch's
+   * redemption window. Closed epochs count only what was redeemed. Default none.
+   */
+  owedWei: (() => Promise<Map<string, bigint>>) | null
 }
 
-export const defaultRewardClaimerOptions: RewardClaimerOptions = { autoClaim: true, pollMs: 1000, snapshotMs: 2000, snapshotFile: POINTS_FILE, onClaimFailed: null }
+export const defaultRewardClaimerOptions: RewardClaimerOptions = { autoClaim: true, pollMs: 1000, snapshotMs: 2000, snapshotFile: POINTS_FILE, onClaimFailed: null, owedWei: null }
 
 export interface RewardClaimerInit {
   node: HeuristNode
@@ -143,7 +151,12 @@ export class RewardClaimer {
 
   private async writeSnapshot (epoch: bigint): Promise<void> {
     await this.ledger.flush()
-    const pts = await this.ledger.points(epoch, await chainOrganic(this.init.chain))
+    const organic = await chainOrganic(this.init.chain)
+    const owed = this.options.owedWei === null ? null : await this.options.owedWei()
+    const paidWei: typeof organic.paidWei = owed === null
+      ? organic.paidWei
+      : async (e, requester, miner, pool) => await organic.paidWei(e, requester, miner, pool) + (e === epoch ? owed.get(paidTripleKey(requester, miner, pool)) ?? 0n : 0n)
+    const pts = await this.ledger.points(epoch, { ...organic, paidWei })
     this.snapshot = toSnapshot(this.init.node.address, this.payout ?? this.init.node.address, pts)
     if (this.options.snapshotFile === null) return
     await mkdir(this.init.rewardsDir, { recursive: true })

@@ -15,8 +15,8 @@ import { HeuristError } from '../core/errors.js'
 import type { Store } from '../core/store.js'
 import type { ChainClient } from '../chain/index.js'
 import { readRewardFiles } from '../chain/index.js'
-import { multiplierWad, type Pool } from '../economics/index.js'
-import { POOL_NAMES, receiptPoints, relatedParties, type PointsLedger, type OrganicCheck } from './ledger.js'
+import { FLOOR_WEI_PER_UNIT, multiplierWad, redemptionWindow, type Pool } from '../economics/index.js'
+import { POOL_NAMES, capTriples, receiptPoints, relatedParties, type PointsLedger, type OrganicCheck } from './ledger.js'
 import { epochFacts, minerFacts, chainOrganic } from './inputs.js'
 
 export type ReceiptStatus = 'counted' | 'not-organic' | 'failed' | 'duplicate'
@@ -49,6 +49,12 @@ export interface LedgerEarnings {
   ledgerPoints: Record<Pool, string>
   /** Counted receipts left out of `receipts` to bound the listing (every one that does not count is listed). */
   receiptsOmitted: number
+  /**
+   * Requesters whose counted units were more than their redemptions to this miner in the
+   * epoch's window paid for at the floor price: units counted, wei paid, points earned.
+   * Absent in reports written before the payment cap.
+   */
+  unpaid?: Array<{ requester: string, pool: Pool, units: string, paidWei: string, points: string }>
   /** Where this came from: the store itself, or the running miner's report (with its time). */
   source: string
 }
@@ -65,7 +71,7 @@ export interface ChainEarnings {
   rootTotal: string | null
   /** The claim for this node's payout account: Emission's Claimed event. */
   claim: { amount: string, tx: string, block: number } | null
-  /** Vouchers redeemed in Payments to this miner in the epoch, per payer (node share = what this node got). */
+  /** Vouchers redeemed in Payments to this miner in the epoch's redemption window (economics/paid-points), per payer (node share = what this node got). */
   redeemed: Array<{ payer: string, nodeShare: string, transactions: Redemption[] }>
   slashes: Array<{ amount: string, tx: string, block: number }>
   stake: string
@@ -76,6 +82,7 @@ export interface ChainEarnings {
 export type GapCode =
   | 'RECEIPT_NOT_ORGANIC' | 'RECEIPT_FAILED' | 'RECEIPT_DUPLICATE' | 'EPOCH_RUNNING' | 'NO_ROOT' | 'NOT_IN_ROOT'
   | 'NO_CLAIM_FILE' | 'CLAIM_FAILED' | 'NOT_CLAIMED' | 'SLASHED' | 'LEDGER_MISMATCH' | 'NO_LEDGER' | 'RECEIPTS_MISSING'
+  | 'UNPAID_UNITS'
 
 export interface Gap { code: GapCode, reason: string, receiptHash?: string }
 
@@ -104,10 +111,11 @@ const jobFirst = z.object({ receiptHash: z.string() }).strict()
 export async function ledgerEarnings (ledger: PointsLedger, store: Store, epoch: bigint, operator: string, check: OrganicCheck & { stakeOf: (v: string) => Promise<bigint> }, maxCountedListed = MAX_LISTED): Promise<LedgerEarnings> {
   const firstOfJob = store.bucket('rw-jobs', jobFirst)
   const points: Record<Pool, bigint> = { llama: 0n, waifu: 0n }
+  const counted: Array<{ requester: string, miner: string, pool: Pool, units: bigint }> = []
   const paid = new Map<string, boolean>()
   const receipts: ReceiptLine[] = []
   let sampled = 0
-  let counted = 0
+  let listed = 0
   let omitted = 0
   for (const e of (await ledger.entries(epoch)).filter(x => same(x.miner, operator))) {
     const pool = POOL_NAMES[e.pool]!
@@ -144,11 +152,17 @@ export async function ledgerEarnings (ledger: PointsLedger, store: Store, epoch:
       line.reason = `failed validation: failing verdicts by ${fail.map(v => v.validator).join(', ')} (stake ${failStake.toString()} against ${passStake.toString()} passing)`
       continue
     }
-    // the ledger's own rule (one copy): duration bound and the requester's countersigned units
+    // the ledger's own rule (one copy): duration bound and the requester's countersigned units;
+    // the payment cap applies per requester below (capTriples, the ledger's one copy)
     const pts = receiptPoints(e)
     line.points = pts.toString()
-    points[pool] += pts
-    if (++counted > maxCountedListed) { receipts.pop(); omitted++ }
+    counted.push({ requester: e.requester, miner: e.miner, pool, units: pts })
+    if (++listed > maxCountedListed) { receipts.pop(); omitted++ }
+  }
+  const unpaid: NonNullable<LedgerEarnings['unpaid']> = []
+  for (const t of await capTriples(epoch, counted, check.paidWei)) {
+    points[t.pool] += t.points
+    if (t.points < t.units) unpaid.push({ requester: t.requester, pool: t.pool, units: t.units.toString(), paidWei: t.paidWei.toString(), points: t.points.toString() })
   }
   const mine = (await ledger.points(epoch, check)).miners
   const own = [...mine].find(([a]) => same(a, operator))?.[1] ?? { llama: 0n, waifu: 0n }
@@ -159,6 +173,7 @@ export async function ledgerEarnings (ledger: PointsLedger, store: Store, epoch:
     points: { llama: points.llama.toString(), waifu: points.waifu.toString() },
     ledgerPoints: { llama: own.llama.toString(), waifu: own.waifu.toString() },
     receiptsOmitted: omitted,
+    unpaid,
     source: 'store'
   }
 }
@@ -182,6 +197,7 @@ const ledgerEarningsSchema = z.object({
   points: poolPoints,
   ledgerPoints: poolPoints,
   receiptsOmitted: z.number().int().min(0),
+  unpaid: z.array(z.object({ requester: z.string().max(42), pool: z.enum(['llama', 'waifu']), units: uintStr, paidWei: uintStr, points: uintStr }).strict()).max(20_000).optional(),
   source: z.string().max(200)
 }).strict()
 const ledgerReportSchema = z.object({
@@ -238,9 +254,16 @@ export async function chainEarnings (chain: ChainClient, epoch: bigint, operator
   for (const ev of await chain.events('emission', 'Claimed', fromBlock, head)) {
     if (BigInt(ev.args[0] as bigint) === epoch && same(String(ev.args[1]), me.payout)) claim = { amount: BigInt(ev.args[2] as bigint).toString(), tx: ev.transactionHash, block: ev.blockNumber }
   }
+  // redemptions in the epoch's redemption window (what the payment cap reads), not its blocks
+  const window = redemptionWindow(epoch, facts.genesis, facts.epochSeconds)
+  const inWindow = async (block: number): Promise<boolean> => {
+    let t = times.get(block)
+    if (t === undefined) { t = BigInt((await chain.provider.getBlock(block))?.timestamp ?? 0); times.set(block, t) }
+    return t > window.after && t <= window.through
+  }
   const byPayer = new Map<string, Redemption[]>()
   for (const ev of await chain.events('payments', 'Redeemed', fromBlock, head)) {
-    if (!same(String(ev.args[1]), operator) || await epochOf(ev.blockNumber) !== epoch) continue
+    if (!same(String(ev.args[1]), operator) || !await inWindow(ev.blockNumber)) continue
     const payer = getAddress(String(ev.args[0]))
     const list = byPayer.get(payer) ?? []
     list.push({ payer, amount: BigInt(ev.args[4] as bigint).toString(), nodeShare: BigInt(ev.args[5] as bigint).toString(), tx: ev.transactionHash, block: ev.blockNumber })
@@ -318,6 +341,10 @@ export async function reconcileEarnings (input: { operator: string, ledger: Ledg
   }
   if (l !== null && (l.points.llama !== l.ledgerPoints.llama || l.points.waifu !== l.ledgerPoints.waifu)) {
     gaps.push({ code: 'LEDGER_MISMATCH', reason: `the receipts listed add up to ${l.points.llama}/${l.points.waifu} points (llama/waifu) but the ledger counts ${l.ledgerPoints.llama}/${l.ledgerPoints.waifu}: the ledger's rules changed; trust its total` })
+  }
+  for (const u of l?.unpaid ?? []) {
+    const floor = FLOOR_WEI_PER_UNIT[u.pool]
+    gaps.push({ code: 'UNPAID_UNITS', reason: `requester ${u.requester} countersigned ${u.units} units (${u.pool}) but its redemptions to this miner in the epoch's window paid ${u.paidWei} wei, which buys ${u.points} at the floor of ${floor} wei per unit: points are bounded by what was paid (a voucher not redeemed before the window closed, or a price under the floor, earns nothing for the difference)` })
   }
   for (const s of c.slashes) gaps.push({ code: 'SLASHED', reason: `slashed ${s.amount} wei of collateral in this epoch (tx ${s.tx}); a miner slashed in an epoch earns nothing for it` })
 

@@ -15,7 +15,9 @@ import { heuristDomain, VerdictTypes, type Verdict } from '../core/typed-data.js
 import { isVerdictTopic, type HeuristNode } from '../p2p/index.js'
 import { PointsLedger } from './ledger.js'
 import { computeRewardTable, type RewardTable } from './table.js'
-import { tableInput, chainOrganic, epochSchedule, MAX_TABLE_MINERS } from './inputs.js'
+import { tableInput, chainOrganic, chainTime, epochSchedule, MAX_TABLE_MINERS } from './inputs.js'
+import { redemptionWindow } from '../economics/index.js'
+import type { EpochSchedule } from './ledger.js'
 import { onRewardRoots, publishRewardRoot, checkLeaves, splitRewardMessage, signatureOnly, MAX_LEAVES, type RewardRootMessage, type SignedRoot } from './gossip.js'
 
 /** Root entries (epoch, root, total) held at once while their signatures are collected. */
@@ -103,6 +105,7 @@ export class EpochService {
   private readonly endedSeen = new Map<bigint, number>()
   private readonly loop: PollLoop
   private off: (() => void) | null = null
+  private schedule: EpochSchedule | null = null
 
   constructor (private readonly init: EpochServiceInit, options: Partial<EpochServiceOptions> = {}) {
     this.options = { ...defaultEpochServiceOptions, ...options }
@@ -112,7 +115,8 @@ export class EpochService {
 
   async start (): Promise<void> {
     const { chain } = this.init
-    this.ledger.setSchedule(await epochSchedule(chain))
+    this.schedule = await epochSchedule(chain)
+    this.ledger.setSchedule(this.schedule)
     this.ledger.setEpoch(await chain.currentEpoch())
     // a closed epoch (root built) takes no more receipts: every validator's tree stays the one it signed
     this.ledger.setOpen(e => !this.records.has(e))
@@ -182,6 +186,7 @@ export class EpochService {
     // signatures for epochs past the lookback can never be posted by us: let them go
     for (const key of [...this.signatures.keys()]) if (BigInt(key.slice(0, key.indexOf(':'))) < from) this.signatures.delete(key)
     for (const e of [...this.endedSeen.keys()]) if (e < from) this.endedSeen.delete(e)
+    let time: bigint | null = null
     for (let e = from; e < now; e++) {
       const rec = this.records.get(e)
       if (!this.endedSeen.has(e)) this.endedSeen.set(e, Date.now())
@@ -194,6 +199,11 @@ export class EpochService {
       if (rec === undefined) {
         // the grace: receipts of e still arriving are filed before its root is built
         if (Date.now() - this.endedSeen.get(e)! < this.options.graceMs) continue
+        // and the payment cap: the epoch's redemption window must be closed in chain time, so
+        // every validator reads the same redemptions (economics/paid-points)
+        const s = this.schedule!
+        time ??= await chainTime(chain)
+        if (time <= redemptionWindow(e, s.genesis, s.epochSeconds).through) continue
         await this.close(e)
       } else await this.tryPost(rec)
     }
@@ -236,7 +246,7 @@ export class EpochService {
     const parts = splitRewardMessage(message, this.options.leavesPerMessage).length
     const rec: EpochRecord = { epoch: e, table, tree, message, posted: false, postedBy: null, parts, closeMs: performance.now() - t0, phases }
     this.records.set(e, rec)
-    logger.info({ epoch: e.toString(), root: tree.root, total: tree.total.toString(), cap: table.cap.toString(), miners: pts.miners.size, leaves: tree.claims.length, parts, closeMs: Math.round(rec.closeMs), phases: roundAll(phases), receipts: pts.receipts, counted: pts.counted, excluded: pts.excluded }, 'epochs: reward table signed')
+    logger.info({ epoch: e.toString(), root: tree.root, total: tree.total.toString(), cap: table.cap.toString(), miners: pts.miners.size, leaves: tree.claims.length, parts, closeMs: Math.round(rec.closeMs), phases: roundAll(phases), receipts: pts.receipts, counted: pts.counted, excluded: pts.excluded, unpaidUnits: pts.unpaidUnits.toString() }, 'epochs: reward table signed')
     this.addSignature({ message, signer: wallet.address })
     await this.tryPost(rec)
   }

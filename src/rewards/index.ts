@@ -8,9 +8,9 @@
  *   const claimer = new RewardClaimer({ node, chain, store, logger, rewardsDir }, { autoClaim })  // miners
  *   await claimer.start()
  */
-export { PointsLedger, MAX_WEIGHT_GIB, POOL_NAMES, receiptEpoch, receiptPoints, relatedParties, type LedgerEntry, type EpochPoints, type OrganicCheck, type EpochSchedule } from './ledger.js'
+export { PointsLedger, MAX_WEIGHT_GIB, POOL_NAMES, receiptEpoch, receiptPoints, relatedParties, capTriples, type PaidTriple, type LedgerEntry, type EpochPoints, type OrganicCheck, type EpochSchedule } from './ledger.js'
 export { computeRewardTable, poolAmounts, type RewardTable, type RewardTableInput, type MinerEpoch, type MinerPayout, type PoolTable, type Schedule } from './table.js'
-export { tableInput, epochFacts, epochSchedule, everRegistered, minerFacts, payers, chainOrganic, slashedSince, slashes, votersOf, MAX_TABLE_MINERS, type EpochChainFacts } from './inputs.js'
+export { tableInput, epochFacts, epochSchedule, everRegistered, minerFacts, payers, chainOrganic, chainPaid, chainTime, paidInEpoch, type PaidWei, slashedSince, slashes, votersOf, MAX_TABLE_MINERS, type EpochChainFacts } from './inputs.js'
 export {
   REWARDS_TOPIC, MAX_LEAVES, MAX_PARTS, splitRewardMessage, RewardPartsAssembler, rewardRootMessageSchema, validateRewardMessage, encodeRewardMessage, checkLeaves, onRewardRoots,
   publishRewardRoot, rootDigest, signatureOnly, type RewardRootMessage, type SignedRoot

@@ -7,7 +7,7 @@
 import type { EventLog } from 'ethers'
 import type { ChainClient } from '../chain/index.js'
 import { HeuristError } from '../core/errors.js'
-import type { Pool, Season2Params } from '../economics/index.js'
+import { POOLS, paidByTriple, paidTripleKey, redemptionWindow, REDEMPTION_WINDOW_SECONDS, type Pool, type Season2Params, type PaidRedemption } from '../economics/index.js'
 import type { MinerEpoch, RewardTableInput, Schedule } from './table.js'
 import type { EpochSchedule } from './ledger.js'
 
@@ -80,14 +80,99 @@ export async function payers (chain: ChainClient): Promise<Set<string>> {
   return out
 }
 
+/** The chain's latest block time (unix seconds): what "chain time" means for windows and roots. */
+export async function chainTime (chain: ChainClient): Promise<bigint> {
+  const b = await chain.provider.getBlock('latest')
+  if (b === null) throw new HeuristError('REWARDS_CHAIN_READ', 'cannot read the latest block')
+  return BigInt(b.timestamp)
+}
+
+/**
+ * The first block in [lo, hi] whose timestamp is above `t`, or hi + 1 when none is: a binary
+ * search on block times (never decreasing), about log2(hi − lo) block reads.
+ */
+async function firstBlockAfter (chain: ChainClient, t: bigint, lo: number, hi: number, times: Map<number, bigint>): Promise<number> {
+  const timeOf = async (n: number): Promise<bigint> => {
+    let v = times.get(n)
+    if (v === undefined) {
+      const b = await chain.provider.getBlock(n)
+      if (b === null) throw new HeuristError('REWARDS_CHAIN_READ', `cannot read block ${n}`)
+      v = BigInt(b.timestamp)
+      times.set(n, v)
+    }
+    return v
+  }
+  let a = lo
+  let b = hi + 1
+  for (let i = 0; i < 64 && a < b; i++) {
+    const mid = Math.floor((a + b) / 2)
+    if (await timeOf(mid) > t) b = mid
+    else a = mid + 1
+  }
+  return a
+}
+
+/** Blocks per event query while scanning a window (each query's logs are folded in before the next). */
+const WINDOW_CHUNK_BLOCKS = 10_000
+
+/**
+ * Wei redeemed in `Payments` per (requester, miner, pool) in epoch `epoch`'s redemption window
+ * (economics/paid-points: block time in (end(N−1) + W, end(N) + W], related redemptions left
+ * out, a redemption credited to its frontend, else its payer). The window's blocks are found
+ * by binary search on block times, then only those blocks' Redeemed events are read, in
+ * chunks folded into one map (its size is bounded by the distinct paying triples).
+ */
+export async function paidInEpoch (chain: ChainClient, epoch: bigint, schedule: EpochSchedule, windowSeconds = REDEMPTION_WINDOW_SECONDS): Promise<Map<string, bigint>> {
+  const w = redemptionWindow(epoch, schedule.genesis, schedule.epochSeconds, windowSeconds)
+  const head = await chain.provider.getBlockNumber()
+  const start = chain.deployment.deployBlock
+  const times = new Map<number, bigint>()
+  const from = await firstBlockAfter(chain, w.after, start, head, times)
+  const to = (await firstBlockAfter(chain, w.through, from, head, times)) - 1
+  const out = new Map<string, bigint>()
+  for (let lo = from; lo <= to; lo += WINDOW_CHUNK_BLOCKS) {
+    const hi = Math.min(to, lo + WINDOW_CHUNK_BLOCKS - 1)
+    const chunk: PaidRedemption[] = []
+    for (const l of await chain.events('payments', 'Redeemed', lo, hi)) {
+      const pool = POOLS[Number(l.args[3])]
+      if (pool === undefined) continue
+      // every block in [from, to] is inside the window by the search: its time is not read again
+      chunk.push({ payer: String(l.args[0]), miner: String(l.args[1]), pool, amount: BigInt(l.args[4] as bigint), related: Boolean(l.args[9]), frontend: String(l.args[10]), time: w.through })
+    }
+    for (const [k, v] of paidByTriple(chunk, w)) out.set(k, (out.get(k) ?? 0n) + v)
+  }
+  return out
+}
+
+/** What `paidInEpoch` gives, read once per epoch and looked up per triple. */
+export type PaidWei = (epoch: bigint, requester: string, miner: string, pool: Pool) => Promise<bigint>
+
+/** Per-epoch cache of `paidInEpoch` (one window scan per epoch asked about). */
+export function chainPaid (chain: ChainClient): PaidWei {
+  const epochs = new Map<bigint, Promise<Map<string, bigint>>>()
+  let schedule: Promise<EpochSchedule> | null = null
+  return async (epoch, requester, miner, pool) => {
+    let m = epochs.get(epoch)
+    if (m === undefined) {
+      schedule ??= epochSchedule(chain)
+      const s = schedule
+      m = s.then(async sc => await paidInEpoch(chain, epoch, sc))
+      m.catch(() => { epochs.delete(epoch); schedule = null })
+      epochs.set(epoch, m)
+    }
+    return (await m).get(paidTripleKey(requester, miner, pool)) ?? 0n
+  }
+}
+
 /**
  * The ledger's organic test against the chain: who funded a deposit (one event scan) and each
  * address's payout from NodeRegistry, the two facts Payments uses to tell organic revenue from
- * revenue between related parties. A key that never registered is paid out to itself (only
+ * revenue between related parties; and what each requester paid each miner in an epoch's
+ * redemption window (the points cap). A key that never registered is paid out to itself (only
  * registration sets an owner): no read, so throwaway keys cost nothing here; the others are read
  * once per address, and `prefetch` reads many at once.
  */
-export async function chainOrganic (chain: ChainClient): Promise<{ isPayer: (a: string) => Promise<boolean>, payoutOf: (a: string) => Promise<string>, prefetch: (addresses: Iterable<string>) => Promise<void> }> {
+export async function chainOrganic (chain: ChainClient): Promise<{ isPayer: (a: string) => Promise<boolean>, payoutOf: (a: string) => Promise<string>, prefetch: (addresses: Iterable<string>) => Promise<void>, paidWei: PaidWei }> {
   const [paying, registered] = await Promise.all([payers(chain), everRegistered(chain)])
   const payouts = new Map<string, Promise<string>>()
   const payoutOf = async (a: string): Promise<string> => {
@@ -104,6 +189,7 @@ export async function chainOrganic (chain: ChainClient): Promise<{ isPayer: (a: 
     return await p
   }
   return {
+    paidWei: chainPaid(chain),
     isPayer: async (a) => paying.has(a.toLowerCase()),
     payoutOf,
     prefetch: async (addresses) => { await mapBounded([...new Set([...addresses].map(a => a.toLowerCase()))], CLOSE_READS_IN_FLIGHT, payoutOf) }

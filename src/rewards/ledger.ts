@@ -14,14 +14,19 @@
  *   - one receipt per job id (the first one filed).
  * A receipt's points are its compute units (economics/compute-units: delivered tokens or image
  * tile-steps × GiB of model memory, as the miner signed them: whitepaper §3.2.1), bounded by the wall time
- * the receipt itself states, so a miner cannot claim more work than the job's duration allows.
+ * the receipt itself states, so a miner cannot claim more work than the job's duration allows,
+ * and never more than the requester measured and countersigned. Then the payment cap: a
+ * (requester, miner, pool) triple earns at most the units its requester's redemptions to that
+ * miner in `Payments` bought at the protocol floor price, within the epoch's redemption window
+ * (`capTriples`, economics/paid-points): a sybil gateway that countersigns anything earns its
+ * miner only what it really paid. A voucher not redeemed when the window closes counts nothing.
  */
 import { z } from 'zod'
 import type { Store, Repository } from '../core/store.js'
 import type { Logger } from '../core/logger.js'
 import { addressFromPeerId } from '../core/identity.js'
 import { receiptHash, type HeuristNode, type ReceiptMessage } from '../p2p/index.js'
-import type { Pool } from '../economics/index.js'
+import { cappedPoints, paidTripleKey, type Pool } from '../economics/index.js'
 
 const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/)
 const hex32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/)
@@ -73,6 +78,10 @@ export interface EpochPoints {
   counted: number
   /** Receipts left out, by reason. */
   excluded: Record<'not-organic' | 'failed' | 'duplicate', number>
+  /** Counted units above what their requester paid the miner (not earned), summed over triples. */
+  unpaidUnits: bigint
+  /** Every counted (requester, miner, pool) triple with its payment cap. */
+  triples: PaidTriple[]
 }
 
 export interface OrganicCheck {
@@ -82,6 +91,37 @@ export interface OrganicCheck {
   payoutOf: (account: string) => Promise<string>
   /** A validator's active stake: the weight of its verdicts. Absent = every verdict weighs 0 (a miner's own estimate). */
   stakeOf?: (validator: string) => Promise<bigint>
+  /**
+   * Wei `requester` paid `miner` in `pool` through Payments in `epoch`'s redemption window
+   * (inputs.ts `chainPaid`): the triple's receipts earn at most the units that buys at the
+   * protocol floor (economics/paid-points). 0 = an unpaid triple earns nothing.
+   */
+  paidWei: (epoch: bigint, requester: string, miner: string, pool: Pool) => Promise<bigint>
+}
+
+/** A (requester, miner, pool) triple's counted units in an epoch, and what its payments let it earn. */
+export interface PaidTriple { requester: string, miner: string, pool: Pool, units: bigint, paidWei: bigint, points: bigint }
+
+/**
+ * The one place the payment cap applies: counted receipts' units summed per (requester, miner,
+ * pool), each sum capped at what the requester's redemptions to the miner in that pool bought
+ * (`cappedPoints`). The ledger's points, the reward root, `status`' estimate and `earnings` all
+ * come through here.
+ */
+export async function capTriples (epoch: bigint, counted: Iterable<{ requester: string, miner: string, pool: Pool, units: bigint }>, paidWei: OrganicCheck['paidWei']): Promise<PaidTriple[]> {
+  const sums = new Map<string, { requester: string, miner: string, pool: Pool, units: bigint }>()
+  for (const c of counted) {
+    const k = paidTripleKey(c.requester, c.miner, c.pool)
+    const t = sums.get(k)
+    if (t === undefined) sums.set(k, { ...c })
+    else t.units += c.units
+  }
+  const out: PaidTriple[] = []
+  for (const t of sums.values()) {
+    const paid = await paidWei(epoch, t.requester, t.miner, t.pool)
+    out.push({ ...t, paidWei: paid, points: cappedPoints(t.units, paid, t.pool) })
+  }
+  return out
 }
 
 /**
@@ -198,7 +238,8 @@ export class PointsLedger {
 
   /** Points per miner and pool for `epoch`, counting only the receipts that count. */
   async points (epoch: bigint, organic: OrganicCheck): Promise<EpochPoints> {
-    const out: EpochPoints = { epoch, miners: new Map(), receipts: 0, counted: 0, excluded: { 'not-organic': 0, failed: 0, duplicate: 0 } }
+    const out: EpochPoints = { epoch, miners: new Map(), receipts: 0, counted: 0, excluded: { 'not-organic': 0, failed: 0, duplicate: 0 }, unpaidUnits: 0n, triples: [] }
+    const counted: Array<{ requester: string, miner: string, pool: Pool, units: bigint }> = []
     const payer = new Map<string, boolean>()
     for (const e of await this.entries(epoch)) {
       out.receipts++
@@ -211,11 +252,15 @@ export class PointsLedger {
       const v = await this.verdictStake(e.receiptHash, organic.stakeOf)
       if (v.fail > 0n && v.fail >= v.pass) { out.excluded.failed++; continue }
       out.counted++
-      const pool = POOL_NAMES[e.pool]!
-      const pts = receiptPoints(e)
-      let rec = out.miners.get(e.miner)
-      if (rec === undefined) { rec = { llama: 0n, waifu: 0n }; out.miners.set(e.miner, rec) }
-      rec[pool] += pts
+      counted.push({ requester: e.requester, miner: e.miner, pool: POOL_NAMES[e.pool]!, units: receiptPoints(e) })
+    }
+    out.triples = await capTriples(epoch, counted, organic.paidWei)
+    for (const t of out.triples) {
+      out.unpaidUnits += t.units - t.points
+      if (t.points === 0n) continue
+      let rec = out.miners.get(t.miner)
+      if (rec === undefined) { rec = { llama: 0n, waifu: 0n }; out.miners.set(t.miner, rec) }
+      rec[t.pool] += t.points
     }
     return out
   }

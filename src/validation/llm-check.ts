@@ -5,7 +5,7 @@ import { stopStrings, type ChatMessage, type CompactDistribution, type OutputCon
  * teacher-forces prompt + returned tokens through the claimed model, rebuilds the miner's
  * sampling distribution at every position from the model's raw distribution (the same chain
  * llama.cpp runs in node-llama-cpp: top-k → top-p on the untempered softmax → temperature →
- * draw; greedy when temperature is 0), and asks two questions.
+ * draw; greedy when temperature is 0), and asks three questions.
  *
  * 1. Support (deterministic, per job). Was every returned token one the sampler could have
  *    drawn? A token is in the support when fewer than top-k tokens, and less than top-p of
@@ -40,7 +40,7 @@ import { stopStrings, type ChatMessage, type CompactDistribution, type OutputCon
  *    A the positions the job could have ended at (`min(max tokens, context − prompt)`) and the
  *    factor the same drift margin as the support test (a logit each for the end token and the
  *    normalizer); P = 1 for every other end (max tokens, a stop string, the chat template's
- *    stop, an abort). For an honest miner P(P ≤ x) ≤ Σ_k q_k·1{q_k ≤ x/A} ≤ x whatever the
+ *    stop, an abort). For an honest miner P(P ≤ x) ≤ E[Σ_k q_k·1{q_k ≤ x/A}] ≤ x whatever the
  *    model, so P is a valid p-value, and it is so given every earlier job too. Per job, P ≤ α
  *    fails the job alone (`truncated`); per window, Fisher's combination −Σ ln P_j over the
  *    window's m jobs is at most Gamma(m, 1) for honest jobs, and fails at tail probability α
@@ -237,56 +237,92 @@ export function scorePosition (d: TokenDistribution, token: number, s: SamplingP
  *   by the support test (it cannot be told apart from one inside the nucleus).
  */
 export function scoreCompact (c: CompactDistribution, token: number, s: SamplingParams, o: LlmCheckOptions = defaultLlmCheckOptions): PositionScore {
+  return compactScorer(c, s, o)(token)
+}
+
+/** What `scoreCompact` computes once per distribution: the same sums, in the same order, kept as prefix sums. */
+interface CompactPrep {
+  /** The nucleus' length when it ends inside the head, else −1. */
+  keep: number
+  /** Σ_{i<k} exp(l_i − lse), k = 0…h (top-p < 1 only). */
+  headMass?: Float64Array
+  logZ?: number
+  /** Σ_{i<k} exp(l_i/T − logZ) over the listed tokens, or exp(l_i/T − w) within the head when logZ is not known. */
+  before: Float64Array
+  /** logSumExp of the head at T, when logZ is not known. */
+  w: number
+  listed: number
+  mass: number
+  rest: number
+  expectedLogP: number
+}
+
+/**
+ * `scoreCompact` for one distribution and many tokens (the drawn token and every end token at
+ * each position): the sums over the head are taken once. Same arithmetic, in the same order.
+ */
+export function compactScorer (c: CompactDistribution, s: SamplingParams, o: LlmCheckOptions = defaultLlmCheckOptions): (token: number) => PositionScore {
   const h = c.tokens.length
   const T = s.temperature
-  let rank = -1
-  for (let i = 0; i < h; i++) if (c.tokens[i] === token) { rank = i; break }
-  let lt: number | undefined = rank >= 0 ? c.logits[rank] : undefined
-  if (lt === undefined) for (let i = 0; i < c.extraTokens.length; i++) if (c.extraTokens[i] === token) { lt = c.extraLogits[i]; break }
-  if (lt === undefined || h === 0) return { inSupport: false, u: 1, logP: -Infinity, expectedLogP: 0, p: 0 }
   const l = (i: number): number => c.logits[i] ?? -Infinity
-  // the nucleus, when it ends inside the head
-  let keep = -1
-  if (s.topP < 1) {
-    let cum = 0
-    for (let i = 0; i < h; i++) { cum += Math.exp(l(i) - c.lse); if (cum >= s.topP) { keep = i + 1; break } }
-  }
-  let inSupport = true
-  if (keep > 0) {
-    let aboveMass = 0
-    for (let i = 0; i < h; i++) { if (l(i) - lt > o.logitTolerance) aboveMass += Math.exp(l(i) - c.lse); else break }
-    inSupport = aboveMass < s.topP + o.topPTolerance
-  }
   const logSumExp = (n: number): number => { let m = -Infinity; for (let i = 0; i < n; i++) m = Math.max(m, l(i) / T); let z = 0; for (let i = 0; i < n; i++) z += Math.exp(l(i) / T - m); return m + Math.log(z) }
-  const logZ = keep > 0 ? logSumExp(keep) : s.topP >= 1 ? (T === 1 ? c.lse : c.lseT) : undefined
-  if (logZ === undefined) {
-    // nucleus beyond the head: the PIT within the head, given the draw fell in it
-    if (rank < 0) return { inSupport: true, u: 0.5, logP: 0, expectedLogP: 0, p: undefined }
-    const w = logSumExp(h)
-    let before = 0
-    for (let i = 0; i < rank; i++) before += Math.exp(l(i) / T - w)
-    const p = Math.exp(lt / T - w)
-    // p here is within the head only: the sampler's own is not known
-    return { inSupport: true, u: before + p / 2, logP: Math.log(p), expectedLogP: 0, p: undefined }
+  let prep: CompactPrep | undefined
+  const prepare = (): CompactPrep => {
+    // the nucleus, when it ends inside the head
+    let keep = -1
+    let headMass: Float64Array | undefined
+    if (s.topP < 1) {
+      headMass = new Float64Array(h + 1)
+      for (let i = 0; i < h; i++) { headMass[i + 1] = headMass[i]! + Math.exp(l(i) - c.lse); if (keep < 0 && headMass[i + 1]! >= s.topP) keep = i + 1 }
+    }
+    const logZ = keep > 0 ? logSumExp(keep) : s.topP >= 1 ? (T === 1 ? c.lse : c.lseT) : undefined
+    if (logZ === undefined) {
+      const w = logSumExp(h)
+      const before = new Float64Array(h + 1)
+      for (let i = 0; i < h; i++) before[i + 1] = before[i]! + Math.exp(l(i) / T - w)
+      return { keep, ...(headMass === undefined ? {} : { headMass }), before, w, listed: h, mass: 0, rest: 0, expectedLogP: 0 }
+    }
+    const listed = keep > 0 ? keep : h
+    let expectedLogP = 0
+    const before = new Float64Array(listed + 1)
+    for (let i = 0; i < listed; i++) { const p = Math.exp(l(i) / T - logZ); before[i + 1] = before[i]! + p; if (p > 0) expectedLogP += p * Math.log(p) }
+    const mass = before[listed]!
+    const rest = Math.max(0, 1 - mass)
+    if (keep < 0 && rest > 0) expectedLogP += rest * Math.log(rest) // the tail as one category: an estimate, reported only
+    return { keep, ...(headMass === undefined ? {} : { headMass }), logZ, before, w: 0, listed, mass, rest, expectedLogP }
   }
-  const listed = keep > 0 ? keep : h
-  let expectedLogP = 0
-  let mass = 0
-  for (let i = 0; i < listed; i++) { const p = Math.exp(l(i) / T - logZ); mass += p; if (p > 0) expectedLogP += p * Math.log(p) }
-  const rest = Math.max(0, 1 - mass)
-  if (keep < 0 && rest > 0) expectedLogP += rest * Math.log(rest) // the tail as one category: an estimate, reported only
-  if (rank >= 0 && rank < listed) {
-    let before = 0
-    for (let i = 0; i < rank; i++) before += Math.exp(l(i) / T - logZ)
-    const p = Math.exp(lt / T - logZ)
-    return { inSupport, u: before + p / 2, logP: Math.log(p), expectedLogP, p }
+  return (token: number): PositionScore => {
+    let rank = -1
+    for (let i = 0; i < h; i++) if (c.tokens[i] === token) { rank = i; break }
+    let lt: number | undefined = rank >= 0 ? c.logits[rank] : undefined
+    if (lt === undefined) for (let i = 0; i < c.extraTokens.length; i++) if (c.extraTokens[i] === token) { lt = c.extraLogits[i]; break }
+    if (lt === undefined || h === 0) return { inSupport: false, u: 1, logP: -Infinity, expectedLogP: 0, p: 0 }
+    const { keep, headMass, logZ, before, w, listed, mass, rest, expectedLogP } = prep ??= prepare()
+    let inSupport = true
+    if (keep > 0 && headMass !== undefined) {
+      // the mass of the tokens clearly above this one (a prefix of the head)
+      let j = 0
+      while (j < h && l(j) - lt > o.logitTolerance) j++
+      inSupport = headMass[j]! < s.topP + o.topPTolerance
+    }
+    if (logZ === undefined) {
+      // nucleus beyond the head: the PIT within the head, given the draw fell in it
+      if (rank < 0) return { inSupport: true, u: 0.5, logP: 0, expectedLogP: 0, p: undefined }
+      const p = Math.exp(lt / T - w)
+      // p here is within the head only: the sampler's own is not known
+      return { inSupport: true, u: before[rank]! + p / 2, logP: Math.log(p), expectedLogP: 0, p: undefined }
+    }
+    if (rank >= 0 && rank < listed) {
+      const p = Math.exp(lt / T - logZ)
+      return { inSupport, u: before[rank]! + p / 2, logP: Math.log(p), expectedLogP, p }
+    }
+    if (keep > 0) {
+      // cut by the exact chain: in the tolerant support only at the boundary, scored neutrally
+      return { inSupport, u: 0.5, logP: inSupport ? expectedLogP : -Infinity, expectedLogP, p: inSupport ? undefined : 0 }
+    }
+    // top-p = 1, a token beyond the head: the tail category
+    return { inSupport: true, u: mass + rest / 2, logP: lt / T - logZ, expectedLogP, p: Math.exp(lt / T - logZ) }
   }
-  if (keep > 0) {
-    // cut by the exact chain: in the tolerant support only at the boundary, scored neutrally
-    return { inSupport, u: 0.5, logP: inSupport ? expectedLogP : -Infinity, expectedLogP, p: inSupport ? undefined : 0 }
-  }
-  // top-p = 1, a token beyond the head: the tail category
-  return { inSupport: true, u: mass + rest / 2, logP: lt / T - logZ, expectedLogP, p: Math.exp(lt / T - logZ) }
 }
 
 function endsWith (a: readonly number[], b: readonly number[]): boolean {
@@ -311,7 +347,7 @@ export async function scoreLlmJob (model: TeacherForcingModel, job: LlmJob, opti
   if (compact && model.compactDistributions !== undefined) {
     // top-k off: O(compactTop) per position, whatever the vocabulary
     const r = await model.compactDistributions(job.modelId, job.input, tokens, { signal, top: o.compactTop, ...(job.sampling.temperature !== 1 ? { temperature: job.sampling.temperature } : {}) })
-    positions = r.distributions.map(d => (t: number) => scoreCompact(d, t, job.sampling, o))
+    positions = r.distributions.map(d => compactScorer(d, job.sampling, o))
     eogTokens = r.eogTokens
     prompt = r.prompt
   } else {

@@ -140,7 +140,7 @@ export async function startHonestMiner (b: Bench, i: number, price: bigint, exec
   b.defer(t.cleanup)
   const store = await Store.open(t.dir)
   b.defer(async () => { await store.close() })
-  // redeems only when told (stop): balances move at a point the test chooses
+  // redeems when told (stop), or when the chain passes an epoch's end: balances move at a point the test chooses
   const inbox = new VoucherInbox(node, store, chain, silentLogger(), { domain: heuristDomain(b.d.chainId, b.d.contracts.Payments), thresholdWei: 10n ** 30n })
   await inbox.start()
   b.defer(async () => { await inbox.stop() })

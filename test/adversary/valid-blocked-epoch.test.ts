@@ -1,12 +1,13 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { join } from 'node:path'
-import { Wallet, hexlify, randomBytes, ZeroHash } from 'ethers'
+import { Wallet, hexlify, randomBytes, ZeroAddress, ZeroHash } from 'ethers'
 import { until } from '../p2p/util.js'
 import { Store } from '../../src/core/store.js'
 import { POOL } from '../../src/core/typed-data.js'
 import { signReceipt, TOPICS, type HeuristNode, type SignedReceipt } from '../../src/p2p/index.js'
 import { RewardClaimer } from '../../src/rewards/index.js'
-import { whitepaperEpochCap } from '../../src/economics/index.js'
+import { signVoucher } from '../../src/chain/index.js'
+import { whitepaperEpochCap, FLOOR_WEI_PER_UNIT, REDEMPTION_WINDOW_SECONDS } from '../../src/economics/index.js'
 import { logger, startNet, type Net } from './valid-fixture.js'
 
 // Finding 6 of issue 16 (blocked epoch), end to end: paying "gateways" gossip receipts for more
@@ -67,10 +68,15 @@ describe('adversary: throwaway miner keys cannot block an epoch', () => {
       expect(await until(async () => (await v.epochs!.ledger.entries(0n)).length === filed, 60_000, 250)).toBe(true)
       await claimer.start()
       await net.redeemAll()
+      // the attacker pays the two extra registered miners at the floor for their receipts (points are bounded by payment)
+      for (const w of extras) {
+        const voucher = { payer: publishers[0]!.w.address, miner: w.address, podId: '0x' + '22'.repeat(32), podDeployer: ZeroAddress, podBps: 0, pool: POOL.llm, frontend: ZeroAddress, cumulativeAmount: 1000n * FLOOR_WEI_PER_UNIT.llama }
+        await net.gatewayChain.redeemVoucher(voucher, await signVoucher(publishers[0]!.w, net.devnet.deployment, voucher))
+      }
       const [llmRevenue] = await net.gatewayChain.read<[bigint, bigint]>(net.gatewayChain.contracts.payments, 'epochRevenue', [0n])
 
       const before = await net.gatewayChain.read<bigint>(net.gatewayChain.contracts.token, 'balanceOf', [miner.wallet.address])
-      await net.devnet.timeTravel(EPOCH)
+      await net.devnet.timeTravel(EPOCH + REDEMPTION_WINDOW_SECONDS)
       const emission = net.gatewayChain.contracts.emission
       expect(await until(async () => !/^0x0+$/.test(await net.gatewayChain.read<string>(emission, 'roots', [0n])), 60_000, 200)).toBe(true)
       const rec = v.epochs!.closed().find(r => r.epoch === 0n)!

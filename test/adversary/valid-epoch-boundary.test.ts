@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { until } from '../p2p/util.js'
-import { whitepaperEpochCap } from '../../src/economics/index.js'
+import { whitepaperEpochCap, REDEMPTION_WINDOW_SECONDS } from '../../src/economics/index.js'
 import { startNet, type Net } from './valid-fixture.js'
 
 // Finding 5 of issue 16 (no quorum at epoch boundaries), end to end: three validators of equal
@@ -39,7 +39,7 @@ describe('adversary: traffic across an epoch boundary still gives one root', () 
     await net.redeemAll()
     const [llmRevenue] = await net.gatewayChain.read<[bigint, bigint]>(net.gatewayChain.contracts.payments, 'epochRevenue', [0n])
     // the epoch ends while jobs are running; they go on for a while after
-    await net.devnet.timeTravel(EPOCH)
+    await net.devnet.timeTravel(EPOCH + REDEMPTION_WINDOW_SECONDS)
     const at = jobs
     expect(await until(() => jobs >= at + 6, 30_000)).toBe(true)
     stop = true

@@ -20,6 +20,7 @@ import { startGatewayService, fetchTranscript, type GatewayService, type SignedV
 import { createLlamaEngine, ensureTinyModels, type CachedModel, type LlamaEngine, type ModelInfo } from '../../src/inference/index.js'
 import { Advertiser, allVerdictTopics, basicHardware, TOPICS, type HeuristNode, type JobExecutor, type ReceiptDomainOptions } from '../../src/p2p/index.js'
 import { EpochService } from '../../src/rewards/index.js'
+import { FLOOR_WEI_PER_UNIT } from '../../src/economics/index.js'
 import { chainSlasher, chainStakeViews, startValidatorService, type GatewayTranscript, type ValidatorService } from '../../src/validation/index.js'
 
 export const logger = silentLogger()
@@ -132,7 +133,7 @@ export async function startNet (spec: NetSpec): Promise<Net> {
       const node = await testNode({ identity: identityFromPrivateKey(wallet.privateKey), bootstrap: seeds.slice(0, 1) })
       seeds.push(node.multiaddrs()[0]!)
       await node.serveJobs(s.executor?.({ engine, info, honest }) ?? honest, { receiptDomain: domain })
-      const adv = new Advertiser(node, { intervalMs: 1000, describe: () => ({ hardware: basicHardware(), models: s.serving?.() === false ? [] : served, queueDepth: 0, maxJobs: 1, tokensPerSecond: s.speed?.() ?? 10, imagesPerSecond: 0, price: 1n, version: 'test', paid: true }) }, logger)
+      const adv = new Advertiser(node, { intervalMs: 1000, describe: () => ({ hardware: basicHardware(), models: s.serving?.() === false ? [] : served, queueDepth: 0, maxJobs: 1, tokensPerSecond: s.speed?.() ?? 10, imagesPerSecond: 0, price: FLOOR_WEI_PER_UNIT.llama, version: 'test', paid: true }) }, logger)
       adv.start()
       miners.push({ wallet, node, engine, info, chain, vouchers: [] })
       stops.push(async () => { adv.stop(); await node.stop(); await engine.stop() })

@@ -3,7 +3,7 @@ import { ZeroHash, type Wallet } from 'ethers'
 import { until } from '../p2p/util.js'
 import { POOL } from '../../src/core/typed-data.js'
 import { countersign, receiptHash, signReceipt, TOPICS, type HeuristNode, type SignedReceipt } from '../../src/p2p/index.js'
-import { allocate, whitepaperEpochCap, WAD } from '../../src/economics/index.js'
+import { allocate, whitepaperEpochCap, FLOOR_WEI_PER_UNIT, REDEMPTION_WINDOW_SECONDS, WAD } from '../../src/economics/index.js'
 import { signVoucher } from '../../src/chain/index.js'
 import { startNet, type Net } from './valid-fixture.js'
 
@@ -13,8 +13,8 @@ import { startNet, type Net } from './valid-fixture.js'
 // and a receipt earns at most those. Two registered miners, the same paying gateway, the same
 // measured work; miner A signs nine times the units. The epoch's root splits the pool by the
 // measured units: A gains nothing by its claim, B loses nothing, to the wei.
-// Not closed here: a colluding gateway that countersigns whatever its miner claims (points are
-// not yet bounded by the vouchers redeemed in Payments for that payer and miner).
+// A colluding gateway that countersigns whatever its miner claims is bounded by what it paid
+// the miner in Payments: valid-paid-points. Here both are paid at the floor price per unit.
 const EPOCH = 3600n
 
 describe('adversary: points follow the units the requester measured, not the miner\'s claim', () => {
@@ -52,11 +52,11 @@ describe('adversary: points follow the units the requester measured, not the min
 
     // both were paid the same for the same measured work, in this epoch
     for (const w of [a, b]) {
-      const voucher = { payer: gw.address, miner: w.address, podId: '0x' + '22'.repeat(32), podDeployer: '0x0000000000000000000000000000000000000000', podBps: 0, pool: POOL.llm, frontend: '0x0000000000000000000000000000000000000000', cumulativeAmount: 3n * measured }
+      const voucher = { payer: gw.address, miner: w.address, podId: '0x' + '22'.repeat(32), podDeployer: '0x0000000000000000000000000000000000000000', podBps: 0, pool: POOL.llm, frontend: '0x0000000000000000000000000000000000000000', cumulativeAmount: 3n * measured * FLOOR_WEI_PER_UNIT.llama }
       await (await net.chainOf(w)).redeemVoucher(voucher, await signVoucher(gw, d, voucher))
     }
     const [llmRevenue] = await gwChain.read<[bigint, bigint]>(gwChain.contracts.payments, 'epochRevenue', [0n])
-    await net.devnet.timeTravel(EPOCH)
+    await net.devnet.timeTravel(EPOCH + REDEMPTION_WINDOW_SECONDS)
     expect(await until(async () => !/^0x0+$/.test(await gwChain.read<string>(gwChain.contracts.emission, 'roots', [0n])), 60_000, 200)).toBe(true)
     const tree = v.epochs!.closed().find(r => r.epoch === 0n)!.tree
     const pool = whitepaperEpochCap(llmRevenue, EPOCH).emission

@@ -3,7 +3,7 @@ import { ZeroAddress, ZeroHash, type Wallet } from 'ethers'
 import { until } from '../p2p/util.js'
 import { POOL } from '../../src/core/typed-data.js'
 import { countersign, receiptHash, signReceipt, TOPICS, type HeuristNode } from '../../src/p2p/index.js'
-import { allocate, whitepaperEpochCap, WAD } from '../../src/economics/index.js'
+import { allocate, whitepaperEpochCap, FLOOR_WEI_PER_UNIT, REDEMPTION_WINDOW_SECONDS, WAD } from '../../src/economics/index.js'
 import { signVoucher } from '../../src/chain/index.js'
 import { startNet, type Net } from './valid-fixture.js'
 
@@ -52,8 +52,8 @@ describe('adversary: a miner paying for its own jobs (its key or its owner\'s) e
         const rh = receiptHash(signed, net.domain)
         await p.node!.publishReceipt({ v: 1, type: 'receipt', signed, chainId: Number(net.domain.chainId), verifyingContract: net.domain.verifyingContract, measured: { units: measured.toString(), signature: countersign(p.payer, rh, measured) } })
       }
-      // each payer pays its miner for the three jobs, in this epoch
-      const voucher = { payer: p.payer.address, miner: p.miner.address, podId: '0x' + '22'.repeat(32), podDeployer: ZeroAddress, podBps: 0, pool: POOL.llm, frontend: ZeroAddress, cumulativeAmount: 3n * measured }
+      // each payer pays its miner for the three jobs at the floor price, in this epoch's window
+      const voucher = { payer: p.payer.address, miner: p.miner.address, podId: '0x' + '22'.repeat(32), podDeployer: ZeroAddress, podBps: 0, pool: POOL.llm, frontend: ZeroAddress, cumulativeAmount: 3n * measured * FLOOR_WEI_PER_UNIT.llama }
       await (await net.chainOf(p.miner)).redeemVoucher(voucher, await signVoucher(p.payer, d, voucher))
     }
     expect(await until(async () => (await v.epochs!.ledger.entries(0n)).length === 9, 30_000)).toBe(true)
@@ -61,11 +61,11 @@ describe('adversary: a miner paying for its own jobs (its key or its owner\'s) e
     // the contract's own view: A's and B's revenue was between related parties, C's was organic
     const gwChain = await net.chainOf(gw)
     const [related] = await gwChain.read<[bigint, bigint]>(gwChain.contracts.payments, 'epochRelatedRevenue', [0n])
-    expect(related).toBe(2n * 3n * measured)
+    expect(related).toBe(2n * 3n * measured * FLOOR_WEI_PER_UNIT.llama)
     const [llmRevenue] = await gwChain.read<[bigint, bigint]>(gwChain.contracts.payments, 'epochRevenue', [0n])
-    expect(llmRevenue).toBe(3n * measured)
+    expect(llmRevenue).toBe(3n * measured * FLOOR_WEI_PER_UNIT.llama)
 
-    await net.devnet.timeTravel(EPOCH)
+    await net.devnet.timeTravel(EPOCH + REDEMPTION_WINDOW_SECONDS)
     expect(await until(async () => !/^0x0+$/.test(await gwChain.read<string>(gwChain.contracts.emission, 'roots', [0n])), 60_000, 200)).toBe(true)
     const tree = v.epochs!.closed().find(r => r.epoch === 0n)!.tree
     const pool = whitepaperEpochCap(llmRevenue, EPOCH).emission

@@ -3,7 +3,7 @@ import { hexlify, randomBytes } from 'ethers'
 import { until } from '../p2p/util.js'
 import { allVerdictTopics, encodeMessage, receiptHash, verdictTopic, type HeuristNode, type SignedReceipt } from '../../src/p2p/index.js'
 import { DEFAULT_MIN_COLLATERAL } from '../../src/chain/index.js'
-import { whitepaperEpochCap } from '../../src/economics/index.js'
+import { whitepaperEpochCap, REDEMPTION_WINDOW_SECONDS } from '../../src/economics/index.js'
 import { buildVerdictMessage, REASON, type VerdictMessage } from '../../src/validation/index.js'
 import { startNet, type Net } from './valid-fixture.js'
 
@@ -79,7 +79,7 @@ describe('adversary: spoofed and outweighed verdicts do not move rewards', () =>
     expect(imageRevenue).toBe(0n)
     const afterRedeem = await balance(miner.wallet.address)
 
-    await net.devnet.timeTravel(EPOCH)
+    await net.devnet.timeTravel(EPOCH + REDEMPTION_WINDOW_SECONDS)
     const emission = net.gatewayChain.contracts.emission
     expect(await until(async () => !/^0x0+$/.test(await net.gatewayChain.read<string>(emission, 'roots', [0n])), 60_000, 200)).toBe(true)
     const rec = honestV.epochs!.closed().find(r => r.epoch === 0n)!

@@ -138,7 +138,7 @@ describe('sharing a chain between hosts', () => {
       ledgerA.setEpoch(0n)
       const signed = await signReceipt(minerW as never, r, where)
       expect(await ledgerA.record({ v: 1, type: 'receipt', signed, chainId: dA.chainId, verifyingContract: dA.contracts.Slashing } as never, identityFromPrivateKey(devAccounts(2)[1]!.privateKey).peerId.toString())).toBe(true)
-      expect((await ledgerA.points(0n, { isPayer: async () => true, payoutOf: async (a: string) => a })).receipts).toBe(1)
+      expect((await ledgerA.points(0n, { isPayer: async () => true, payoutOf: async (a: string) => a, paidWei: async () => 0n })).receipts).toBe(1)
     } finally {
       await storeA.close()
     }

@@ -11,8 +11,8 @@ import { heuristDomain } from '../../src/core/typed-data.js'
 import { createHeuristNode, Advertiser, basicHardware, type HeuristNode, type JobServer } from '../../src/p2p/index.js'
 import { createLlamaEngine, ensureTinyModels, type LlamaEngine } from '../../src/inference/index.js'
 import { engineExecutor } from '../../src/cli/mesh.js'
-import { startGatewayService, type GatewayService } from '../../src/gateway/index.js'
-import { WAD } from '../../src/economics/index.js'
+import { startGatewayService, VoucherInbox, type GatewayService } from '../../src/gateway/index.js'
+import { WAD, FLOOR_WEI_PER_UNIT, REDEMPTION_WINDOW_SECONDS } from '../../src/economics/index.js'
 import { EpochService, RewardClaimer, onRewardRoots } from '../../src/rewards/index.js'
 import { startDashboard, nodeSource, type Dashboard } from '../../src/dashboard/index.js'
 import { tempDir } from '../helpers.js'
@@ -86,10 +86,14 @@ describe('the local dashboard in headless Chromium', () => {
     const server: JobServer = await miner.serveJobs(engineExecutor(engine, new Map(), [info]), { receiptDomain: { chainId: d.chainId, verifyingContract: d.contracts.Slashing } })
     const adv = new Advertiser(miner, {
       intervalMs: 1000,
-      describe: () => ({ hardware: basicHardware(), models: [info], queueDepth: server.queueDepth, maxJobs: 1, tokensPerSecond: server.stats.tokensPerSecond, imagesPerSecond: 0, price: 1000n, version: 'test', paid: true })
+      describe: () => ({ hardware: basicHardware(), models: [info], queueDepth: server.queueDepth, maxJobs: 1, tokensPerSecond: server.stats.tokensPerSecond, imagesPerSecond: 0, price: FLOOR_WEI_PER_UNIT.llama, version: 'test', paid: true })
     }, logger)
     adv.start()
     undo.push(async () => { adv.stop() })
+    // paid as mine is: the gateway's vouchers redeemed as they come (points count redeemed payments only)
+    const inbox = new VoucherInbox(miner, minerStore, minerChain, logger, { domain: heuristDomain(d.chainId, d.contracts.Payments) })
+    await inbox.start()
+    undo.push(async () => { await inbox.stop() })
     const claimer = new RewardClaimer({ node: miner, chain: minerChain, store: minerStore, logger, rewardsDir: join(dir, 'miner-rewards') }, { pollMs: 250, snapshotMs: 250 })
     await claimer.start()
     undo.push(async () => { await claimer.stop() })
@@ -115,7 +119,10 @@ describe('the local dashboard in headless Chromium', () => {
     }
     // the validator files the gateway's receipts under this epoch, then the epoch ends
     expect(await until(async () => (await epochs.ledger.entries(0n)).length === JOBS, 20_000)).toBe(true)
-    await devnet.timeTravel(EPOCH)
+    // every job's voucher came and is redeemed (several may go in one transaction)
+    expect(await until(async () => inbox.stats.received === JOBS && await inbox.owed() === 0n, 20_000, 200)).toBe(true)
+    expect(inbox.stats.transactions).toBeGreaterThan(0)
+    await devnet.timeTravel(EPOCH + REDEMPTION_WINDOW_SECONDS)
     expect(await until(() => claimer.earnings().some(e => e.claimed), 30_000, 200)).toBe(true)
     const earned = claimer.earnings()[0]!
     expect(earned.amount).toBeGreaterThan(0n)

@@ -9,7 +9,7 @@ import { isHeuristError } from '../../src/core/errors.js'
 import { POOL, type Receipt } from '../../src/core/typed-data.js'
 import { signReceipt, receiptHash, type SignedReceipt } from '../../src/p2p/index.js'
 import { WAD } from '../../src/economics/index.js'
-import { PointsLedger, estimateReward, readLedgerReport, recordClaimFailure, toSnapshot, type EpochEarnings, type LedgerReport } from '../../src/rewards/index.js'
+import { PointsLedger, chainPaid, estimateReward, readLedgerReport, recordClaimFailure, toSnapshot, type EpochEarnings, type LedgerReport } from '../../src/rewards/index.js'
 import { buildVerdictMessage } from '../../src/validation/index.js'
 import { encodeMessage, verdictTopic } from '../../src/p2p/index.js'
 import { startEarningsFeeds } from '../../src/cli/earnings-feeds.js'
@@ -95,7 +95,8 @@ describe('heurist earnings, reconciled against the devnet', () => {
     const leaf0 = (await files0(scoped().rewards))[0]!.claims[0]!
     await minerChain.claim(0n, minerW.address, 7n * WAD, leaf0.proof)
 
-    // epoch 1: one good receipt, one failed by validator 1, one from an unfunded requester
+    // epoch 1: one good receipt (never paid: its voucher is not redeemed in the epoch's window),
+    // one failed by validator 1, one from an unfunded requester
     ledger.setEpoch(1n)
     await file(gwW.address, gwPeer, 4000n)
     const failed = await file(gwW.address, gwPeer, 6000n)
@@ -133,22 +134,26 @@ describe('heurist earnings, reconciled against the devnet', () => {
     const e1 = await run('1')
     expect(e1.ledger!.receipts.map(r => r.status).sort()).toEqual(['counted', 'failed', 'not-organic'])
     expect(e1.ledger!.sampled).toBe(1)
-    expect(e1.ledger!.points).toEqual({ llama: '4000', waifu: '0' })
+    // the counted receipt's 4,000 units were never paid in epoch 1's window: no points, and a gap says why
+    expect(e1.ledger!.receipts.find(r => r.status === 'counted')!.points).toBe('4000')
+    expect(e1.ledger!.points).toEqual({ llama: '0', waifu: '0' })
     expect(e1.ledger!.ledgerPoints).toEqual(e1.ledger!.points)
+    expect(e1.ledger!.unpaid).toEqual([{ requester: gwW.address, pool: 'llama', units: '4000', paidWei: '0', points: '0' }])
     expect(e1.chain.redeemed).toEqual([])
     expect(e1.chain.claim).toBeNull()
     expect(e1.expectedReward).toBe((3n * WAD).toString())
     const codes = e1.gaps.map(g => g.code).sort()
-    expect(codes).toEqual(['CLAIM_FAILED', 'RECEIPT_FAILED', 'RECEIPT_NOT_ORGANIC'])
+    expect(codes).toEqual(['CLAIM_FAILED', 'RECEIPT_FAILED', 'RECEIPT_NOT_ORGANIC', 'UNPAID_UNITS'])
     const gap = (c: string): string => e1.gaps.find(g => g.code === c)!.reason
     expect(gap('RECEIPT_FAILED')).toContain(v1W.address)
     expect(gap('RECEIPT_NOT_ORGANIC')).toContain(`requester ${botW.address} has no Payments deposit`)
     expect(gap('CLAIM_FAILED')).toContain(String((err as Error).message).slice(0, 40))
+    expect(gap('UNPAID_UNITS')).toContain(`requester ${gwW.address} countersigned 4000 units (llama) but its redemptions to this miner in the epoch's window paid 0 wei`)
 
     // the running epoch: estimated from the running miner's points snapshot, as status does
     const snapStore = await Store.open(scoped().store)
     const live = new PointsLedger(snapStore, silentLogger())
-    const points = await live.points(2n, { isPayer: async () => true, payoutOf: async (a) => await minerChain.read<string>(minerChain.contracts.nodes, 'payoutOf', [a]) })
+    const points = await live.points(2n, { isPayer: async () => true, payoutOf: async (a) => await minerChain.read<string>(minerChain.contracts.nodes, 'payoutOf', [a]), paidWei: chainPaid(minerChain) })
     await snapStore.close()
     const { writeFile, mkdir } = await import('node:fs/promises')
     await mkdir(scoped().rewards, { recursive: true })

@@ -7,8 +7,8 @@ import { silentLogger } from '../../src/core/logger.js'
 import { Store } from '../../src/core/store.js'
 import { POOL, type Receipt } from '../../src/core/typed-data.js'
 import { createHeuristNode, signReceipt, receiptHash, TOPICS, type HeuristNode, type SignedReceipt } from '../../src/p2p/index.js'
-import { WAD, allocate, multiplierWad, splitTips, whitepaperEpochCap } from '../../src/economics/index.js'
-import { EpochService, RewardClaimer, onRewardRoots, REWARDS_TOPIC, readPointsSnapshot, type SignedVerdict } from '../../src/rewards/index.js'
+import { WAD, allocate, multiplierWad, splitTips, whitepaperEpochCap, REDEMPTION_WINDOW_SECONDS } from '../../src/economics/index.js'
+import { EpochService, RewardClaimer, chainPaid, onRewardRoots, REWARDS_TOPIC, readPointsSnapshot, type SignedVerdict } from '../../src/rewards/index.js'
 import { signVerdictWith } from '../../src/validation/index.js'
 import { tempDir } from '../helpers.js'
 import { until } from '../p2p/util.js'
@@ -88,11 +88,12 @@ describe('epochs on a real devnet and mesh', () => {
     await voterChain.voteNode(bW.address, 20_000n * WAD) // votes on B: multiplier 1.1, and a tip to the voter
     const vChains = [await chainFor(v1W), await chainFor(v2W), await chainFor(v3W)]
     for (const c of vChains) await c.registerValidator(BigInt(d.params.minValidatorStake))
-    // revenue this epoch: 12 HEU of LLM jobs, 4 HEU of image jobs (paid from the gateway's deposit;
+    // revenue this epoch: 12 HEU of LLM jobs, 4 HEU of image jobs (paid from the gateway's deposit
+    // to each miner, far above the floor price of their units: points are bounded by payment;
     // vouchers are cumulative per pod, so each pool's voucher names its own pod)
-    for (const [pool, amount] of [[POOL.llm, 12n * WAD], [POOL.image, 4n * WAD]] as const) {
-      const v = { payer: gwW.address, miner: aW.address, podId: '0x' + (pool === POOL.llm ? '22' : '33').repeat(32), podDeployer: '0x0000000000000000000000000000000000000000', podBps: 0, pool, frontend: '0x0000000000000000000000000000000000000000', cumulativeAmount: amount }
-      await aChain.redeemVoucher(v, await signVoucher(gwW, d, v))
+    for (const [miner, chain, pool, amount] of [[aW, aChain, POOL.llm, 8n * WAD], [bW, bChain, POOL.llm, 4n * WAD], [aW, aChain, POOL.image, 2n * WAD], [bW, bChain, POOL.image, 2n * WAD]] as const) {
+      const v = { payer: gwW.address, miner: miner.address, podId: '0x' + (pool === POOL.llm ? '22' : '33').repeat(32), podDeployer: '0x0000000000000000000000000000000000000000', podBps: 0, pool, frontend: '0x0000000000000000000000000000000000000000', cumulativeAmount: amount }
+      await chain.redeemVoucher(v, await signVoucher(gwW, d, v))
     }
 
     // the mesh: the gateway is the bootstrap peer and relays reward roots
@@ -159,7 +160,7 @@ describe('epochs on a real devnet and mesh', () => {
       voter: await aChain.read<bigint>(aChain.contracts.token, 'balanceOf', [voterW.address]),
       reservoir: await aChain.read<bigint>(aChain.contracts.token, 'balanceOf', [reservoir])
     }
-    await devnet.timeTravel(EPOCH)
+    await devnet.timeTravel(EPOCH + REDEMPTION_WINDOW_SECONDS)
     expect(await until(async () => !/^0x0+$/.test(await aChain.read<string>(aChain.contracts.emission, 'roots', [0n])), 30_000, 200)).toBe(true)
 
     // the expected table, from src/economics directly
@@ -206,7 +207,7 @@ describe('epochs on a real devnet and mesh', () => {
     expect(await aChain.read<bigint>(aChain.contracts.token, 'balanceOf', [voterW.address]) - before.voter).toBe(expectVoter)
 
     const stakeOf = async (v: string): Promise<bigint> => (await aChain.read<[bigint, bigint]>(aChain.contracts.nodes, 'validators', [v]))[0]
-    const excluded = (await services[0]!.ledger.points(0n, { isPayer: async (x) => x.toLowerCase() === gwW.address.toLowerCase(), payoutOf: async (x) => await aChain.read<string>(aChain.contracts.nodes, 'payoutOf', [x]), stakeOf })).excluded
+    const excluded = (await services[0]!.ledger.points(0n, { isPayer: async (x) => x.toLowerCase() === gwW.address.toLowerCase(), payoutOf: async (x) => await aChain.read<string>(aChain.contracts.nodes, 'payoutOf', [x]), stakeOf, paidWei: chainPaid(aChain) })).excluded
     expect(excluded).toEqual({ 'not-organic': 2, failed: 1, duplicate: 0 })
 
     // the contract refuses a quorum-signed total above the epoch's cap (validators stopped first,

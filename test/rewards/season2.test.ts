@@ -7,7 +7,7 @@ import { silentLogger } from '../../src/core/logger.js'
 import { Store } from '../../src/core/store.js'
 import { POOL } from '../../src/core/typed-data.js'
 import { createHeuristNode, signReceipt, TOPICS, type HeuristNode } from '../../src/p2p/index.js'
-import { WAD, season2PoolCap } from '../../src/economics/index.js'
+import { WAD, season2PoolCap, FLOOR_WEI_PER_UNIT, REDEMPTION_WINDOW_SECONDS } from '../../src/economics/index.js'
 import { EpochService, RewardClaimer, onRewardRoots, REWARDS_TOPIC } from '../../src/rewards/index.js'
 import { tempDir } from '../helpers.js'
 import { until } from '../p2p/util.js'
@@ -49,9 +49,12 @@ describe('Season 2 schedule on chain', () => {
     await gw.chain.deposit(20n * WAD)
     await miner.chain.register(BigInt(d.params.minCollateral))
     await val.chain.registerValidator(BigInt(d.params.minValidatorStake))
-    // 10 HEU of paid LLM usage this epoch, no image revenue
-    const v = { payer: gw.node.address, miner: miner.node.address, podId: '0x' + '44'.repeat(32), podDeployer: '0x0000000000000000000000000000000000000000', podBps: 0, pool: POOL.llm, frontend: '0x0000000000000000000000000000000000000000', cumulativeAmount: 10n * WAD }
-    await miner.chain.redeemVoucher(v, await signVoucher(devnet.accounts[1]!, d, v))
+    // 10 HEU of paid LLM usage this epoch, and the image job paid at the floor price (points are bounded by payment)
+    const imagePaid = 500n * FLOOR_WEI_PER_UNIT.waifu
+    for (const [pod, pool, amount] of [['44', POOL.llm, 10n * WAD], ['55', POOL.image, imagePaid]] as const) {
+      const v = { payer: gw.node.address, miner: miner.node.address, podId: '0x' + pod.repeat(32), podDeployer: '0x0000000000000000000000000000000000000000', podBps: 0, pool, frontend: '0x0000000000000000000000000000000000000000', cumulativeAmount: amount }
+      await miner.chain.redeemVoucher(v, await signVoucher(devnet.accounts[1]!, d, v))
+    }
 
     const epochs = new EpochService({ node: val.node, chain: val.chain, wallet: devnet.accounts[3]!, store: val.store, logger, rewardsDir: join(t.dir, 'v-rewards') }, { pollMs: 250, republishMs: 500, graceMs: 500 })
     await epochs.start()
@@ -71,11 +74,11 @@ describe('Season 2 schedule on chain', () => {
     }
     expect(await until(async () => (await epochs.ledger.entries(0n)).length === 2, 20_000)).toBe(true)
     const before = await miner.chain.read<bigint>(miner.chain.contracts.token, 'balanceOf', [miner.node.address])
-    await devnet.timeTravel(EPOCH)
+    await devnet.timeTravel(EPOCH + REDEMPTION_WINDOW_SECONDS)
     expect(await until(() => claimer.earnings().some(e => e.claimed), 30_000, 200)).toBe(true)
 
     const params = { base: BigInt(d.params.season2Base), maxDynamic: BigInt(d.params.season2MaxDynamic), halfSaturation: BigInt(d.params.season2HalfSaturation) }
-    const expected = season2PoolCap(10n * WAD, params) + season2PoolCap(0n, params)
+    const expected = season2PoolCap(10n * WAD, params) + season2PoolCap(imagePaid, params)
     expect(await miner.chain.read<bigint>(miner.chain.contracts.token, 'balanceOf', [miner.node.address]) - before).toBe(expected)
     const { cap } = await miner.chain.epochCap(0n)
     expect(cap).toBe(expected)

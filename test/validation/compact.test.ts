@@ -2,6 +2,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { tempDir } from '../helpers.js'
 import { createLlamaEngine, ensureTinyModels, tinyBpeVocabulary, TINY_BPE_EOG, compactOf, type CachedModel, type LlamaEngine, type SamplingParams } from '../../src/inference/index.js'
 import { scoreLlmJob, scorePosition, scoreCompact, windowTest, defaultLlmCheckOptions, type LlmJobScore } from '../../src/validation/index.js'
+import { compactScorer } from '../../src/validation/llm-check.js'
 
 // Top-k off (the gateway's default) on a real vocabulary: the validator reads O(k) numbers per
 // position (`compactDistributions`), not the whole vocabulary. Real llama.cpp, one thread.
@@ -45,6 +46,27 @@ describe('compact teacher forcing on tiny-llama (262 tokens)', () => {
       r.tokens.forEach((tok, i) => check(i, tok))
       for (const e of eog) check(r.tokens.length, e)
     }
+  })
+
+  it('a scorer kept for one position (its sums taken once) scores every token exactly as a fresh one does, in every branch', async () => {
+    let scored = 0
+    // heads of 3 and 8: nuclei longer than the head; 128: inside it; top-p 1 at T 1 and 0.5: the tail category
+    for (const top of [3, 8, 128]) {
+      for (const x of [{ temperature: 1, topP: 1 }, { temperature: 0.5, topP: 1 }, { temperature: 0.7, topP: 0.9 }, { temperature: 1.3, topP: 0.5 }]) {
+        const s = { ...defaults, ...x, seed: 60 + top, maxTokens: 16 }
+        const r = await engine.generate({ modelId: a.id, input: 'scorer', sampling: s })
+        const { distributions } = await engine.compactDistributions(a.id, 'scorer', r.tokens, { top, ...(s.temperature !== 1 ? { temperature: s.temperature } : {}) })
+        for (const c of distributions) {
+          const kept = compactScorer(c, s)
+          // the head, the listed tokens and tokens outside both, in an order that reuses the sums
+          for (const t of [...c.extraTokens, ...c.tokens, 5, 100, 261, ...c.tokens.slice(0, 2)]) {
+            expect(kept(t)).toEqual(scoreCompact(c, t, s))
+            scored++
+          }
+        }
+      }
+    }
+    expect(scored).toBeGreaterThan(1000)
   })
 
   it('with a short head (8 tokens) honest jobs still pass and their windows stay inside the bound', async () => {

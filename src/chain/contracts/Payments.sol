@@ -101,9 +101,12 @@ contract Payments is EIP712, ReentrancyGuard {
     event Deposited(address indexed payer, uint256 amount, uint256 balance);
     event WithdrawalRequested(address indexed payer, uint256 amount, uint256 at);
     event DepositWithdrawn(address indexed payer, uint256 amount);
+    /// `frontend`: the voucher's or the settling authorization's frontend (0 when none). Points
+    /// read it: a Pay-by-User settlement's receipts were requested by the frontend, not the payer.
     event Redeemed(
         address indexed payer, address indexed miner, bytes32 indexed podId, uint8 pool,
-        uint256 amount, uint256 nodeShare, uint256 podShare, uint256 frontendShare, uint256 protocolFee, bool related
+        uint256 amount, uint256 nodeShare, uint256 podShare, uint256 frontendShare, uint256 protocolFee, bool related,
+        address frontend
     );
 
     event AuthorizationSettled(
@@ -291,7 +294,12 @@ contract Payments is EIP712, ReentrancyGuard {
         if (podShare > 0) heu.safeTransfer(v.podDeployer, podShare);
         if (frontendShare > 0) heu.safeTransfer(v.frontend, frontendShare);
         if (nodeShare > 0) heu.safeTransfer(nodePayout, nodeShare);
-        emit Redeemed(v.payer, v.miner, v.podId, v.pool, amount, nodeShare, podShare, frontendShare, fee, related);
+        _emitRedeemed(v, amount, [nodeShare, podShare, frontendShare, fee], related);
+    }
+
+    /// Its own frame: the event's eleven fields do not fit the stack beside _distribute's locals.
+    function _emitRedeemed(Voucher memory v, uint256 amount, uint256[4] memory s, bool related) private {
+        emit Redeemed(v.payer, v.miner, v.podId, v.pool, amount, s[0], s[1], s[2], s[3], related, v.frontend);
     }
 
     /// The split, all floor: protocol = a·feeBps/1e4, pod = a·podBps/1e4, frontend = a·fBps/1e4,

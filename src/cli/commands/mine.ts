@@ -17,6 +17,7 @@ import { startMinerPods, type MinerPods } from '../pod-host.js'
 import { CHEAT_MODES, assertCheatAllowed, cheatingExecutor, cheatQuant, parseCheatMode } from '../../validation/index.js'
 import { nodeChain, rewardsDir, startMinerRewards, startNodeDashboard } from '../rewards.js'
 import { recordClaimFailure } from '../../rewards/index.js'
+import { FLOOR_WEI_PER_UNIT } from '../../economics/index.js'
 import { startEarningsFeeds } from '../earnings-feeds.js'
 import { nodeSource } from '../../dashboard/index.js'
 import { Registry, minerMetrics, nodeMetrics, serveMetrics, type MetricsServer } from '../metrics-server.js'
@@ -136,11 +137,19 @@ export function registerMine (program: Command): void {
           admit: admit.admit === undefined ? overBudget : allAdmissions(overBudget, admit.admit)
         })
         // getting paid: the gateways' cumulative vouchers on /heurist/voucher/1.0.0, redeemed in
-        // Payments once a payer owes mine.redeemThreshold, and whatever is left on shutdown
+        // Payments once a payer owes mine.redeemThreshold, everything owed as soon as the chain
+        // passes an epoch's end (inside its redemption window: points count only redeemed
+        // payments), and whatever is left on shutdown
         if (chain !== null) {
           inbox = new VoucherInbox(node, store, chain, logger, { domain: heuristDomain(chain.deployment.chainId, chain.deployment.contracts.Payments), thresholdWei: redeemThreshold })
           await inbox.start()
-          if (config.mine.price === '0') logger.warn('mine.price is 0 wei per compute unit (--price WEI): on this paid network the jobs this miner serves earn it nothing')
+          const price = BigInt(config.mine.price)
+          const floor = FLOOR_WEI_PER_UNIT.llama < FLOOR_WEI_PER_UNIT.waifu ? FLOOR_WEI_PER_UNIT.llama : FLOOR_WEI_PER_UNIT.waifu
+          if (price < floor) {
+            logger.warn(`mine.price is ${price} wei per compute unit (--price WEI), under the protocol floor of ${floor}: ${price === 0n
+              ? 'on this paid network the jobs this miner serves earn it nothing, neither payment nor points'
+              : 'its jobs earn points only for the units their payments cover at the floor price'}`)
+          }
         } else if (domain !== null) {
           logger.warn('the chain cannot be reached: vouchers are not accepted, so jobs earn nothing until it can')
         }
@@ -176,7 +185,12 @@ export function registerMine (program: Command): void {
         watch = await startNodeWatch(ctx, alerts, { operator: identity.address, chain, jobsArrived: () => s.served + s.failed + s.rejected + s.running + s.queued, advertising: () => true, reachability: node.reachability, podEvents: () => podModels.host?.manager.events ?? [] })
         const w = watch
         // epoch rewards (claim files, auto-claim) and the local dashboard
-        const claimer = await startMinerRewards(ctx, node, store, chain, logger, { onClaimFailed: (e, code, reason) => { w.claimFailed(e, code, reason); recordClaimFailure(rewardsDir(ctx), e, code, reason).catch(() => {}) } })
+        const box = inbox
+        const claimer = await startMinerRewards(ctx, node, store, chain, logger, {
+          onClaimFailed: (e, code, reason) => { w.claimFailed(e, code, reason); recordClaimFailure(rewardsDir(ctx), e, code, reason).catch(() => {}) },
+          // status' running-epoch estimate counts the vouchers held (redeemed at the epoch's end)
+          ...(box === null ? {} : { owedWei: async () => await box.owedByTriple() })
+        })
         const dashboard = await startNodeDashboard(ctx, nodeSource({ role: 'miner', miners: [{ node, jobs: server, claimer }], chain }), logger)
         // heurist earnings: verdicts on our receipts, and the ledger part while the store is locked
         const stopFeeds = claimer === null || chain === null ? null : startEarningsFeeds({ node, store, ledger: claimer.ledger, chain, operator: identity.address, rewardsDir: rewardsDir(ctx), jobsServed: () => server.stats.served, logger })

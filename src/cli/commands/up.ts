@@ -26,6 +26,8 @@ import { parseSampleRate } from './validate.js'
 const WAD = 10n ** 18n
 /** A cheater also lies about its speed: the gateway routes LLM jobs to the fastest advert, so this draws them (and the validators' samples) to it. */
 const CHEATER_TOKENS_PER_SECOND = 100_000
+/** An idle devnet mines an empty block this often (ms). */
+const UP_BLOCK_INTERVAL_MS = 2000
 
 interface UpOptions { fund?: string[], miners: string, port: string, rpcPort: string, price: string, validator: boolean, validators: string, cheat?: string, dashboardPort?: string, sampleRate?: string }
 
@@ -112,7 +114,9 @@ async function runLocked (ctx: CommandContext, o: UpConfig, root: string): Promi
     try {
       // the home folder's operator (if any) is funded too, so `stake`, `vote` or `pod deploy` work beside `up`
       const operator = await keystoreAddress(ctx.paths.keystore)
-      devnet = await startDevnet({ port: o.rpcPort, accounts: Math.max(10, o.miners + o.validators + 3), fund: [...new Set([...(operator === undefined ? [] : [operator]), ...o.fund])], onProgress: say })
+      // a block every 2 s when idle, as a chain keeps time: validators build an epoch's root once
+      // the latest block is past its redemption window (the payment cap), which needs blocks
+      devnet = await startDevnet({ port: o.rpcPort, accounts: Math.max(10, o.miners + o.validators + 3), blockIntervalMs: UP_BLOCK_INTERVAL_MS, fund: [...new Set([...(operator === undefined ? [] : [operator]), ...o.fund])], onProgress: say })
     } catch (e) {
       throw (e as { code?: string }).code === 'CHAIN_PORT_IN_USE' ? usageError('CHAIN_PORT_IN_USE', `${(e as Error).message} (use --rpc-port 0 for any free port)`) : e
     }
@@ -191,7 +195,8 @@ async function runLocked (ctx: CommandContext, o: UpConfig, root: string): Promi
       // served only for requesters whose deposit covers the job (the gateway deposits below, before any job)
       const admit = ctx.config.mine.serveUnpaid ? {} : { admit: depositAdmission({ depositOf: depositReader(chain), pricePerUnit: () => o.price }) }
       const server = await node.serveJobs(pods.executor(executor), { maxConcurrentJobs: ctx.config.mine.maxJobs, maxQueue: ctx.config.inference.maxQueue, receiptDomain, ...admit })
-      // redeem once 0.01 HEU is owed, and whatever is left at shutdown
+      // redeem once mine.redeemThreshold is owed, everything owed once the chain passes an epoch's
+      // end (inside its redemption window: points count redeemed payments), the rest at shutdown
       const inbox = new VoucherInbox(node, store, chain, ctx.logger, { domain: paymentsDomain, thresholdWei: parseUnits(ctx.config.mine.redeemThreshold, 18) })
       await inbox.start()
       cleanups.push(async () => { await inbox.stop() })
@@ -205,7 +210,7 @@ async function runLocked (ctx: CommandContext, o: UpConfig, root: string): Promi
       miners.push({ node, store, models, advertiser, inbox, chain })
       // epoch rewards: claim files under <home>/rewards, claimed at once (mine.autoClaim);
       // miner 1 keeps the points snapshot `heurist status` reads
-      const claimer = await startMinerRewards(ctx, node, store, chain, ctx.logger, { snapshotFile: i === 0 ? 'points.json' : null })
+      const claimer = await startMinerRewards(ctx, node, store, chain, ctx.logger, { snapshotFile: i === 0 ? 'points.json' : null, owedWei: async () => await inbox.owedByTriple() })
       cleanups.push(async () => { await claimer?.stop() })
       parts.push({ node, jobs: server, claimer })
     }
