@@ -72,6 +72,9 @@ export interface HeuristNodeOptions {
   subscribe: { capacity: boolean, receipts: boolean }
 }
 
+/** Receipts held while no peer subscribes to the receipts topic (see publishReceipt); ~2 kB each. */
+export const MAX_HELD_RECEIPTS = 1024
+
 export const defaultHeuristNodeOptions = {
   listen: ['/ip4/127.0.0.1/tcp/0'],
   bootstrap: [] as string[],
@@ -97,6 +100,7 @@ export class HeuristNode {
   private reach: Reachability | null = null
   private jobServer: JobServer | null = null
   private readonly receiptListeners = new Set<(m: ReceiptMessage, from: string) => void>()
+  private readonly heldReceipts: Uint8Array[] = []
 
   constructor (init: HeuristNodeInit) {
     this.o = { ...defaultHeuristNodeOptions, ...init }
@@ -198,6 +202,15 @@ export class HeuristNode {
       const from = msg.type === 'signed' ? msg.from.toString() : ''
       for (const l of this.receiptListeners) l(m, from)
     }, o.logger, this.stats))
+    // on a heartbeat once a subscriber was already known at the one before, not on its
+    // subscription: gossipsub may not have its stream to that peer open yet, and would send the
+    // message to nobody (and then take a republish for a duplicate)
+    let subscriberAtLastBeat = false
+    ps.addEventListener('gossipsub:heartbeat', () => {
+      const now = ps.getSubscribers(TOPICS.receipts).length > 0
+      if (now && subscriberAtLastBeat) this.flushHeldReceipts()
+      subscriberAtLastBeat = now
+    })
     if (o.bootstrap.length > 0) {
       this.maintenance = setInterval(() => { this.redialBootstrap() }, 3000)
       this.maintenance.unref()
@@ -276,8 +289,37 @@ export class HeuristNode {
     await this.publish(TOPICS.capacity, encodeMessage(advert))
   }
 
+  /**
+   * Gossips a receipt. Gossipsub sends a message published while it knows no peer subscribed
+   * to the topic nowhere, and later peers never hear of it (its gossip window is seconds): the
+   * miner would lose the points of a job it was paid for. So a receipt published then is held
+   * (at most MAX_HELD_RECEIPTS, the oldest dropped and counted) and published one heartbeat
+   * after a peer subscribed to the receipts topic.
+   */
   async publishReceipt (m: ReceiptMessage): Promise<void> {
-    await this.publish(TOPICS.receipts, encodeMessage(m))
+    const data = encodeMessage(m)
+    if (this.pubsub.getSubscribers(TOPICS.receipts).length > 0) {
+      await this.publish(TOPICS.receipts, data)
+      return
+    }
+    this.heldReceipts.push(data)
+    this.stats.inc(TOPICS.receipts, 'held', 'NO_SUBSCRIBER')
+    if (this.heldReceipts.length > MAX_HELD_RECEIPTS) {
+      this.heldReceipts.shift()
+      this.stats.inc(TOPICS.receipts, 'dropped', 'HELD_OVERFLOW')
+    }
+  }
+
+  /** How many receipts wait for a subscriber (see publishReceipt). */
+  get heldReceiptCount (): number { return this.heldReceipts.length }
+
+  private flushHeldReceipts (): void {
+    if (this.node === null || this.heldReceipts.length === 0 || this.pubsub.getSubscribers(TOPICS.receipts).length === 0) return
+    const held = this.heldReceipts.splice(0)
+    for (const data of held) {
+      this.publish(TOPICS.receipts, data).catch(err => { this.o.logger.warn({ err: (err as Error).message }, 'held receipt not published') })
+    }
+    this.o.logger.debug({ receipts: held.length }, 'held receipts published')
   }
 
   /** Raw publish (tests use it to play a misbehaving peer). */
