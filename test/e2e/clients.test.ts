@@ -87,7 +87,12 @@ describe('third-party clients against heurist up', () => {
         const o = await generateObject({ model, schema: city, prompt: 'weather?', maxOutputTokens: 200, seed: 2, maxRetries: 0 }); jobs++
         expect(['Paris', 'Rome']).toContain(o.object.city)
         const tools = { weather: tool({ description: 'weather in a city', inputSchema: z.object({ city: z.enum(['Paris', 'Rome']) }) }) }
-        const tc = await generateText({ model, tools, toolChoice: 'required', prompt: 'weather?', maxOutputTokens: 200, seed: 2, maxRetries: 0 }); jobs++
+        // one call per answer (parallel_tool_calls false): with up to 8 parallel calls the tiny
+        // model's random weights may add calls until max tokens cut the JSON, and then there are
+        // no tool_calls. The seed alone did not pin it: under the whole suite's load this seeded
+        // request once came back without tool_calls (cause not traced; numerics that depend on
+        // which miner served it and what its context ran before are one candidate)
+        const tc = await generateText({ model, tools, toolChoice: 'required', prompt: 'weather?', maxOutputTokens: 200, seed: 2, maxRetries: 0, providerOptions: { openai: { parallelToolCalls: false } } }); jobs++
         expect(tc.toolCalls.length).toBeGreaterThanOrEqual(1)
         expect(tc.toolCalls[0]!.toolName).toBe('weather')
         expect(['Paris', 'Rome']).toContain((tc.toolCalls[0]!.input as { city: string }).city)
