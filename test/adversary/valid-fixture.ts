@@ -242,6 +242,11 @@ export async function startNet (spec: NetSpec): Promise<Net> {
 }
 
 /** A miner's collateral in NodeRegistry, read through the gateway's chain client. */
+/** Waits until the gateway's only candidate for the net's model is miner `m` (its adverts say it serves alone). */
+export async function expectOnlyCandidate (net: Net, m: number): Promise<void> {
+  expect(await until(() => { const cs = net.gateway.backend.candidates(net.model.id); return cs.length === 1 && cs[0]!.address === net.miners[m]!.wallet.address }, 15_000, 100)).toBe(true)
+}
+
 export async function collateralOf (net: Net, address: string): Promise<bigint> {
   return await net.gatewayChain.read<bigint>(net.gatewayChain.contracts.nodes, 'collateralOf', [address])
 }

@@ -1,7 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
-import { until } from '../p2p/util.js'
 import { cheatingExecutor, REASON } from '../../src/validation/index.js'
-import { collateralOf, expectHonestKept, expectSlashedOnce, startNet, type Net } from './valid-fixture.js'
+import { collateralOf, expectHonestKept, expectOnlyCandidate, expectSlashedOnce, type Net, startNet } from './valid-fixture.js'
 
 // Issue 18: a miner that ignores a job's grammar (JSON schema, tool calls) to save its cost or
 // because its engine has none, and signs the job as constrained. The receipt's paramsHash
@@ -27,7 +26,7 @@ describe('adversary: a miner that ignores the output grammar', () => {
 
   const only = async (m: number): Promise<void> => {
     serving = new Set([m])
-    expect(await until(() => { const cs = net.gateway.backend.candidates(net.model.id); return cs.length === 1 && cs[0]!.address === net.miners[m]!.wallet.address }, 15_000, 100)).toBe(true)
+    await expectOnlyCandidate(net, m)
   }
   const collateral = async (a: string): Promise<bigint> => await collateralOf(net, a)
   const schema = { type: 'object', properties: { city: { type: 'string', enum: ['Paris', 'Rome'] }, ok: { type: 'boolean' } }, required: ['city', 'ok'], additionalProperties: false }

@@ -6,7 +6,7 @@ import { identityFromPrivateKey } from '../../src/core/identity.js'
 import { pixelSha256, type ModelInfo } from '../../src/inference/index.js'
 import { Advertiser, basicHardware, type JobExecutor } from '../../src/p2p/index.js'
 import { REASON } from '../../src/validation/index.js'
-import { collateralOf, expectSlashedOnce, logger, startNet, type Net } from './valid-fixture.js'
+import { collateralOf, expectOnlyCandidate, expectSlashedOnce, logger, type Net, startNet } from './valid-fixture.js'
 
 // Finding 1 of issue 16 (a cheater makes the gateway take the blame), end to end. Receipts now
 // commit to exactly what the client receives (text, token ids, finish reason, context size;
@@ -82,7 +82,7 @@ describe('adversary: outputs are bound to the miner\'s signature', () => {
 
   const only = async (m: number): Promise<void> => {
     serving = new Set([m])
-    expect(await until(() => { const cs = net.gateway.backend.candidates(net.model.id); return cs.length === 1 && cs[0]!.address === net.miners[m]!.wallet.address }, 15_000, 100)).toBe(true)
+    await expectOnlyCandidate(net, m)
   }
   const credits = async (): Promise<bigint> => (await net.gateway.accounts.lookup(net.apiKey))!.credits
   const collateral = async (a: string): Promise<bigint> => await collateralOf(net, a)

@@ -1,7 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
-import { until } from '../p2p/util.js'
 import { cheatingExecutor } from '../../src/validation/index.js'
-import { collateralOf, expectHonestKept, expectSlashedOnce, startNet, type Net } from './valid-fixture.js'
+import { collateralOf, expectHonestKept, expectOnlyCandidate, expectSlashedOnce, type Net, startNet } from './valid-fixture.js'
 
 // Issue 16: a miner that cuts jobs short (half the asked tokens) and signs them as a natural
 // stop, at the gateway's default sampling (temperature 1, top-p 1, top-k 0). Every end token is
@@ -42,7 +41,7 @@ describe('adversary: a miner that truncates jobs and calls it a natural stop', (
 
   const only = async (m: number): Promise<void> => {
     serving = new Set([m])
-    expect(await until(() => { const cs = net.gateway.backend.candidates(net.model.id); return cs.length === 1 && cs[0]!.address === net.miners[m]!.wallet.address }, 15_000, 100)).toBe(true)
+    await expectOnlyCandidate(net, m)
   }
   // the gateway's default sampling: no temperature, top_p or top_k in the request
   const ask = async (i: number): Promise<{ finish: string, tokens: number, miner: string | null }> => {
