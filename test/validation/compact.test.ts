@@ -8,17 +8,22 @@ import { compactScorer } from '../../src/validation/llm-check.js'
 // position (`compactDistributions`), not the whole vocabulary. Real llama.cpp, one thread.
 const defaults: SamplingParams = { seed: 1, temperature: 1, topP: 1, topK: 0, maxTokens: 32, stop: [] }
 
+/** A real one-thread engine with the named tiny model loaded, built in its own temp dir. */
+async function loadTinyEngine (name: string): Promise<{ engine: LlamaEngine, model: CachedModel, cleanup: () => Promise<void> }> {
+  const d = await tempDir()
+  const [model] = await ensureTinyModels(d.dir, { names: [name] }) as [CachedModel]
+  const engine = createLlamaEngine({ gpu: 'cpu', threads: 1, parallel: 1, maxQueue: 8 })
+  await engine.load(model.path, { id: model.id, name: model.name })
+  return { engine, model, cleanup: d.cleanup }
+}
+
 describe('compact teacher forcing on tiny-llama (262 tokens)', () => {
   let cleanup: () => Promise<void>
   let engine: LlamaEngine
   let a: CachedModel
 
   beforeAll(async () => {
-    const d = await tempDir()
-    cleanup = d.cleanup
-    ;[a] = await ensureTinyModels(d.dir, { names: ['tiny-llama'] }) as [CachedModel]
-    engine = createLlamaEngine({ gpu: 'cpu', threads: 1, parallel: 1, maxQueue: 8 })
-    await engine.load(a.path, { id: a.id, name: a.name })
+    ;({ engine, model: a, cleanup } = await loadTinyEngine('tiny-llama'))
   })
   afterAll(async () => {
     await engine?.stop()
@@ -106,11 +111,7 @@ describe('the end statistic at the gateway\'s defaults (tiny-llama)', () => {
   let a: CachedModel
 
   beforeAll(async () => {
-    const d = await tempDir()
-    cleanup = d.cleanup
-    ;[a] = await ensureTinyModels(d.dir, { names: ['tiny-llama'] }) as [CachedModel]
-    engine = createLlamaEngine({ gpu: 'cpu', threads: 1, parallel: 1, maxQueue: 8 })
-    await engine.load(a.path, { id: a.id, name: a.name })
+    ;({ engine, model: a, cleanup } = await loadTinyEngine('tiny-llama'))
   })
   afterAll(async () => {
     await engine?.stop()
@@ -161,11 +162,7 @@ describe('tiny-llama-128k: a GPT-2-style BPE vocabulary of 128,256 tokens and fo
   let m: CachedModel
 
   beforeAll(async () => {
-    const d = await tempDir()
-    cleanup = d.cleanup
-    ;[m] = await ensureTinyModels(d.dir, { names: ['tiny-llama-128k'] }) as [CachedModel]
-    engine = createLlamaEngine({ gpu: 'cpu', threads: 1, parallel: 1, maxQueue: 8 })
-    await engine.load(m.path, { id: m.id, name: m.name })
+    ;({ engine, model: m, cleanup } = await loadTinyEngine('tiny-llama-128k'))
   })
   afterAll(async () => {
     await engine?.stop()
