@@ -44,6 +44,23 @@ const MODES = modesArg >= 0 ? String(args[modesArg + 1]).split(',').filter(m => 
 
 let seed = 12345
 const rnd = () => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed / 2 ** 31 }
+/**
+ * A cheater's pool of scored jobs, sampled TRIALS times in random order: how often a job failing
+ * alone or the window test catches it within BUDGET jobs, and after how many.
+ */
+function detectionOf (pool) {
+  const took = []
+  let detected = 0
+  for (let t = 0; t < TRIALS; t++) {
+    const order = pool.map((s, i) => [rnd(), i]).sort((x, y) => x[0] - y[0]).map(([, i]) => pool[i])
+    const seen = []
+    for (let k = 0; k < Math.min(BUDGET, order.length); k++) {
+      seen.push(order[k])
+      if (order[k].fail || windowTest(seen.slice(-defaultLlmCheckOptions.window)).fail) { detected++; took.push(k + 1); break }
+    }
+  }
+  return { detectionRate: detected / TRIALS, jobsToDetect: { median: median(took), max: took.length ? Math.max(...took) : null }, jobsFailingAlone: pool.filter(s => s.fail).length / pool.length }
+}
 const median = xs => { const s = [...xs].sort((a, b) => a - b); return s.length === 0 ? null : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2 }
 const r3 = x => x === null ? null : Math.round(x * 1000) / 1000
 
@@ -117,17 +134,7 @@ try {
         const job = mode === 'ignore-constraint' ? constrainedJob(a.id, 200_000 + i) : llmJob(a.id, 200_000 + i)
         pool.push(await score(job, await ex.execute(frame(job), { signal })))
       }
-      const took = []
-      let detected = 0
-      for (let t = 0; t < TRIALS; t++) {
-        const order = pool.map((s, i) => [rnd(), i]).sort((x, y) => x[0] - y[0]).map(([, i]) => pool[i])
-        const seen = []
-        for (let k = 0; k < Math.min(BUDGET, order.length); k++) {
-          seen.push(order[k])
-          if (order[k].fail || windowTest(seen.slice(-defaultLlmCheckOptions.window)).fail) { detected++; took.push(k + 1); break }
-        }
-      }
-      det[mode] = { detectionRate: detected / TRIALS, jobsToDetect: { median: median(took), max: took.length ? Math.max(...took) : null }, jobsFailingAlone: pool.filter(s => s.fail).length / pool.length }
+      det[mode] = detectionOf(pool)
     }
     llm[name] = {
       sampling: p,
@@ -178,20 +185,10 @@ try {
         const job = long(llmJob(big.id, 400_000 + i))
         pool.push(await score128(job, await ex.execute(frame(job), { signal })))
       }
-      const took = []
-      let detected = 0
-      for (let t = 0; t < TRIALS; t++) {
-        const order = pool.map((s, i) => [rnd(), i]).sort((x, y) => x[0] - y[0]).map(([, i]) => pool[i])
-        const seen = []
-        for (let k = 0; k < Math.min(BUDGET, order.length); k++) {
-          seen.push(order[k])
-          if (order[k].fail || windowTest(seen.slice(-defaultLlmCheckOptions.window)).fail) { detected++; took.push(k + 1); break }
-        }
-      }
       ends128k[name] = {
         maxTokens: TOKENS128K,
         honest: { jobs: HONEST128K, endedOnEndToken: onEnd, minEndP: ps.length ? Number(Math.min(...ps).toExponential(3)) : null, medianEndP: ps.length ? Number(median(ps).toExponential(3)) : null, jobsFailed: scores.filter(s => s.fail).length, windowTestsFailed: windowFails },
-        truncate: { detectionRate: detected / TRIALS, jobsToDetect: { median: median(took), max: took.length ? Math.max(...took) : null }, jobsFailingAlone: pool.filter(s => s.fail).length / pool.length },
+        truncate: detectionOf(pool),
         time: { llmValidationOverGeneration: { medianPerJob: r3(median(ratios)) }, generationMsMedian: r3(median(genMs)), validationMsMedian: r3(median(valMs)) }
       }
     }
